@@ -1,0 +1,127 @@
+"""Input checks shared by every public function of :mod:`eiginit`.
+
+Each check either returns a clean numpy value or raises :class:`TypeError` (wrong kind of
+object) or :class:`ValueError` (right kind, wrong value) with a message that names the
+argument, says what was received and what was expected. Public functions call these first,
+so nothing downstream ever sees NaN, infinities or shapes it cannot handle.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "as_matrix",
+    "as_square_matrix",
+    "as_square_stack",
+    "as_vector",
+    "check_int",
+    "check_positive_float",
+    "check_rng",
+]
+
+
+def _describe(value: Any) -> str:
+    """Say briefly what *value* is, for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def _as_real_array(value: Any, name: str) -> np.ndarray:
+    """Convert to a float64 array, refusing non-numeric, complex and non-finite input."""
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be an array of real numbers, got {_describe(value)}")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged nested lists, for example
+        raise TypeError(
+            f"{name} must be an array of real numbers, got {_describe(value)}"
+        ) from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got {_describe(value)}"
+            + (" (complex input is not supported)" if array.dtype.kind == "c" else "")
+        )
+    array = array.astype(np.float64, copy=True)
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries")
+    return array
+
+
+def as_matrix(value: Any, name: str = "A") -> np.ndarray:
+    """Return *value* as a finite, non-empty 2-D float64 array (a copy)."""
+    array = _as_real_array(value, name)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got {array.ndim}-D with shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    return array
+
+
+def as_square_matrix(value: Any, name: str = "A") -> np.ndarray:
+    """Return *value* as a finite, non-empty, square 2-D float64 array (a copy)."""
+    array = as_matrix(value, name)
+    if array.shape[0] != array.shape[1]:
+        raise ValueError(f"{name} must be square (k x k), got shape {array.shape}")
+    return array
+
+
+def as_square_stack(value: Any, name: str = "A") -> tuple[np.ndarray, bool]:
+    """Return *value* as a float64 stack of square matrices, shape (trials, k, k).
+
+    A single (k, k) matrix is accepted too; the flag says whether that was the case.
+    """
+    array = _as_real_array(value, name)
+    if array.ndim == 2:
+        return as_square_matrix(array, name)[np.newaxis], True
+    if array.ndim != 3 or array.shape[1] != array.shape[2] or array.size == 0:
+        raise ValueError(
+            f"{name} must have shape (k, k) or (trials, k, k) with trials, k >= 1, "
+            f"got shape {array.shape}"
+        )
+    return array, False
+
+
+def as_vector(value: Any, length: int, name: str = "x") -> np.ndarray:
+    """Return *value* as a finite 1-D float64 array of the given length (a copy)."""
+    array = _as_real_array(value, name)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D vector, got {array.ndim}-D with shape {array.shape}")
+    if array.shape[0] != length:
+        raise ValueError(
+            f"{name} must have length {length} to match the matrix, got length {array.shape[0]}"
+        )
+    return array
+
+
+def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
+    """Return *value* as an ``int`` no smaller than *minimum*."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """Return *value* as a finite ``float`` greater than zero."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
+def check_rng(rng: Any) -> np.random.Generator:
+    """Return *rng* if it is a :class:`numpy.random.Generator`, else raise TypeError."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            "rng must be a numpy.random.Generator (for example np.random.default_rng(0)), "
+            f"got {_describe(rng)}"
+        )
+    return rng
