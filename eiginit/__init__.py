@@ -22,6 +22,14 @@ from eiginit.power import (
     power_iteration,
     spectral_radius,
 )
+from eiginit.spectra import (
+    circular_law_cdf,
+    expected_real_eigenvalues,
+    ginibre,
+    marchenko_pastur_pdf,
+    prob_all_real,
+    quarter_circle_pdf,
+)
 
 __version__ = "0.1.0"
 
@@ -29,10 +37,16 @@ __all__ = [
     "PALETTE",
     "PowerIterationResult",
     "Trajectory",
+    "circular_law_cdf",
     "dominant_is_real",
+    "expected_real_eigenvalues",
+    "ginibre",
     "iterate",
+    "marchenko_pastur_pdf",
     "normalize_spectral_radius",
     "power_iteration",
+    "prob_all_real",
+    "quarter_circle_pdf",
     "seed_matrix",
     "spectral_radius",
     "use_book_style",
