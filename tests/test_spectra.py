@@ -222,6 +222,14 @@ def test_dominant_eigenvalue_real_probability_falls_with_k():
     assert p[5] == pytest.approx(0.57, abs=Z * se(0.57) + 0.005)  # 0.005: the 2-digit rounding
 
 
+def test_dominant_eigenvalue_real_at_k2_is_prob_all_real():
+    # Chapter claim: for k = 2 the dominant eigenvalue is real exactly when both are real.
+    n = 40_000
+    A = ginibre(2, rng=np.random.default_rng(301), trials=n)
+    p = prob_all_real(2)
+    assert abs(dominant_is_real(A).mean() - p) < Z * math.sqrt(p * (1 - p) / n)
+
+
 def test_spectral_radius_at_k5_exceeds_sqrt5():
     # Chapter claim: E rho(A) at k = 5 is about 2.32, not sqrt(5) = 2.236.
     A = ginibre(5, rng=np.random.default_rng(400), trials=20_000)
