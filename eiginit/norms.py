@@ -117,9 +117,13 @@ def spectral_norm(
     matrix = as_matrix(A)
     tol = check_positive_float(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    scale = float(np.linalg.norm(matrix))
-    if scale == 0.0:
+    if not np.any(matrix):
         raise ValueError("A is the zero matrix: its spectral norm is 0 and there is no direction")
+    # Work with A / 2^e, |entries| in [0.5, 1), so tiny or huge matrices neither underflow nor
+    # overflow; scaling by a power of two is exact, and the results are scaled back.
+    exponent = int(np.frexp(np.max(np.abs(matrix)))[1])
+    matrix = np.ldexp(matrix, -exponent)
+    scale = float(np.linalg.norm(matrix))
     if x0 is None:
         gram = matrix.T @ matrix
         v = gram[int(np.argmax(np.linalg.norm(gram, axis=1)))]
@@ -146,26 +150,27 @@ def spectral_norm(
         estimates[n] = sigma
         if residual <= tol * scale:
             return SpectralNormResult(
-                value=sigma,
+                value=float(np.ldexp(sigma, exponent)),
                 right_vector=v,
                 left_vector=u,
                 iterations=n + 1,
                 converged=True,
-                residual=residual,
-                estimates=estimates[: n + 1].copy(),
-                reason=f"residual {residual:.2e} <= tol * ||A||_F after {n + 1} steps",
+                residual=float(np.ldexp(residual, exponent)),
+                estimates=np.ldexp(estimates[: n + 1], exponent),
+                reason=f"relative residual {residual / scale:.2e} <= tol after {n + 1} steps",
             )
         v = back / float(np.linalg.norm(back))
     return SpectralNormResult(
-        value=sigma,
+        value=float(np.ldexp(sigma, exponent)),
         right_vector=v,
         left_vector=u,
         iterations=max_iter,
         converged=False,
-        residual=residual,
-        estimates=estimates,
+        residual=float(np.ldexp(residual, exponent)),
+        estimates=np.ldexp(estimates, exponent),
         reason=(
-            f"no convergence in {max_iter} steps (residual {residual:.2e}): the top two "
+            f"no convergence in {max_iter} steps (relative residual {residual / scale:.2e}): "
+            "the top two "
             "singular values may be equal or too close for max_iter"
         ),
     )

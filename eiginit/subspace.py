@@ -216,9 +216,13 @@ def subspace_iteration(
     rng = check_rng(rng)
     tol = check_positive_float(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    scale = float(np.linalg.norm(matrix))
-    if scale == 0.0:
+    if not np.any(matrix):
         raise ValueError("A is the zero matrix: every eigenvalue is 0 and there is no subspace")
+    # Work with A / 2^e, |entries| in [0.5, 1), so tiny or huge matrices neither underflow nor
+    # overflow; scaling by a power of two is exact, and the results are scaled back.
+    exponent = int(np.frexp(np.max(np.abs(matrix)))[1])
+    matrix = np.ldexp(matrix, -exponent)
+    scale = float(np.linalg.norm(matrix))
     Q, _ = np.linalg.qr(rng.standard_normal((k, p)))
     estimates = np.empty((max_iter, p), dtype=np.complex128)
     ritz = np.zeros(p, dtype=np.complex128)
@@ -231,25 +235,26 @@ def subspace_iteration(
         estimates[n] = ritz
         if residual <= tol * scale:
             return SubspaceIterationResult(
-                eigenvalues=ritz,
+                eigenvalues=ritz * 2.0**exponent,
                 basis=Q,
                 iterations=n + 1,
                 converged=True,
-                residual=residual,
-                estimates=estimates[: n + 1].copy(),
-                reason=f"residual {residual:.2e} <= tol * ||A||_F after {n + 1} steps",
+                residual=float(np.ldexp(residual, exponent)),
+                estimates=estimates[: n + 1] * 2.0**exponent,
+                reason=f"relative residual {residual / scale:.2e} <= tol after {n + 1} steps",
             )
         # Householder QR returns an orthonormal Q even when Z has rank < p.
         Q, _ = np.linalg.qr(Z)
     return SubspaceIterationResult(
-        eigenvalues=ritz,
+        eigenvalues=ritz * 2.0**exponent,
         basis=Q,
         iterations=max_iter,
         converged=False,
-        residual=residual,
-        estimates=estimates,
+        residual=float(np.ldexp(residual, exponent)),
+        estimates=estimates * 2.0**exponent,
         reason=(
-            f"no convergence in {max_iter} steps (residual {residual:.2e}): |lambda_p| may "
+            f"no convergence in {max_iter} steps (relative residual {residual / scale:.2e}): "
+            "|lambda_p| may "
             "equal |lambda_(p+1)| (p splits a conjugate pair or a tie in modulus), or the gap "
             "|lambda_(p+1) / lambda_p| is too close to 1 for max_iter"
         ),
