@@ -176,3 +176,36 @@ def test_gelfand_formula_on_the_seed_matrix() -> None:
 def test_transient_growth_errors(A, steps, kwargs, error, match) -> None:
     with pytest.raises(error, match=match):
         transient_growth(A, steps, **kwargs)
+
+
+# --- chapter 3's other claims, at small size --------------------------------------------------
+
+
+def test_transient_settles_at_the_eigenvalue_condition_number() -> None:
+    A = seed_matrix()
+    values, vectors = np.linalg.eig(A)
+    top = np.argmax(np.abs(values))
+    x = np.real(vectors[:, top])
+    y = np.real(np.linalg.inv(vectors)[top])
+    kappa = np.linalg.norm(x) * np.linalg.norm(y) / abs(y @ x)
+    growth = transient_growth(normalize_spectral_radius(A), 60)
+    assert growth[1] == pytest.approx(spectral_norm(A).value / spectral_radius(A), rel=1e-12)
+    assert growth[-1] == pytest.approx(kappa, rel=1e-8)
+
+
+def test_products_of_rho_normalized_matrices_drift_down() -> None:
+    # Chapter 3: a new 5 x 5 Gaussian matrix per layer, each divided by its spectral radius,
+    # makes log||x_L|| drift down. The drift (about -0.11 per layer) is many standard errors
+    # (about 0.003 here) below zero.
+    rng = np.random.default_rng(22)
+    trials, depth = 400, 30
+    Ws = rng.standard_normal((trials, depth, 5, 5))
+    Ws /= np.max(np.abs(np.linalg.eigvals(Ws)), axis=-1)[..., None, None]
+    x = rng.standard_normal((trials, 5))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    for layer in range(depth):
+        x = np.einsum("tij,tj->ti", Ws[:, layer], x)
+    per_layer = np.log(np.linalg.norm(x, axis=1)) / depth
+    se = per_layer.std() / np.sqrt(trials)
+    assert per_layer.mean() < -10 * se
+    assert per_layer.mean() == pytest.approx(-0.11, abs=5 * se + 0.01)

@@ -257,3 +257,44 @@ def test_power_iteration_generic_reason_when_no_plane_is_found() -> None:
     result = power_iteration(A, np.ones(4), max_iter=5)
     assert not result.converged
     assert "may be a complex pair" in result.reason
+
+
+# --- chapter 2's quantitative claims, at small size ------------------------------------------
+
+
+def _rayleigh_errors(A: np.ndarray, steps: int) -> np.ndarray:
+    from eiginit import iterate
+
+    values = np.linalg.eigvals(A)
+    top = values[np.argmax(np.abs(values))].real
+    u = iterate(A, np.random.default_rng(23).standard_normal(A.shape[0]), steps).directions
+    return np.abs(np.einsum("ni,ij,nj->n", u, A, u) - top)
+
+
+@pytest.mark.parametrize("seed", [20, 21, 22])
+@pytest.mark.parametrize("r", [0.4, 0.7])
+def test_eigenvalue_error_rate_r_nonnormal_and_r_squared_symmetric(r: float, seed: int) -> None:
+    # Golub & Van Loan 7.3.1 and 8.2: |mu_n - lambda_1| ~ r^n (non-normal), r^(2n) (symmetric).
+    # The start is random: a start nearly orthogonal to v_2 (np.ones is, for seed 20) lets the
+    # faster terms dominate the short fitting window, as chapter 2 warns.
+    spectrum = [1.0, r, *(r * np.array([-0.5, 0.3, 0.1]))]
+    for normal, power in ((False, 1), (True, 2)):
+        A = matrix_with_spectrum(spectrum, rng=np.random.default_rng(seed), normal=normal)
+        err = _rayleigh_errors(A, 120)
+        n = np.arange(np.argmax(err < 1e-2), np.argmax(err < 1e-11))
+        rate = np.exp(np.polyfit(n, np.log(err[n]), 1)[0])
+        assert rate == pytest.approx(r**power, abs=0.03)
+
+
+def test_gap_closes_as_k_grows() -> None:
+    # Median |lambda2/lambda1| among real-dominant Gaussian matrices rises with k (chapter 2);
+    # the medians differ by far more than their sampling error (about 0.01 for these trials).
+    rng = np.random.default_rng(21)
+    medians = []
+    for k in (5, 20):
+        ev = np.linalg.eigvals(rng.standard_normal((1500, k, k)))
+        ev = np.take_along_axis(ev, np.argsort(-np.abs(ev), axis=1), axis=1)
+        real = ev[:, 0].imag == 0
+        medians.append(np.median(np.abs(ev[real, 1]) / np.abs(ev[real, 0])))
+    assert medians[0] == pytest.approx(0.74, abs=0.03)  # REFERENCES.md: about 0.74 for k = 5
+    assert medians[1] > medians[0] + 0.1
