@@ -272,7 +272,7 @@ def test_circular_law_cdf_is_monotone_and_in_unit_interval(a, b):
 
 
 def test_circular_law_against_simulation():
-    k, n = 100, 100
+    k, n = 100, 30
     W = ginibre(k, rng=np.random.default_rng(500), trials=n, scale=1 / math.sqrt(k))
     moduli = np.abs(np.linalg.eigvals(W))
     for r in (0.3, 0.5, 0.8):
