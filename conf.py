@@ -88,7 +88,7 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_param = False
 napoleon_use_rtype = False
-napoleon_use_ivar = False
+napoleon_use_ivar = True  # a result's fields as one compact list
 viewcode_line_numbers = True
 
 # Nitpicky cross-references with no network: intersphinx cannot fetch numpy's or matplotlib's

@@ -233,3 +233,47 @@ def _module_of(name: str) -> str:
         if module_name.startswith("eiginit.") and name in getattr(module, "__all__", ()):
             return module_name
     raise LookupError(name)
+
+
+def test_browser_check_doctests():
+    import doctest
+
+    result = doctest.testmod(browser_check)
+    assert result.attempted >= 6
+    assert result.failed == 0
+
+
+def _fake_app(objects, tmp_path=None, drop=True):
+    domain = SimpleNamespace(objects=objects)
+    env = SimpleNamespace(get_domain=lambda name: domain)
+    builder = SimpleNamespace(format="html", get_relative_uri=lambda page, doc: f"{doc}.html")
+    config = SimpleNamespace(eiginit_drop_fontawesome_js=drop)
+    return SimpleNamespace(env=env, builder=builder, config=config, outdir=str(tmp_path))
+
+
+def test_code_links_to_the_api_entry_of_a_documented_name_only(ext):
+    entry = SimpleNamespace(docname="api", node_id="eiginit.power.iterate")
+    app = _fake_app({"eiginit.power.iterate": entry, "eiginit.power": entry})
+    dot = '<span class="n">eiginit</span><span class="o">.</span>'
+    context = {
+        "body": f'{dot}<span class="n">iterate</span>(A) {dot}<span class="n">undocumented</span>'
+    }
+    ext.link_code_to_api(app, "chapter", "page.html", context, None)
+    assert context["body"].count("eiginit-api-link") == 1
+    assert 'href="api.html#eiginit.power.iterate"' in context["body"]
+    assert '<span class="n">undocumented</span>' in context["body"]
+
+
+def test_drop_fontawesome_js_removes_only_that_script(ext, tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<head>\n  <script defer src="_static/scripts/fontawesome.js?digest=1"></script>\n'
+        '  <script src="_static/scripts/bootstrap.js"></script>\n</head>'
+    )
+    ext.drop_fontawesome_js(_fake_app({}, tmp_path), None)
+    text = page.read_text()
+    assert "fontawesome.js" not in text
+    assert "bootstrap.js" in text
+    page.write_text('<script src="_static/scripts/fontawesome.js"></script>')
+    ext.drop_fontawesome_js(_fake_app({}, tmp_path, drop=False), None)
+    assert "fontawesome.js" in page.read_text()

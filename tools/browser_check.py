@@ -4,7 +4,8 @@ Serves the built site on 127.0.0.1 (an ephemeral port), opens every page in Debi
 ``chromium`` with a fresh profile, and fails if any page
 
 - logs a console error, throws an uncaught exception, or gets an HTTP error for a resource;
-- shows an image that did not load;
+- shows an image that did not load, or links to a file of the site that does not exist (the
+  ``.ipynb`` and ``.md`` downloads included);
 - has math that MathJax did not typeset (or typeset with an error);
 - makes a request that leaves loopback (any non-127.0.0.0/8, non-::1 host);
 - shows a figure without an opaque light background in dark mode (illegible there);
@@ -93,6 +94,8 @@ MATH_JS = """
 })()
 """
 
+LINKS_JS = "Array.from(document.querySelectorAll('a[href]')).map((a) => a.href)"
+
 SEARCH_JS = """
 (async () => {
   for (let i = 0; i < 150; i++) {
@@ -179,6 +182,28 @@ def site_pages(site: Path) -> list[str]:
         if "_static" not in p.relative_to(site).parts
     ]
     return sorted(pages)
+
+
+def missing_local_targets(site: Path, base: str, hrefs: list[str]) -> list[str]:
+    """Return the links of a page into the site (downloads included) whose file does not exist.
+
+    >>> import tempfile; site = Path(tempfile.mkdtemp()); (site / "a.html").write_text("")
+    0
+    >>> missing_local_targets(site, "http://127.0.0.1:1/", [
+    ...     "http://127.0.0.1:1/a.html#top", "http://127.0.0.1:1/b.ipynb", "https://doi.org/x"])
+    ['b.ipynb']
+    """
+    missing = []
+    for href in dict.fromkeys(hrefs):
+        if not href.startswith(base):
+            continue
+        relative = unquote(urlsplit(href).path).removeprefix(urlsplit(base).path)
+        target = site / relative
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            missing.append(relative)
+    return missing
 
 
 def gzip_size(path: Path) -> int:
@@ -373,10 +398,12 @@ def problems_in_events(events: list[dict[str, Any]], report: PageReport) -> None
             report.sizes[url] = report.sizes.get(url, 0) + size
 
 
-def check_page(browser: Chromium, base: str, page: str) -> PageReport:
+def check_page(browser: Chromium, site: Path, base: str, page: str) -> PageReport:
     """Load one page and run every check on it."""
     report = PageReport(page)
     problems_in_events(browser.load(base + page), report)
+    for target in missing_local_targets(site, base, browser.evaluate(LINKS_JS)):
+        report.problems.append(f"link to a missing file: {target}")
     images = browser.evaluate(IMAGES_JS)
     report.images = images["count"]
     report.problems += [f"image did not load: {src}" for src in images["broken"]]
@@ -434,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Checking {len(pages)} pages served at {base} in {args.chromium}")
             reports = []
             for page in order:
-                report = check_page(browser, base, page)
+                report = check_page(browser, site, base, page)
                 reports.append(report)
                 status = "ok" if not report.problems else "FAIL"
                 print(

@@ -12,6 +12,7 @@ Loaded from ``conf.py``. It adds, for any number of chapters and modules, with n
   into ``_static/mathjax``, so math renders with no network.
 - A ``.ipynb`` download on every executed chapter (the notebook with its outputs), beside the
   ``.md`` source that the theme already offers.
+- Code that calls ``eiginit.<name>`` links to that name's entry in the API reference.
 - An offline guard: any ``<script>``, stylesheet, font or ``url()`` in the built site that points
   off-site is reported as a warning (the strict build turns it into an error).
 """
@@ -231,6 +232,81 @@ def add_notebook_download(
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+# --- code cells link to the API reference ---------------------------------------------------
+
+_EIGINIT_ATTRIBUTE = re.compile(
+    r'(<span class="n">eiginit</span><span class="o">\.</span>)<span class="n">(\w+)</span>'
+)
+
+
+def api_targets(env: Any) -> dict[str, tuple[str, str]]:
+    """Map each documented public name of eiginit to ``(docname, anchor)`` in the API pages."""
+    targets: dict[str, tuple[str, str]] = {}
+    for name, entry in env.get_domain("py").objects.items():
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == "eiginit" and not parts[1].startswith("_"):
+            targets.setdefault(parts[2], (entry.docname, entry.node_id))
+    return targets
+
+
+def link_code_to_api(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Make ``eiginit.name`` in highlighted code a link to the name's API entry.
+
+    Works on the page's HTML body (Pygments' output), so it needs no per-chapter markup: any
+    ``eiginit.<public name>`` in a code cell links to the reference; other names stay text.
+    """
+    body = context.get("body")
+    if app.builder.format != "html" or not body or "eiginit" not in body:
+        return
+    targets = api_targets(app.env)
+
+    def link(match: re.Match[str]) -> str:
+        target = targets.get(match.group(2))
+        if target is None:
+            return match.group(0)
+        docname, anchor = target
+        uri = app.builder.get_relative_uri(pagename, docname) + "#" + anchor
+        return (
+            f'{match.group(1)}<a class="eiginit-api-link" href="{uri}" '
+            f'title="eiginit.{match.group(2)} in the API reference">'
+            f'<span class="n">{match.group(2)}</span></a>'
+        )
+
+    context["body"] = _EIGINIT_ATTRIBUTE.sub(link, body)
+
+
+# --- lighter pages ---------------------------------------------------------------------------
+
+_FONTAWESOME_JS = re.compile(
+    r"""[ \t]*<script\b[^>]*\bsrc=["'][^"']*/fontawesome\.js[^"']*["'][^>]*>\s*</script>\n?"""
+)
+
+
+def drop_fontawesome_js(app: Sphinx, exc: Exception | None) -> None:
+    """Remove the theme's Font Awesome *script* (1.5 MB) from every page.
+
+    The theme loads it only "so that users can add custom icons"; its own icons are drawn by
+    the Font Awesome web font that its stylesheet already loads, so the script roughly doubles
+    a chapter's first-visit weight for nothing this book uses. Set
+    ``eiginit_drop_fontawesome_js = False`` in ``conf.py`` to keep it (e.g. for custom icons).
+    """
+    if (
+        exc is not None
+        or app.builder.format != "html"
+        or not app.config.eiginit_drop_fontawesome_js
+    ):
+        return
+    for path in Path(app.outdir).rglob("*.html"):
+        if "_static" in path.relative_to(app.outdir).parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        lighter = _FONTAWESOME_JS.sub("", text)
+        if lighter != text:
+            path.write_text(lighter, encoding="utf-8")
+
+
 # --- favicon.ico ---------------------------------------------------------------------------
 
 
@@ -305,7 +381,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("eiginit-api", EiginitApi)
     app.connect("doctree-resolved", resolve_chapter_map)
     app.connect("html-page-context", add_notebook_download, priority=400)
+    app.connect("html-page-context", link_code_to_api)
     app.connect("build-finished", copy_mathjax)
     app.connect("build-finished", write_favicon)
+    app.connect("build-finished", drop_fontawesome_js, priority=800)
+    app.add_config_value("eiginit_drop_fontawesome_js", True, "html", types=frozenset({bool}))
     app.connect("build-finished", check_offline, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
