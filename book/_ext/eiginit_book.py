@@ -223,7 +223,9 @@ def add_notebook_download(
     """
     if doctree is None or app.builder.format != "html":
         return
-    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    config = getattr(app.env, "mystnb_config", None)
+    folder = getattr(config, "output_folder", None) or Path(app.outdir).parent / "jupyter_execute"
+    executed = Path(folder) / f"{pagename}.ipynb"
     if not executed.is_file():
         return
     target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
