@@ -277,3 +277,12 @@ def test_drop_fontawesome_js_removes_only_that_script(ext, tmp_path):
     page.write_text('<script src="_static/scripts/fontawesome.js"></script>')
     ext.drop_fontawesome_js(_fake_app({}, tmp_path, drop=False), None)
     assert "fontawesome.js" in page.read_text()
+
+
+def test_public_alias_maps_the_import_path_to_the_defining_module(ext):
+    modules = {"eiginit.power": ["Trajectory", "iterate"], "eiginit.data": ["seed_matrix"]}
+    assert ext.public_alias("eiginit.iterate", modules) == "eiginit.power.iterate"
+    assert ext.public_alias("eiginit.Trajectory.norms", modules) == "eiginit.power.Trajectory.norms"
+    assert ext.public_alias("eiginit.power.iterate", modules) is None  # already a full path
+    assert ext.public_alias("eiginit.missing", modules) is None
+    assert ext.public_alias("numpy.linalg.eig", modules) is None

@@ -29,6 +29,7 @@ import gzip
 import http.server
 import ipaddress
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -204,6 +205,25 @@ def missing_local_targets(site: Path, base: str, hrefs: list[str]) -> list[str]:
         if not target.is_file():
             missing.append(relative)
     return missing
+
+
+def reading_order(site: Path) -> list[str]:
+    """Return the pages in the order of the book's navigation (the landing page's sidebar).
+
+    >>> import tempfile; site = Path(tempfile.mkdtemp())
+    >>> _ = (site / "index.html").write_text('<nav class="bd-links bd-docs-nav"><a href="b.html">'
+    ...     'B</a><a href="a.html#s">A</a><a href="b.html">B</a></nav><a href="z.html">Z</a>')
+    >>> reading_order(site)
+    ['b.html', 'a.html']
+    """
+    text = (site / "index.html").read_text(encoding="utf-8")
+    match = re.search(r'<nav class="[^"]*\bbd-docs-nav\b', text)
+    if match is None:
+        return []
+    start = match.start()
+    nav = text[start : text.find("</nav>", start)]
+    hrefs = re.findall(r'href="([^"#?]+\.html)', nav)
+    return list(dict.fromkeys(h for h in hrefs if "://" not in h))
 
 
 def gzip_size(path: Path) -> int:
@@ -440,7 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", type=Path, help="the built HTML folder, e.g. _build/html")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
-    parser.add_argument("--weight-page", help="page whose first-visit weight is measured")
+    parser.add_argument(
+        "--weight-page", help="page whose first-visit weight is measured (default: chapter 1)"
+    )
     parser.add_argument("--search", default="Xavier", help="a word the search must find")
     parser.add_argument("--screenshots", type=Path, help="save light and dark screenshots here")
     args = parser.parse_args(argv)
@@ -450,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     if "index.html" not in pages:
         print(f"no index.html in {site}: build the book first", file=sys.stderr)
         return 2
-    chapters = [p for p in pages if "/" not in p and p not in _BACK_MATTER]
+    chapters = [p for p in reading_order(site) + pages if "/" not in p and p not in _BACK_MATTER]
     weight_page = args.weight_page or (chapters[0] if chapters else "index.html")
     order = [weight_page] + [p for p in pages if p != weight_page]
 

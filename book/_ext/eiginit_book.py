@@ -7,7 +7,8 @@ Loaded from ``conf.py``. It adds, for any number of chapters and modules, with n
   exists; until then it reads "in preparation". A link to a missing page is never emitted.
 - ``eiginit-api``: the API reference, one section per module that exports a name in
   ``eiginit.__all__``, each documented by autodoc from its numpy-style docstrings. A new module
-  needs no edit here: exporting its names from ``eiginit/__init__.py`` is enough.
+  needs no edit here: exporting its names from ``eiginit/__init__.py`` is enough. References
+  may use the public path (``:func:`eiginit.iterate```) or the module's.
 - A local MathJax: the MathJax 3 files of the ``django-static-mathjax`` wheel (PyPI) are copied
   into ``_static/mathjax``, so math renders with no network.
 - A ``.ipynb`` download on every executed chapter (the notebook with its outputs), beside the
@@ -117,7 +118,8 @@ def resolve_chapter_map(app: Sphinx, doctree: nodes.document, docname: str) -> N
     taken: set[str] = set()
     for entry in doctree.findall(chapter_map_entry):
         target = _find_chapter(app.env, entry["slug"], entry["keywords"], taken)
-        label = f"{entry['number']}. {entry['title']}"
+        title = entry["title"] if target is None else app.env.titles[target].astext()
+        label = f"{entry['number']}. {title}"
         if target is None:
             replacement: nodes.Node = nodes.inline(
                 "", "", nodes.Text(label), nodes.emphasis(text=" (in preparation)")
@@ -174,6 +176,33 @@ class EiginitApi(SphinxDirective):
         container.document = self.state.document
         nested_parse_with_titles(self.state, StringList(lines, "<eiginit-api>"), container)
         return container.children
+
+
+def public_alias(target: str, modules: dict[str, list[str]]) -> str | None:
+    """Map a public name to its documented path: ``eiginit.iterate`` -> ``eiginit.power.iterate``.
+
+    Works for members too (``eiginit.Trajectory.norms``); returns None for anything else.
+    """
+    parts = target.split(".")
+    if len(parts) < 2 or parts[0] != "eiginit":
+        return None
+    for module, names in modules.items():
+        if parts[1] in names:
+            return ".".join([module, *parts[1:]])
+    return None
+
+
+def resolve_public_alias(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve ``:func:`eiginit.name``` (how readers import it) to the module that defines it."""
+    if node.get("refdomain") != "py":
+        return None
+    target = public_alias(node.get("reftarget", ""), public_modules())
+    if target is None:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], target, node, contnode
+    )
 
 
 # --- MathJax served with the site ----------------------------------------------------------
@@ -382,6 +411,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("chapter-map", ChapterMap)
     app.add_directive("eiginit-api", EiginitApi)
     app.connect("doctree-resolved", resolve_chapter_map)
+    app.connect("missing-reference", resolve_public_alias)
     app.connect("html-page-context", add_notebook_download, priority=400)
     app.connect("html-page-context", link_code_to_api)
     app.connect("build-finished", copy_mathjax)
