@@ -5,6 +5,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.power`: repeated multiplication and power iteration (Part I).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
+- :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
+  seed's spectral-radius recipe (Part III on).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -12,6 +14,24 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
+from eiginit.initializers import (
+    KERAS_TRUNCATED_NORMAL_STD,
+    calculate_fan_in_and_fan_out,
+    calculate_gain,
+    kaiming_normal,
+    kaiming_uniform,
+    lecun_normal,
+    lecun_uniform,
+    normal,
+    orthogonal,
+    spectral_radius_normal,
+    torch_linear_default,
+    trunc_normal,
+    uniform,
+    variance_scaling,
+    xavier_normal,
+    xavier_uniform,
+)
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -26,14 +46,30 @@ from eiginit.power import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "KERAS_TRUNCATED_NORMAL_STD",
     "PALETTE",
     "PowerIterationResult",
     "Trajectory",
+    "calculate_fan_in_and_fan_out",
+    "calculate_gain",
     "dominant_is_real",
     "iterate",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "normal",
     "normalize_spectral_radius",
+    "orthogonal",
     "power_iteration",
     "seed_matrix",
     "spectral_radius",
+    "spectral_radius_normal",
+    "torch_linear_default",
+    "trunc_normal",
+    "uniform",
     "use_book_style",
+    "variance_scaling",
+    "xavier_normal",
+    "xavier_uniform",
 ]
