@@ -7,6 +7,7 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.data`: the seed blog post's matrix.
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
+- :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -32,6 +33,17 @@ from eiginit.initializers import (
     xavier_normal,
     xavier_uniform,
 )
+from eiginit.lyapunov import (
+    LogNormMoments,
+    LyapunovSpectrum,
+    digamma_half,
+    gaussian_log_norm_moments,
+    gaussian_lyapunov_spectrum,
+    log_norm_growth,
+    lyapunov_exponents,
+    lyapunov_spectrum,
+    trigamma_half,
+)
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -48,16 +60,24 @@ __version__ = "0.1.0"
 __all__ = [
     "KERAS_TRUNCATED_NORMAL_STD",
     "PALETTE",
+    "LogNormMoments",
+    "LyapunovSpectrum",
     "PowerIterationResult",
     "Trajectory",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
+    "digamma_half",
     "dominant_is_real",
+    "gaussian_log_norm_moments",
+    "gaussian_lyapunov_spectrum",
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
     "lecun_normal",
     "lecun_uniform",
+    "log_norm_growth",
+    "lyapunov_exponents",
+    "lyapunov_spectrum",
     "normal",
     "normalize_spectral_radius",
     "orthogonal",
@@ -66,6 +86,7 @@ __all__ = [
     "spectral_radius",
     "spectral_radius_normal",
     "torch_linear_default",
+    "trigamma_half",
     "trunc_normal",
     "uniform",
     "use_book_style",
