@@ -226,3 +226,43 @@ def test_log_norm_growth_errors() -> None:
         log_norm_growth(np.ones(3), 1, lambda _: np.ones((2, 3, 3)))
     with pytest.raises(ValueError, match="depth must be an integer >= 0"):
         log_norm_growth(x0, -1, lambda _: np.ones((2, 3, 3)))
+
+
+# ------------------------------------------------ chapter "A new matrix every layer"
+
+
+def test_top_exponent_is_not_the_mean_spectral_radius() -> None:
+    # k = 5: exp(gamma_1) = 2.01 while E[rho] = 2.32 (and sqrt(5) = 2.236 lies between).
+    radii = np.abs(np.linalg.eigvals(np.random.default_rng(0).standard_normal((20_000, 5, 5))))
+    rho = radii.max(axis=-1)
+    se = rho.std(ddof=1) / math.sqrt(rho.size)
+    assert abs(rho.mean() - 2.32) < 5 * se + 0.005
+    growth = math.exp(gaussian_lyapunov_spectrum(5)[0])
+    assert growth < math.sqrt(5) < rho.mean() - 5 * se
+
+
+def _spectral_radii(g: np.ndarray) -> np.ndarray:
+    return np.abs(np.linalg.eigvals(g)).max(axis=-1)
+
+
+@pytest.mark.parametrize("k", [5, 16])
+def test_seed_recipe_per_layer_shifts_exponents_by_mean_log_rho(k: int) -> None:
+    # Dividing W_l by rho(W_l) shifts every exponent by -E log rho(W), exactly in the limit.
+    rng = np.random.default_rng(20 + k)
+    g = rng.standard_normal((6, 600, k, k))
+    radii = _spectral_radii(g)
+    est = lyapunov_exponents(g / radii[..., None, None])
+    # Theory with the sample's own mean log rho; its error is part of the per-trial spread.
+    predicted = gaussian_lyapunov_spectrum(k)[0] - np.log(radii).mean()
+    assert est.standard_errors is not None
+    assert abs(est.exponents[0] - predicted) < 5 * est.standard_errors[0] + 2 / 600
+
+
+def test_seed_recipe_loses_to_sqrt_k_at_k16() -> None:
+    # The chapter's claim: at k = 16 the seed's recipe shrinks the norm faster than 1/sqrt(k).
+    k = 16
+    mean_log_rho = np.log(_spectral_radii(np.random.default_rng(1).standard_normal((5000, k, k))))
+    se = mean_log_rho.std(ddof=1) / math.sqrt(mean_log_rho.size)
+    seed_rate = gaussian_lyapunov_spectrum(k)[0] - mean_log_rho.mean()
+    sqrt_k_rate = gaussian_lyapunov_spectrum(k, 1 / math.sqrt(k))[0]
+    assert seed_rate + 5 * se < sqrt_k_rate < 0
