@@ -8,6 +8,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
+- :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
+  predicted (Part III).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -54,20 +56,34 @@ from eiginit.power import (
     power_iteration,
     spectral_radius,
 )
+from eiginit.propagation import (
+    ACTIVATIONS,
+    MeanField,
+    PropagationStats,
+    activation_function,
+    gaussian_expectation,
+    mean_field,
+    propagate,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
     "KERAS_TRUNCATED_NORMAL_STD",
     "PALETTE",
     "LogNormMoments",
     "LyapunovSpectrum",
+    "MeanField",
     "PowerIterationResult",
+    "PropagationStats",
     "Trajectory",
+    "activation_function",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "digamma_half",
     "dominant_is_real",
+    "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "iterate",
@@ -78,10 +94,12 @@ __all__ = [
     "log_norm_growth",
     "lyapunov_exponents",
     "lyapunov_spectrum",
+    "mean_field",
     "normal",
     "normalize_spectral_radius",
     "orthogonal",
     "power_iteration",
+    "propagate",
     "seed_matrix",
     "spectral_radius",
     "spectral_radius_normal",
