@@ -205,3 +205,9 @@ def test_propagate_errors() -> None:
     huge = partial(normal, std=1e6)
     with pytest.raises(ValueError, match="forward pass overflowed"):
         propagate([50] * 40, huge, "linear", rng=rng)
+
+
+def test_tanh_gain_one_decays_like_one_over_2l() -> None:
+    # Chapter claim: q_{l+1} ~ q_l - 2 q_l^2 near zero, so q_L ~ 1 / (2 L) for large L.
+    mf = mean_field([256] * 201, [1 / 256] * 200, "tanh")
+    assert mf.preactivation[-1] * 2 * 200 == pytest.approx(1.0, rel=0.05)
