@@ -3,6 +3,8 @@
 The package behind the executable textbook in ``book/``. Each module serves a part of the book:
 
 - :mod:`eiginit.power`: repeated multiplication and power iteration (Part I).
+- :mod:`eiginit.subspace`: subspace iteration and matrices with a chosen spectrum (Part I).
+- :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
@@ -46,6 +48,7 @@ from eiginit.lyapunov import (
     lyapunov_spectrum,
     trigamma_half,
 )
+from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -65,6 +68,7 @@ from eiginit.propagation import (
     mean_field,
     propagate,
 )
+from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 
 __version__ = "0.1.0"
 
@@ -77,6 +81,8 @@ __all__ = [
     "MeanField",
     "PowerIterationResult",
     "PropagationStats",
+    "SpectralNormResult",
+    "SubspaceIterationResult",
     "Trajectory",
     "activation_function",
     "calculate_fan_in_and_fan_out",
@@ -94,6 +100,7 @@ __all__ = [
     "log_norm_growth",
     "lyapunov_exponents",
     "lyapunov_spectrum",
+    "matrix_with_spectrum",
     "mean_field",
     "normal",
     "normalize_spectral_radius",
@@ -101,9 +108,12 @@ __all__ = [
     "power_iteration",
     "propagate",
     "seed_matrix",
+    "spectral_norm",
     "spectral_radius",
     "spectral_radius_normal",
+    "subspace_iteration",
     "torch_linear_default",
+    "transient_growth",
     "trigamma_half",
     "trunc_normal",
     "uniform",
