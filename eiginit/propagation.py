@@ -148,6 +148,20 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
     return np.asarray(values @ _HALF_WEIGHTS, dtype=np.float64)
 
 
+def _product_variance(delta: np.ndarray, x: np.ndarray) -> float:
+    r"""Return the variance of the entries of ``delta.T @ x / B`` without forming it.
+
+    With Gram matrices of the batch, :math:`\sum_{ij} (\delta^\top x)_{ij}^2 =
+    \sum_{bc} (\delta\delta^\top)_{bc} (x x^\top)_{bc}`: cheaper when the batch is smaller
+    than the widths.
+    """
+    b = delta.shape[0]
+    size = delta.shape[1] * x.shape[1]
+    mean_square = float(np.sum((delta @ delta.T) * (x @ x.T))) / (b * b * size)
+    mean = float(delta.sum(axis=1) @ x.sum(axis=1)) / (b * size)
+    return max(mean_square - mean**2, 0.0)
+
+
 def _as_widths(widths: Any) -> tuple[int, ...]:
     if isinstance(widths, str | bytes) or not isinstance(widths, Sequence):
         raise TypeError(f"widths must be a sequence of ints (n_0, ..., n_L), got {widths!r}"[:160])
@@ -372,7 +386,7 @@ def propagate(
     weight_grad_var = np.empty(depth)
     for layer in range(depth - 1, -1, -1):
         delta = g * dphi(hs[layer])
-        weight_grad_var[layer] = np.var(delta.T @ xs[layer] / batch)
+        weight_grad_var[layer] = _product_variance(delta, xs[layer])
         g = delta @ weights[layer]
         if not np.max(np.abs(g)) < _TOO_LARGE:
             raise ValueError(

@@ -211,3 +211,22 @@ def test_tanh_gain_one_decays_like_one_over_2l() -> None:
     # Chapter claim: q_{l+1} ~ q_l - 2 q_l^2 near zero, so q_L ~ 1 / (2 L) for large L.
     mf = mean_field([256] * 201, [1 / 256] * 200, "tanh")
     assert mf.preactivation[-1] * 2 * 200 == pytest.approx(1.0, rel=0.05)
+
+
+def test_weight_gradient_variance_matches_explicit_product() -> None:
+    # propagate computes Var(delta^T x / B) from B x B Gram matrices; check against the product.
+    rng = np.random.default_rng(4)
+    stats = propagate([6, 5, 4], xavier_normal, "relu", batch=7, rng=np.random.default_rng(4))
+    # Rebuild the same pass by hand, with the same stream of draws.
+    x0 = rng.standard_normal((7, 6))
+    w1, w2 = xavier_normal((5, 6), rng=rng), xavier_normal((4, 5), rng=rng)
+    h1 = x0 @ w1.T
+    x1 = np.maximum(h1, 0)
+    h2 = x1 @ w2.T
+    g2 = rng.standard_normal((7, 4))
+    d2 = g2 * (h2 > 0)
+    d1 = (d2 @ w2) * (h1 > 0)
+    np.testing.assert_allclose(
+        stats.weight_gradient_var, [np.var(d1.T @ x0 / 7), np.var(d2.T @ x1 / 7)]
+    )
+    np.testing.assert_allclose(stats.gradient_var[0], np.var(d1 @ w1))
