@@ -266,3 +266,14 @@ def test_seed_recipe_loses_to_sqrt_k_at_k16() -> None:
     seed_rate = gaussian_lyapunov_spectrum(k)[0] - mean_log_rho.mean()
     sqrt_k_rate = gaussian_lyapunov_spectrum(k, 1 / math.sqrt(k))[0]
     assert seed_rate + 5 * se < sqrt_k_rate < 0
+
+
+def test_uniform_weights_differ_from_gaussian_at_k2() -> None:
+    # The closed form needs rotation invariance: uniform entries of the same variance miss it at
+    # k = 2 by many standard errors.
+    rng = np.random.default_rng(7)
+    seq = rng.uniform(-math.sqrt(3), math.sqrt(3), (4, 1000, 2, 2)) / math.sqrt(2)
+    est = lyapunov_exponents(seq)
+    assert est.standard_errors is not None
+    gap = abs(est.exponents[0] - gaussian_lyapunov_spectrum(2, 1 / math.sqrt(2))[0])
+    assert gap > 5 * est.standard_errors[0] + 2 / 1000
