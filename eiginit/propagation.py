@@ -177,11 +177,11 @@ class MeanField:
 
     Attributes
     ----------
-    preactivation : numpy.ndarray, shape (L,)
+    preactivation : numpy.ndarray, shape (depth,)
         :math:`q_l = E[h_l^2]` for ``l = 1..L``.
-    activation : numpy.ndarray, shape (L + 1,)
+    activation : numpy.ndarray, shape (depth + 1,)
         :math:`E[x_l^2]` for ``l = 0..L`` (the input's is 1).
-    gradient : numpy.ndarray, shape (L + 1,)
+    gradient : numpy.ndarray, shape (depth + 1,)
         :math:`E[(\partial \ell / \partial x_l)^2]` for ``l = 0..L`` (the output's is 1).
     """
 
@@ -209,7 +209,7 @@ def mean_field(widths: Sequence[int], weight_variances: Any, activation: str) ->
     ----------
     widths : sequence of int
         ``(n_0, n_1, ..., n_L)``.
-    weight_variances : array_like, shape (L,)
+    weight_variances : array_like, shape (depth,)
         The entry variance of each layer's weights.
     activation : str
         One of :data:`ACTIVATIONS`.
@@ -258,17 +258,17 @@ class PropagationStats:
         ``(n_0, ..., n_L)``.
     activation : str
         The nonlinearity's name.
-    weight_var : numpy.ndarray, shape (L,)
+    weight_var : numpy.ndarray, shape (depth,)
         The variance of the weights actually drawn, per layer.
-    preactivation_var : numpy.ndarray, shape (L,)
+    preactivation_var : numpy.ndarray, shape (depth,)
         :math:`\mathrm{Var}(h_l)`, ``l = 1..L``.
-    activation_var : numpy.ndarray, shape (L + 1,)
+    activation_var : numpy.ndarray, shape (depth + 1,)
         :math:`\mathrm{Var}(x_l)`, ``l = 0..L``.
-    activation_second_moment : numpy.ndarray, shape (L + 1,)
+    activation_second_moment : numpy.ndarray, shape (depth + 1,)
         :math:`E[x_l^2]` (differs from the variance when the mean is not zero, as after ReLU).
-    gradient_var : numpy.ndarray, shape (L + 1,)
+    gradient_var : numpy.ndarray, shape (depth + 1,)
         :math:`\mathrm{Var}(\partial \ell / \partial x_l)`, ``l = 0..L``.
-    weight_gradient_var : numpy.ndarray, shape (L,)
+    weight_gradient_var : numpy.ndarray, shape (depth,)
         :math:`\mathrm{Var}(\partial \ell / \partial W_l)`, the batch-averaged weight gradient.
     activations : tuple of numpy.ndarray
         ``(x_0, ..., x_L)``, each ``(batch, n_l)``, if requested; else empty.
