@@ -8,6 +8,11 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
+- :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
+  seed's spectral-radius recipe (Part III on).
+- :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
+- :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
+  predicted (Part III).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -15,6 +20,35 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
+from eiginit.initializers import (
+    KERAS_TRUNCATED_NORMAL_STD,
+    calculate_fan_in_and_fan_out,
+    calculate_gain,
+    kaiming_normal,
+    kaiming_uniform,
+    lecun_normal,
+    lecun_uniform,
+    normal,
+    orthogonal,
+    spectral_radius_normal,
+    torch_linear_default,
+    trunc_normal,
+    uniform,
+    variance_scaling,
+    xavier_normal,
+    xavier_uniform,
+)
+from eiginit.lyapunov import (
+    LogNormMoments,
+    LyapunovSpectrum,
+    digamma_half,
+    gaussian_log_norm_moments,
+    gaussian_lyapunov_spectrum,
+    log_norm_growth,
+    lyapunov_exponents,
+    lyapunov_spectrum,
+    trigamma_half,
+)
 from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
@@ -25,6 +59,15 @@ from eiginit.power import (
     normalize_spectral_radius,
     power_iteration,
     spectral_radius,
+)
+from eiginit.propagation import (
+    ACTIVATIONS,
+    MeanField,
+    PropagationStats,
+    activation_function,
+    gaussian_expectation,
+    mean_field,
+    propagate,
 )
 from eiginit.spectra import (
     circular_law_cdf,
@@ -39,26 +82,58 @@ from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subs
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
+    "KERAS_TRUNCATED_NORMAL_STD",
     "PALETTE",
+    "LogNormMoments",
+    "LyapunovSpectrum",
+    "MeanField",
     "PowerIterationResult",
+    "PropagationStats",
     "SpectralNormResult",
     "SubspaceIterationResult",
     "Trajectory",
+    "activation_function",
+    "calculate_fan_in_and_fan_out",
+    "calculate_gain",
     "circular_law_cdf",
+    "digamma_half",
     "dominant_is_real",
     "expected_real_eigenvalues",
+    "gaussian_expectation",
+    "gaussian_log_norm_moments",
+    "gaussian_lyapunov_spectrum",
     "ginibre",
     "iterate",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "log_norm_growth",
+    "lyapunov_exponents",
+    "lyapunov_spectrum",
     "marchenko_pastur_pdf",
     "matrix_with_spectrum",
+    "mean_field",
+    "normal",
     "normalize_spectral_radius",
+    "orthogonal",
     "power_iteration",
     "prob_all_real",
+    "propagate",
     "quarter_circle_pdf",
     "seed_matrix",
     "spectral_norm",
     "spectral_radius",
+    "spectral_radius_normal",
     "subspace_iteration",
+    "torch_linear_default",
     "transient_growth",
+    "trigamma_half",
+    "trunc_normal",
+    "uniform",
     "use_book_style",
+    "variance_scaling",
+    "xavier_normal",
+    "xavier_uniform",
 ]
