@@ -3,6 +3,8 @@
 The package behind the executable textbook in ``book/``. Each module serves a part of the book:
 
 - :mod:`eiginit.power`: repeated multiplication and power iteration (Part I).
+- :mod:`eiginit.network`: a small numpy multilayer perceptron with backward pass and Jacobian
+  (Parts III and IV).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
 
@@ -12,6 +14,14 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
+from eiginit.network import (
+    ACTIVATIONS,
+    MLP,
+    ForwardPass,
+    Gradients,
+    activation_derivative,
+    apply_activation,
+)
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -26,9 +36,15 @@ from eiginit.power import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
+    "MLP",
     "PALETTE",
+    "ForwardPass",
+    "Gradients",
     "PowerIterationResult",
     "Trajectory",
+    "activation_derivative",
+    "apply_activation",
     "dominant_is_real",
     "iterate",
     "normalize_spectral_radius",
