@@ -5,8 +5,13 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.power`: repeated multiplication and power iteration (Part I).
 - :mod:`eiginit.network`: a small numpy multilayer perceptron with backward pass and Jacobian
   (Parts III and IV).
+- :mod:`eiginit.meanfield`: mean-field signal propagation, q*, chi_1 and the edge of chaos
+  (Part III).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
+- :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
+  seed's spectral-radius recipe (Part III on).
+- :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -14,6 +19,36 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
+from eiginit.initializers import (
+    KERAS_TRUNCATED_NORMAL_STD,
+    calculate_fan_in_and_fan_out,
+    calculate_gain,
+    kaiming_normal,
+    kaiming_uniform,
+    lecun_normal,
+    lecun_uniform,
+    normal,
+    orthogonal,
+    spectral_radius_normal,
+    torch_linear_default,
+    trunc_normal,
+    uniform,
+    variance_scaling,
+    xavier_normal,
+    xavier_uniform,
+)
+from eiginit.lyapunov import (
+    LogNormMoments,
+    LyapunovSpectrum,
+    digamma_half,
+    gaussian_log_norm_moments,
+    gaussian_lyapunov_spectrum,
+    log_norm_growth,
+    lyapunov_exponents,
+    lyapunov_spectrum,
+    trigamma_half,
+)
+from eiginit.meanfield import MeanField, critical_sigma_w2, mean_field, q_star
 from eiginit.network import (
     ACTIVATIONS,
     MLP,
@@ -37,19 +72,48 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
     "PALETTE",
     "ForwardPass",
     "Gradients",
+    "LogNormMoments",
+    "LyapunovSpectrum",
+    "MeanField",
     "PowerIterationResult",
     "Trajectory",
     "activation_derivative",
     "apply_activation",
+    "calculate_fan_in_and_fan_out",
+    "calculate_gain",
+    "critical_sigma_w2",
+    "digamma_half",
     "dominant_is_real",
+    "gaussian_log_norm_moments",
+    "gaussian_lyapunov_spectrum",
     "iterate",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "log_norm_growth",
+    "lyapunov_exponents",
+    "lyapunov_spectrum",
+    "mean_field",
+    "normal",
     "normalize_spectral_radius",
+    "orthogonal",
     "power_iteration",
+    "q_star",
     "seed_matrix",
     "spectral_radius",
+    "spectral_radius_normal",
+    "torch_linear_default",
+    "trigamma_half",
+    "trunc_normal",
+    "uniform",
     "use_book_style",
+    "variance_scaling",
+    "xavier_normal",
+    "xavier_uniform",
 ]
