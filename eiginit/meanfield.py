@@ -48,7 +48,8 @@ __all__ = [
     "q_star",
 ]
 
-_DEFAULT_NODES = 61
+# An even count: no node sits on the kink of ReLU at 0, and E[1(z > 0)] = 1/2 exactly.
+_DEFAULT_NODES = 60
 
 
 @functools.cache
@@ -71,9 +72,7 @@ def _as_parameter(value: Any, name: str, *, positive: bool) -> np.ndarray:
     bad = ~np.isfinite(array) | (array <= 0 if positive else array < 0)
     if np.any(bad):
         bound = "> 0" if positive else ">= 0"
-        raise ValueError(
-            f"{name} must be finite and {bound}, got {array[bad].ravel()[0]!r} among its values"
-        )
+        raise ValueError(f"{name} must be finite and {bound}, got {float(array[bad].ravel()[0])!r}")
     return array
 
 
@@ -105,7 +104,7 @@ def q_star(
         Weight variance times fan-in (> 0) and bias variance (>= 0); broadcast together.
     activation : str, default "tanh"
         A name from :data:`eiginit.network.ACTIVATIONS`.
-    nodes : int, default 61
+    nodes : int, default 60
         Gauss-Hermite nodes per expectation.
 
     Returns
@@ -230,7 +229,7 @@ def mean_field(
     sigma_w2, sigma_b2 : float or array_like
         Broadcast together; :math:`\sigma_w^2 > 0`, :math:`\sigma_b^2 \ge 0`.
     activation : str, default "tanh"
-    nodes : int, default 61
+    nodes : int, default 60
         Gauss-Hermite nodes per dimension.
 
     Returns
@@ -296,7 +295,7 @@ def critical_sigma_w2(
     sigma_b2 : float or array_like
         Bias variances, >= 0.
     activation : str, default "tanh"
-    nodes : int, default 61
+    nodes : int, default 60
     bracket : (float, float), default (0.05, 20.0)
         The range of :math:`\sigma_w^2` searched; :math:`\chi_1 - 1` must change sign in it.
 
