@@ -136,6 +136,14 @@ def test_chaotic_correlation_fixed_point_against_simulation() -> None:
     assert abs(np.mean(samples) - float(mf.c_star)) < 4 * se + 0.01
 
 
+def test_pair_quadrature_is_converged() -> None:
+    # The default 24 x 24 nodes of the correlation map against 60 x 60.
+    sw2 = np.array([1.9, 2.5, 3.0, 4.0])
+    coarse, fine = mean_field(sw2, 0.05), mean_field(sw2, 0.05, pair_nodes=60)
+    np.testing.assert_allclose(coarse.c_star, fine.c_star, atol=1e-3)
+    np.testing.assert_allclose(coarse.xi_c, fine.xi_c, rtol=1e-2)
+
+
 def test_ordered_phase_has_c_star_one_and_chi_c_equal_chi_1() -> None:
     mf = mean_field([0.5, 1.2], [0.05, 0.3])
     np.testing.assert_array_equal(mf.c_star, 1.0)
@@ -194,6 +202,8 @@ def test_bad_parameters() -> None:
         mean_field(1.0, 0.1, "gelu")
     with pytest.raises(ValueError, match="nodes must be an integer >= 2"):
         q_star(1.0, 0.1, nodes=1)
+    with pytest.raises(ValueError, match="pair_nodes must be an integer >= 2"):
+        mean_field(3.0, 0.1, pair_nodes=0)
     with pytest.raises(ValueError, match="bracket must be a tuple"):
         critical_sigma_w2(0.1, bracket=(2.0, 1.0))
     with pytest.raises(ValueError, match="does not change sign"):
