@@ -214,7 +214,7 @@ def mean_field(
     activation: str = "tanh",
     *,
     nodes: int = _DEFAULT_NODES,
-    pair_nodes: int = 24,
+    pair_nodes: int = 40,
 ) -> MeanField:
     r"""Compute :math:`q^*`, :math:`\chi_1`, :math:`c^*`, :math:`\chi_c` and :math:`\xi_c`.
 
@@ -231,7 +231,7 @@ def mean_field(
     activation : str, default "tanh"
     nodes : int, default 60
         Gauss-Hermite nodes for the one-dimensional expectations (:math:`q^*`, :math:`\chi_1`).
-    pair_nodes : int, default 24
+    pair_nodes : int, default 40
         Gauss-Hermite nodes per dimension for the two-input correlation map (``pair_nodes**2``
         points per evaluation), used in the chaotic phase only.
 
@@ -266,8 +266,11 @@ def mean_field(
         sw2_c, sb2_c, q_c = sw2[chaotic], sb2[chaotic], q[chaotic]
         m = check_int(pair_nodes, "pair_nodes", minimum=2)
 
+        # Normalized by the same quadrature at c = 1, so that f(1) = 1 exactly on this grid too.
+        q_m = sw2_c * _pair_expectation(np.ones(q_c.shape), q_c, act, m, derivative=False) + sb2_c
+
         def excess(c: np.ndarray) -> np.ndarray:
-            return (sw2_c * _pair_expectation(c, q_c, act, m, derivative=False) + sb2_c) / q_c - c
+            return (sw2_c * _pair_expectation(c, q_c, act, m, derivative=False) + sb2_c) / q_m - c
 
         lo, hi = np.full(q_c.shape, -1.0), np.ones(q_c.shape)
         for _ in range(12):  # bisection to about 5e-4 ...
@@ -276,7 +279,7 @@ def mean_field(
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
         c = (lo + hi) / 2
         for _ in range(6):  # ... then Newton, kept inside the bracket. f'(c) = chi_c(c) (Price).
-            slope = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True)
+            slope = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True) * q_c / q_m
             c = np.clip(c - excess(c) / (slope - 1), lo, hi)
         c_star[chaotic] = c
         chi_c[chaotic] = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True)

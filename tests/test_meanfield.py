@@ -137,11 +137,13 @@ def test_chaotic_correlation_fixed_point_against_simulation() -> None:
 
 
 def test_pair_quadrature_is_converged() -> None:
-    # The default 24 x 24 nodes of the correlation map against 60 x 60.
-    sw2 = np.array([1.9, 2.5, 3.0, 4.0])
-    coarse, fine = mean_field(sw2, 0.05), mean_field(sw2, 0.05, pair_nodes=60)
-    np.testing.assert_allclose(coarse.c_star, fine.c_star, atol=1e-3)
-    np.testing.assert_allclose(coarse.xi_c, fine.xi_c, rtol=1e-2)
+    # The default 40 x 40 nodes of the correlation map against 100 x 100, over the chaotic part
+    # of the chapter's phase diagram (chi_c, not xi_c: xi_c = -1/log chi_c is ill-conditioned
+    # next to the critical line, where it diverges anyway).
+    sw2, sb2 = np.meshgrid(np.linspace(1.0, 4.0, 13), np.linspace(0.0, 0.5, 6))
+    coarse, fine = mean_field(sw2, sb2), mean_field(sw2, sb2, pair_nodes=100)
+    np.testing.assert_allclose(coarse.c_star, fine.c_star, atol=5e-3)
+    np.testing.assert_allclose(coarse.chi_c, fine.chi_c, atol=5e-3)
 
 
 def test_ordered_phase_has_c_star_one_and_chi_c_equal_chi_1() -> None:
