@@ -210,3 +210,8 @@ def test_bad_parameters() -> None:
         critical_sigma_w2(0.1, bracket=(2.0, 1.0))
     with pytest.raises(ValueError, match="does not change sign"):
         critical_sigma_w2(0.1, bracket=(2.0, 3.0))
+
+
+def test_pytorch_tanh_gain_is_chaotic() -> None:
+    # The chapter: gain 5/3 without bias gives chi_1 about 1.21 > 1.
+    assert float(mean_field(25 / 9, 0.0).chi_1) == pytest.approx(1.2098, abs=1e-3)
