@@ -7,6 +7,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   (Parts III and IV).
 - :mod:`eiginit.meanfield`: mean-field signal propagation, q*, chi_1 and the edge of chaos
   (Part III).
+- :mod:`eiginit.subspace`: subspace iteration and matrices with a chosen spectrum (Part I).
+- :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
@@ -57,6 +59,7 @@ from eiginit.network import (
     activation_derivative,
     apply_activation,
 )
+from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -67,6 +70,7 @@ from eiginit.power import (
     power_iteration,
     spectral_radius,
 )
+from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 
 __version__ = "0.1.0"
 
@@ -81,6 +85,8 @@ __all__ = [
     "LyapunovSpectrum",
     "MeanField",
     "PowerIterationResult",
+    "SpectralNormResult",
+    "SubspaceIterationResult",
     "Trajectory",
     "activation_derivative",
     "apply_activation",
@@ -99,6 +105,7 @@ __all__ = [
     "log_norm_growth",
     "lyapunov_exponents",
     "lyapunov_spectrum",
+    "matrix_with_spectrum",
     "mean_field",
     "normal",
     "normalize_spectral_radius",
@@ -106,9 +113,12 @@ __all__ = [
     "power_iteration",
     "q_star",
     "seed_matrix",
+    "spectral_norm",
     "spectral_radius",
     "spectral_radius_normal",
+    "subspace_iteration",
     "torch_linear_default",
+    "transient_growth",
     "trigamma_half",
     "trunc_normal",
     "uniform",
