@@ -339,7 +339,7 @@ class MLP:
         init : callable
             ``init(shape, *, rng) -> array`` draws one weight matrix of shape
             ``(fan_out, fan_in)``; the initializers of :mod:`eiginit.initializers` fit, with
-            their options bound by :func:`functools.partial` or a lambda.
+            their options bound by ``functools.partial`` or a lambda.
         rng : numpy.random.Generator
             The source of randomness, passed to `init` and used for the biases.
         bias_std : float, default 0.0
