@@ -3,6 +3,10 @@
 The package behind the executable textbook in ``book/``. Each module serves a part of the book:
 
 - :mod:`eiginit.power`: repeated multiplication and power iteration (Part I).
+- :mod:`eiginit.network`: a small numpy multilayer perceptron with backward pass and Jacobian
+  (Parts III and IV).
+- :mod:`eiginit.meanfield`: mean-field signal propagation, q*, chi_1 and the edge of chaos
+  (Part III).
 - :mod:`eiginit.subspace`: subspace iteration and matrices with a chosen spectrum (Part I).
 - :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
@@ -49,6 +53,15 @@ from eiginit.lyapunov import (
     lyapunov_spectrum,
     trigamma_half,
 )
+from eiginit.meanfield import MeanField, critical_sigma_w2, mean_field, q_star
+from eiginit.network import (
+    ACTIVATIONS,
+    MLP,
+    ForwardPass,
+    Gradients,
+    activation_derivative,
+    apply_activation,
+)
 from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
@@ -61,13 +74,12 @@ from eiginit.power import (
     spectral_radius,
 )
 from eiginit.propagation import (
-    ACTIVATIONS,
-    MeanField,
     PropagationStats,
+    VarianceRecursion,
     activation_function,
     gaussian_expectation,
-    mean_field,
     propagate,
+    variance_recursion,
 )
 from eiginit.spectra import (
     circular_law_cdf,
@@ -84,7 +96,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "KERAS_TRUNCATED_NORMAL_STD",
+    "MLP",
     "PALETTE",
+    "ForwardPass",
+    "Gradients",
     "LogNormMoments",
     "LyapunovSpectrum",
     "MeanField",
@@ -93,10 +108,14 @@ __all__ = [
     "SpectralNormResult",
     "SubspaceIterationResult",
     "Trajectory",
+    "VarianceRecursion",
+    "activation_derivative",
     "activation_function",
+    "apply_activation",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "circular_law_cdf",
+    "critical_sigma_w2",
     "digamma_half",
     "dominant_is_real",
     "expected_real_eigenvalues",
@@ -121,6 +140,7 @@ __all__ = [
     "power_iteration",
     "prob_all_real",
     "propagate",
+    "q_star",
     "quarter_circle_pdf",
     "seed_matrix",
     "spectral_norm",
@@ -133,6 +153,7 @@ __all__ = [
     "trunc_normal",
     "uniform",
     "use_book_style",
+    "variance_recursion",
     "variance_scaling",
     "xavier_normal",
     "xavier_uniform",

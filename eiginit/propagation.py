@@ -4,9 +4,9 @@ The experiment of the chapter "Variance scaling with nonlinearities" (Part III):
 inputs goes through ``L`` layers :math:`h_l = W_l x_{l-1}`, :math:`x_l = \phi(h_l)` (no biases),
 a random unit-variance gradient comes back, and every layer's activation and gradient variance is
 recorded (:func:`propagate`). Beside it, the mean-field prediction of the same variances
-(:func:`mean_field`), which treats every pre-activation as Gaussian, as in Glorot & Bengio (2010),
-He et al. (2015) and Poole et al. (2016). Gaussian expectations are computed by quadrature, so
-the module needs numpy only.
+(:func:`variance_recursion`), which treats every pre-activation as Gaussian, as in Glorot &
+Bengio (2010), He et al. (2015) and Poole et al. (2016). Gaussian expectations are computed by
+quadrature, so the module needs numpy only.
 
 This is a measuring instrument, not a trainable network: the multilayer perceptron of the later
 chapters lives in its own module.
@@ -22,15 +22,16 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import _as_real_array, check_int, check_rng
+from eiginit.network import ACTIVATIONS
 
 __all__ = [
     "ACTIVATIONS",
-    "MeanField",
     "PropagationStats",
+    "VarianceRecursion",
     "activation_function",
     "gaussian_expectation",
-    "mean_field",
     "propagate",
+    "variance_recursion",
 ]
 
 #: SELU's constants (Klambauer et al. 2017).
@@ -40,8 +41,6 @@ _LEAKY_SLOPE = 0.01
 # Entries beyond this would overflow when squared for a variance: report the pass as overflowed.
 _TOO_LARGE = 1e150
 
-#: The activations :func:`propagate` and :func:`mean_field` know, by name.
-ACTIVATIONS = ("linear", "tanh", "relu", "leaky_relu", "selu", "sigmoid")
 
 _Fn = Callable[[np.ndarray], np.ndarray]
 
@@ -172,8 +171,8 @@ def _as_widths(widths: Any) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class MeanField:
-    r"""Mean-field predictions per layer, from :func:`mean_field`.
+class VarianceRecursion:
+    r"""Mean-field predictions per layer, from :func:`variance_recursion`.
 
     Attributes
     ----------
@@ -190,7 +189,9 @@ class MeanField:
     gradient: np.ndarray
 
 
-def mean_field(widths: Sequence[int], weight_variances: Any, activation: str) -> MeanField:
+def variance_recursion(
+    widths: Sequence[int], weight_variances: Any, activation: str
+) -> VarianceRecursion:
     r"""Predict per-layer second moments forward and backward, treating pre-activations as Gaussian.
 
     With unit-variance inputs, weights of variance :math:`v_l` and :math:`q_l = E[h_l^2]`,
@@ -216,11 +217,12 @@ def mean_field(widths: Sequence[int], weight_variances: Any, activation: str) ->
 
     Returns
     -------
-    MeanField
+    VarianceRecursion
 
     Examples
     --------
-    >>> mf = mean_field([100, 100, 100], [2 / 100, 2 / 100], "relu")  # He: variance preserved
+    >>> # He initialization of a ReLU network: the variance is preserved
+    >>> mf = variance_recursion([100, 100, 100], [2 / 100, 2 / 100], "relu")
     >>> mf.preactivation.round(4).tolist(), mf.gradient.round(4).tolist()
     ([2.0, 2.0], [1.0, 1.0, 1.0])
     """
@@ -243,7 +245,7 @@ def mean_field(widths: Sequence[int], weight_variances: Any, activation: str) ->
     grad = np.ones(depth + 1)
     for layer in range(depth - 1, -1, -1):
         grad[layer] = ns[layer + 1] * variances[layer] * slope[layer] * grad[layer + 1]
-    return MeanField(preactivation=q, activation=act, gradient=grad)
+    return VarianceRecursion(preactivation=q, activation=act, gradient=grad)
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,16 @@ from hypothesis import strategies as st
 
 from eiginit import (
     ACTIVATIONS,
-    MeanField,
+    VarianceRecursion,
     activation_function,
     calculate_gain,
     gaussian_expectation,
     kaiming_normal,
     lecun_normal,
-    mean_field,
     normal,
     propagate,
     torch_linear_default,
+    variance_recursion,
     xavier_normal,
 )
 
@@ -87,28 +87,28 @@ def test_quadrature_errors() -> None:
 def test_mean_field_classic_results() -> None:
     n, L = 256, 50
     widths = [n] * (L + 1)
-    linear = mean_field(widths, [1 / n] * L, "linear")
-    assert isinstance(linear, MeanField)
+    linear = variance_recursion(widths, [1 / n] * L, "linear")
+    assert isinstance(linear, VarianceRecursion)
     np.testing.assert_allclose(linear.preactivation, 1.0)
     np.testing.assert_allclose(linear.gradient, 1.0)
-    he = mean_field(widths, [2 / n] * L, "relu")
+    he = variance_recursion(widths, [2 / n] * L, "relu")
     np.testing.assert_allclose(he.preactivation, 2.0, rtol=1e-10)
     np.testing.assert_allclose(he.gradient, 1.0, rtol=1e-10)
     # nn.Linear's default with ReLU: each layer multiplies the variance by (1/3)(1/2) = 1/6.
-    torch_default = mean_field(widths, [1 / (3 * n)] * L, "relu")
+    torch_default = variance_recursion(widths, [1 / (3 * n)] * L, "relu")
     ratios = torch_default.preactivation[1:] / torch_default.preactivation[:-1]
     np.testing.assert_allclose(ratios, 1 / 6, rtol=1e-10)
     # SELU with LeCun's variance sits at its fixed point q = 1.
-    selu = mean_field(widths, [1 / n] * L, "selu")
+    selu = variance_recursion(widths, [1 / n] * L, "selu")
     np.testing.assert_allclose(selu.preactivation, 1.0, atol=1e-5)
 
 
 def test_mean_field_tanh_gains() -> None:
     n, L = 256, 50
     widths = [n] * (L + 1)
-    plain = mean_field(widths, [1 / n] * L, "tanh")
+    plain = variance_recursion(widths, [1 / n] * L, "tanh")
     assert plain.preactivation[-1] < 0.02  # gain 1: the variance decays towards zero
-    gain = mean_field(widths, [calculate_gain("tanh") ** 2 / n] * L, "tanh")
+    gain = variance_recursion(widths, [calculate_gain("tanh") ** 2 / n] * L, "tanh")
     assert abs(gain.preactivation[-1] - gain.preactivation[-2]) < 1e-6  # a nonzero fixed point
     assert gain.preactivation[-1] > 1.0
     assert gain.gradient[0] > 1000  # ... at which the gradient grows backwards
@@ -120,9 +120,9 @@ def test_mean_field_xavier_compromise() -> None:
     widths = np.round(64 * 2 ** (np.arange(31) / 10)).astype(int).tolist()
     fan_in = np.array(widths[:-1], dtype=float)
     fan_out = np.array(widths[1:], dtype=float)
-    lecun = mean_field(widths, 1 / fan_in, "linear")
-    backward = mean_field(widths, 1 / fan_out, "linear")
-    xavier = mean_field(widths, 2 / (fan_in + fan_out), "linear")
+    lecun = variance_recursion(widths, 1 / fan_in, "linear")
+    backward = variance_recursion(widths, 1 / fan_out, "linear")
+    xavier = variance_recursion(widths, 2 / (fan_in + fan_out), "linear")
     assert lecun.preactivation[-1] == pytest.approx(1.0)
     assert lecun.gradient[0] == pytest.approx(widths[-1] / widths[0])
     assert backward.gradient[0] == pytest.approx(1.0)
@@ -133,15 +133,15 @@ def test_mean_field_xavier_compromise() -> None:
 
 def test_mean_field_errors() -> None:
     with pytest.raises(ValueError, match="2 positive numbers"):
-        mean_field([3, 3, 3], [0.1], "tanh")
+        variance_recursion([3, 3, 3], [0.1], "tanh")
     with pytest.raises(ValueError, match="2 positive numbers"):
-        mean_field([3, 3, 3], [0.1, 0.0], "tanh")
+        variance_recursion([3, 3, 3], [0.1, 0.0], "tanh")
     with pytest.raises(ValueError, match="at least an input and an output"):
-        mean_field([3], [], "tanh")
+        variance_recursion([3], [], "tanh")
     with pytest.raises(TypeError, match="widths must be a sequence"):
-        mean_field(5, [0.1], "tanh")  # type: ignore[arg-type]
+        variance_recursion(5, [0.1], "tanh")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="every width must be an integer >= 1"):
-        mean_field([3, 0], [0.1], "tanh")
+        variance_recursion([3, 0], [0.1], "tanh")
 
 
 # ---------------------------------------------------------------- the measured pass
@@ -160,7 +160,7 @@ def test_propagate_matches_mean_field(activation, initializer, variance, spread)
     n, L = 256, 8
     widths = [n] * (L + 1)
     stats = propagate(widths, initializer, activation, batch=128, rng=np.random.default_rng(1))
-    theory = mean_field(widths, [variance / n] * L, activation)
+    theory = variance_recursion(widths, [variance / n] * L, activation)
     tolerance = 5 * math.sqrt(spread * L / n)  # five standard deviations of the log
     assert np.all(np.abs(np.log(stats.preactivation_var / theory.preactivation)) < tolerance)
     assert np.all(np.abs(np.log(stats.gradient_var / theory.gradient)) < tolerance)
@@ -209,7 +209,7 @@ def test_propagate_errors() -> None:
 
 def test_tanh_gain_one_decays_like_one_over_2l() -> None:
     # Chapter claim: q_{l+1} ~ q_l - 2 q_l^2 near zero, so q_L ~ 1 / (2 L) for large L.
-    mf = mean_field([256] * 201, [1 / 256] * 200, "tanh")
+    mf = variance_recursion([256] * 201, [1 / 256] * 200, "tanh")
     assert mf.preactivation[-1] * 2 * 200 == pytest.approx(1.0, rel=0.05)
 
 
@@ -234,7 +234,7 @@ def test_weight_gradient_variance_matches_explicit_product() -> None:
 
 def test_selu_with_pytorch_gain_decays() -> None:
     # Chapter claim: PyTorch's SELU gain 3/4 gives v = 0.5625 / n and the variance decays.
-    mf = mean_field([256] * 51, [0.75**2 / 256] * 50, "selu")
+    mf = variance_recursion([256] * 51, [0.75**2 / 256] * 50, "selu")
     assert np.all(np.diff(mf.preactivation) < 0)
     assert mf.preactivation[-1] < 0.05
 
