@@ -37,7 +37,9 @@ myst_dmath_double_inline = True
 
 # Execution: every chapter runs at build time; a failing cell fails the build.
 # Kernels inherit this process's environment: one BLAS thread each. The book's matrices are
-# small, and on shared cores threaded LAPACK (QR above all) runs up to 20 times slower.
+# small; on 2 busy cores threaded OpenBLAS ran batched eigvals and QR 10 to 30 times slower, and a
+# single thread also fixes the order of floating-point sums (reproducible figures). A variable
+# already set is left alone.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 nb_execution_mode = os.environ.get("EIGINIT_EXECUTION_MODE", "force")
@@ -45,11 +47,6 @@ nb_execution_raise_on_error = True
 nb_execution_timeout = 180  # seconds per cell
 nb_execution_show_tb = True
 nb_merge_streams = True
-# One BLAS thread per notebook kernel (the kernels inherit this environment). On a small shared
-# machine, multi-threaded OpenBLAS on batches of matrices spins and contends: measured 10 to 30
-# times slower for batched eigvals on 2 busy cores. A variable already set is left alone.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
 
 # Figures, equations and tables are numbered and referred to by number.
 numfig = True
