@@ -14,15 +14,21 @@ chapters lives in its own module.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from eiginit._checks import _as_real_array, check_int, check_rng
-from eiginit.network import ACTIVATIONS
+from eiginit._quadrature import normal_rule
+from eiginit.network import (
+    ACTIVATIONS,
+    _check_activation,
+    activation_derivative,
+    apply_activation,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -34,10 +40,8 @@ __all__ = [
     "variance_recursion",
 ]
 
-#: SELU's constants (Klambauer et al. 2017).
-_SELU_SCALE = 1.0507009873554804934193349852946
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_LEAKY_SLOPE = 0.01
+# Nodes per half-line of the quadrature (eiginit._quadrature): about 1e-12 for these activations.
+_HALF_NODES = 160
 # Entries beyond this would overflow when squared for a variance: report the pass as overflowed.
 _TOO_LARGE = 1e150
 
@@ -45,33 +49,12 @@ _TOO_LARGE = 1e150
 _Fn = Callable[[np.ndarray], np.ndarray]
 
 
-def _sigmoid(h: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * h))  # overflow-free form of 1 / (1 + e^-h)
-
-
-def _selu(h: np.ndarray) -> np.ndarray:
-    return _SELU_SCALE * np.where(h > 0, h, _SELU_ALPHA * np.expm1(np.minimum(h, 0.0)))
-
-
-def _selu_prime(h: np.ndarray) -> np.ndarray:
-    return _SELU_SCALE * np.where(h > 0, 1.0, _SELU_ALPHA * np.exp(np.minimum(h, 0.0)))
-
-
-_TABLE: dict[str, tuple[_Fn, _Fn]] = {
-    "linear": (lambda h: h, np.ones_like),
-    "tanh": (np.tanh, lambda h: 1.0 - np.tanh(h) ** 2),
-    "relu": (lambda h: np.maximum(h, 0.0), lambda h: (h > 0).astype(np.float64)),
-    "leaky_relu": (
-        lambda h: np.where(h > 0, h, _LEAKY_SLOPE * h),
-        lambda h: np.where(h > 0, 1.0, _LEAKY_SLOPE),
-    ),
-    "selu": (_selu, _selu_prime),
-    "sigmoid": (_sigmoid, lambda h: _sigmoid(h) * (1.0 - _sigmoid(h))),
-}
-
-
 def activation_function(name: str) -> tuple[_Fn, _Fn]:
     """Return the activation `name` and its derivative, both vectorized.
+
+    The two functions are :func:`eiginit.network.apply_activation` and
+    :func:`eiginit.network.activation_derivative` with the name fixed, so that a formula reads
+    ``phi(h)``.
 
     Parameters
     ----------
@@ -90,19 +73,8 @@ def activation_function(name: str) -> tuple[_Fn, _Fn]:
     >>> phi(np.array([-1.0, 2.0])).tolist(), dphi(np.array([-1.0, 2.0])).tolist()
     ([0.0, 2.0], [0.0, 1.0])
     """
-    if not isinstance(name, str):
-        raise TypeError(f"activation must be a string, one of {list(ACTIVATIONS)}, got {name!r}")
-    if name not in _TABLE:
-        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {name!r}")
-    return _TABLE[name]
-
-
-# Gauss-Legendre on [0, 12] for each half-line: the activations are smooth on either side of
-# zero (ReLU's kink and SELU's jump in slope sit exactly at the split), and the normal density
-# beyond 12 standard deviations is below 1e-31.
-_HALF_NODES, _HALF_WEIGHTS = np.polynomial.legendre.leggauss(160)
-_HALF_NODES = 6.0 * (_HALF_NODES + 1.0)
-_HALF_WEIGHTS = 6.0 * _HALF_WEIGHTS * np.exp(-0.5 * _HALF_NODES**2) / math.sqrt(2.0 * math.pi)
+    name = _check_activation(name)
+    return partial(apply_activation, name), partial(activation_derivative, name)
 
 
 def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
@@ -113,7 +85,8 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
         E[f(\sqrt q\, z)] = \int_0^\infty \big[f(\sqrt q\, t) + f(-\sqrt q\, t)\big]\,
         \frac{e^{-t^2/2}}{\sqrt{2\pi}}\, dt ,
 
-    by 160-point Gauss-Legendre on :math:`[0, 12]`. Splitting at zero keeps the rule accurate
+    by 160-point Gauss-Legendre on :math:`[0, 12]` (the rule :mod:`eiginit.meanfield` uses too,
+    with its own node count). Splitting at zero keeps the rule accurate
     (about 1e-12) for activations with a kink at zero, such as ReLU and SELU, where a Hermite rule
     over the whole line loses digits.
 
@@ -142,9 +115,8 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
     qs = _as_real_array(q, "q")
     if np.any(qs < 0):
         raise ValueError(f"q must be a variance, >= 0, got minimum {qs.min()}")
-    t = np.sqrt(qs)[..., None] * _HALF_NODES
-    values = f(t) + f(-t)
-    return np.asarray(values @ _HALF_WEIGHTS, dtype=np.float64)
+    nodes, weights = normal_rule(_HALF_NODES)
+    return np.asarray(f(np.sqrt(qs)[..., None] * nodes) @ weights, dtype=np.float64)
 
 
 def _product_variance(delta: np.ndarray, x: np.ndarray) -> float:
