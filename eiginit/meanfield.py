@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import _describe, check_int
-from eiginit._quadrature import normal_rule
+from eiginit._numerics import normal_rule
 from eiginit.network import _check_activation, activation_derivative, apply_activation
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
     "q_star",
 ]
 
-# Gauss-Legendre nodes per half-line of the shared rule (eiginit._quadrature): 120 points per
+# Gauss-Legendre nodes per half-line of the shared rule (eiginit._numerics): 120 points per
 # one-dimensional expectation. No node sits on the kink of ReLU at 0.
 _DEFAULT_NODES = 60
 

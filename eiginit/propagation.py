@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import _as_real_array, check_int, check_rng
-from eiginit._quadrature import normal_rule
+from eiginit._numerics import normal_rule
 from eiginit.network import (
     ACTIVATIONS,
     _check_activation,
@@ -40,7 +40,7 @@ __all__ = [
     "variance_recursion",
 ]
 
-# Nodes per half-line of the quadrature (eiginit._quadrature): about 1e-12 for these activations.
+# Nodes per half-line of the quadrature (eiginit._numerics): about 1e-12 for these activations.
 _HALF_NODES = 160
 # Entries beyond this would overflow when squared for a variance: report the pass as overflowed.
 _TOO_LARGE = 1e150
