@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _as_real_array, check_int, check_rng
+from eiginit._checks import _as_real_array, check_int, check_rng, check_widths
 from eiginit._numerics import normal_rule
 from eiginit.network import (
     ACTIVATIONS,
@@ -133,15 +133,6 @@ def _product_variance(delta: np.ndarray, x: np.ndarray) -> float:
     return max(mean_square - mean**2, 0.0)
 
 
-def _as_widths(widths: Any) -> tuple[int, ...]:
-    if isinstance(widths, str | bytes) or not isinstance(widths, Sequence):
-        raise TypeError(f"widths must be a sequence of ints (n_0, ..., n_L), got {widths!r}"[:160])
-    out = tuple(check_int(n, "every width", minimum=1) for n in widths)
-    if len(out) < 2:
-        raise ValueError(f"widths must hold at least an input and an output width, got {out}")
-    return out
-
-
 @dataclass(frozen=True)
 class VarianceRecursion:
     r"""Mean-field predictions per layer, from :func:`variance_recursion`.
@@ -198,7 +189,7 @@ def variance_recursion(
     >>> mf.preactivation.round(4).tolist(), mf.gradient.round(4).tolist()
     ([2.0, 2.0], [1.0, 1.0, 1.0])
     """
-    ns = _as_widths(widths)
+    ns = check_widths(widths, "widths")
     variances = _as_real_array(weight_variances, "weight_variances")
     depth = len(ns) - 1
     if variances.shape != (depth,) or np.any(variances <= 0):
@@ -323,7 +314,7 @@ def propagate(
     >>> round(float(s.weight_var[0] * 200), 1)  # He: variance 2 / fan_in
     2.0
     """
-    ns = _as_widths(widths)
+    ns = check_widths(widths, "widths")
     if not callable(initializer):
         raise TypeError(
             f"initializer must be callable as initializer(shape, rng=rng), got {initializer!r}"

@@ -141,7 +141,7 @@ def test_mean_field_errors() -> None:
         variance_recursion([3], [], "tanh")
     with pytest.raises(TypeError, match="widths must be a sequence"):
         variance_recursion(5, [0.1], "tanh")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="every width must be an integer >= 1"):
+    with pytest.raises(ValueError, match="each layer width must be an integer >= 1"):
         variance_recursion([3, 0], [0.1], "tanh")
 
 
