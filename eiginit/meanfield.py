@@ -1,23 +1,23 @@
 r"""Mean-field signal propagation in wide random networks: q*, chi_1, the edge of chaos.
 
-Used by the chapter "The backward pass". A layer of a wide network with weights
-:math:`W_{ij} \sim N(0, \sigma_w^2 / n)` and biases :math:`b_i \sim N(0, \sigma_b^2)` maps the
-variance :math:`q` of its pre-activations and the correlation :math:`c` between two inputs to
-(Poole et al. 2016; Schoenholz et al. 2017)
+Used by the chapter "The backward pass". A layer of a wide network with weights :math:`W_{ij} \sim
+\mathcal{N}(0, \sigma_w^2 / n)` and biases :math:`b_i \sim \mathcal{N}(0, \sigma_b^2)` maps the
+variance :math:`q` of its pre-activations and the correlation :math:`c` between two inputs to (Poole
+et al. 2016; Schoenholz et al. 2017)
 
 .. math::
 
-    q_{l} &= \sigma_w^2 \, \mathbb{E}_z\bigl[\phi(\sqrt{q_{l-1}}\, z)^2\bigr] + \sigma_b^2, \\
-    c_{l} &= \frac{1}{q^*}\Bigl(\sigma_w^2\, \mathbb{E}\bigl[\phi(u_1)\phi(u_2)\bigr]
+    q_\ell &= \sigma_w^2 \, \mathbb{E}_z\bigl[\phi(\sqrt{q_{\ell-1}}\, z)^2\bigr] + \sigma_b^2, \\
+    c_\ell &= \frac{1}{q^*}\Bigl(\sigma_w^2\, \mathbb{E}\bigl[\phi(u_1)\phi(u_2)\bigr]
              + \sigma_b^2\Bigr), \quad u_1 = \sqrt{q^*} z_1,\;
-             u_2 = \sqrt{q^*}\bigl(c_{l-1} z_1 + \sqrt{1 - c_{l-1}^2}\, z_2\bigr),
+             u_2 = \sqrt{q^*}\bigl(c_{\ell-1} z_1 + \sqrt{1 - c_{\ell-1}^2}\, z_2\bigr),
 
 with :math:`z, z_1, z_2` independent standard normals. The variance settles at a fixed point
 :math:`q^*`; the slope of the correlation map at :math:`c = 1`,
 
 .. math:: \chi_1 = \sigma_w^2\, \mathbb{E}_z\bigl[\phi'(\sqrt{q^*} z)^2\bigr],
 
-is also the mean squared singular value of one layer's Jacobian :math:`D_l W_l`: it separates
+is also the mean squared singular value of one layer's Jacobian :math:`D_\ell W_\ell`: it separates
 the ordered phase (:math:`\chi_1 < 1`, gradients vanish, inputs merge) from the chaotic one
 (:math:`\chi_1 > 1`, gradients explode, inputs decorrelate). Correlations approach their fixed
 point :math:`c^*` like :math:`e^{-l/\xi_c}` with :math:`\xi_c = -1/\log \chi_c`,

@@ -1,12 +1,12 @@
 r"""Signal propagation through a deep fully connected network, forward and backward.
 
-The experiment of the chapter "Variance scaling with nonlinearities" (Part III): a batch of
-inputs goes through ``L`` layers :math:`h_l = W_l x_{l-1}`, :math:`x_l = \phi(h_l)` (no biases),
-a random unit-variance gradient comes back, and every layer's activation and gradient variance is
-recorded (:func:`propagate`). Beside it, the mean-field prediction of the same variances
-(:func:`variance_recursion`), which treats every pre-activation as Gaussian, as in Glorot &
-Bengio (2010), He et al. (2015) and Poole et al. (2016). Gaussian expectations are computed by
-quadrature, so the module needs numpy only.
+The experiment of the chapter "Variance scaling with nonlinearities" (Part III): a batch of inputs
+goes through ``L`` layers :math:`h_\ell = W_\ell x_{\ell-1}`, :math:`x_\ell = \phi(h_\ell)` (no
+biases), a random unit-variance gradient comes back, and every layer's activation and gradient
+variance is recorded (:func:`propagate`). Beside it, the mean-field prediction of the same variances
+(:func:`variance_recursion`), which treats every pre-activation as Gaussian, as in Glorot & Bengio
+(2010), He et al. (2015) and Poole et al. (2016). Gaussian expectations are computed by quadrature,
+so the module needs numpy only.
 
 This is a measuring instrument, not a trainable network: the multilayer perceptron of the later
 chapters lives in its own module.
@@ -78,11 +78,11 @@ def activation_function(name: str) -> tuple[_Fn, _Fn]:
 
 
 def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
-    r"""Return :math:`E[f(\sqrt{q}\, z)]` for :math:`z \sim N(0, 1)`, by quadrature.
+    r"""Return :math:`\mathbb{E}[f(\sqrt{q}\, z)]`, :math:`z \sim \mathcal{N}(0, 1)`, by quadrature.
 
     .. math::
 
-        E[f(\sqrt q\, z)] = \int_0^\infty \big[f(\sqrt q\, t) + f(-\sqrt q\, t)\big]\,
+        \mathbb{E}[f(\sqrt q\, z)] = \int_0^\infty \big[f(\sqrt q\, t) + f(-\sqrt q\, t)\big]\,
         \frac{e^{-t^2/2}}{\sqrt{2\pi}}\, dt ,
 
     by 160-point Gauss-Legendre on :math:`[0, 12]` (the rule :mod:`eiginit.meanfield` uses too,
@@ -140,11 +140,12 @@ class VarianceRecursion:
     Attributes
     ----------
     preactivation : numpy.ndarray, shape (depth,)
-        :math:`q_l = E[h_l^2]` for ``l = 1..L``.
+        :math:`q_\ell = \mathbb{E}[h_\ell^2]` for ``l = 1..L``.
     activation : numpy.ndarray, shape (depth + 1,)
-        :math:`E[x_l^2]` for ``l = 0..L`` (the input's is 1).
+        :math:`\mathbb{E}[x_\ell^2]` for ``l = 0..L`` (the input's is 1).
     gradient : numpy.ndarray, shape (depth + 1,)
-        :math:`E[(\partial \ell / \partial x_l)^2]` for ``l = 0..L`` (the output's is 1).
+        :math:`\mathbb{E}[(\partial \mathcal{L} / \partial x_\ell)^2]` for ``l = 0..L`` (the
+        output's is 1).
     """
 
     preactivation: np.ndarray
@@ -157,15 +158,18 @@ def variance_recursion(
 ) -> VarianceRecursion:
     r"""Predict per-layer second moments forward and backward, treating pre-activations as Gaussian.
 
-    With unit-variance inputs, weights of variance :math:`v_l` and :math:`q_l = E[h_l^2]`,
+    With unit-variance inputs, weights of variance :math:`v_\ell` and
+    :math:`q_\ell = \mathbb{E}[h_\ell^2]`,
 
     .. math::
 
         q_1 = n_0 v_1, \qquad
-        q_{l+1} = n_l\, v_{l+1}\, E[\phi(\sqrt{q_l} z)^2], \qquad
-        g_{l-1} = n_l\, v_l\, E[\phi'(\sqrt{q_l} z)^2]\; g_l, \quad g_L = 1,
+        q_{\ell+1} = n_\ell\, v_{\ell+1}\, \mathbb{E}[\phi(\sqrt{q_\ell} z)^2], \qquad
+        \mathbb{E}[\bar x_{\ell-1}^2] = n_\ell\, v_\ell\, \mathbb{E}[\phi'(\sqrt{q_\ell} z)^2]\;
+        \mathbb{E}[\bar x_\ell^2], \quad \mathbb{E}[\bar x_L^2] = 1,
 
-    where :math:`g_l` is the second moment of the gradient reaching :math:`x_l` (Glorot & Bengio
+    where :math:`\bar x_\ell = \partial \mathcal{L} / \partial x_\ell` is the gradient reaching
+    :math:`x_\ell` (Glorot & Bengio
     2010; He et al. 2015; Poole et al. 2016). Exact for linear layers; for nonlinear ones it
     ignores the correlations that finite width creates.
 
@@ -226,15 +230,17 @@ class PropagationStats:
     weight_var : numpy.ndarray, shape (depth,)
         The variance of the weights actually drawn, per layer.
     preactivation_var : numpy.ndarray, shape (depth,)
-        :math:`\mathrm{Var}(h_l)`, ``l = 1..L``.
+        :math:`\mathrm{Var}(h_\ell)`, ``l = 1..L``.
     activation_var : numpy.ndarray, shape (depth + 1,)
-        :math:`\mathrm{Var}(x_l)`, ``l = 0..L``.
+        :math:`\mathrm{Var}(x_\ell)`, ``l = 0..L``.
     activation_second_moment : numpy.ndarray, shape (depth + 1,)
-        :math:`E[x_l^2]` (differs from the variance when the mean is not zero, as after ReLU).
+        :math:`\mathbb{E}[x_\ell^2]` (differs from the variance when the mean is not zero, as
+        after ReLU).
     gradient_var : numpy.ndarray, shape (depth + 1,)
-        :math:`\mathrm{Var}(\partial \ell / \partial x_l)`, ``l = 0..L``.
+        :math:`\mathrm{Var}(\partial \mathcal{L} / \partial x_\ell)`, ``l = 0..L``.
     weight_gradient_var : numpy.ndarray, shape (depth,)
-        :math:`\mathrm{Var}(\partial \ell / \partial W_l)`, the batch-averaged weight gradient.
+        :math:`\mathrm{Var}(\partial \mathcal{L} / \partial W_\ell)`, the batch-averaged weight
+        gradient.
     activations : tuple of numpy.ndarray
         ``(x_0, ..., x_L)``, each ``(batch, n_l)``, if requested; else empty.
     """
@@ -266,16 +272,17 @@ def propagate(
 ) -> PropagationStats:
     r"""Run a batch forward through a fresh deep network and a random gradient back.
 
-    Forward, with :math:`x_0 \sim N(0, I)` and no biases:
-    :math:`h_l = x_{l-1} W_l^\top`, :math:`x_l = \phi(h_l)`, ``l = 1..L``, where each
-    :math:`W_l` of shape ``(n_l, n_{l-1})`` is ``initializer((n_l, n_{l-1}), rng=rng)``.
-    Backward, from a unit-variance gradient :math:`g_L \sim N(0, I)` at the output (what a loss
-    would send, independent of the forward pass):
+    Forward, with :math:`x_0 \sim \mathcal{N}(0, I)` and no biases:
+    :math:`h_\ell = x_{\ell-1} W_\ell^\top`, :math:`x_\ell = \phi(h_\ell)`, ``l = 1..L``, where each
+    :math:`W_\ell` of shape ``(n_l, n_{l-1})`` is ``initializer((n_l, n_{l-1}), rng=rng)``.
+    Backward, from a unit-variance gradient :math:`\bar x_L \sim \mathcal{N}(0, I)` at the output
+    (what a loss would send, independent of the forward pass):
 
     .. math::
 
-        \delta_l = g_l \odot \phi'(h_l), \qquad g_{l-1} = \delta_l W_l, \qquad
-        \frac{\partial \ell}{\partial W_l} = \frac{1}{B}\, \delta_l^\top x_{l-1} .
+        \delta_\ell = \bar x_\ell \odot \phi'(h_\ell), \qquad \bar x_{\ell-1} = \delta_\ell W_\ell,
+        \qquad
+        \frac{\partial \mathcal{L}}{\partial W_\ell} = \frac{1}{B}\, \delta_\ell^\top x_{\ell-1} .
 
     Parameters
     ----------
