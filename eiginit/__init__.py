@@ -9,6 +9,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   (Part III).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
+- :mod:`eiginit.datasets`: the 8 x 8 digits, loaded offline, split and standardized (Part IV).
+- :mod:`eiginit.train`: loss, SGD and Adam, the training loop, LSUV (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
@@ -19,6 +21,7 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
+from eiginit.datasets import Dataset, load_digits, standardize, stratified_split
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -67,6 +70,20 @@ from eiginit.power import (
     power_iteration,
     spectral_radius,
 )
+from eiginit.train import (
+    OPTIMIZERS,
+    SGD,
+    Adam,
+    FirstStep,
+    LSUVResult,
+    TrainingResult,
+    accuracy,
+    first_step,
+    lsuv,
+    make_optimizer,
+    softmax_cross_entropy,
+    train,
+)
 
 __version__ = "0.1.0"
 
@@ -74,14 +91,22 @@ __all__ = [
     "ACTIVATIONS",
     "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
+    "OPTIMIZERS",
     "PALETTE",
+    "SGD",
+    "Adam",
+    "Dataset",
+    "FirstStep",
     "ForwardPass",
     "Gradients",
+    "LSUVResult",
     "LogNormMoments",
     "LyapunovSpectrum",
     "MeanField",
     "PowerIterationResult",
+    "TrainingResult",
     "Trajectory",
+    "accuracy",
     "activation_derivative",
     "apply_activation",
     "calculate_fan_in_and_fan_out",
@@ -89,6 +114,7 @@ __all__ = [
     "critical_sigma_w2",
     "digamma_half",
     "dominant_is_real",
+    "first_step",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "iterate",
@@ -96,9 +122,12 @@ __all__ = [
     "kaiming_uniform",
     "lecun_normal",
     "lecun_uniform",
+    "load_digits",
     "log_norm_growth",
+    "lsuv",
     "lyapunov_exponents",
     "lyapunov_spectrum",
+    "make_optimizer",
     "mean_field",
     "normal",
     "normalize_spectral_radius",
@@ -106,9 +135,13 @@ __all__ = [
     "power_iteration",
     "q_star",
     "seed_matrix",
+    "softmax_cross_entropy",
     "spectral_radius",
     "spectral_radius_normal",
+    "standardize",
+    "stratified_split",
     "torch_linear_default",
+    "train",
     "trigamma_half",
     "trunc_normal",
     "uniform",
