@@ -394,7 +394,13 @@ def _check_data(net: MLP, data: Any) -> Dataset:
 
 
 def _interactive() -> bool:
-    """Tell whether a person is watching: an interactive session or a terminal."""
+    """Tell whether a person is watching: a terminal or a Python prompt, not a notebook kernel.
+
+    A Jupyter kernel also sets ``sys.ps1``, but it runs book builds as well as readers'
+    sessions, so inside one we stay quiet unless asked (``progress=True``).
+    """
+    if "ipykernel" in sys.modules:
+        return False
     return bool(hasattr(sys, "ps1") or sys.flags.interactive or sys.stderr.isatty())
 
 
@@ -440,7 +446,8 @@ def train(
         Examples per step, >= 1.
     progress : bool or None, default None
         Print one line per epoch to standard error. None means: only when run interactively
-        (a Python prompt or a terminal), so a book build stays quiet.
+        (a Python prompt or a terminal); inside a Jupyter kernel, which also builds the book,
+        pass ``progress=True`` to see it.
     **optimizer_options
         Passed to the optimizer (``momentum`` for SGD; ``betas``, ``eps`` for Adam).
 

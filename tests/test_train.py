@@ -374,3 +374,15 @@ def test_lsuv_rejects_bad_input():
         lsuv(net, x[:, :3])
     with pytest.raises(TypeError, match=r"net must be an eiginit\.MLP"):
         lsuv("net", x)
+
+
+def test_progress_defaults_to_quiet_in_a_notebook_kernel_and_loud_at_a_prompt(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    train(make_net([4, 8, 3]), blobs(), rng=np.random.default_rng(0), epochs=1)
+    assert "epoch 1/1" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    train(make_net([4, 8, 3]), blobs(), rng=np.random.default_rng(0), epochs=1)
+    assert capsys.readouterr().err == ""
