@@ -386,3 +386,78 @@ def test_progress_defaults_to_quiet_in_a_notebook_kernel_and_loud_at_a_prompt(mo
     monkeypatch.setitem(sys.modules, "ipykernel", object())
     train(make_net([4, 8, 3]), blobs(), rng=np.random.default_rng(0), epochs=1)
     assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------------- claims of chapter "Does it train?"
+def _rms_slope(init, activation="relu", depth=16, width=128, seed=11):
+    """Per-layer change of log(activation RMS) through the hidden layers, at initialization."""
+    net = make_net([width] * (depth + 1), activation, init=init, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((256, width))
+    fs = first_step(net, x, rng.integers(0, width, 256))
+    return (np.log(fs.activation_rms[-2]) - np.log(np.sqrt(np.mean(x**2)))) / (depth - 1)
+
+
+def test_pytorch_default_shrinks_relu_activations_by_sqrt6_per_layer():
+    # Var W = 1/(3 fan_in) and ReLU halves the mean square: factor 1/6 in the mean square,
+    # log(rms) slope -log(6)/2 = -0.896; same tolerance as the LeCun test above.
+    assert _rms_slope(ini.torch_linear_default) == pytest.approx(-np.log(6) / 2, abs=0.1)
+
+
+def test_kaiming_keeps_relu_activations_level():
+    kaiming = lambda s, *, rng: ini.kaiming_normal(s, nonlinearity="relu", rng=rng)  # noqa: E731
+    assert _rms_slope(kaiming) == pytest.approx(0.0, abs=0.1)
+
+
+def test_tanh_with_gain_five_thirds_grows_gradients_towards_the_input():
+    # Chapter claim: in the chaotic phase the backward signal grows by sqrt(chi_1) per layer,
+    # chi_1 = 1.21 for sigma_w = 5/3, sigma_b = 0 (mean-field theory, Poole et al. 2016).
+    # Finite width and the first layers' transient (q has to reach q*) blur it: we ask for the
+    # measured per-layer growth of the gradient norm to be within 0.05 of 0.5 log(chi_1) = 0.095.
+    import eiginit
+
+    chi = float(eiginit.mean_field((5 / 3) ** 2, 0.0, activation="tanh").chi_1)
+    depth, width = 24, 128
+    init = lambda s, *, rng: ini.kaiming_normal(s, nonlinearity="tanh", rng=rng)  # noqa: E731
+    net = make_net([width] * (depth + 1), "tanh", init=init, seed=3)
+    rng = np.random.default_rng(4)
+    fs = first_step(net, rng.standard_normal((256, width)), rng.integers(0, width, 256))
+    layers = np.arange(4, depth - 1)  # skip the transient and the output layer
+    slope = -np.polyfit(layers, np.log(fs.grad_norms[layers]), 1)[0]
+    assert slope == pytest.approx(0.5 * np.log(chi), abs=0.05)
+
+
+def test_seed_recipe_is_lecun_in_disguise_at_width_128():
+    # rho(G) of a k x k Gaussian matrix is close to sqrt(k) (circular law), slightly above it at
+    # finite k; after division the largest singular value is near 2 (quarter-circle edge).
+    rng = np.random.default_rng(5)
+    G = rng.standard_normal((40, 128, 128))
+    rho = np.abs(np.linalg.eigvals(G)).max(axis=1)
+    ratio = rho / np.sqrt(128)
+    assert 1.0 < ratio.mean() < 1.1
+    sigma = np.linalg.svd(G / rho[:, None, None], compute_uv=False)
+    assert 1.8 < sigma[:, 0].mean() < 2.1
+    assert 0.8 < np.mean(sigma**2) < 1.0
+
+
+def test_lsuv_gives_relu_layers_kaiming_gain():
+    # Unit pre-activation variance after a ReLU needs Var W * fan_in * 1/2 = 1: gain sqrt(2).
+    net = make_net([64] + [128] * 6 + [10], init=ini.orthogonal, seed=2)
+    x = np.random.default_rng(3).standard_normal((512, 64))
+    lsuv_net = lsuv(net, x).network
+    gains = [W.std() * np.sqrt(W.shape[1]) for W in lsuv_net.weights[1:-1]]
+    assert np.allclose(gains, np.sqrt(2), atol=0.2)
+
+
+def test_initial_loss_on_digits_is_log10_when_balanced_and_huge_for_standard_normal():
+    from eiginit.datasets import load_digits
+
+    data = load_digits(rng=np.random.default_rng(0))
+    x, y = data.x_train[:256], data.y_train[:256]
+    unit = lambda s, *, rng: ini.normal(s, 0.0, 1.0, rng=rng)  # noqa: E731
+    kaiming = lambda s, *, rng: ini.kaiming_normal(s, nonlinearity="relu", rng=rng)  # noqa: E731
+    sizes = [64] + [128] * 7 + [10]
+    big = first_step(make_net(sizes, init=unit, dtype=np.float32), x, y).loss
+    good = first_step(make_net(sizes, init=kaiming, dtype=np.float32), x, y).loss
+    assert big > 1e3
+    assert 2.0 < good < 4.0
