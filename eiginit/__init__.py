@@ -7,6 +7,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   (Parts III and IV).
 - :mod:`eiginit.meanfield`: mean-field signal propagation, q*, chi_1 and the edge of chaos
   (Part III).
+- :mod:`eiginit.subspace`: subspace iteration and matrices with a chosen spectrum (Part I).
+- :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
 - :mod:`eiginit.datasets`: the 8 x 8 digits, loaded offline, split and standardized (Part IV).
@@ -60,6 +62,7 @@ from eiginit.network import (
     activation_derivative,
     apply_activation,
 )
+from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -70,6 +73,7 @@ from eiginit.power import (
     power_iteration,
     spectral_radius,
 )
+from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 from eiginit.train import (
     OPTIMIZERS,
     SGD,
@@ -104,6 +108,8 @@ __all__ = [
     "LyapunovSpectrum",
     "MeanField",
     "PowerIterationResult",
+    "SpectralNormResult",
+    "SubspaceIterationResult",
     "TrainingResult",
     "Trajectory",
     "accuracy",
@@ -128,6 +134,7 @@ __all__ = [
     "lyapunov_exponents",
     "lyapunov_spectrum",
     "make_optimizer",
+    "matrix_with_spectrum",
     "mean_field",
     "normal",
     "normalize_spectral_radius",
@@ -136,12 +143,15 @@ __all__ = [
     "q_star",
     "seed_matrix",
     "softmax_cross_entropy",
+    "spectral_norm",
     "spectral_radius",
     "spectral_radius_normal",
     "standardize",
     "stratified_split",
+    "subspace_iteration",
     "torch_linear_default",
     "train",
+    "transient_growth",
     "trigamma_half",
     "trunc_normal",
     "uniform",
