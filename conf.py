@@ -36,6 +36,10 @@ myst_heading_anchors = 3
 myst_dmath_double_inline = True
 
 # Execution: every chapter runs at build time; a failing cell fails the build.
+# Kernels inherit this process's environment: one BLAS thread each. The book's matrices are
+# small, and on shared cores threaded LAPACK (QR above all) runs up to 20 times slower.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 nb_execution_mode = os.environ.get("EIGINIT_EXECUTION_MODE", "force")
 nb_execution_raise_on_error = True
 nb_execution_timeout = 180  # seconds per cell

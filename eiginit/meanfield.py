@@ -164,14 +164,12 @@ def _pair_expectation(
 ) -> np.ndarray:
     """E[f(u1) f(u2)], f = phi or phi', for (u1, u2) of variance q and correlation c."""
     x, w = _nodes(n)
-    z1, z2 = x[:, None], x[None, :]
-    ww = w[:, None] * w[None, :]
     s = np.sqrt(q)[..., None, None]
     cc = np.clip(c, -1.0, 1.0)[..., None, None]
-    u1 = s * z1
-    u2 = s * (cc * z1 + np.sqrt(1 - cc**2) * z2)
     fn = activation_derivative if derivative else apply_activation
-    return np.sum(ww * fn(act, u1) * fn(act, u2), axis=(-2, -1))
+    f1 = fn(act, s * x[:, None])  # depends on z1 only: shape (..., n, 1)
+    f2 = fn(act, s * (cc * x[:, None] + np.sqrt(1 - cc**2) * x[None, :]))
+    return np.einsum("...ij,i,j->...", f1 * f2, w, w)
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,13 +214,15 @@ def mean_field(
     activation: str = "tanh",
     *,
     nodes: int = _DEFAULT_NODES,
+    pair_nodes: int = 40,
 ) -> MeanField:
     r"""Compute :math:`q^*`, :math:`\chi_1`, :math:`c^*`, :math:`\chi_c` and :math:`\xi_c`.
 
     Formulas of Poole et al. (2016) and Schoenholz et al. (2017), see the module docstring.
     In the ordered phase (:math:`\chi_1 \le 1`) the correlation fixed point is
     :math:`c^* = 1` and :math:`\chi_c = \chi_1`; in the chaotic phase :math:`c^* < 1` is
-    found by bisection on the correlation map.
+    found by bisection and then Newton's method on the correlation map, whose slope at
+    :math:`c` is :math:`\sigma_w^2 \mathbb{E}[\phi'(u_1)\phi'(u_2)]` (Price's theorem).
 
     Parameters
     ----------
@@ -230,7 +230,10 @@ def mean_field(
         Broadcast together; :math:`\sigma_w^2 > 0`, :math:`\sigma_b^2 \ge 0`.
     activation : str, default "tanh"
     nodes : int, default 60
-        Gauss-Hermite nodes per dimension.
+        Gauss-Hermite nodes for the one-dimensional expectations (:math:`q^*`, :math:`\chi_1`).
+    pair_nodes : int, default 40
+        Gauss-Hermite nodes per dimension for the two-input correlation map (``pair_nodes**2``
+        points per evaluation), used in the chaotic phase only.
 
     Returns
     -------
@@ -254,24 +257,32 @@ def mean_field(
     x, w = _nodes(n)
     chi_1 = sw2 * (activation_derivative(act, np.sqrt(q)[..., None] * x) ** 2 @ w)
 
-    # Correlation map c -> f(c); bisection for the fixed point below 1 in the chaotic phase.
-    safe_q = np.where(q > 0, q, 1.0)
-
-    def corr_map(c: np.ndarray) -> np.ndarray:
-        return (sw2 * _pair_expectation(c, safe_q, act, n, derivative=False) + sb2) / safe_q
-
-    chaotic = chi_1 > 1
-    lo, hi = np.full(q.shape, -1.0), np.full(q.shape, 1.0)
+    # In the chaotic phase, c* < 1: bisection on the correlation map c -> f(c), which lies above
+    # the diagonal below c* and under it above c*. Only the chaotic points are computed.
+    chi_1 = np.array(chi_1, dtype=np.float64)
+    c_star, chi_c = np.ones(q.shape), chi_1.copy()
+    chaotic = (chi_1 > 1) & (q > 0)
     if np.any(chaotic):
-        for _ in range(50):
+        sw2_c, sb2_c, q_c = sw2[chaotic], sb2[chaotic], q[chaotic]
+        m = check_int(pair_nodes, "pair_nodes", minimum=2)
+
+        # Normalized by the same quadrature at c = 1, so that f(1) = 1 exactly on this grid too.
+        q_m = sw2_c * _pair_expectation(np.ones(q_c.shape), q_c, act, m, derivative=False) + sb2_c
+
+        def excess(c: np.ndarray) -> np.ndarray:
+            return (sw2_c * _pair_expectation(c, q_c, act, m, derivative=False) + sb2_c) / q_m - c
+
+        lo, hi = np.full(q_c.shape, -1.0), np.ones(q_c.shape)
+        for _ in range(12):  # bisection to about 5e-4 ...
             mid = (lo + hi) / 2
-            below = corr_map(mid) > mid  # f(c) > c below c*, f(c) < c above it
-            lo = np.where(below, mid, lo)
-            hi = np.where(below, hi, mid)
-    c_star = np.where(chaotic & (q > 0), (lo + hi) / 2, 1.0)
-    chi_c = np.where(
-        chaotic & (q > 0), sw2 * _pair_expectation(c_star, safe_q, act, n, derivative=True), chi_1
-    )
+            above = excess(mid) > 0
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        c = (lo + hi) / 2
+        for _ in range(6):  # ... then Newton, kept inside the bracket. f'(c) = chi_c(c) (Price).
+            slope = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True) * q_c / q_m
+            c = np.clip(c - excess(c) / (slope - 1), lo, hi)
+        c_star[chaotic] = c
+        chi_c[chaotic] = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True)
     with np.errstate(divide="ignore"):
         xi_c = np.where(np.isclose(chi_c, 1.0, rtol=0, atol=1e-12), np.inf, -1 / np.log(chi_c))
     return MeanField(sw2, sb2, q, chi_1, c_star, chi_c, xi_c)

@@ -63,6 +63,43 @@ def _check_slope(value: Any) -> float:
     return float(value)
 
 
+def _activation(name: str, h: np.ndarray, a: float) -> np.ndarray:
+    """phi(h) for a checked name, a float array h and a leaky slope a (no input checks)."""
+    if name == "linear":
+        return h.copy()
+    if name == "tanh":
+        return np.tanh(h)
+    if name == "relu":
+        return np.maximum(h, 0)
+    if name == "leaky_relu":
+        return np.where(h > 0, h, a * h).astype(h.dtype)
+    if name == "selu":
+        negative = _SELU_ALPHA * np.expm1(np.minimum(h, 0))
+        return (_SELU_SCALE * np.where(h > 0, h, negative)).astype(h.dtype)
+    # sigmoid, written so that neither branch overflows: exp of a non-positive number only.
+    e = np.exp(-np.abs(h))
+    return np.where(h >= 0, 1 / (1 + e), e / (1 + e)).astype(h.dtype)
+
+
+def _derivative(name: str, h: np.ndarray, a: float) -> np.ndarray:
+    """phi'(h) for a checked name, a float array h and a leaky slope a (no input checks)."""
+    one = np.ones_like(h)
+    if name == "linear":
+        return one
+    if name == "tanh":
+        return 1 - np.tanh(h) ** 2
+    if name == "relu":
+        return (h > 0).astype(h.dtype)
+    if name == "leaky_relu":
+        return np.where(h > 0, one, a * one)
+    if name == "selu":
+        return (_SELU_SCALE * np.where(h > 0, one, _SELU_ALPHA * np.exp(np.minimum(h, 0)))).astype(
+            h.dtype
+        )
+    s = _activation("sigmoid", h, a)
+    return s * (1 - s)
+
+
 def apply_activation(name: str, h: Any, *, negative_slope: float = 0.01) -> np.ndarray:
     r"""Apply the activation called `name` elementwise.
 
@@ -104,21 +141,9 @@ def apply_activation(name: str, h: Any, *, negative_slope: float = 0.01) -> np.n
     """
     name = _check_activation(name)
     a = _check_slope(negative_slope)
-    h = np.asarray(h, dtype=np.result_type(np.asarray(h).dtype, np.float32))
-    if name == "linear":
-        return h.copy()
-    if name == "tanh":
-        return np.tanh(h)
-    if name == "relu":
-        return np.maximum(h, 0)
-    if name == "leaky_relu":
-        return np.where(h > 0, h, a * h).astype(h.dtype)
-    if name == "selu":
-        negative = _SELU_ALPHA * np.expm1(np.minimum(h, 0))
-        return (_SELU_SCALE * np.where(h > 0, h, negative)).astype(h.dtype)
-    # sigmoid, written so that neither branch overflows: exp of a non-positive number only.
-    e = np.exp(-np.abs(h))
-    return np.where(h >= 0, 1 / (1 + e), e / (1 + e)).astype(h.dtype)
+    return _activation(
+        name, np.asarray(h, dtype=np.result_type(np.asarray(h).dtype, np.float32)), a
+    )
 
 
 def activation_derivative(name: str, h: Any, *, negative_slope: float = 0.01) -> np.ndarray:
@@ -159,22 +184,9 @@ def activation_derivative(name: str, h: Any, *, negative_slope: float = 0.01) ->
     """
     name = _check_activation(name)
     a = _check_slope(negative_slope)
-    h = np.asarray(h, dtype=np.result_type(np.asarray(h).dtype, np.float32))
-    one = np.ones_like(h)
-    if name == "linear":
-        return one
-    if name == "tanh":
-        return 1 - np.tanh(h) ** 2
-    if name == "relu":
-        return (h > 0).astype(h.dtype)
-    if name == "leaky_relu":
-        return np.where(h > 0, one, a * one)
-    if name == "selu":
-        return (_SELU_SCALE * np.where(h > 0, one, _SELU_ALPHA * np.exp(np.minimum(h, 0)))).astype(
-            h.dtype
-        )
-    s = apply_activation("sigmoid", h)
-    return s * (1 - s)
+    return _derivative(
+        name, np.asarray(h, dtype=np.result_type(np.asarray(h).dtype, np.float32)), a
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -440,12 +452,10 @@ class MLP:
         return self.output_activation if index == self.depth - 1 else self.activation
 
     def _phi(self, index: int, h: np.ndarray) -> np.ndarray:
-        return apply_activation(self.layer_activation(index), h, negative_slope=self.negative_slope)
+        return _activation(self.layer_activation(index), h, self.negative_slope)
 
     def _dphi(self, index: int, h: np.ndarray) -> np.ndarray:
-        return activation_derivative(
-            self.layer_activation(index), h, negative_slope=self.negative_slope
-        )
+        return _derivative(self.layer_activation(index), h, self.negative_slope)
 
     def _as_batch(self, x: Any, name: str = "x") -> np.ndarray:
         """Check `x` and return it as a (batch, n_0) array of the network's dtype."""
@@ -548,9 +558,11 @@ class MLP:
                 f"{(batch, self.sizes[-1])}, got shape {g.shape}"
             )
         g = g.astype(self.dtype)
-        dW, db, deltas = [None] * self.depth, [None] * self.depth, [None] * self.depth
-        for layer in reversed(range(self.depth)):
-            delta = self._dphi(layer, hs[layer]) * g
+        depth = self.depth
+        dW, db, deltas = [None] * depth, [None] * depth, [None] * depth
+        for layer in reversed(range(depth)):
+            linear = self.layer_activation(layer) == "linear"
+            delta = g if linear else self._dphi(layer, hs[layer]) * g
             dW[layer] = delta.T @ xs[layer]
             db[layer] = delta.sum(axis=0)
             deltas[layer] = delta

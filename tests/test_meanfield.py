@@ -136,6 +136,16 @@ def test_chaotic_correlation_fixed_point_against_simulation() -> None:
     assert abs(np.mean(samples) - float(mf.c_star)) < 4 * se + 0.01
 
 
+def test_pair_quadrature_is_converged() -> None:
+    # The default 40 x 40 nodes of the correlation map against 100 x 100, over the chaotic part
+    # of the chapter's phase diagram (chi_c, not xi_c: xi_c = -1/log chi_c is ill-conditioned
+    # next to the critical line, where it diverges anyway).
+    sw2, sb2 = np.meshgrid(np.linspace(1.0, 4.0, 13), np.linspace(0.0, 0.5, 6))
+    coarse, fine = mean_field(sw2, sb2), mean_field(sw2, sb2, pair_nodes=100)
+    np.testing.assert_allclose(coarse.c_star, fine.c_star, atol=5e-3)
+    np.testing.assert_allclose(coarse.chi_c, fine.chi_c, atol=5e-3)
+
+
 def test_ordered_phase_has_c_star_one_and_chi_c_equal_chi_1() -> None:
     mf = mean_field([0.5, 1.2], [0.05, 0.3])
     np.testing.assert_array_equal(mf.c_star, 1.0)
@@ -194,7 +204,14 @@ def test_bad_parameters() -> None:
         mean_field(1.0, 0.1, "gelu")
     with pytest.raises(ValueError, match="nodes must be an integer >= 2"):
         q_star(1.0, 0.1, nodes=1)
+    with pytest.raises(ValueError, match="pair_nodes must be an integer >= 2"):
+        mean_field(3.0, 0.1, pair_nodes=0)
     with pytest.raises(ValueError, match="bracket must be a tuple"):
         critical_sigma_w2(0.1, bracket=(2.0, 1.0))
     with pytest.raises(ValueError, match="does not change sign"):
         critical_sigma_w2(0.1, bracket=(2.0, 3.0))
+
+
+def test_pytorch_tanh_gain_is_chaotic() -> None:
+    # The chapter: gain 5/3 without bias gives chi_1 about 1.21 > 1.
+    assert float(mean_field(25 / 9, 0.0).chi_1) == pytest.approx(1.2098, abs=1e-3)

@@ -315,3 +315,99 @@ def test_bad_with_layer_arguments() -> None:
         net.with_layer(3, weight=np.ones((3, 5)))
     with pytest.raises(ValueError, match=r"new weight of layer 0 must have shape \(6, 4\)"):
         net.with_layer(0, weight=np.ones((4, 6)))
+
+
+# --- The chapter's claims at small size ---
+
+
+def critical_tanh_net(init, n: int, depth: int, seed: int) -> tuple[MLP, np.ndarray]:
+    from eiginit.meanfield import critical_sigma_w2, q_star
+
+    sb2 = 5e-6
+    sw2 = critical_sigma_w2(sb2)
+    rng = np.random.default_rng(seed)
+    net = MLP.create(
+        [n] * (depth + 1),
+        "tanh",
+        lambda shape, *, rng: np.sqrt(sw2) * init(shape, rng=rng),
+        rng=rng,
+        bias_std=np.sqrt(sb2),
+        output_activation="tanh",
+    )
+    x = np.sqrt(q_star(sw2, sb2)) * rng.standard_normal((1, n))
+    return net, x
+
+
+def test_critical_tanh_orthogonal_is_nearly_isometric_gaussian_is_not() -> None:
+    # Pennington et al. (2017) at small size: width 100, depth 30. Orthogonal weights keep
+    # 80 % of the singular values within a factor 1.5 of one; Gaussian ones put the median
+    # orders of magnitude below one.
+    net, x = critical_tanh_net(orthogonal_init, 100, 30, seed=0)
+    s = net.jacobian_singular_values(x)[0]
+    assert 0.9 < np.median(s) < 1.05
+    assert np.quantile(s, 0.1) > 1 / 1.5
+    assert np.quantile(s, 0.9) < 1.5
+    net, x = critical_tanh_net(gaussian_init, 100, 30, seed=0)
+    s = net.jacobian_singular_values(x)[0]
+    assert np.median(s) < 1e-2
+
+
+def test_relu_jacobian_rank_is_at_most_the_fewest_active_units() -> None:
+    rng = np.random.default_rng(5)
+    n = 60
+    net = MLP.create(
+        [n] * 11,
+        "relu",
+        lambda s, *, rng: np.sqrt(2) * orthogonal_init(s, rng=rng),
+        rng=rng,
+        output_activation="relu",
+    )
+    x = rng.standard_normal((1, n))
+    s = net.jacobian_singular_values(x)[0]
+    fewest_active = min(int(np.sum(h > 0)) for h in net.forward(x).preactivations)
+    assert int(np.sum(s > 1e-13 * s[0])) <= fewest_active < n
+
+
+@pytest.mark.parametrize(("gain2", "grows"), [(0.5, False), (25 / 9, True)])
+def test_backpropagated_signal_vanishes_or_explodes(gain2: float, grows: bool) -> None:
+    # Ordered (sigma_w^2 = 0.5) and chaotic (PyTorch's tanh gain 5/3 squared) tanh networks.
+    rng = np.random.default_rng(6)
+    n, depth = 100, 30
+    net = MLP.create(
+        [n] * (depth + 1),
+        "tanh",
+        lambda s, *, rng: np.sqrt(gain2) * gaussian_init(s, rng=rng),
+        rng=rng,
+        output_activation="tanh",
+    )
+    x = 0.1 * rng.standard_normal((8, n))
+    deltas = net.backward(net.forward(x), rng.standard_normal((8, n))).preactivations
+    ratio = np.linalg.norm(deltas[0]) / np.linalg.norm(deltas[-1])
+    assert (ratio > 10) if grows else (ratio < 1e-3)
+
+
+def test_deep_linear_orthogonal_learns_faster_than_gaussian() -> None:
+    # Saxe et al. (2014) at small size: width 8, depth 8, gradient descent at rate 0.2 / L.
+    rng = np.random.default_rng(2014)
+    width, samples = 8, 16
+    q, _ = np.linalg.qr(rng.standard_normal((samples, width)))
+    X = np.sqrt(samples) * q
+    A = orthogonal_init((width, width), rng=rng) * np.linspace(0.2, 1.0, width)
+    Y = X @ A.T
+
+    def steps(init) -> int:
+        net = MLP.create([width] * 9, "linear", init, rng=rng)
+        start = 0.5 * np.sum((net(X) - Y) ** 2) / samples
+        for step in range(400):
+            fp = net.forward(X)
+            residual = fp.output - Y
+            loss = 0.5 * np.sum(residual**2) / samples
+            if loss < 0.01 * start:
+                return step
+            grads = net.backward(fp, residual / samples)
+            for W, dW in zip(net.weights, grads.weights, strict=True):
+                W -= 0.2 / 8 * dW
+        return 400
+
+    assert steps(orthogonal_init) < 400
+    assert steps(gaussian_init) > steps(orthogonal_init)
