@@ -5,7 +5,7 @@ optical-recognition digits (Alpaydin & Kaynak 1998) ship inside the scikit-learn
 :func:`load_digits` never touches the network. It returns a seeded, stratified train/test split
 with inputs standardized by the training set's statistics, in the dtype you ask for.
 
-scikit-learn is an optional dependency of :mod:`eiginit` (extras ``docs`` and ``test``); the
+scikit-learn is an optional dependency of ``eiginit`` (extras ``docs`` and ``test``); the
 rest of the package does not need it.
 """
 
