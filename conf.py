@@ -104,7 +104,10 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|npt|matplotlib|mpl|scipy|sklearn|cycler)(\..*)?"),
     (r"py:.*", r"(torch|jax|tensorflow|keras)(\..*)?"),  # frameworks the chapters compare with
     # The standard library has no local inventory either (builtins and typing resolve already).
-    (r"py:.*", r"(collections|pathlib|dataclasses|enum|types|os|io|numbers|fractions)(\..*)?"),
+    (
+        r"py:.*",
+        r"(collections|pathlib|dataclasses|enum|types|os|io|numbers|fractions|functools)(\..*)?",
+    ),
     (r"py:.*", r"(array_like|array-like|optional|callable|scalar|Generator|NDArray|ArrayLike)"),
     # Words of a numpy-style type spec ("numpy.ndarray, shape (k, k)", "float, default 1e-14")
     # that Sphinx splits into would-be classes: lowercase undotted words and anything with a

@@ -12,6 +12,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
+- :mod:`eiginit.datasets`: the 8 x 8 digits, loaded offline, split and standardized (Part IV).
+- :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
@@ -24,6 +26,7 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
+from eiginit.datasets import Dataset, load_digits, standardize, stratified_split
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -90,6 +93,20 @@ from eiginit.spectra import (
     quarter_circle_pdf,
 )
 from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
+from eiginit.training import (
+    OPTIMIZERS,
+    SGD,
+    Adam,
+    FirstStep,
+    LSUVResult,
+    TrainingResult,
+    accuracy,
+    first_step,
+    lsuv,
+    make_optimizer,
+    softmax_cross_entropy,
+    train,
+)
 
 __version__ = "0.1.0"
 
@@ -97,9 +114,15 @@ __all__ = [
     "ACTIVATIONS",
     "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
+    "OPTIMIZERS",
     "PALETTE",
+    "SGD",
+    "Adam",
+    "Dataset",
+    "FirstStep",
     "ForwardPass",
     "Gradients",
+    "LSUVResult",
     "LogNormMoments",
     "LyapunovSpectrum",
     "MeanField",
@@ -107,8 +130,10 @@ __all__ = [
     "PropagationStats",
     "SpectralNormResult",
     "SubspaceIterationResult",
+    "TrainingResult",
     "Trajectory",
     "VarianceRecursion",
+    "accuracy",
     "activation_derivative",
     "activation_function",
     "apply_activation",
@@ -119,6 +144,7 @@ __all__ = [
     "digamma_half",
     "dominant_is_real",
     "expected_real_eigenvalues",
+    "first_step",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
@@ -128,9 +154,12 @@ __all__ = [
     "kaiming_uniform",
     "lecun_normal",
     "lecun_uniform",
+    "load_digits",
     "log_norm_growth",
+    "lsuv",
     "lyapunov_exponents",
     "lyapunov_spectrum",
+    "make_optimizer",
     "marchenko_pastur_pdf",
     "matrix_with_spectrum",
     "mean_field",
@@ -143,11 +172,15 @@ __all__ = [
     "q_star",
     "quarter_circle_pdf",
     "seed_matrix",
+    "softmax_cross_entropy",
     "spectral_norm",
     "spectral_radius",
     "spectral_radius_normal",
+    "standardize",
+    "stratified_split",
     "subspace_iteration",
     "torch_linear_default",
+    "train",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
