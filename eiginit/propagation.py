@@ -59,8 +59,8 @@ def activation_function(name: str) -> tuple[_Fn, _Fn]:
     Parameters
     ----------
     name : str
-        One of :data:`ACTIVATIONS`. ``leaky_relu`` has PyTorch's default slope 0.01; ``selu``
-        Klambauer et al.'s constants.
+        One of :data:`~eiginit.network.ACTIVATIONS`. ``leaky_relu`` has PyTorch's default slope
+        0.01; ``selu`` Klambauer et al.'s constants.
 
     Returns
     -------
@@ -180,7 +180,7 @@ def variance_recursion(
     weight_variances : array_like, shape (depth,)
         The entry variance of each layer's weights.
     activation : str
-        One of :data:`ACTIVATIONS`.
+        One of :data:`~eiginit.network.ACTIVATIONS`.
 
     Returns
     -------
@@ -293,7 +293,7 @@ def propagate(
         :func:`eiginit.xavier_normal` or ``functools.partial(eiginit.kaiming_normal,
         nonlinearity="relu")``.
     activation : str, default "tanh"
-        One of :data:`ACTIVATIONS`.
+        One of :data:`~eiginit.network.ACTIVATIONS`.
     batch : int, default 256
         Inputs per pass, >= 2.
     keep_activations : bool, default False
