@@ -110,8 +110,11 @@ SEARCH_JS = """
 })()
 """
 
-#: In dark mode, every figure must sit on an opaque light background: sample its corner pixel
-#: (same-origin images do not taint a canvas); fall back to the element's own background.
+#: In dark mode, every figure must sit on an opaque light background: sample a pixel near each of
+#: its four corners at full resolution (the figure's margin, two pixels in, clear of the
+#: anti-aliased edge of a fractional-size SVG; same-origin images do not taint a canvas) and
+#: fall back to the element's own background. Averaging a downscaled corner region instead would
+#: mistake a dark plot near the corner (a heat map) for a dark background.
 DARK_FIGURES_JS = """
 (() => {
   const figures = Array.from(document.querySelectorAll(".cell_output img, figure img"));
@@ -119,12 +122,15 @@ DARK_FIGURES_JS = """
   for (const img of figures) {
     let light = false;
     try {
+      const w = img.naturalWidth || 4, h = img.naturalHeight || 4;
       const c = document.createElement("canvas");
-      c.width = 4; c.height = 4;
+      c.width = w; c.height = h;
       const ctx = c.getContext("2d");
-      ctx.drawImage(img, 0, 0, img.naturalWidth || 4, img.naturalHeight || 4, 0, 0, 4, 4);
-      const [r, g, b, a] = ctx.getImageData(0, 0, 1, 1).data;
-      light = a > 250 && (r + g + b) / 3 > 200;
+      ctx.drawImage(img, 0, 0, w, h);
+      light = [[2, 2], [w - 3, 2], [2, h - 3], [w - 3, h - 3]].every(([x, y]) => {
+        const [r, g, b, a] = ctx.getImageData(x, y, 1, 1).data;
+        return a > 250 && (r + g + b) / 3 > 200;
+      });
     } catch (e) { light = false; }
     if (!light) {
       const bg = getComputedStyle(img).backgroundColor;
