@@ -24,12 +24,30 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 myst_dmath_double_inline = True
 
-# Execution: every chapter runs at build time; a failing cell fails the build.
-nb_execution_mode = os.environ.get("EIGINIT_EXECUTION_MODE", "force")
+# --- Execution, caching and reproducibility (issue 9; see CONTRIBUTING.md) -------------------
+# Every chapter runs at build time and a failing cell fails the build. Locally the outputs are
+# cached per chapter by jupyter-cache, which keys a chapter on its code cells only and so misses
+# edits to the eiginit modules the chapter imports (myst-nb issue 299). The cache directory is
+# therefore keyed on eiginit's files and the installed packages (booktools.build.cache_key):
+# editing eiginit selects a fresh directory, and since the path is a config value Sphinx
+# compares, every page is re-read and every chapter re-executed. Editing one chapter's code
+# re-executes that chapter only; an unchanged rebuild executes nothing. CI (CI=true) always
+# executes everything ("force"). EIGINIT_EXECUTION_MODE (off, force, cache) overrides both.
+import sys  # noqa: E402
+
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _ROOT)
+from booktools import build as _build  # noqa: E402
+
+_build.make_reproducible()  # SOURCE_DATE_EPOCH and PYTHONHASHSEED, inherited by the kernels
+nb_execution_mode = _build.execution_mode()
+nb_execution_cache_path = str(_build.cache_dir(_ROOT))
+nb_execution_in_temp = True  # a chapter writing files never touches book/ (preview loops)
 nb_execution_raise_on_error = True
 nb_execution_timeout = 180  # seconds per cell
 nb_execution_show_tb = True
 nb_merge_streams = True
+# --- end of execution block -------------------------------------------------------------------
 
 # Figures, equations and tables are numbered and referred to by number.
 numfig = True
