@@ -6,7 +6,7 @@ import os
 
 project = "Eigenvalues and weight initialization"
 author = "The eiginit authors"
-copyright = "2026, The eiginit authors"  # noqa: A001
+copyright = "2026, The eiginit authors"
 release = "0.1.0"
 
 extensions = [

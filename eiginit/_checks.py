@@ -91,7 +91,9 @@ def as_vector(value: Any, length: int, name: str = "x") -> np.ndarray:
     """Return *value* as a finite 1-D float64 array of the given length (a copy)."""
     array = _as_real_array(value, name)
     if array.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D vector, got {array.ndim}-D with shape {array.shape}")
+        raise ValueError(
+            f"{name} must be a 1-D vector, got {array.ndim}-D with shape {array.shape}"
+        )
     if array.shape[0] != length:
         raise ValueError(
             f"{name} must have length {length} to match the matrix, got length {array.shape[0]}"
