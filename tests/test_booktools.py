@@ -142,6 +142,15 @@ def test_cache_key_changes_when_a_module_is_added_or_renamed(package: Path):
     assert build.cache_key(package) != key
 
 
+def test_cache_key_changes_when_a_package_is_upgraded(package: Path, tmp_path_factory, monkeypatch):
+    site = tmp_path_factory.mktemp("site")
+    (site / "numpy-2.0.0.dist-info").mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    key = build.cache_key(package)
+    (site / "numpy-2.0.0.dist-info").rename(site / "numpy-2.1.0.dist-info")
+    assert build.cache_key(package) != key
+
+
 def test_cache_key_ignores_bytecode(package: Path):
     key = build.cache_key(package)
     (package / "eiginit" / "__pycache__").mkdir()
@@ -207,3 +216,70 @@ def test_make_reproducible_takes_the_commit_time(monkeypatch):
     if shutil.which("git") is None or not (bc.ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     assert set_now["SOURCE_DATE_EPOCH"].isdigit()
+
+
+# --- reproducibility comparison, page weights, project copies ---------------------------------
+
+
+def test_normalize_exec_table_blanks_only_date_and_time_cells():
+    from booktools.repro import normalize_exec_table
+
+    row = "<td><p>2026-11-29 04:05</p></td><td><p>cache</p></td><td><p>5.36</p></td>"
+    assert normalize_exec_table(row) == (
+        "<td><p>DATE</p></td><td><p>cache</p></td><td><p>SECONDS</p></td>"
+    )
+    prose = "<p>2026-11-29 04:05 and 5.36</p>"
+    assert normalize_exec_table(prose) == prose
+
+
+def test_compare_trees_finds_every_kind_of_difference(tmp_path: Path):
+    from booktools.repro import compare_trees
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        (root / "_images").mkdir(parents=True)
+        (root / "same.html").write_text("<p>x</p>", "utf-8")
+        (root / "stats.html").write_text("<td><p>1.0</p></td>", "utf-8")
+    (a / "stats.html").write_text("<td><p>2.5</p></td>", "utf-8")
+    (a / "_images" / "f.svg").write_text("<svg id='1'/>", "utf-8")
+    (b / "_images" / "f.svg").write_text("<svg id='2'/>", "utf-8")
+    (a / "extra.html").write_text("", "utf-8")
+    report = compare_trees(a, b, normalized={"stats.html"})
+    assert report["differ"] == ["_images/f.svg"]
+    assert report["only in first"] == ["extra.html"]
+    assert report["only in second"] == []
+    assert compare_trees(a, b)["differ"] == ["_images/f.svg", "stats.html"]
+
+
+def test_page_weights_count_first_visit_assets_once(tmp_path: Path):
+    from booktools.bench import page_weights
+
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_images").mkdir()
+    (tmp_path / "_static" / "theme.css").write_text("@font-face{src:url(font.woff2)}", "utf-8")
+    (tmp_path / "_static" / "font.woff2").write_bytes(b"f" * 100)
+    (tmp_path / "_images" / "fig.svg").write_bytes(b"s" * 50)
+    head = '<link rel="stylesheet" href="_static/theme.css?v=1">'
+    external = '<script src="https://cdn.example.org/mathjax.js"></script>'
+    (tmp_path / "index.html").write_text(head + external, "utf-8")
+    (tmp_path / "ch.html").write_text(head + '<img src="_images/fig.svg">', "utf-8")
+    weights = page_weights(tmp_path, ["ch"])
+    css = len("@font-face{src:url(font.woff2)}")
+    assert weights["first visit"]["raw"] == len(head + external) + css + 100
+    assert weights["ch"]["raw"] == len(head + '<img src="_images/fig.svg">') + 50
+    assert weights["ch"]["gzip"] > 0
+
+
+def test_copy_project_leaves_out_build_products(tmp_path: Path):
+    from booktools.runner import copy_project
+
+    src = tmp_path / "src"
+    for folder in ("book", "_build/html", ".git", "eiginit/__pycache__"):
+        (src / folder).mkdir(parents=True)
+    (src / "book" / "a.md").write_text("a", "utf-8")
+    (src / "_build" / "html" / "a.html").write_text("a", "utf-8")
+    dest = copy_project(tmp_path / "dest", root=src)
+    assert (dest / "book" / "a.md").is_file()
+    assert not (dest / "_build").exists()
+    assert not (dest / ".git").exists()
+    assert not (dest / "eiginit" / "__pycache__").exists()
