@@ -26,7 +26,9 @@ __all__ = [
     "cache_dir",
     "cache_key",
     "execution_mode",
+    "fix_stream_merging",
     "in_ci",
+    "join_stream_chunks",
     "make_reproducible",
 ]
 
@@ -163,3 +165,52 @@ def make_reproducible(root: str | os.PathLike[str] | None = None) -> dict[str, s
             os.environ[name] = value
             set_now[name] = value
     return set_now
+
+
+def join_stream_chunks(outputs: list) -> list:
+    r"""Concatenate each stream's chunks (stdout with stdout, stderr with stderr), in order.
+
+    The kernel sends what a cell prints in chunks cut wherever its output buffer happened to be
+    flushed, which depends on timing. myst-nb's ``merge_streams`` joins chunks with a newline
+    (``text.rstrip() + "\n"``), so ``print("a:", array)`` may come out as one line in one build
+    and two lines in another: found by ``nox -s repro`` under load. Joining the raw chunks first
+    makes the result independent of where the chunks were cut.
+
+    >>> out = [{"output_type": "stream", "name": "stdout", "text": "eigenvalues:"},
+    ...        {"output_type": "stream", "name": "stdout", "text": " [1 2]\n"}]
+    >>> join_stream_chunks(out)
+    [{'output_type': 'stream', 'name': 'stdout', 'text': 'eigenvalues: [1 2]\n'}]
+    """
+    joined, streams = [], {}
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            name = output.get("name")
+            if name in streams:
+                streams[name]["text"] += output.get("text", "")
+                continue
+            streams[name] = output
+        joined.append(output)
+    return joined
+
+
+def fix_stream_merging() -> bool:
+    """Make myst-nb's ``merge_streams`` deterministic (see :func:`join_stream_chunks`).
+
+    Wraps ``myst_nb.core.render.coalesce_streams`` so that it first joins each stream's raw
+    chunks; its own handling (trailing newline, carriage returns, stderr after stdout) is kept.
+    Returns False, and changes nothing, if myst-nb's internals are not where expected.
+    """
+    try:
+        from myst_nb.core import render
+    except ImportError:
+        return False
+    original = getattr(render, "coalesce_streams", None)
+    if original is None or getattr(original, "_eiginit_joined", False):
+        return original is not None
+
+    def coalesce_streams(outputs: list) -> list:
+        return original(join_stream_chunks(outputs))
+
+    coalesce_streams._eiginit_joined = True  # type: ignore[attr-defined]
+    render.coalesce_streams = coalesce_streams
+    return True

@@ -7,7 +7,7 @@ two HTML trees must be byte-identical: pages, SVG and PNG figures, search index,
 One exception, by design: a page holding myst-nb's execution-statistics table (``{nb-exec-table}``)
 reports *when* each chapter ran and *how long it took*, which no two builds share. In that page
 only the table cells with the date and the run time are blanked before comparing; everything else
-in it must match too. Usage: ``python -m booktools.repro [--keep DIR]``.
+in it must match too. Usage: ``python -m booktools.repro [--keep DIR] [--jobs N]``.
 """
 
 from __future__ import annotations
@@ -86,16 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nox -s repro --", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="build in this folder and keep the outputs")
     parser.add_argument("--jobs", help="pass -j to both builds")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the project to build")
     args = parser.parse_args(argv)
 
-    epoch = make_reproducible(ROOT).get("SOURCE_DATE_EPOCH")
+    epoch = make_reproducible(args.root).get("SOURCE_DATE_EPOCH")
     env = {"CI": "true", **({"SOURCE_DATE_EPOCH": epoch} if epoch else {})}
     with tempfile.TemporaryDirectory(prefix="eiginit-repro-") as tmp:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
         outputs = []
         for name in ("first", "second-build-elsewhere"):
-            project = copy_project(base / name / "eiginit-book")
+            project = copy_project(base / name / "eiginit-book", root=args.root)
             print(f"clean CI build in {project} ...", flush=True)
             result = sphinx_build(project, env=env, jobs=args.jobs)
             if not result.ok:
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"  {result.seconds:.1f} s, {len(result.executed)} chapter(s) executed")
             outputs.append(project / "_build" / "html")
-        normalized = _exec_table_pages(ROOT / "book")
+        normalized = _exec_table_pages(args.root / "book")
         report = compare_trees(*outputs, normalized=normalized)
         images = [f for f in report["compared"] if f.startswith("_images/")]
         pages = [f for f in report["compared"] if f.endswith(".html")]

@@ -283,3 +283,33 @@ def test_copy_project_leaves_out_build_products(tmp_path: Path):
     assert not (dest / "_build").exists()
     assert not (dest / ".git").exists()
     assert not (dest / "eiginit" / "__pycache__").exists()
+
+
+def test_stream_chunks_are_joined_wherever_the_kernel_cut_them():
+    whole = [
+        {"output_type": "stream", "name": "stdout", "text": "eigenvalues of S: [-3.05 1.71]\n"}
+    ]
+    for cut in (5, 17, 18, 30):
+        text = whole[0]["text"]
+        chunks = [
+            {"output_type": "stream", "name": "stdout", "text": text[:cut]},
+            {"output_type": "display_data", "data": {}},
+            {"output_type": "stream", "name": "stdout", "text": text[cut:]},
+        ]
+        joined = build.join_stream_chunks(chunks)
+        assert joined[0]["text"] == text
+        assert [o["output_type"] for o in joined] == ["stream", "display_data"]
+
+
+def test_myst_nb_stream_merging_is_made_deterministic():
+    pytest.importorskip("myst_nb")
+    from myst_nb.core import render
+
+    assert build.fix_stream_merging()
+    assert build.fix_stream_merging()  # idempotent
+    chunks = [
+        {"output_type": "stream", "name": "stdout", "text": "eigenvalues of S:"},
+        {"output_type": "stream", "name": "stdout", "text": " [-3.05 1.71]\n"},
+    ]
+    merged = render.coalesce_streams(chunks)
+    assert [o["text"] for o in merged] == ["eigenvalues of S: [-3.05 1.71]\n"]
