@@ -38,7 +38,10 @@ from booktools.scaffold import new_chapter
 
 __all__ = ["main", "page_weights", "plain_python_seconds"]
 
-_LINKS = re.compile(r"""<(?:link|script|img|source)\b[^>]*?\b(?:href|src)=["']([^"']+)["']""")
+_TAG = re.compile(r"<(link|script|img|source)\b([^>]*)>", re.I)
+_ATTR = re.compile(r"""\b(href|src|rel)=["']([^"']*)["']""", re.I)
+# A <link> is downloaded on a visit only for these relations (not next, prev, search, index).
+_FETCHED_RELS = {"stylesheet", "preload", "modulepreload", "icon", "shortcut"}
 _CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+)["']?\s*\)""")
 
 
@@ -51,9 +54,14 @@ def _local(html_dir: Path, page: Path, ref: str) -> Path | None:
 
 
 def _assets(html_dir: Path, page: Path) -> set[Path]:
-    found = {
-        p for ref in _LINKS.findall(page.read_text("utf-8")) if (p := _local(html_dir, page, ref))
-    }
+    found = set()
+    for tag, attributes in _TAG.findall(page.read_text("utf-8")):
+        attrs = {k.lower(): v for k, v in _ATTR.findall(attributes)}
+        if tag.lower() == "link" and not _FETCHED_RELS & set(attrs.get("rel", "").lower().split()):
+            continue
+        ref = attrs.get("src") or attrs.get("href")
+        if ref and (path := _local(html_dir, page, ref)):
+            found.add(path)
     for css in [p for p in found if p.suffix == ".css"]:
         for ref in _CSS_URL.findall(css.read_text("utf-8", errors="replace")):
             font = _local(html_dir, css, ref)
@@ -72,8 +80,10 @@ def page_weights(html_dir: Path, slugs: list[str]) -> dict[str, dict[str, int]]:
     """Bytes (raw and gzip) of the first visit and of each chapter's page.
 
     First visit: ``index.html`` and every local stylesheet, script, image and woff2 font it
-    loads. A chapter: its HTML and images, plus any asset not already loaded by the first visit
-    (a returning reader has those cached). External assets (MathJax from a CDN) are not counted.
+    loads (fonts declared in a stylesheet count even if the page uses no glyph of them, so this
+    is an upper bound). A chapter: its HTML and images, plus any asset not already loaded by the
+    first visit (a returning reader has those cached). External assets (MathJax from a CDN) are
+    not counted.
     """
     index = html_dir / "index.html"
     first = {index} | _assets(html_dir, index)

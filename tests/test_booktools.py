@@ -259,7 +259,7 @@ def test_page_weights_count_first_visit_assets_once(tmp_path: Path):
     (tmp_path / "_static" / "theme.css").write_text("@font-face{src:url(font.woff2)}", "utf-8")
     (tmp_path / "_static" / "font.woff2").write_bytes(b"f" * 100)
     (tmp_path / "_images" / "fig.svg").write_bytes(b"s" * 50)
-    head = '<link rel="stylesheet" href="_static/theme.css?v=1">'
+    head = '<link rel="stylesheet" href="_static/theme.css?v=1"><link rel="next" href="ch.html">'
     external = '<script src="https://cdn.example.org/mathjax.js"></script>'
     (tmp_path / "index.html").write_text(head + external, "utf-8")
     (tmp_path / "ch.html").write_text(head + '<img src="_images/fig.svg">', "utf-8")
