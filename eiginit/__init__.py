@@ -3,6 +3,8 @@
 The package behind the executable textbook in ``book/``. Each module serves a part of the book:
 
 - :mod:`eiginit.power`: repeated multiplication and power iteration (Part I).
+- :mod:`eiginit.subspace`: subspace iteration and matrices with a chosen spectrum (Part I).
+- :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
 
@@ -12,6 +14,7 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
+from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -22,18 +25,25 @@ from eiginit.power import (
     power_iteration,
     spectral_radius,
 )
+from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PALETTE",
     "PowerIterationResult",
+    "SpectralNormResult",
+    "SubspaceIterationResult",
     "Trajectory",
     "dominant_is_real",
     "iterate",
+    "matrix_with_spectrum",
     "normalize_spectral_radius",
     "power_iteration",
     "seed_matrix",
+    "spectral_norm",
     "spectral_radius",
+    "subspace_iteration",
+    "transient_growth",
     "use_book_style",
 ]

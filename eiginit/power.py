@@ -291,7 +291,10 @@ def power_iteration(
 
     When the dominant eigenvalues are a complex-conjugate pair (or two real eigenvalues of
     equal modulus and opposite sign), no single real vector is an eigenvector: the residual
-    never gets small and the result says ``converged=False`` with a reason.
+    never gets small and the result says ``converged=False``. The reason then reports what the
+    last two iterates reveal: they span (nearly) the real invariant plane of the pair, and the
+    eigenvalues of `A` projected on that plane (Rayleigh-Ritz) estimate the pair, which
+    :func:`eiginit.subspace_iteration` with ``p=2`` computes to full accuracy.
 
     Parameters
     ----------
@@ -319,8 +322,12 @@ def power_iteration(
     >>> r = power_iteration([[2.0, 1.0], [1.0, 3.0]], [1.0, 0.0])
     >>> r.converged, round(r.eigenvalue, 10)
     (True, 3.6180339887)
-    >>> power_iteration([[0.0, -1.0], [1.0, 0.0]], [1.0, 0.0], max_iter=50).converged
+    >>> r = power_iteration([[0.0, -1.0], [1.0, 0.0]], [1.0, 0.0], max_iter=50)
+    >>> r.converged
     False
+    >>> print(r.reason)  # doctest: +ELLIPSIS
+    no convergence in 50 steps ...: the last two iterates span an invariant plane whose
+    eigenvalues are the complex pair 0 +- 1i (modulus 1); ...
     """
     matrix = as_square_matrix(A)
     vector = as_vector(x0, matrix.shape[0], "x0")
@@ -332,7 +339,7 @@ def power_iteration(
     scale = float(np.linalg.norm(matrix))
     if scale == 0.0:
         raise ValueError("A is the zero matrix: every eigenvalue is 0 and there is no direction")
-    u = vector / norm
+    u = previous = vector / norm
     estimates = np.empty(max_iter)
     mu, residual = 0.0, np.inf
     for n in range(max_iter):
@@ -356,7 +363,9 @@ def power_iteration(
                 estimates=estimates[: n + 1].copy(),
                 reason=f"residual {residual:.2e} <= tol * ||A||_F after {n + 1} steps",
             )
-        u = image / q
+        previous, u = u, image / q
+    start = f"no convergence in {max_iter} steps (residual {residual:.2e})"
+    pair = _dominant_pair(matrix, previous, u, scale) if max_iter > 1 else None
     return PowerIterationResult(
         eigenvalue=mu,
         eigenvector=u,
@@ -365,8 +374,40 @@ def power_iteration(
         residual=residual,
         estimates=estimates,
         reason=(
-            f"no convergence in {max_iter} steps (residual {residual:.2e}): the dominant "
-            "eigenvalue may be a complex pair or not unique in modulus, or the gap "
-            "|lambda2 / lambda1| is too close to 1 for max_iter"
+            start + ": " + pair
+            if pair is not None
+            else start + ": the dominant eigenvalue may be a complex pair or not unique in "
+            "modulus, or the gap |lambda2 / lambda1| is too close to 1 for max_iter"
         ),
+    )
+
+
+def _dominant_pair(matrix: np.ndarray, u: np.ndarray, w: np.ndarray, scale: float) -> str | None:
+    """Describe the eigenvalue pair of the plane spanned by two iterates, if it is invariant.
+
+    Rayleigh-Ritz on span(u, w): with an orthonormal basis Q, the 2 x 2 matrix H = Q^T A Q has
+    the pair as eigenvalues when the plane is invariant, that is when ||A Q - Q H|| is small.
+    Returns None when the iterates are parallel or the plane is not (nearly) invariant.
+    """
+    Q, R = np.linalg.qr(np.column_stack([u, w]))
+    if abs(R[1, 1]) <= 1e-8:
+        return None
+    image = matrix @ Q
+    H = Q.T @ image
+    if np.linalg.norm(image - Q @ H) > 1e-6 * scale:
+        return None
+    values = np.linalg.eigvals(H)
+    plane = "the last two iterates span an invariant plane whose eigenvalues are"
+    advice = "use eiginit.subspace_iteration(A, 2, rng=...)"
+    if np.iscomplexobj(values) and values[0].imag != 0:
+        z = values[np.argmax(values.imag)]
+        return (
+            f"{plane} the complex pair {z.real:.6g} +- {abs(z.imag):.6g}i (modulus "
+            f"{abs(z):.6g}); no real vector is an eigenvector for a complex pair, so power "
+            f"iteration cannot settle: {advice}"
+        )
+    low, high = np.sort(values.real)
+    return (
+        f"{plane} the real pair {low:.6g} and {high:.6g}; equal moduli stop power iteration "
+        f"and nearly equal ones slow it down: {advice}"
     )
