@@ -134,3 +134,18 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+# --- Reader experience (issue 8): the built site, checked in a real browser -----------------
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Check the built book in headless Chromium: console, images, math, search, no network.
+
+    Needs Debian's `chromium` (`apt-get install -y chromium`) and a built book (`nox -s docs`
+    first; pass another folder as the first argument). Serves it on 127.0.0.1 only.
+    """
+    session.install("-e", ".[browser]")
+    site = session.posargs[0] if session.posargs else str(BUILD / "html")
+    if not (Path(site) / "index.html").is_file():
+        session.error(f"no built book in {site}: run `nox -s docs` first")
+    session.run("python", str(ROOT / "tools" / "browser_check.py"), site, *session.posargs[1:])

@@ -123,6 +123,8 @@ def plain_python_seconds(
     if render:
         script.write_text(_RENDER_PRELUDE + script.read_text("utf-8"), "utf-8")
     env = {**os.environ, "PYTHONPATH": str(project), "MPLBACKEND": "Agg"}
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, "1")  # as conf.py sets for the kernels: compare like with like
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, str(script)], cwd=workdir, env=env, check=True, capture_output=True

@@ -5,6 +5,7 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.power`: repeated multiplication and power iteration (Part I).
 - :mod:`eiginit.subspace`: subspace iteration and matrices with a chosen spectrum (Part I).
 - :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
+- :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
 
@@ -25,6 +26,14 @@ from eiginit.power import (
     power_iteration,
     spectral_radius,
 )
+from eiginit.spectra import (
+    circular_law_cdf,
+    expected_real_eigenvalues,
+    ginibre,
+    marchenko_pastur_pdf,
+    prob_all_real,
+    quarter_circle_pdf,
+)
 from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 
 __version__ = "0.1.0"
@@ -35,11 +44,17 @@ __all__ = [
     "SpectralNormResult",
     "SubspaceIterationResult",
     "Trajectory",
+    "circular_law_cdf",
     "dominant_is_real",
+    "expected_real_eigenvalues",
+    "ginibre",
     "iterate",
+    "marchenko_pastur_pdf",
     "matrix_with_spectrum",
     "normalize_spectral_radius",
     "power_iteration",
+    "prob_all_real",
+    "quarter_circle_pdf",
     "seed_matrix",
     "spectral_norm",
     "spectral_radius",

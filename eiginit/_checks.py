@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "as_int_array",
     "as_matrix",
+    "as_real_array",
     "as_square_matrix",
     "as_square_stack",
     "as_vector",
@@ -51,6 +53,34 @@ def _as_real_array(value: Any, name: str) -> np.ndarray:
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries")
     return array
+
+
+def as_real_array(value: Any, name: str) -> np.ndarray:
+    """Return *value* (a scalar or an array of any shape) as a finite float64 array (a copy)."""
+    return _as_real_array(value, name)
+
+
+def as_int_array(value: Any, name: str, *, minimum: int = 0) -> np.ndarray:
+    """Return *value* (an integer or an array of integers) as an int64 array, all >= *minimum*.
+
+    Floats are refused even when they hold whole numbers, as :func:`check_int` refuses them.
+    """
+    expected = "an integer or an array of integers"
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged nested lists, for example
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}") from error
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}")
+    if np.any(array < minimum):
+        raise ValueError(
+            f"{name} must be >= {minimum} everywhere, got {int(np.min(array))} among its values"
+        )
+    return array.astype(np.int64)
 
 
 def as_matrix(value: Any, name: str = "A") -> np.ndarray:

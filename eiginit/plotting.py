@@ -15,7 +15,7 @@ from cycler import cycler
 
 __all__ = ["PALETTE", "use_book_style"]
 
-#: The Okabe-Ito colour-blind-safe palette, by name (black moved last: it is the "theory" ink).
+#: The Okabe-Ito colour-blind-safe palette by name; black comes last, as the "theory" ink.
 PALETTE: dict[str, str] = {
     "blue": "#0072B2",
     "orange": "#E69F00",

@@ -1,0 +1,288 @@
+"""Tests of the reader-facing machinery: the browser check, the Sphinx extension, the API docs.
+
+The browser session itself (`nox -s browser`) needs Chromium and a built book; these tests check
+its pure parts and the build-time guards without either.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import ipaddress
+import re
+import struct
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import eiginit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+browser_check = _load("browser_check", ROOT / "tools" / "browser_check.py")
+
+
+# --- tools/browser_check.py ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8000/index.html", True),
+        ("http://127.8.9.10/", True),
+        ("http://localhost:1234/a.js", True),
+        ("http://[::1]:8000/", True),
+        ("data:image/svg+xml;base64,AAAA", True),
+        ("blob:http://127.0.0.1/abc", True),
+        ("about:blank", True),
+        ("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js", False),
+        ("https://fonts.googleapis.com/css?family=Lato", False),
+        ("http://10.0.0.1/", False),
+        ("http://192.168.1.1/", False),
+        ("//example.org/x.js", False),
+        ("ws://203.0.113.5/socket", False),
+    ],
+)
+def test_is_loopback_url(url, expected):
+    assert browser_check.is_loopback_url(url) is expected
+
+
+@given(st.ip_addresses(v=4))
+def test_an_ipv4_host_is_loopback_exactly_when_in_127_slash_8(address):
+    expected = address in ipaddress.ip_network("127.0.0.0/8")
+    assert browser_check.is_loopback_url(f"http://{address}:8000/page.html") is expected
+
+
+def test_site_pages_lists_pages_but_not_static_assets(tmp_path):
+    for name in ["index.html", "a.html", "_modules/m.html", "_static/x/y.html", "b.css"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("<html></html>")
+    assert browser_check.site_pages(tmp_path) == ["_modules/m.html", "a.html", "index.html"]
+
+
+def test_gzip_size_is_smaller_for_repetitive_text(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text("<p>eigenvalue</p>\n" * 1000)
+    assert 0 < browser_check.gzip_size(path) < path.stat().st_size / 20
+
+
+def _events(*pairs):
+    return [{"method": m, "params": p} for m, p in pairs]
+
+
+def test_problems_in_events_reports_console_errors_http_errors_and_offsite_requests():
+    report = browser_check.PageReport("p.html")
+    events = _events(
+        ("Runtime.consoleAPICalled", {"type": "error", "args": [{"value": "boom"}]}),
+        ("Runtime.consoleAPICalled", {"type": "log", "args": [{"value": "fine"}]}),
+        ("Runtime.exceptionThrown", {"exceptionDetails": {"text": "Uncaught", "exception": {}}}),
+        ("Log.entryAdded", {"entry": {"level": "error", "text": "Failed to load", "url": "u"}}),
+        ("Log.entryAdded", {"entry": {"level": "warning", "text": "meh"}}),
+        ("Network.requestWillBeSent", {"requestId": "1", "request": {"url": "http://127.0.0.1/a"}}),
+        ("Network.requestWillBeSent", {"requestId": "2", "request": {"url": "https://cdn.x/b"}}),
+        ("Network.responseReceived", {"requestId": "1", "type": "Script",
+                                      "response": {"status": 404, "url": "http://127.0.0.1/a"}}),
+        ("Network.loadingFinished", {"requestId": "1", "encodedDataLength": 100}),
+        ("Network.loadingFailed", {"requestId": "2", "errorText": "net::ERR_PROXY"}),
+        ("Network.loadingFailed", {"requestId": "3", "errorText": "x", "canceled": True}),
+    )  # fmt: skip
+    browser_check.problems_in_events(events, report)
+    text = "\n".join(report.problems)
+    assert "console error: boom" in text
+    assert "fine" not in text
+    assert "meh" not in text
+    assert "uncaught exception" in text
+    assert "Failed to load" in text
+    assert "request leaves loopback: https://cdn.x/b" in text
+    assert "HTTP 404" in text
+    assert "net::ERR_PROXY" in text
+    assert len(report.problems) == 6  # the canceled request is not a problem
+    assert report.bytes == 100
+    assert report.by_type == {"Script": 100}
+    assert report.sizes == {"http://127.0.0.1/a": 100}
+
+
+def test_a_clean_page_has_no_problems():
+    report = browser_check.PageReport("p.html")
+    events = _events(
+        ("Network.requestWillBeSent", {"requestId": "1", "request": {"url": "http://127.0.0.1/a"}}),
+        ("Network.responseReceived", {"requestId": "1", "type": "Document",
+                                      "response": {"status": 200, "url": "http://127.0.0.1/a"}}),
+        ("Network.loadingFinished", {"requestId": "1", "encodedDataLength": 7}),
+    )  # fmt: skip
+    browser_check.problems_in_events(events, report)
+    assert report.problems == []
+    assert report.requests == 1
+
+
+def test_main_refuses_a_folder_without_a_built_book(tmp_path, capsys):
+    assert browser_check.main([str(tmp_path)]) == 2
+    assert "build the book first" in capsys.readouterr().err
+
+
+# --- book/_ext/eiginit_book.py ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ext():
+    pytest.importorskip("sphinx")
+    return _load("eiginit_book", ROOT / "book" / "_ext" / "eiginit_book.py")
+
+
+def test_public_modules_cover_every_exported_name_once(ext):
+    modules = ext.public_modules()
+    names = [name for names in modules.values() for name in names]
+    assert sorted(names) == sorted(eiginit.__all__)
+    assert all(m.startswith("eiginit.") for m in modules)
+    assert "PALETTE" in modules["eiginit.plotting"]  # a dict: found through plotting.__all__
+    assert "power_iteration" in modules["eiginit.power"]
+
+
+def test_find_remote_assets_flags_what_a_browser_loads_but_not_links(ext, tmp_path):
+    (tmp_path / "a.html").write_text(
+        '<script src="https://cdn.example/x.js"></script>'
+        '<link rel="stylesheet" href="//fonts.example/f.css">'
+        '<img src="http://img.example/i.png">'
+        '<a href="https://doi.org/10.1000/1">a citation link is fine</a>'
+        '<script src="_static/local.js"></script>'
+    )
+    (tmp_path / "s.css").write_text('@font-face { src: url("https://fonts.example/f.woff2"); }')
+    (tmp_path / "_sources").mkdir()
+    (tmp_path / "_sources" / "x.html").write_text('<script src="https://ignored/x.js">')
+    found = ext.find_remote_assets(tmp_path)
+    assert found == [
+        ("a.html", "https://cdn.example/x.js"),
+        ("a.html", "//fonts.example/f.css"),
+        ("a.html", "http://img.example/i.png"),
+        ("s.css", "https://fonts.example/f.woff2"),
+    ]
+
+
+def test_favicon_is_a_valid_ico_holding_a_png(ext):
+    data = ext.favicon_ico(32)
+    reserved, kind, count = struct.unpack("<HHH", data[:6])
+    assert (reserved, kind, count) == (0, 1, 1)
+    width, height, *_, size, offset = struct.unpack("<BBBBHHII", data[6:22])
+    assert (width, height, offset) == (32, 32, 22)
+    assert data[offset : offset + 8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) == offset + size
+
+
+def _env(found, titles):
+    return SimpleNamespace(
+        found_docs=set(found),
+        titles={d: SimpleNamespace(astext=lambda t=t: t) for d, t in titles.items()},
+    )
+
+
+def test_chapter_map_links_by_slug_then_by_title_keyword_and_never_to_a_missing_page(ext):
+    env = _env(
+        ["index", "repeated-multiplication", "powers"],
+        {"index": "Home", "repeated-multiplication": "Repeated", "powers": "Power iteration"},
+    )
+    taken: set[str] = set()
+    assert ext._find_chapter(env, "repeated-multiplication", [], taken) == "repeated-multiplication"
+    assert ext._find_chapter(env, "power-iteration", ["power iteration"], taken) == "powers"
+    taken.add("powers")
+    assert ext._find_chapter(env, "power-iteration", ["power iteration"], taken) is None
+    assert ext._find_chapter(env, "training", ["train"], taken) is None
+
+
+def test_mathjax_is_served_from_a_package_not_a_cdn(ext):
+    pytest.importorskip("mathjax")
+    es5 = ext.mathjax_source()
+    assert (es5 / ext.MATHJAX_ENTRY).stat().st_size > 100_000
+    assert (es5 / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    conf = (ROOT / "conf.py").read_text()
+    assert f'mathjax_path = "mathjax/{ext.MATHJAX_ENTRY}"' in conf
+
+
+# --- the API reference: every public name documented, every function with an example --------
+
+
+@pytest.mark.parametrize("name", eiginit.__all__)
+def test_every_public_name_is_documented(name):
+    obj = getattr(eiginit, name)
+    if inspect.isfunction(obj):
+        doc = inspect.getdoc(obj) or ""
+        assert "Examples" in doc, f"eiginit.{name} needs an Examples section"
+        assert ">>>" in doc, f"eiginit.{name} needs a runnable example"
+    elif inspect.isclass(obj):
+        assert inspect.getdoc(obj), f"eiginit.{name} needs a docstring"
+    else:  # a constant: documented by a `#:` comment on the line above its definition
+        lines = inspect.getsource(sys.modules[_module_of(name)]).splitlines()
+        line = next(i for i, text in enumerate(lines) if re.match(rf"{name}\s*[:=]", text))
+        assert lines[line - 1].startswith("#: "), f"eiginit.{name} needs a #: comment"
+
+
+def _module_of(name: str) -> str:
+    for module_name, module in sorted(sys.modules.items()):
+        if module_name.startswith("eiginit.") and name in getattr(module, "__all__", ()):
+            return module_name
+    raise LookupError(name)
+
+
+def test_browser_check_doctests():
+    import doctest
+
+    result = doctest.testmod(browser_check)
+    assert result.attempted >= 6
+    assert result.failed == 0
+
+
+def _fake_app(objects, tmp_path=None, drop=True):
+    domain = SimpleNamespace(objects=objects)
+    env = SimpleNamespace(get_domain=lambda name: domain)
+    builder = SimpleNamespace(format="html", get_relative_uri=lambda page, doc: f"{doc}.html")
+    config = SimpleNamespace(eiginit_drop_fontawesome_js=drop)
+    return SimpleNamespace(env=env, builder=builder, config=config, outdir=str(tmp_path))
+
+
+def test_code_links_to_the_api_entry_of_a_documented_name_only(ext):
+    entry = SimpleNamespace(docname="api", node_id="eiginit.power.iterate")
+    app = _fake_app({"eiginit.power.iterate": entry, "eiginit.power": entry})
+    dot = '<span class="n">eiginit</span><span class="o">.</span>'
+    context = {
+        "body": f'{dot}<span class="n">iterate</span>(A) {dot}<span class="n">undocumented</span>'
+    }
+    ext.link_code_to_api(app, "chapter", "page.html", context, None)
+    assert context["body"].count("eiginit-api-link") == 1
+    assert 'href="api.html#eiginit.power.iterate"' in context["body"]
+    assert '<span class="n">undocumented</span>' in context["body"]
+
+
+def test_drop_fontawesome_js_removes_only_that_script(ext, tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<head>\n  <script defer src="_static/scripts/fontawesome.js?digest=1"></script>\n'
+        '  <script src="_static/scripts/bootstrap.js"></script>\n</head>'
+    )
+    ext.drop_fontawesome_js(_fake_app({}, tmp_path), None)
+    text = page.read_text()
+    assert "fontawesome.js" not in text
+    assert "bootstrap.js" in text
+    page.write_text('<script src="_static/scripts/fontawesome.js"></script>')
+    ext.drop_fontawesome_js(_fake_app({}, tmp_path, drop=False), None)
+    assert "fontawesome.js" in page.read_text()
+
+
+def test_public_alias_maps_the_import_path_to_the_defining_module(ext):
+    modules = {"eiginit.power": ["Trajectory", "iterate"], "eiginit.data": ["seed_matrix"]}
+    assert ext.public_alias("eiginit.iterate", modules) == "eiginit.power.iterate"
+    assert ext.public_alias("eiginit.Trajectory.norms", modules) == "eiginit.power.Trajectory.norms"
+    assert ext.public_alias("eiginit.power.iterate", modules) is None  # already a full path
+    assert ext.public_alias("eiginit.missing", modules) is None
+    assert ext.public_alias("numpy.linalg.eig", modules) is None

@@ -1,0 +1,572 @@
+"""Check the built book in a real browser: headless Chromium driven over the DevTools protocol.
+
+Serves the built site on 127.0.0.1 (an ephemeral port), opens every page in Debian's
+``chromium`` with a fresh profile, and fails if any page
+
+- logs a console error, throws an uncaught exception, or gets an HTTP error for a resource;
+- shows an image that did not load, or links to a file of the site that does not exist (the
+  ``.ipynb`` and ``.md`` downloads included);
+- has math that MathJax did not typeset (or typeset with an error);
+- makes a request that leaves loopback (any non-127.0.0.0/8, non-::1 host);
+- shows a figure without an opaque light background in dark mode (illegible there);
+
+and if the search page does not find ``Xavier``. It also reports the first-visit page weight of a
+chapter: every byte the browser fetched, with a cold cache, to show that page.
+
+Usage (``nox -s browser`` runs it after building the book)::
+
+    python tools/browser_check.py _build/html [--chromium /usr/bin/chromium] [--screenshots DIR]
+
+It needs only ``websockets`` (a pure-Python package) besides the browser: no WebDriver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import gzip
+import http.server
+import ipaddress
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+#: Flags for a quiet, isolated headless browser: no GPU, no sandbox (CI runs as root), and none
+#: of Chromium's own background traffic. A proxy that refuses every connection catches any
+#: request the page makes off loopback (loopback itself always bypasses proxies).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--proxy-server=127.0.0.1:9",
+    "--window-size=1280,900",
+)
+
+#: URL schemes that never touch the network.
+LOCAL_SCHEMES = frozenset({"data", "blob", "about", "chrome", "chrome-error", "devtools"})
+
+IMAGES_JS = """
+(async () => {
+  const imgs = Array.from(document.images);
+  for (const img of imgs) { img.loading = "eager"; }
+  await Promise.all(imgs.map((img) => img.complete ? null : new Promise((done) => {
+    img.addEventListener("load", done); img.addEventListener("error", done);
+    setTimeout(done, 15000);
+  })));
+  return {
+    count: imgs.length,
+    broken: imgs.filter((i) => !(i.complete && i.naturalWidth > 0)).map((i) => i.src),
+  };
+})()
+"""
+
+MATH_JS = """
+(async () => {
+  const math = Array.from(document.querySelectorAll("div.math, span.math"));
+  if (math.length === 0) { return {math: 0, typeset: 0, errors: 0, untypeset: 0}; }
+  if (!window.MathJax || !window.MathJax.startup) { return {math: math.length, missing: true}; }
+  await window.MathJax.startup.promise;
+  return {
+    math: math.length,
+    typeset: document.querySelectorAll("mjx-container").length,
+    errors: document.querySelectorAll("mjx-merror").length,
+    untypeset: math.filter((el) => !el.querySelector("mjx-container")).length,
+  };
+})()
+"""
+
+LINKS_JS = "Array.from(document.querySelectorAll('a[href]')).map((a) => a.href)"
+
+SEARCH_JS = """
+(async () => {
+  for (let i = 0; i < 150; i++) {
+    const hits = document.querySelectorAll("#search-results ul.search li");
+    if (hits.length > 0) {
+      return Array.from(hits).map((li) => li.querySelector("a").textContent.trim());
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return [];
+})()
+"""
+
+#: In dark mode, every figure must sit on an opaque light background: sample its corner pixel
+#: (same-origin images do not taint a canvas); fall back to the element's own background.
+DARK_FIGURES_JS = """
+(() => {
+  const figures = Array.from(document.querySelectorAll(".cell_output img, figure img"));
+  const bad = [];
+  for (const img of figures) {
+    let light = false;
+    try {
+      const c = document.createElement("canvas");
+      c.width = 4; c.height = 4;
+      const ctx = c.getContext("2d");
+      ctx.drawImage(img, 0, 0, img.naturalWidth || 4, img.naturalHeight || 4, 0, 0, 4, 4);
+      const [r, g, b, a] = ctx.getImageData(0, 0, 1, 1).data;
+      light = a > 250 && (r + g + b) / 3 > 200;
+    } catch (e) { light = false; }
+    if (!light) {
+      const bg = getComputedStyle(img).backgroundColor;
+      light = bg === "rgb(255, 255, 255)";
+    }
+    if (!light) { bad.push(img.src); }
+  }
+  return {count: figures.length, bad: bad};
+})()
+"""
+
+
+_SCROLL_TO_FIGURE_JS = """
+(async () => {
+  const fig = document.querySelector("figure img, .cell_output img");
+  if (fig) { fig.scrollIntoView({block: "center"}); }
+  await new Promise((r) => setTimeout(r, 300));
+})()
+"""
+
+
+def is_loopback_url(url: str) -> bool:
+    """Return True if fetching `url` stays on this machine (loopback host or a local scheme).
+
+    >>> is_loopback_url("http://127.0.0.1:8000/index.html")
+    True
+    >>> is_loopback_url("http://[::1]:8000/")
+    True
+    >>> is_loopback_url("data:image/png;base64,AAAA")
+    True
+    >>> is_loopback_url("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js")
+    False
+    """
+    parts = urlsplit(url)
+    if parts.scheme in LOCAL_SCHEMES:
+        return True
+    host = parts.hostname
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def site_pages(site: Path) -> list[str]:
+    """Return every HTML page of a built site as a path relative to it (posix, sorted).
+
+    Theme and library assets under ``_static`` are not pages.
+    """
+    pages = [
+        p.relative_to(site).as_posix()
+        for p in site.rglob("*.html")
+        if "_static" not in p.relative_to(site).parts
+    ]
+    return sorted(pages)
+
+
+def missing_local_targets(site: Path, base: str, hrefs: list[str]) -> list[str]:
+    """Return the links of a page into the site (downloads included) whose file does not exist.
+
+    >>> import tempfile; site = Path(tempfile.mkdtemp()); (site / "a.html").write_text("")
+    0
+    >>> missing_local_targets(site, "http://127.0.0.1:1/", [
+    ...     "http://127.0.0.1:1/a.html#top", "http://127.0.0.1:1/b.ipynb", "https://doi.org/x"])
+    ['b.ipynb']
+    """
+    missing = []
+    for href in dict.fromkeys(hrefs):
+        if not href.startswith(base):
+            continue
+        relative = unquote(urlsplit(href).path).removeprefix(urlsplit(base).path)
+        target = site / relative
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            missing.append(relative)
+    return missing
+
+
+def reading_order(site: Path) -> list[str]:
+    """Return the pages in the order of the book's navigation (the landing page's sidebar).
+
+    >>> import tempfile; site = Path(tempfile.mkdtemp())
+    >>> _ = (site / "index.html").write_text('<nav class="bd-links bd-docs-nav"><a href="b.html">'
+    ...     'B</a><a href="a.html#s">A</a><a href="b.html">B</a></nav><a href="z.html">Z</a>')
+    >>> reading_order(site)
+    ['b.html', 'a.html']
+    """
+    text = (site / "index.html").read_text(encoding="utf-8")
+    match = re.search(r'<nav class="[^"]*\bbd-docs-nav\b', text)
+    if match is None:
+        return []
+    start = match.start()
+    nav = text[start : text.find("</nav>", start)]
+    hrefs = re.findall(r'href="([^"#?]+\.html)', nav)
+    return list(dict.fromkeys(h for h in hrefs if "://" not in h))
+
+
+def gzip_size(path: Path) -> int:
+    """Size in bytes of a file compressed as a web server would send it (gzip, level 6)."""
+    return len(gzip.compress(path.read_bytes(), compresslevel=6, mtime=0))
+
+
+@dataclass
+class PageReport:
+    """What the browser saw on one page."""
+
+    page: str
+    problems: list[str] = field(default_factory=list)
+    requests: int = 0
+    bytes: int = 0
+    images: int = 0
+    math: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    urls: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve(site: Path) -> Iterator[str]:
+    """Serve `site` on 127.0.0.1 (a free port) in a thread; yield its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Chromium:
+    """A headless Chromium with a fresh profile and one tab, spoken to over DevTools."""
+
+    def __init__(self, executable: str, timeout: float = 60.0) -> None:
+        from websockets.sync.client import connect  # the only third-party import
+
+        self.profile = tempfile.mkdtemp(prefix="eiginit-chromium-")
+        self.process = subprocess.Popen(
+            [
+                executable,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        port_file = Path(self.profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while not port_file.is_file() or len(port_file.read_text().splitlines()) < 2:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"{executable} did not start its DevTools endpoint")
+            time.sleep(0.1)
+        port, path = port_file.read_text().splitlines()[:2]
+        self._stack = ExitStack()
+        self.ws = self._stack.enter_context(
+            connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=timeout)
+        )
+        self.timeout = timeout
+        self.next_id = 0
+        self.events: list[dict[str, Any]] = []
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        attached = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})
+        self.session = attached["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.send(f"{domain}.enable", session=True)
+
+    def send(self, method: str, params: dict[str, Any] | None = None, *, session: bool = False):
+        """Send one DevTools command and return its result (events are kept in order)."""
+        self.next_id += 1
+        message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = self.session
+        self.ws.send(json.dumps(message))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            reply = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            if "method" in reply:
+                self.events.append(reply)
+
+    def pump(self, seconds: float) -> None:
+        """Collect events for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.events.append(json.loads(self.ws.recv(timeout=left)))
+            except TimeoutError:
+                return
+
+    def evaluate(self, expression: str) -> Any:
+        """Evaluate JavaScript in the page (awaiting a promise) and return its JSON value."""
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "awaitPromise": True, "returnByValue": True},
+            session=True,
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def load(self, url: str, *, quiet: float = 0.5, timeout: float = 60.0) -> list[dict]:
+        """Navigate to `url`, wait for the load event and network quiet; return its events."""
+        self.events.clear()
+        self.send("Page.navigate", {"url": url}, session=True)
+        deadline = time.monotonic() + timeout
+        loaded = False
+        while not loaded and time.monotonic() < deadline:
+            self.pump(0.2)
+            loaded = any(e.get("method") == "Page.loadEventFired" for e in self.events)
+        if not loaded:
+            raise RuntimeError(f"{url} did not finish loading in {timeout} s")
+        seen = -1
+        while len(self.events) != seen and time.monotonic() < deadline:  # network quiet
+            seen = len(self.events)
+            self.pump(quiet)
+        events, self.events = self.events, []
+        return events
+
+    def screenshot(self, path: Path) -> None:
+        """Save a PNG of the visible part of the page."""
+        data = self.send("Page.captureScreenshot", {"format": "png"}, session=True)["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        """Stop the browser and remove its profile."""
+        stack = getattr(self, "_stack", None)
+        if stack is not None:
+            stack.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def problems_in_events(events: list[dict[str, Any]], report: PageReport) -> None:
+    """Record console errors, exceptions, HTTP errors, failed and off-loopback requests."""
+    types: dict[str, str] = {}
+    urls: dict[str, str] = {}
+    for event in events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params.get("type") in {"error", "assert"}:
+            text = " ".join(str(a.get("value", a.get("description", ""))) for a in params["args"])
+            report.problems.append(f"console error: {text}")
+        elif method == "Runtime.exceptionThrown":
+            details = params["exceptionDetails"]
+            text = details.get("exception", {}).get("description", details.get("text"))
+            report.problems.append(f"uncaught exception: {text}")
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            entry = params["entry"]
+            report.problems.append(f"console error: {entry['text']} {entry.get('url', '')}")
+        elif method == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            urls[params["requestId"]] = url
+            report.urls.append(url)
+            if not is_loopback_url(url):
+                report.problems.append(f"request leaves loopback: {url}")
+        elif method == "Network.responseReceived":
+            types[params["requestId"]] = params.get("type", "Other")
+            status = params["response"]["status"]
+            if status >= 400:
+                report.problems.append(f"HTTP {status}: {params['response']['url']}")
+        elif method == "Network.loadingFailed" and not params.get("canceled"):
+            report.problems.append(f"request failed: {params.get('errorText')}")
+        elif method == "Network.loadingFinished":
+            size = int(params.get("encodedDataLength", 0))
+            kind = types.get(params["requestId"], "Other")
+            report.requests += 1
+            report.bytes += size
+            report.by_type[kind] = report.by_type.get(kind, 0) + size
+            url = urls.get(params["requestId"], "?")
+            report.sizes[url] = report.sizes.get(url, 0) + size
+
+
+def check_page(browser: Chromium, site: Path, base: str, page: str) -> PageReport:
+    """Load one page and run every check on it."""
+    report = PageReport(page)
+    problems_in_events(browser.load(base + page), report)
+    for target in missing_local_targets(site, base, browser.evaluate(LINKS_JS)):
+        report.problems.append(f"link to a missing file: {target}")
+    images = browser.evaluate(IMAGES_JS)
+    report.images = images["count"]
+    report.problems += [f"image did not load: {src}" for src in images["broken"]]
+    math = browser.evaluate(MATH_JS)
+    report.math = math["math"]
+    if math.get("missing"):
+        report.problems.append(f"{math['math']} math elements but MathJax is not loaded")
+    elif math["untypeset"] or math["errors"]:
+        report.problems.append(
+            f"math not typeset: {math['untypeset']} of {math['math']} left as TeX, "
+            f"{math['errors']} MathJax errors"
+        )
+    problems_in_events(browser.events, report)  # anything logged while checking
+    return report
+
+
+def served_gzip_bytes(site: Path, base: str, urls: list[str]) -> int:
+    """Return the bytes of the same visit from a server that gzips text (fonts, PNGs as is)."""
+    total = 0
+    for url in dict.fromkeys(urls):
+        if not url.startswith(base):
+            continue
+        path = site / unquote(urlsplit(url).path.lstrip("/"))
+        if path.is_dir():
+            path = path / "index.html"
+        if path.is_file():
+            compressible = path.suffix in {".html", ".js", ".css", ".svg", ".json", ".txt"}
+            total += gzip_size(path) if compressible else path.stat().st_size
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every check; print a report; return 0 only if nothing failed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("site", type=Path, help="the built HTML folder, e.g. _build/html")
+    parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
+    parser.add_argument(
+        "--weight-page", help="page whose first-visit weight is measured (default: chapter 1)"
+    )
+    parser.add_argument("--search", default="Xavier", help="a word the search must find")
+    parser.add_argument("--screenshots", type=Path, help="save light and dark screenshots here")
+    args = parser.parse_args(argv)
+
+    site: Path = args.site.resolve()
+    pages = site_pages(site)
+    if "index.html" not in pages:
+        print(f"no index.html in {site}: build the book first", file=sys.stderr)
+        return 2
+    chapters = [p for p in reading_order(site) + pages if "/" not in p and p not in _BACK_MATTER]
+    weight_page = args.weight_page or (chapters[0] if chapters else "index.html")
+    order = [weight_page] + [p for p in pages if p != weight_page]
+
+    failures = 0
+    browser = Chromium(args.chromium)
+    try:
+        with serve(site) as base:
+            print(f"Checking {len(pages)} pages served at {base} in {args.chromium}")
+            reports = []
+            for page in order:
+                report = check_page(browser, site, base, page)
+                reports.append(report)
+                status = "ok" if not report.problems else "FAIL"
+                print(
+                    f"  {status:4} {page}: {report.images} images, {report.math} math, "
+                    f"{report.requests} requests"
+                )
+                for problem in report.problems:
+                    print(f"         - {problem}")
+                failures += bool(report.problems)
+
+            first = reports[0]
+            print(f"\nFirst visit of {weight_page} (cold cache, fresh profile):")
+            print(f"  {first.requests} requests, {first.bytes / 1024:.0f} KiB as served here")
+            print(f"  (uncompressed); {served_gzip_bytes(site, base, first.urls) / 1024:.0f} KiB")
+            print("  from a server that gzips text. By type (KiB, uncompressed):")
+            for kind, size in sorted(first.by_type.items(), key=lambda kv: -kv[1]):
+                print(f"    {kind:12} {size / 1024:8.0f}")
+            print("  Largest requests (KiB, uncompressed):")
+            for url, size in sorted(first.sizes.items(), key=lambda kv: -kv[1])[:8]:
+                print(f"    {size / 1024:8.0f}  {url.removeprefix(base)}")
+
+            problems_in_events(browser.load(f"{base}search.html?q={args.search}"), PageReport(""))
+            hits = browser.evaluate(SEARCH_JS)
+            if hits:
+                print(f"\nSearch for {args.search!r}: {len(hits)} pages, e.g. {hits[:3]}")
+            else:
+                print(f"\nFAIL search for {args.search!r} found nothing")
+                failures += 1
+
+            browser.send(
+                "Emulation.setEmulatedMedia",
+                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+                session=True,
+            )
+            figures = 0
+            for report in reports:
+                if not report.images:
+                    continue
+                browser.load(base + report.page)
+                dark = browser.evaluate(DARK_FIGURES_JS)
+                figures += dark["count"]
+                for src in dark["bad"]:
+                    print(f"FAIL dark mode: figure without a light background on {report.page}")
+                    print(f"     {src}")
+                    failures += 1
+            print(f"Dark mode: {figures} figures checked for an opaque light background")
+
+            if args.screenshots:
+                args.screenshots.mkdir(parents=True, exist_ok=True)
+                for scheme in ("light", "dark"):
+                    browser.send(
+                        "Emulation.setEmulatedMedia",
+                        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+                        session=True,
+                    )
+                    for page in ("index.html", weight_page):
+                        browser.load(base + page)
+                        browser.evaluate(_SCROLL_TO_FIGURE_JS)
+                        name = f"{Path(page).stem}-{scheme}.png"
+                        browser.screenshot(args.screenshots / name)
+                print(f"Screenshots in {args.screenshots}")
+    finally:
+        browser.close()
+
+    checked = len(order) + 1
+    print(f"\n{checked - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+#: Pages at the top of the site that are not chapters (for choosing the weight page).
+_BACK_MATTER = frozenset(
+    {
+        "index.html",
+        "genindex.html",
+        "search.html",
+        "py-modindex.html",
+        "api.html",
+        "notation.html",
+        "bibliography.html",
+        "contributing.html",
+    }
+)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
