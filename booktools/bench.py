@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from urllib.parse import urldefrag, urlparse
 
-from booktools.chapters import chapter_paths
+from booktools.chapters import chapter_paths, notebook_paths
 from booktools.runner import ROOT, BuildResult, copy_project, sphinx_build
 from booktools.scaffold import new_chapter
 
@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.synthetic):
             new_chapter(f"synthetic-{i}", f"Synthetic chapter {i}", root=project, abbr=f"sy{i}")
         chapters = chapter_paths(project / "book")
+        notebooks = notebook_paths(project / "book")  # chapters, and index.md if it executes
         slugs = [c.stem for c in chapters]
+        executing = [n.stem for n in notebooks]
         if not slugs:
             print("no chapter to benchmark", file=sys.stderr)
             return 1
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--chapter {target!r} is not one of {slugs}", file=sys.stderr)
             return 2
         before_load = os.getloadavg()
-        print(f"benchmarking {len(slugs)} chapter(s) in {project}", flush=True)
+        print(f"benchmarking {len(slugs)} chapter(s), {len(executing)} notebook(s) in {project}")
         print(
             f"load average before: {', '.join(f'{x:.1f}' for x in before_load)} "
             f"on {os.cpu_count()} CPUs (timings are wall-clock: a busy machine inflates them)"
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         step("one", f"code edit of {target}", mode="cache")
         with (project / "eiginit" / "__init__.py").open("a", encoding="utf-8") as f:
             f.write("# benchmark edit\n")
-        step("eiginit", "eiginit edit (cache key changes)", "every chapter must run", mode="cache")
+        step("eiginit", "eiginit edit (cache key changes)", "every notebook must run", mode="cache")
         edited = project / "book" / f"{target}.md"
         edited.write_text((ROOT / "book" / f"{target}.md").read_text("utf-8"), "utf-8")
         (project / "eiginit" / "__init__.py").write_text(
@@ -228,26 +230,27 @@ def main(argv: list[str] | None = None) -> int:
         print("  chapters as plain Python ...", flush=True)
         workdir = Path(tmp) / "plain"
         workdir.mkdir()
-        floor = {c.stem: plain_python_seconds(c, project, workdir) for c in chapters}
-        bare = {c.stem: plain_python_seconds(c, project, workdir, render=False) for c in chapters}
+        floor = {n.stem: plain_python_seconds(n, project, workdir) for n in notebooks}
+        bare = {n.stem: plain_python_seconds(n, project, workdir, render=False) for n in notebooks}
 
     print()
     print(_table(["build", "wall (s)", "chapters executed", "status", "note"], rows))
     print()
     chapter_rows = []
-    for slug in slugs:
+    for slug in executing:
         in_build = full.executed.get(slug, float("nan"))
-        w = weights.get(slug, {"raw": 0, "gzip": 0})
+        w = weights.get(slug)  # index.md has none of its own: it is the first visit
+        kb = [f"{w['raw'] / 1024:.0f}", f"{w['gzip'] / 1024:.0f}"] if w else ["(first visit)", ""]
         chapter_rows.append(
             [slug, f"{in_build:.1f}", f"{floor[slug]:.1f}", f"{bare[slug]:.1f}",
-             f"{in_build / floor[slug]:.2f}", f"{w['raw'] / 1024:.0f}", f"{w['gzip'] / 1024:.0f}"]
+             f"{in_build / floor[slug]:.2f}", *kb]
         )  # fmt: skip
     first = weights.get("first visit", {"raw": 0, "gzip": 0})
     chapter_rows.append(
         ["first visit (index + assets)", "", "", "", "", f"{first['raw'] / 1024:.0f}",
          f"{first['gzip'] / 1024:.0f}"]
     )  # fmt: skip
-    header = ["chapter", "exec in build (s)", "floor: plain Python + SVG (s)", "no figures (s)",
+    header = ["notebook", "exec in build (s)", "floor: plain Python + SVG (s)", "no figures (s)",
               "build / floor", "page kB", "gzip kB"]  # fmt: skip
     print(_table(header, chapter_rows))
     print()
@@ -258,19 +261,19 @@ def main(argv: list[str] | None = None) -> int:
     noop_ratio = runs["noop"].seconds / full.seconds
     slowest = max(full.executed.values(), default=float("nan"))
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print(f"floor (chapters as plain Python) {floor_total:.1f} s; Sphinx fixed cost {fixed:.1f} s")
+    print(f"floor (notebooks as plain Python) {floor_total:.1f} s; Sphinx fixed cost {fixed:.1f} s")
     print(f"full build {full.seconds:.1f} s against the goal 1.3 x floor + fixed = {budget:.1f} s: "
           f"{'met' if full.seconds <= budget else 'NOT met'}")  # fmt: skip
     print(f"no-op rebuild / full build = {noop_ratio:.2f} (goal <= 0.10: "
           f"{'met' if noop_ratio <= 0.10 else 'NOT met'})")  # fmt: skip
     print(f"slowest chapter in the build: {slowest:.1f} s (goal < 60 s)")
-    expected = {"noop": 0, "prose": 0, "one": 1, "eiginit": len(slugs)}
+    expected = {"noop": 0, "prose": 0, "one": 1, "eiginit": len(executing)}
     wrong = {k: len(runs[k].executed) for k, n in expected.items() if len(runs[k].executed) != n}
     if wrong:
         print(f"CACHE KEY PROBLEM: executed counts {wrong}, expected {expected}")
     else:
         print("cache behaved: no-op and prose edits executed nothing, a code edit one chapter, "
-              "an eiginit edit every chapter")  # fmt: skip
+              "an eiginit edit every notebook")  # fmt: skip
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(

@@ -32,6 +32,7 @@ __all__ = [
     "check_sections",
     "check_seeded_generator",
     "global_random_state_uses",
+    "notebook_paths",
     "page_paths",
     "toctree_entries",
 ]
@@ -98,6 +99,13 @@ def _is_notebook(path: Path) -> bool:
     text = path.read_text(encoding="utf-8")
     front = re.match(r"---\n(.*?)\n---\n", text, re.S)
     return bool(front and re.search(r"^kernelspec:", front.group(1), re.M))
+
+
+def notebook_paths(book: Path | None = None) -> list[Path]:
+    """Return every page that executes (the chapters, and index.md if it is a notebook)."""
+    book = BOOK if book is None else book
+    index = [book / "index.md"] if _is_notebook(book / "index.md") else []
+    return index + chapter_paths(book)
 
 
 def chapter_paths(book: Path | None = None) -> list[Path]:

@@ -313,3 +313,14 @@ def test_myst_nb_stream_merging_is_made_deterministic():
     ]
     merged = render.coalesce_streams(chunks)
     assert [o["text"] for o in merged] == ["eigenvalues of S: [-3.05 1.71]\n"]
+
+
+def test_notebook_paths_include_an_executable_index(tmp_path: Path):
+    front = "---\nkernelspec:\n  name: python3\n---\n"
+    (tmp_path / "index.md").write_text(front + "# Book\n\n```{toctree}\nch\n```\n", "utf-8")
+    (tmp_path / "ch.md").write_text(front + "# Chapter\n", "utf-8")
+    (tmp_path / "notes.md").write_text("# Notes\n", "utf-8")
+    assert [p.name for p in bc.chapter_paths(tmp_path)] == ["ch.md"]
+    assert [p.name for p in bc.notebook_paths(tmp_path)] == ["index.md", "ch.md"]
+    (tmp_path / "index.md").write_text("# Book\n\n```{toctree}\nch\n```\n", "utf-8")
+    assert [p.name for p in bc.notebook_paths(tmp_path)] == ["ch.md"]
