@@ -1,8 +1,9 @@
 """Prove that the build is reproducible: two clean builds, byte-identical output (``nox -s repro``).
 
 Two copies of the project, at two different paths, are each built from scratch as CI builds them
-(every chapter executed, ``SOURCE_DATE_EPOCH`` set to the last commit's time). Every file of the
-two HTML trees must be byte-identical: pages, SVG and PNG figures, search index, inventory.
+(every chapter executed, ``-j auto``, ``SOURCE_DATE_EPOCH`` set to the last commit's time).
+Every file of the two HTML trees must be byte-identical: pages, SVG and PNG figures, search
+index, inventory.
 
 One exception, by design: a page holding myst-nb's execution-statistics table (``{nb-exec-table}``)
 reports *when* each chapter ran and *how long it took*, which no two builds share. In that page
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     """Build twice and compare; return 0 when the outputs are identical."""
     parser = argparse.ArgumentParser(prog="nox -s repro --", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="build in this folder and keep the outputs")
-    parser.add_argument("--jobs", help="pass -j to both builds")
+    parser.add_argument("--jobs", default="auto", help="-j of both builds (CI's: auto)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the project to build")
     args = parser.parse_args(argv)
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("first", "second-build-elsewhere"):
             project = copy_project(base / name / "eiginit-book", root=args.root)
             print(f"clean CI build in {project} ...", flush=True)
-            result = sphinx_build(project, env=env, jobs=args.jobs)
+            result = sphinx_build(project, env=env, jobs=None if args.jobs == "1" else args.jobs)
             if not result.ok:
                 print(result.log[-3000:], file=sys.stderr)
                 print("the build failed", file=sys.stderr)
