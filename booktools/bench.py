@@ -227,14 +227,14 @@ def main(argv: list[str] | None = None) -> int:
             step("jforce", f"CI build (force), -j {args.jobs}", "what CI runs", mode="force",
                  clean=True, jobs=args.jobs)  # fmt: skip
 
-        print("  chapters as plain Python ...", flush=True)
+        print("  notebooks as plain Python ...", flush=True)
         workdir = Path(tmp) / "plain"
         workdir.mkdir()
         floor = {n.stem: plain_python_seconds(n, project, workdir) for n in notebooks}
         bare = {n.stem: plain_python_seconds(n, project, workdir, render=False) for n in notebooks}
 
     print()
-    print(_table(["build", "wall (s)", "chapters executed", "status", "note"], rows))
+    print(_table(["build", "wall (s)", "notebooks executed", "status", "note"], rows))
     print()
     chapter_rows = []
     for slug in executing:

@@ -26,10 +26,12 @@ __all__ = [
     "cache_dir",
     "cache_key",
     "execution_mode",
+    "fix_cell_ids",
     "fix_stream_merging",
     "in_ci",
     "join_stream_chunks",
     "make_reproducible",
+    "number_cells",
 ]
 
 #: Where the keyed cache directories live, relative to the project root.
@@ -213,4 +215,50 @@ def fix_stream_merging() -> bool:
 
     coalesce_streams._eiginit_joined = True  # type: ignore[attr-defined]
     render.coalesce_streams = coalesce_streams
+    return True
+
+
+def number_cells(notebook: dict) -> dict:
+    """Give every cell an id derived from its position and source, instead of a random one.
+
+    A notebook read from a MyST ``.md`` file gets fresh random cell ids (``uuid4``) on every
+    read, and the executed ``.ipynb`` offered for download would differ between two builds.
+
+    >>> nb = {"cells": [{"id": "x1", "source": "a = 1"}, {"id": "x2", "source": "a = 1"}]}
+    >>> [c["id"] for c in number_cells(nb)["cells"]]
+    ['5b52377b', '1bf8bdf2']
+    """
+    for index, cell in enumerate(notebook["cells"]):
+        if "id" in cell:
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else source
+            cell["id"] = hashlib.sha256(f"{index}\n{source}".encode()).hexdigest()[:8]
+    return notebook
+
+
+def fix_cell_ids() -> bool:
+    """Make myst-nb give the cells of text notebooks deterministic ids (see :func:`number_cells`).
+
+    Wraps ``myst_nb.sphinx_.create_nb_reader`` so that notebooks read from text (not ``.ipynb``
+    files, whose ids are kept) are renumbered. Execution and the cache key ignore cell ids.
+    Returns False, and changes nothing, if myst-nb's internals are not where expected.
+    """
+    try:
+        from myst_nb import sphinx_ as nb_sphinx
+    except ImportError:
+        return False
+    original = getattr(nb_sphinx, "create_nb_reader", None)
+    if original is None or getattr(original, "_eiginit_numbered", False):
+        return original is not None
+
+    def create_nb_reader(path, *args, **kwargs):  # myst-nb's signature
+        reader = original(path, *args, **kwargs)
+        if reader is None or str(path).endswith(".ipynb"):
+            return reader
+        read = reader.read
+        reader.read = lambda text: number_cells(read(text))
+        return reader
+
+    create_nb_reader._eiginit_numbered = True  # type: ignore[attr-defined]
+    nb_sphinx.create_nb_reader = create_nb_reader
     return True

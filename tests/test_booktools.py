@@ -324,3 +324,23 @@ def test_notebook_paths_include_an_executable_index(tmp_path: Path):
     assert [p.name for p in bc.notebook_paths(tmp_path)] == ["index.md", "ch.md"]
     (tmp_path / "index.md").write_text("# Book\n\n```{toctree}\nch\n```\n", "utf-8")
     assert [p.name for p in bc.notebook_paths(tmp_path)] == ["ch.md"]
+
+
+def test_text_notebooks_get_the_same_cell_ids_on_every_read():
+    pytest.importorskip("myst_nb")
+    from myst_nb import sphinx_ as nb_sphinx
+    from myst_nb.core.config import NbParserConfig
+    from myst_parser.config.main import MdParserConfig
+
+    assert build.fix_cell_ids()
+    assert build.fix_cell_ids()  # idempotent
+    path = bc.ROOT / "book" / "repeated-multiplication.md"
+    text = path.read_text("utf-8")
+
+    def ids():
+        reader = nb_sphinx.create_nb_reader(str(path), MdParserConfig(), NbParserConfig(), text)
+        return [cell["id"] for cell in reader.read(text).cells]
+
+    first = ids()
+    assert first == ids()
+    assert len(set(first)) == len(first)
