@@ -53,6 +53,7 @@ from booktools import build as _build  # noqa: E402
 _build.make_reproducible()  # SOURCE_DATE_EPOCH and PYTHONHASHSEED, inherited by the kernels
 _build.fix_stream_merging()  # printed output must not depend on when the kernel flushed it
 _build.fix_cell_ids()  # the executed .ipynb downloads must not carry random cell ids
+_build.fix_cached_notebook_outputs()  # a chapter served from the cache keeps its outputs
 nb_execution_mode = _build.execution_mode()
 nb_execution_cache_path = str(_build.cache_dir(_ROOT))
 nb_execution_in_temp = True  # a chapter writing files never touches book/ (preview loops)

@@ -12,6 +12,7 @@ a hash of every file under ``eiginit/`` and of the Python version and installed 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import platform
@@ -26,6 +27,7 @@ __all__ = [
     "cache_dir",
     "cache_key",
     "execution_mode",
+    "fix_cached_notebook_outputs",
     "fix_cell_ids",
     "fix_stream_merging",
     "in_ci",
@@ -190,7 +192,7 @@ def join_stream_chunks(outputs: list) -> list:
             if name in streams:
                 streams[name]["text"] += output.get("text", "")
                 continue
-            streams[name] = output
+            output = streams[name] = copy.deepcopy(output)  # never mutate the caller's outputs
         joined.append(output)
     return joined
 
@@ -199,7 +201,9 @@ def fix_stream_merging() -> bool:
     """Make myst-nb's ``merge_streams`` deterministic (see :func:`join_stream_chunks`).
 
     Wraps ``myst_nb.core.render.coalesce_streams`` so that it first joins each stream's raw
-    chunks; its own handling (trailing newline, carriage returns, stderr after stdout) is kept.
+    chunks, in the cell itself (so the executed ``.ipynb`` holds one output per stream, not
+    chunks, and not the text twice, as myst-nb's in-place merge left it); myst-nb's own handling
+    (trailing newline, carriage returns, stderr after stdout) is kept for what is rendered.
     Returns False, and changes nothing, if myst-nb's internals are not where expected.
     """
     try:
@@ -211,7 +215,12 @@ def fix_stream_merging() -> bool:
         return original is not None
 
     def coalesce_streams(outputs: list) -> list:
-        return original(join_stream_chunks(outputs))
+        joined = join_stream_chunks(outputs)
+        # The list is the cell's own: the executed .ipynb written for download keeps one output
+        # per stream too, instead of chunks cut at random (myst-nb's cleanup, on a copy, only
+        # shapes what is rendered).
+        outputs[:] = joined
+        return original(copy.deepcopy(joined))
 
     coalesce_streams._eiginit_joined = True  # type: ignore[attr-defined]
     render.coalesce_streams = coalesce_streams
@@ -261,4 +270,33 @@ def fix_cell_ids() -> bool:
 
     create_nb_reader._eiginit_numbered = True  # type: ignore[attr-defined]
     nb_sphinx.create_nb_reader = create_nb_reader
+    return True
+
+
+def fix_cached_notebook_outputs() -> bool:
+    """Put the outputs of a chapter served from the cache into the notebook myst-nb saves.
+
+    On a cache hit, myst-nb renders from a merged copy of the notebook but writes the original,
+    output-less one to ``jupyter_execute/`` (the executed ``.ipynb`` offered for download): a
+    cached build would offer a notebook without outputs where a fresh build offers one with.
+    Wraps ``NotebookClientCache.start_client`` to hand the merged cells back to the original.
+    Returns False, and changes nothing, if myst-nb's internals are not where expected.
+    """
+    try:
+        from myst_nb.core.execute.cache import NotebookClientCache
+    except ImportError:
+        return False
+    original = getattr(NotebookClientCache, "start_client", None)
+    if original is None or getattr(original, "_eiginit_outputs", False):
+        return original is not None
+
+    def start_client(self) -> None:
+        before = getattr(self, "_notebook", None)
+        original(self)
+        after = getattr(self, "_notebook", None)
+        if before is not None and after is not None and after is not before:
+            before["cells"] = after["cells"]
+
+    start_client._eiginit_outputs = True  # type: ignore[attr-defined]
+    NotebookClientCache.start_client = start_client
     return True

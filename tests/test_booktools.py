@@ -298,6 +298,7 @@ def test_stream_chunks_are_joined_wherever_the_kernel_cut_them():
         ]
         joined = build.join_stream_chunks(chunks)
         assert joined[0]["text"] == text
+        assert chunks[0]["text"] == text[:cut]  # the input is left alone
         assert [o["output_type"] for o in joined] == ["stream", "display_data"]
 
 
@@ -313,6 +314,8 @@ def test_myst_nb_stream_merging_is_made_deterministic():
     ]
     merged = render.coalesce_streams(chunks)
     assert [o["text"] for o in merged] == ["eigenvalues of S: [-3.05 1.71]\n"]
+    # the cell's own outputs (saved in the .ipynb download) are joined too, without duplicates
+    assert [o["text"] for o in chunks] == ["eigenvalues of S: [-3.05 1.71]\n"]
 
 
 def test_notebook_paths_include_an_executable_index(tmp_path: Path):
@@ -344,3 +347,19 @@ def test_text_notebooks_get_the_same_cell_ids_on_every_read():
     first = ids()
     assert first == ids()
     assert len(set(first)) == len(first)
+
+
+def test_cached_outputs_reach_the_notebook_myst_nb_saves(monkeypatch):
+    cache_module = pytest.importorskip("myst_nb.core.execute.cache")
+    client_class = cache_module.NotebookClientCache
+
+    def start_from_cache(self):  # what a cache hit does: render from a merged copy
+        self._notebook = {"cells": ["cell with outputs"]}
+
+    monkeypatch.setattr(client_class, "start_client", start_from_cache)
+    assert build.fix_cached_notebook_outputs()
+    client = object.__new__(client_class)
+    saved = {"cells": ["cell without outputs"]}
+    client._notebook = saved
+    client.start_client()
+    assert saved["cells"] == ["cell with outputs"]
