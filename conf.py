@@ -35,6 +35,13 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 myst_dmath_double_inline = True
 
+# Kernels inherit this process's environment: one BLAS thread each. The book's matrices are
+# small; on 2 busy cores threaded OpenBLAS ran batched eigvals and QR 10 to 30 times slower, and a
+# single thread also fixes the order of floating-point sums (reproducible figures). A variable
+# already set is left alone.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 # --- Execution, caching and reproducibility (issue 9; see CONTRIBUTING.md) -------------------
 # Every chapter runs at build time and a failing cell fails the build. Locally the outputs are
 # cached per chapter by jupyter-cache, which keys a chapter on its code cells only and so misses
@@ -62,12 +69,6 @@ nb_execution_timeout = 180  # seconds per cell
 nb_execution_show_tb = True
 nb_merge_streams = True
 # --- end of execution block -------------------------------------------------------------------
-
-# One BLAS thread per notebook kernel (the kernels inherit this environment). On a small shared
-# machine, multi-threaded OpenBLAS on batches of matrices spins and contends: measured 10 to 30
-# times slower for batched eigvals on 2 busy cores. A variable already set is left alone.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
 
 # Figures, equations and tables are numbered and referred to by number.
 numfig = True
@@ -125,7 +126,10 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|npt|matplotlib|mpl|scipy|sklearn|cycler)(\..*)?"),
     (r"py:.*", r"(torch|jax|tensorflow|keras)(\..*)?"),  # frameworks the chapters compare with
     # The standard library has no local inventory either (builtins and typing resolve already).
-    (r"py:.*", r"(collections|pathlib|dataclasses|enum|types|os|io|numbers|fractions)(\..*)?"),
+    (
+        r"py:.*",
+        r"(collections|pathlib|dataclasses|enum|types|os|io|numbers|fractions|functools)(\..*)?",
+    ),
     (r"py:.*", r"(array_like|array-like|optional|callable|scalar|Generator|NDArray|ArrayLike)"),
     # Words of a numpy-style type spec ("numpy.ndarray, shape (k, k)", "float, default 1e-14")
     # that Sphinx splits into would-be classes: lowercase undotted words and anything with a

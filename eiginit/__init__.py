@@ -3,11 +3,22 @@
 The package behind the executable textbook in ``book/``. Each module serves a part of the book:
 
 - :mod:`eiginit.power`: repeated multiplication and power iteration (Part I).
+- :mod:`eiginit.network`: a small numpy multilayer perceptron with backward pass and Jacobian
+  (Parts III and IV).
+- :mod:`eiginit.meanfield`: mean-field signal propagation, q*, chi_1 and the edge of chaos
+  (Part III).
 - :mod:`eiginit.subspace`: subspace iteration and matrices with a chosen spectrum (Part I).
 - :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
+- :mod:`eiginit.datasets`: the 8 x 8 digits, loaded offline, split and standardized (Part IV).
+- :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
+- :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
+  seed's spectral-radius recipe (Part III on).
+- :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
+- :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
+  predicted (Part III).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -15,6 +26,45 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
+from eiginit.datasets import Dataset, load_digits, standardize, stratified_split
+from eiginit.initializers import (
+    KERAS_TRUNCATED_NORMAL_STD,
+    calculate_fan_in_and_fan_out,
+    calculate_gain,
+    kaiming_normal,
+    kaiming_uniform,
+    lecun_normal,
+    lecun_uniform,
+    normal,
+    orthogonal,
+    spectral_radius_normal,
+    torch_linear_default,
+    trunc_normal,
+    uniform,
+    variance_scaling,
+    xavier_normal,
+    xavier_uniform,
+)
+from eiginit.lyapunov import (
+    LogNormMoments,
+    LyapunovSpectrum,
+    digamma_half,
+    gaussian_log_norm_moments,
+    gaussian_lyapunov_spectrum,
+    log_norm_growth,
+    lyapunov_exponents,
+    lyapunov_spectrum,
+    trigamma_half,
+)
+from eiginit.meanfield import MeanField, critical_sigma_w2, mean_field, q_star
+from eiginit.network import (
+    ACTIVATIONS,
+    MLP,
+    ForwardPass,
+    Gradients,
+    activation_derivative,
+    apply_activation,
+)
 from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
@@ -26,6 +76,14 @@ from eiginit.power import (
     power_iteration,
     spectral_radius,
 )
+from eiginit.propagation import (
+    PropagationStats,
+    VarianceRecursion,
+    activation_function,
+    gaussian_expectation,
+    propagate,
+    variance_recursion,
+)
 from eiginit.spectra import (
     circular_law_cdf,
     expected_real_eigenvalues,
@@ -35,30 +93,101 @@ from eiginit.spectra import (
     quarter_circle_pdf,
 )
 from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
+from eiginit.training import (
+    OPTIMIZERS,
+    SGD,
+    Adam,
+    FirstStep,
+    LSUVResult,
+    TrainingResult,
+    accuracy,
+    first_step,
+    lsuv,
+    make_optimizer,
+    softmax_cross_entropy,
+    train,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
+    "KERAS_TRUNCATED_NORMAL_STD",
+    "MLP",
+    "OPTIMIZERS",
     "PALETTE",
+    "SGD",
+    "Adam",
+    "Dataset",
+    "FirstStep",
+    "ForwardPass",
+    "Gradients",
+    "LSUVResult",
+    "LogNormMoments",
+    "LyapunovSpectrum",
+    "MeanField",
     "PowerIterationResult",
+    "PropagationStats",
     "SpectralNormResult",
     "SubspaceIterationResult",
+    "TrainingResult",
     "Trajectory",
+    "VarianceRecursion",
+    "accuracy",
+    "activation_derivative",
+    "activation_function",
+    "apply_activation",
+    "calculate_fan_in_and_fan_out",
+    "calculate_gain",
     "circular_law_cdf",
+    "critical_sigma_w2",
+    "digamma_half",
     "dominant_is_real",
     "expected_real_eigenvalues",
+    "first_step",
+    "gaussian_expectation",
+    "gaussian_log_norm_moments",
+    "gaussian_lyapunov_spectrum",
     "ginibre",
     "iterate",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "load_digits",
+    "log_norm_growth",
+    "lsuv",
+    "lyapunov_exponents",
+    "lyapunov_spectrum",
+    "make_optimizer",
     "marchenko_pastur_pdf",
     "matrix_with_spectrum",
+    "mean_field",
+    "normal",
     "normalize_spectral_radius",
+    "orthogonal",
     "power_iteration",
     "prob_all_real",
+    "propagate",
+    "q_star",
     "quarter_circle_pdf",
     "seed_matrix",
+    "softmax_cross_entropy",
     "spectral_norm",
     "spectral_radius",
+    "spectral_radius_normal",
+    "standardize",
+    "stratified_split",
     "subspace_iteration",
+    "torch_linear_default",
+    "train",
     "transient_growth",
+    "trigamma_half",
+    "trunc_normal",
+    "uniform",
     "use_book_style",
+    "variance_recursion",
+    "variance_scaling",
+    "xavier_normal",
+    "xavier_uniform",
 ]

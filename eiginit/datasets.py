@@ -1,0 +1,229 @@
+"""A real dataset that loads offline: scikit-learn's 8 x 8 handwritten digits.
+
+Used by the chapter "Does it train?" (Part IV) and its tests. The 1,797 images of the UCI
+optical-recognition digits (Alpaydin & Kaynak 1998) ship inside the scikit-learn wheel, so
+:func:`load_digits` never touches the network. It returns a seeded, stratified train/test split
+with inputs standardized by the training set's statistics, in the dtype you ask for.
+
+scikit-learn is an optional dependency of ``eiginit`` (extras ``docs`` and ``test``); the
+rest of the package does not need it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eiginit._checks import _as_real_array, _describe, check_rng
+
+__all__ = ["Dataset", "load_digits", "standardize", "stratified_split"]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A classification dataset split into a training and a test set.
+
+    Attributes
+    ----------
+    x_train : numpy.ndarray, shape (n_train, n_features)
+        Standardized training inputs, one example per row.
+    y_train : numpy.ndarray of int64, shape (n_train,)
+        Training labels in ``0 .. n_classes - 1``.
+    x_test : numpy.ndarray, shape (n_test, n_features)
+        Test inputs, standardized with the *training* mean and standard deviation.
+    y_test : numpy.ndarray of int64, shape (n_test,)
+        Test labels.
+    n_classes : int
+        The number of classes.
+    name : str
+        A short description of where the data came from.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    name: str
+
+    @property
+    def n_features(self) -> int:
+        """The input width (64 for the 8 x 8 digits)."""
+        return int(self.x_train.shape[1])
+
+
+def stratified_split(
+    labels: Any, test_fraction: float, *, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return train and test indices that keep every class's share in both parts.
+
+    For each class with :math:`m` examples, ``round(test_fraction * m)`` of them, chosen at
+    random, go to the test set and the rest to the training set, so each class is represented
+    in both in the same proportion (up to rounding).
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (n,)
+        Class labels (any non-negative integers).
+    test_fraction : float
+        The share of each class held out for testing, strictly between 0 and 1.
+    rng : numpy.random.Generator
+        The source of randomness for the shuffle.
+
+    Returns
+    -------
+    train, test : numpy.ndarray of int64
+        Sorted, disjoint indices into `labels` that together cover every example.
+
+    Raises
+    ------
+    TypeError
+        If `labels` are not integers or `rng` is not a Generator.
+    ValueError
+        If `test_fraction` is not in (0, 1), or a class is too small to appear in both parts.
+
+    Examples
+    --------
+    >>> train, test = stratified_split([0, 0, 0, 0, 1, 1, 1, 1], 0.5, rng=np.random.default_rng(0))
+    >>> len(train), len(test), sorted(np.array([0, 0, 0, 0, 1, 1, 1, 1])[test].tolist())
+    (4, 4, [0, 0, 1, 1])
+    """
+    check_rng(rng)
+    y = _as_labels(labels, "labels")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
+        raise TypeError(f"test_fraction must be a real number, got {_describe(test_fraction)}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    test: list[np.ndarray] = []
+    for cls in np.unique(y):
+        members = np.flatnonzero(y == cls)
+        n_test = round(test_fraction * members.size)
+        if n_test == 0 or n_test == members.size:
+            raise ValueError(
+                f"class {cls} has {members.size} examples: too few to put some in both the "
+                f"training and the test set with test_fraction={test_fraction}"
+            )
+        test.append(rng.permutation(members)[:n_test])
+    test_idx = np.sort(np.concatenate(test)).astype(np.int64)
+    train_idx = np.setdiff1d(np.arange(y.size), test_idx).astype(np.int64)
+    return train_idx, test_idx
+
+
+def standardize(x_train: Any, x_test: Any) -> tuple[np.ndarray, np.ndarray]:
+    r"""Standardize both sets with the training set's per-feature mean and standard deviation.
+
+    .. math:: \tilde x_{ij} = (x_{ij} - \mu_j) / s_j
+
+    where :math:`\mu_j, s_j` are the mean and (population) standard deviation of feature
+    :math:`j` over the *training* rows, so no information leaks from the test set. Features that
+    are constant on the training set (corner pixels of the digits are always blank) get
+    :math:`s_j = 1`: they are centred, not blown up.
+
+    Parameters
+    ----------
+    x_train : array_like, shape (n_train, n_features)
+    x_test : array_like, shape (n_test, n_features)
+
+    Returns
+    -------
+    x_train, x_test : numpy.ndarray of float64
+        New arrays; the training set has mean 0 and standard deviation 1 (or 0) per feature.
+
+    Examples
+    --------
+    >>> tr, te = standardize([[0.0, 5.0], [2.0, 5.0]], [[1.0, 6.0]])
+    >>> tr.tolist(), te.tolist()
+    ([[-1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0]])
+    """
+    train = _as_real_array(x_train, "x_train")
+    test = _as_real_array(x_test, "x_test")
+    if train.ndim != 2 or train.shape[0] == 0:
+        raise ValueError(f"x_train must be a non-empty 2-D array, got shape {train.shape}")
+    if test.ndim != 2 or test.shape[1] != train.shape[1]:
+        raise ValueError(
+            f"x_test must be 2-D with {train.shape[1]} features like x_train, "
+            f"got shape {test.shape}"
+        )
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (train - mean) / std, (test - mean) / std
+
+
+def load_digits(
+    *, rng: np.random.Generator, test_fraction: float = 0.25, dtype: Any = np.float32
+) -> Dataset:
+    """Load the 8 x 8 handwritten digits, split and standardized, without any download.
+
+    The 1,797 grey-level images (pixel values 0..16) of the UCI "Optical Recognition of
+    Handwritten Digits" test set (Alpaydin & Kaynak 1998) are stored inside the scikit-learn
+    package and read from disk by :func:`sklearn.datasets.load_digits`. Each image is
+    flattened to 64 features; the classes 0..9 are nearly balanced (174 to 183 images each).
+    The split is :func:`stratified_split`, the scaling :func:`standardize`.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Chooses the train/test split.
+    test_fraction : float, default 0.25
+        The share of each class held out for testing.
+    dtype : numpy dtype, default float32
+        ``np.float32`` (the book trains in single precision) or ``np.float64``.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ImportError
+        If scikit-learn is not installed (it ships the data).
+
+    Examples
+    --------
+    >>> data = load_digits(rng=np.random.default_rng(0))
+    >>> data.x_train.shape, data.x_test.shape, data.n_classes, data.x_train.dtype
+    ((1347, 64), (450, 64), 10, dtype('float32'))
+    """
+    check_rng(rng)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    try:
+        from sklearn.datasets import load_digits as _sklearn_load_digits
+    except ImportError as error:
+        raise ImportError(
+            "eiginit.load_digits needs scikit-learn, whose wheel ships the 8 x 8 digits "
+            "(nothing is downloaded). Install it with `pip install scikit-learn` or "
+            "`pip install 'eiginit[docs]'`."
+        ) from error
+    bunch = _sklearn_load_digits()
+    x = np.asarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    train, test = stratified_split(y, test_fraction, rng=rng)
+    x_train, x_test = standardize(x[train], x[test])
+    return Dataset(
+        x_train=x_train.astype(dtype),
+        y_train=y[train],
+        x_test=x_test.astype(dtype),
+        y_test=y[test],
+        n_classes=int(y.max()) + 1,
+        name="scikit-learn 8 x 8 digits (UCI optical recognition of handwritten digits)",
+    )
+
+
+def _as_labels(labels: Any, name: str) -> np.ndarray:
+    """Return *labels* as a non-empty 1-D int64 array of non-negative integers."""
+    if isinstance(labels, str | bytes):
+        raise TypeError(f"{name} must be an array of integers, got {_describe(labels)}")
+    array = np.asarray(labels)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers (class indices), got {_describe(labels)}")
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {array.shape}")
+    if array.min() < 0:
+        raise ValueError(f"{name} must be non-negative class indices, got minimum {array.min()}")
+    return array.astype(np.int64)

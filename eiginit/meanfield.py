@@ -1,0 +1,361 @@
+r"""Mean-field signal propagation in wide random networks: q*, chi_1, the edge of chaos.
+
+Used by the chapter "The backward pass". A layer of a wide network with weights
+:math:`W_{ij} \sim N(0, \sigma_w^2 / n)` and biases :math:`b_i \sim N(0, \sigma_b^2)` maps the
+variance :math:`q` of its pre-activations and the correlation :math:`c` between two inputs to
+(Poole et al. 2016; Schoenholz et al. 2017)
+
+.. math::
+
+    q_{l} &= \sigma_w^2 \, \mathbb{E}_z\bigl[\phi(\sqrt{q_{l-1}}\, z)^2\bigr] + \sigma_b^2, \\
+    c_{l} &= \frac{1}{q^*}\Bigl(\sigma_w^2\, \mathbb{E}\bigl[\phi(u_1)\phi(u_2)\bigr]
+             + \sigma_b^2\Bigr), \quad u_1 = \sqrt{q^*} z_1,\;
+             u_2 = \sqrt{q^*}\bigl(c_{l-1} z_1 + \sqrt{1 - c_{l-1}^2}\, z_2\bigr),
+
+with :math:`z, z_1, z_2` independent standard normals. The variance settles at a fixed point
+:math:`q^*`; the slope of the correlation map at :math:`c = 1`,
+
+.. math:: \chi_1 = \sigma_w^2\, \mathbb{E}_z\bigl[\phi'(\sqrt{q^*} z)^2\bigr],
+
+is also the mean squared singular value of one layer's Jacobian :math:`D_l W_l`: it separates
+the ordered phase (:math:`\chi_1 < 1`, gradients vanish, inputs merge) from the chaotic one
+(:math:`\chi_1 > 1`, gradients explode, inputs decorrelate). Correlations approach their fixed
+point :math:`c^*` like :math:`e^{-l/\xi_c}` with :math:`\xi_c = -1/\log \chi_c`,
+:math:`\chi_c = \sigma_w^2\,\mathbb{E}[\phi'(u_1)\phi'(u_2)]` at :math:`c^*`; it diverges on the
+critical line :math:`\chi_1 = 1`.
+
+All expectations are Gauss-Hermite quadratures (:func:`numpy.polynomial.hermite_e.hermegauss`),
+and every function broadcasts over arrays of :math:`(\sigma_w^2, \sigma_b^2)`, so a whole phase
+diagram is one call.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eiginit._checks import _describe, check_int
+from eiginit.network import _check_activation, activation_derivative, apply_activation
+
+__all__ = [
+    "MeanField",
+    "critical_sigma_w2",
+    "mean_field",
+    "q_star",
+]
+
+# An even count: no node sits on the kink of ReLU at 0, and E[1(z > 0)] = 1/2 exactly.
+_DEFAULT_NODES = 60
+
+
+@functools.cache
+def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and weights for E[f(z)], z ~ N(0, 1): E f = sum(w * f(x))."""
+    x, w = np.polynomial.hermite_e.hermegauss(n)
+    x.flags.writeable = False
+    w = w / np.sqrt(2 * np.pi)
+    w.flags.writeable = False
+    return x, w
+
+
+def _as_parameter(value: Any, name: str, *, positive: bool) -> np.ndarray:
+    if isinstance(value, str | bytes | bool):
+        raise TypeError(f"{name} must be a real number or array, got {_describe(value)}")
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real number or array, got {_describe(value)}")
+    array = array.astype(np.float64)
+    bad = ~np.isfinite(array) | (array <= 0 if positive else array < 0)
+    if np.any(bad):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {float(array[bad].ravel()[0])!r}")
+    return array
+
+
+def _length_map(q: np.ndarray, sw2: np.ndarray, sb2: np.ndarray, act: str, n: int) -> np.ndarray:
+    x, w = _nodes(n)
+    phi = apply_activation(act, np.sqrt(q)[..., None] * x)
+    return sw2 * (phi**2 @ w) + sb2
+
+
+def q_star(
+    sigma_w2: Any,
+    sigma_b2: Any,
+    activation: str = "tanh",
+    *,
+    nodes: int = _DEFAULT_NODES,
+) -> np.ndarray | float:
+    r"""Return the fixed point :math:`q^*` of the variance (length) map.
+
+    .. math:: q^* = \sigma_w^2\, \mathbb{E}_z\bigl[\phi(\sqrt{q^*} z)^2\bigr] + \sigma_b^2
+
+    (Poole et al. 2016, eq. 3.) Found by bisection in :math:`\log q` on
+    :math:`F(q) - q`, which is positive below the fixed point the iteration reaches from any
+    :math:`q_0 > 0` and negative above it (true for every activation of :mod:`eiginit.network`).
+    When :math:`\sigma_b = 0` and :math:`q = 0` is the attracting fixed point, returns 0.
+
+    Parameters
+    ----------
+    sigma_w2, sigma_b2 : float or array_like
+        Weight variance times fan-in (> 0) and bias variance (>= 0); broadcast together.
+    activation : str, default "tanh"
+        A name from :data:`eiginit.network.ACTIVATIONS`.
+    nodes : int, default 60
+        Gauss-Hermite nodes per expectation.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        :math:`q^*`, with the broadcast shape of the inputs (a float for scalar input).
+
+    Raises
+    ------
+    ValueError
+        If the variance grows without bound (for example ReLU with :math:`\sigma_w^2 \ge 2`), or
+        for bad parameters.
+
+    Examples
+    --------
+    >>> round(q_star(1.0, 0.5, "relu"), 6)  # q = q / 2 + 0.5
+    1.0
+    >>> q_star(0.8, 0.0)  # tanh with no bias and sigma_w^2 < 1: the signal dies out
+    0.0
+    """
+    sw2 = _as_parameter(sigma_w2, "sigma_w2", positive=True)
+    sb2 = _as_parameter(sigma_b2, "sigma_b2", positive=False)
+    act = _check_activation(activation)
+    n = check_int(nodes, "nodes", minimum=2)
+    sw2, sb2 = np.broadcast_arrays(sw2, sb2)
+    scalar = sw2.ndim == 0
+    result = _q_star(np.atleast_1d(sw2), np.atleast_1d(sb2), act, n)
+    return float(result[0]) if scalar else result
+
+
+def _q_star(sw2: np.ndarray, sb2: np.ndarray, act: str, n: int) -> np.ndarray:
+    lo = np.full(sw2.shape, 1e-200)
+    hi = np.ones(sw2.shape)
+    # Grow the upper end until the map pulls the variance back down: F(hi) < hi.
+    for _ in range(200):
+        up = _length_map(hi, sw2, sb2, act, n) >= hi
+        if not np.any(up):
+            break
+        hi = np.where(up, hi * 4, hi)
+    else:
+        i = np.flatnonzero(_length_map(hi, sw2, sb2, act, n) >= hi)[0]
+        raise ValueError(
+            "the variance grows without bound (no fixed point q*) at "
+            f"sigma_w2 = {sw2.flat[i]}, sigma_b2 = {sb2.flat[i]}"
+        )
+    zero = _length_map(lo, sw2, sb2, act, n) <= lo  # q = 0 attracts
+    for _ in range(120):
+        mid = np.sqrt(lo * hi)
+        above = _length_map(mid, sw2, sb2, act, n) < mid
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+    return np.where(zero, 0.0, np.sqrt(lo * hi))
+
+
+def _pair_expectation(
+    c: np.ndarray, q: np.ndarray, act: str, n: int, *, derivative: bool
+) -> np.ndarray:
+    """E[f(u1) f(u2)], f = phi or phi', for (u1, u2) of variance q and correlation c."""
+    x, w = _nodes(n)
+    s = np.sqrt(q)[..., None, None]
+    cc = np.clip(c, -1.0, 1.0)[..., None, None]
+    fn = activation_derivative if derivative else apply_activation
+    f1 = fn(act, s * x[:, None])  # depends on z1 only: shape (..., n, 1)
+    f2 = fn(act, s * (cc * x[:, None] + np.sqrt(1 - cc**2) * x[None, :]))
+    return np.einsum("...ij,i,j->...", f1 * f2, w, w)
+
+
+@dataclass(frozen=True, eq=False)
+class MeanField:
+    r"""The mean-field description of a deep random network at :math:`(\sigma_w^2, \sigma_b^2)`.
+
+    Arrays share the broadcast shape of the parameters passed to :func:`mean_field`.
+
+    Attributes
+    ----------
+    sigma_w2, sigma_b2 : numpy.ndarray
+        The parameters.
+    q_star : numpy.ndarray
+        Fixed-point pre-activation variance.
+    chi_1 : numpy.ndarray
+        :math:`\sigma_w^2 \mathbb{E}[\phi'(\sqrt{q^*}z)^2]`; 1 on the critical line.
+    c_star : numpy.ndarray
+        Fixed point of the correlation map (1 in the ordered phase).
+    chi_c : numpy.ndarray
+        Slope of the correlation map at :math:`c^*`.
+    xi_c : numpy.ndarray
+        Correlation depth scale :math:`-1/\log \chi_c` (infinite where :math:`\chi_c = 1`).
+    """
+
+    sigma_w2: np.ndarray
+    sigma_b2: np.ndarray
+    q_star: np.ndarray
+    chi_1: np.ndarray
+    c_star: np.ndarray
+    chi_c: np.ndarray
+    xi_c: np.ndarray
+
+    @property
+    def chaotic(self) -> np.ndarray:
+        r"""True where :math:`\chi_1 > 1` (the chaotic phase)."""
+        return self.chi_1 > 1
+
+
+def mean_field(
+    sigma_w2: Any,
+    sigma_b2: Any,
+    activation: str = "tanh",
+    *,
+    nodes: int = _DEFAULT_NODES,
+    pair_nodes: int = 40,
+) -> MeanField:
+    r"""Compute :math:`q^*`, :math:`\chi_1`, :math:`c^*`, :math:`\chi_c` and :math:`\xi_c`.
+
+    Formulas of Poole et al. (2016) and Schoenholz et al. (2017), see the module docstring.
+    In the ordered phase (:math:`\chi_1 \le 1`) the correlation fixed point is
+    :math:`c^* = 1` and :math:`\chi_c = \chi_1`; in the chaotic phase :math:`c^* < 1` is
+    found by bisection and then Newton's method on the correlation map, whose slope at
+    :math:`c` is :math:`\sigma_w^2 \mathbb{E}[\phi'(u_1)\phi'(u_2)]` (Price's theorem).
+
+    Parameters
+    ----------
+    sigma_w2, sigma_b2 : float or array_like
+        Broadcast together; :math:`\sigma_w^2 > 0`, :math:`\sigma_b^2 \ge 0`.
+    activation : str, default "tanh"
+    nodes : int, default 60
+        Gauss-Hermite nodes for the one-dimensional expectations (:math:`q^*`, :math:`\chi_1`).
+    pair_nodes : int, default 40
+        Gauss-Hermite nodes per dimension for the two-input correlation map (``pair_nodes**2``
+        points per evaluation), used in the chaotic phase only.
+
+    Returns
+    -------
+    MeanField
+
+    Examples
+    --------
+    >>> mf = mean_field(1.0, 0.0)  # tanh, sigma_w^2 = 1, no bias: q* = 0, critical
+    >>> float(mf.q_star), round(float(mf.chi_1), 6)
+    (0.0, 1.0)
+    >>> mf = mean_field([0.5, 3.0], 0.05)
+    >>> mf.chaotic.tolist()
+    [False, True]
+    """
+    sw2 = _as_parameter(sigma_w2, "sigma_w2", positive=True)
+    sb2 = _as_parameter(sigma_b2, "sigma_b2", positive=False)
+    act = _check_activation(activation)
+    n = check_int(nodes, "nodes", minimum=2)
+    sw2, sb2 = (np.array(a) for a in np.broadcast_arrays(sw2, sb2))
+    q = _q_star(sw2.reshape(-1), sb2.reshape(-1), act, n).reshape(sw2.shape)
+    x, w = _nodes(n)
+    chi_1 = sw2 * (activation_derivative(act, np.sqrt(q)[..., None] * x) ** 2 @ w)
+
+    # In the chaotic phase, c* < 1: bisection on the correlation map c -> f(c), which lies above
+    # the diagonal below c* and under it above c*. Only the chaotic points are computed.
+    chi_1 = np.array(chi_1, dtype=np.float64)
+    c_star, chi_c = np.ones(q.shape), chi_1.copy()
+    chaotic = (chi_1 > 1) & (q > 0)
+    if np.any(chaotic):
+        sw2_c, sb2_c, q_c = sw2[chaotic], sb2[chaotic], q[chaotic]
+        m = check_int(pair_nodes, "pair_nodes", minimum=2)
+
+        # Normalized by the same quadrature at c = 1, so that f(1) = 1 exactly on this grid too.
+        q_m = sw2_c * _pair_expectation(np.ones(q_c.shape), q_c, act, m, derivative=False) + sb2_c
+
+        def excess(c: np.ndarray) -> np.ndarray:
+            return (sw2_c * _pair_expectation(c, q_c, act, m, derivative=False) + sb2_c) / q_m - c
+
+        lo, hi = np.full(q_c.shape, -1.0), np.ones(q_c.shape)
+        for _ in range(12):  # bisection to about 5e-4 ...
+            mid = (lo + hi) / 2
+            above = excess(mid) > 0
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        c = (lo + hi) / 2
+        for _ in range(6):  # ... then Newton, kept inside the bracket. f'(c) = chi_c(c) (Price).
+            slope = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True) * q_c / q_m
+            c = np.clip(c - excess(c) / (slope - 1), lo, hi)
+        c_star[chaotic] = c
+        chi_c[chaotic] = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True)
+    with np.errstate(divide="ignore"):
+        xi_c = np.where(np.isclose(chi_c, 1.0, rtol=0, atol=1e-12), np.inf, -1 / np.log(chi_c))
+    return MeanField(sw2, sb2, q, chi_1, c_star, chi_c, xi_c)
+
+
+def critical_sigma_w2(
+    sigma_b2: Any,
+    activation: str = "tanh",
+    *,
+    nodes: int = _DEFAULT_NODES,
+    bracket: tuple[float, float] = (0.05, 20.0),
+) -> np.ndarray | float:
+    r"""Return the :math:`\sigma_w^2` of the critical line :math:`\chi_1 = 1` at each bias.
+
+    Bisection on :math:`\chi_1(\sigma_w^2, \sigma_b^2) - 1` inside `bracket` (Schoenholz et
+    al. 2017, fig. 1). For tanh the line starts at :math:`(1, 0)` and bends to larger
+    :math:`\sigma_w^2` as the bias grows.
+
+    Parameters
+    ----------
+    sigma_b2 : float or array_like
+        Bias variances, >= 0.
+    activation : str, default "tanh"
+    nodes : int, default 60
+    bracket : (float, float), default (0.05, 20.0)
+        The range of :math:`\sigma_w^2` searched; :math:`\chi_1 - 1` must change sign in it.
+
+    Returns
+    -------
+    float or numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        If :math:`\chi_1 - 1` does not change sign within `bracket`.
+
+    Examples
+    --------
+    >>> round(critical_sigma_w2(0.0), 6)
+    1.0
+    >>> critical_sigma_w2([0.0, 0.05]).round(3).tolist()
+    [1.0, 1.761]
+    """
+    sb2 = _as_parameter(sigma_b2, "sigma_b2", positive=False)
+    act = _check_activation(activation)
+    n = check_int(nodes, "nodes", minimum=2)
+    if (
+        not isinstance(bracket, tuple)
+        or len(bracket) != 2
+        or not all(isinstance(b, numbers.Real) and b > 0 for b in bracket)
+        or bracket[0] >= bracket[1]
+    ):
+        raise ValueError(
+            f"bracket must be a tuple (low, high) with 0 < low < high, got {bracket!r}"
+        )
+    scalar = sb2.ndim == 0
+    sb2 = np.atleast_1d(sb2).reshape(-1)
+
+    def excess(sw2: np.ndarray) -> np.ndarray:
+        x, w = _nodes(n)
+        q = np.sqrt(_q_star(sw2, sb2, act, n))[:, None] * x
+        return sw2 * (activation_derivative(act, q) ** 2 @ w) - 1
+
+    lo, hi = np.full(sb2.shape, float(bracket[0])), np.full(sb2.shape, float(bracket[1]))
+    if np.any(excess(lo) > 0) or np.any(excess(hi) < 0):
+        raise ValueError(
+            f"chi_1 - 1 does not change sign for sigma_w2 in {bracket} at some sigma_b2; "
+            "widen the bracket"
+        )
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        up = excess(mid) > 0
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid)
+    result = (lo + hi) / 2
+    return float(result[0]) if scalar else result
