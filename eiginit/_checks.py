@@ -9,6 +9,7 @@ so nothing downstream ever sees NaN, infinities or shapes it cannot handle.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -138,6 +139,20 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def check_widths(value: Any, name: str) -> tuple[int, ...]:
+    """Return *value*, a network's layer widths ``(n_0, ..., n_L)``, as a tuple of ints >= 1."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+        raise TypeError(
+            f"{name} must be a sequence of layer widths (n_0, ..., n_L), got {_describe(value)}"
+        )
+    widths = tuple(check_int(n, "each layer width", minimum=1) for n in value)
+    if len(widths) < 2:
+        raise ValueError(
+            f"{name} must list at least an input and an output width, got {list(widths)}"
+        )
+    return widths
 
 
 def check_positive_float(value: Any, name: str) -> float:

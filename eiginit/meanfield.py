@@ -1,37 +1,37 @@
 r"""Mean-field signal propagation in wide random networks: q*, chi_1, the edge of chaos.
 
-Used by the chapter "The backward pass". A layer of a wide network with weights
-:math:`W_{ij} \sim N(0, \sigma_w^2 / n)` and biases :math:`b_i \sim N(0, \sigma_b^2)` maps the
-variance :math:`q` of its pre-activations and the correlation :math:`c` between two inputs to
-(Poole et al. 2016; Schoenholz et al. 2017)
+Used by the chapter "The backward pass". A layer of a wide network with weights :math:`W_{ij} \sim
+\mathcal{N}(0, \sigma_w^2 / n)` and biases :math:`b_i \sim \mathcal{N}(0, \sigma_b^2)` maps the
+variance :math:`q` of its pre-activations and the correlation :math:`c` between two inputs to (Poole
+et al. 2016; Schoenholz et al. 2017)
 
 .. math::
 
-    q_{l} &= \sigma_w^2 \, \mathbb{E}_z\bigl[\phi(\sqrt{q_{l-1}}\, z)^2\bigr] + \sigma_b^2, \\
-    c_{l} &= \frac{1}{q^*}\Bigl(\sigma_w^2\, \mathbb{E}\bigl[\phi(u_1)\phi(u_2)\bigr]
+    q_\ell &= \sigma_w^2 \, \mathbb{E}_z\bigl[\phi(\sqrt{q_{\ell-1}}\, z)^2\bigr] + \sigma_b^2, \\
+    c_\ell &= \frac{1}{q^*}\Bigl(\sigma_w^2\, \mathbb{E}\bigl[\phi(u_1)\phi(u_2)\bigr]
              + \sigma_b^2\Bigr), \quad u_1 = \sqrt{q^*} z_1,\;
-             u_2 = \sqrt{q^*}\bigl(c_{l-1} z_1 + \sqrt{1 - c_{l-1}^2}\, z_2\bigr),
+             u_2 = \sqrt{q^*}\bigl(c_{\ell-1} z_1 + \sqrt{1 - c_{\ell-1}^2}\, z_2\bigr),
 
 with :math:`z, z_1, z_2` independent standard normals. The variance settles at a fixed point
 :math:`q^*`; the slope of the correlation map at :math:`c = 1`,
 
 .. math:: \chi_1 = \sigma_w^2\, \mathbb{E}_z\bigl[\phi'(\sqrt{q^*} z)^2\bigr],
 
-is also the mean squared singular value of one layer's Jacobian :math:`D_l W_l`: it separates
+is also the mean squared singular value of one layer's Jacobian :math:`D_\ell W_\ell`: it separates
 the ordered phase (:math:`\chi_1 < 1`, gradients vanish, inputs merge) from the chaotic one
 (:math:`\chi_1 > 1`, gradients explode, inputs decorrelate). Correlations approach their fixed
 point :math:`c^*` like :math:`e^{-l/\xi_c}` with :math:`\xi_c = -1/\log \chi_c`,
 :math:`\chi_c = \sigma_w^2\,\mathbb{E}[\phi'(u_1)\phi'(u_2)]` at :math:`c^*`; it diverges on the
 critical line :math:`\chi_1 = 1`.
 
-All expectations are Gauss-Hermite quadratures (:func:`numpy.polynomial.hermite_e.hermegauss`),
-and every function broadcasts over arrays of :math:`(\sigma_w^2, \sigma_b^2)`, so a whole phase
-diagram is one call.
+All expectations use the Gauss-Legendre rule split at zero that
+:func:`eiginit.propagation.gaussian_expectation` uses (one rule for the package), and every
+function broadcasts over arrays of :math:`(\sigma_w^2, \sigma_b^2)`, so a whole phase diagram
+is one call.
 """
 
 from __future__ import annotations
 
-import functools
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import _describe, check_int
+from eiginit._numerics import normal_rule
 from eiginit.network import _check_activation, activation_derivative, apply_activation
 
 __all__ = [
@@ -48,18 +49,9 @@ __all__ = [
     "q_star",
 ]
 
-# An even count: no node sits on the kink of ReLU at 0, and E[1(z > 0)] = 1/2 exactly.
+# Gauss-Legendre nodes per half-line of the shared rule (eiginit._numerics): 120 points per
+# one-dimensional expectation. No node sits on the kink of ReLU at 0.
 _DEFAULT_NODES = 60
-
-
-@functools.cache
-def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Hermite nodes and weights for E[f(z)], z ~ N(0, 1): E f = sum(w * f(x))."""
-    x, w = np.polynomial.hermite_e.hermegauss(n)
-    x.flags.writeable = False
-    w = w / np.sqrt(2 * np.pi)
-    w.flags.writeable = False
-    return x, w
 
 
 def _as_parameter(value: Any, name: str, *, positive: bool) -> np.ndarray:
@@ -77,7 +69,7 @@ def _as_parameter(value: Any, name: str, *, positive: bool) -> np.ndarray:
 
 
 def _length_map(q: np.ndarray, sw2: np.ndarray, sb2: np.ndarray, act: str, n: int) -> np.ndarray:
-    x, w = _nodes(n)
+    x, w = normal_rule(n)
     phi = apply_activation(act, np.sqrt(q)[..., None] * x)
     return sw2 * (phi**2 @ w) + sb2
 
@@ -105,7 +97,7 @@ def q_star(
     activation : str, default "tanh"
         A name from :data:`eiginit.network.ACTIVATIONS`.
     nodes : int, default 60
-        Gauss-Hermite nodes per expectation.
+        Gauss-Legendre nodes per half-line for each expectation (``2 * nodes`` points).
 
     Returns
     -------
@@ -163,7 +155,7 @@ def _pair_expectation(
     c: np.ndarray, q: np.ndarray, act: str, n: int, *, derivative: bool
 ) -> np.ndarray:
     """E[f(u1) f(u2)], f = phi or phi', for (u1, u2) of variance q and correlation c."""
-    x, w = _nodes(n)
+    x, w = normal_rule(n)
     s = np.sqrt(q)[..., None, None]
     cc = np.clip(c, -1.0, 1.0)[..., None, None]
     fn = activation_derivative if derivative else apply_activation
@@ -214,7 +206,7 @@ def mean_field(
     activation: str = "tanh",
     *,
     nodes: int = _DEFAULT_NODES,
-    pair_nodes: int = 40,
+    pair_nodes: int = 20,
 ) -> MeanField:
     r"""Compute :math:`q^*`, :math:`\chi_1`, :math:`c^*`, :math:`\chi_c` and :math:`\xi_c`.
 
@@ -230,10 +222,11 @@ def mean_field(
         Broadcast together; :math:`\sigma_w^2 > 0`, :math:`\sigma_b^2 \ge 0`.
     activation : str, default "tanh"
     nodes : int, default 60
-        Gauss-Hermite nodes for the one-dimensional expectations (:math:`q^*`, :math:`\chi_1`).
-    pair_nodes : int, default 40
-        Gauss-Hermite nodes per dimension for the two-input correlation map (``pair_nodes**2``
-        points per evaluation), used in the chaotic phase only.
+        Gauss-Legendre nodes per half-line for the one-dimensional expectations (:math:`q^*`,
+        :math:`\chi_1`).
+    pair_nodes : int, default 20
+        Nodes per half-line and per dimension for the two-input correlation map
+        (``(2 * pair_nodes)**2`` points per evaluation), used in the chaotic phase only.
 
     Returns
     -------
@@ -254,7 +247,7 @@ def mean_field(
     n = check_int(nodes, "nodes", minimum=2)
     sw2, sb2 = (np.array(a) for a in np.broadcast_arrays(sw2, sb2))
     q = _q_star(sw2.reshape(-1), sb2.reshape(-1), act, n).reshape(sw2.shape)
-    x, w = _nodes(n)
+    x, w = normal_rule(n)
     chi_1 = sw2 * (activation_derivative(act, np.sqrt(q)[..., None] * x) ** 2 @ w)
 
     # In the chaotic phase, c* < 1: bisection on the correlation map c -> f(c), which lies above
@@ -307,6 +300,7 @@ def critical_sigma_w2(
         Bias variances, >= 0.
     activation : str, default "tanh"
     nodes : int, default 60
+        Gauss-Legendre nodes per half-line for each expectation.
     bracket : (float, float), default (0.05, 20.0)
         The range of :math:`\sigma_w^2` searched; :math:`\chi_1 - 1` must change sign in it.
 
@@ -342,7 +336,7 @@ def critical_sigma_w2(
     sb2 = np.atleast_1d(sb2).reshape(-1)
 
     def excess(sw2: np.ndarray) -> np.ndarray:
-        x, w = _nodes(n)
+        x, w = normal_rule(n)
         q = np.sqrt(_q_star(sw2, sb2, act, n))[:, None] * x
         return sw2 * (activation_derivative(act, q) ** 2 @ w) - 1
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_rng
+from eiginit._checks import _describe, check_int, check_rng, check_widths
 
 __all__ = [
     "ACTIVATIONS",
@@ -364,11 +364,7 @@ class MLP:
             returns the wrong shape or non-finite numbers, or a dtype other than float32/64.
         """
         check_rng(rng)
-        if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence | np.ndarray):
-            raise TypeError(f"sizes must be a sequence of layer widths, got {_describe(sizes)}")
-        sizes = [check_int(n, "each layer width", minimum=1) for n in sizes]
-        if len(sizes) < 2:
-            raise ValueError(f"sizes must list at least an input and an output width, got {sizes}")
+        sizes = list(check_widths(sizes, "sizes"))
         _check_activation(activation)
         if not callable(init):
             raise TypeError(f"init must be a callable init(shape, *, rng), got {_describe(init)}")

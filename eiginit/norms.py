@@ -23,6 +23,7 @@ from eiginit._checks import (
     check_int,
     check_positive_float,
 )
+from eiginit._numerics import scale_by_power_of_two
 
 __all__ = ["SpectralNormResult", "spectral_norm", "transient_growth"]
 
@@ -119,10 +120,7 @@ def spectral_norm(
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     if not np.any(matrix):
         raise ValueError("A is the zero matrix: its spectral norm is 0 and there is no direction")
-    # Work with A / 2^e, |entries| in [0.5, 1), so tiny or huge matrices neither underflow nor
-    # overflow; scaling by a power of two is exact, and the results are scaled back.
-    exponent = int(np.frexp(np.max(np.abs(matrix)))[1])
-    matrix = np.ldexp(matrix, -exponent)
+    matrix, exponent = scale_by_power_of_two(matrix)  # exact; results are scaled back
     scale = float(np.linalg.norm(matrix))
     if x0 is None:
         gram = matrix.T @ matrix

@@ -1,12 +1,12 @@
 r"""Signal propagation through a deep fully connected network, forward and backward.
 
-The experiment of the chapter "Variance scaling with nonlinearities" (Part III): a batch of
-inputs goes through ``L`` layers :math:`h_l = W_l x_{l-1}`, :math:`x_l = \phi(h_l)` (no biases),
-a random unit-variance gradient comes back, and every layer's activation and gradient variance is
-recorded (:func:`propagate`). Beside it, the mean-field prediction of the same variances
-(:func:`variance_recursion`), which treats every pre-activation as Gaussian, as in Glorot &
-Bengio (2010), He et al. (2015) and Poole et al. (2016). Gaussian expectations are computed by
-quadrature, so the module needs numpy only.
+The experiment of the chapter "Variance scaling with nonlinearities" (Part III): a batch of inputs
+goes through ``L`` layers :math:`h_\ell = W_\ell x_{\ell-1}`, :math:`x_\ell = \phi(h_\ell)` (no
+biases), a random unit-variance gradient comes back, and every layer's activation and gradient
+variance is recorded (:func:`propagate`). Beside it, the mean-field prediction of the same variances
+(:func:`variance_recursion`), which treats every pre-activation as Gaussian, as in Glorot & Bengio
+(2010), He et al. (2015) and Poole et al. (2016). Gaussian expectations are computed by quadrature,
+so the module needs numpy only.
 
 This is a measuring instrument, not a trainable network: the multilayer perceptron of the later
 chapters lives in its own module.
@@ -14,15 +14,21 @@ chapters lives in its own module.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _as_real_array, check_int, check_rng
-from eiginit.network import ACTIVATIONS
+from eiginit._checks import _as_real_array, check_int, check_rng, check_widths
+from eiginit._numerics import normal_rule
+from eiginit.network import (
+    ACTIVATIONS,
+    _check_activation,
+    activation_derivative,
+    apply_activation,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -34,10 +40,8 @@ __all__ = [
     "variance_recursion",
 ]
 
-#: SELU's constants (Klambauer et al. 2017).
-_SELU_SCALE = 1.0507009873554804934193349852946
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_LEAKY_SLOPE = 0.01
+# Nodes per half-line of the quadrature (eiginit._numerics): about 1e-12 for these activations.
+_HALF_NODES = 160
 # Entries beyond this would overflow when squared for a variance: report the pass as overflowed.
 _TOO_LARGE = 1e150
 
@@ -45,39 +49,18 @@ _TOO_LARGE = 1e150
 _Fn = Callable[[np.ndarray], np.ndarray]
 
 
-def _sigmoid(h: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * h))  # overflow-free form of 1 / (1 + e^-h)
-
-
-def _selu(h: np.ndarray) -> np.ndarray:
-    return _SELU_SCALE * np.where(h > 0, h, _SELU_ALPHA * np.expm1(np.minimum(h, 0.0)))
-
-
-def _selu_prime(h: np.ndarray) -> np.ndarray:
-    return _SELU_SCALE * np.where(h > 0, 1.0, _SELU_ALPHA * np.exp(np.minimum(h, 0.0)))
-
-
-_TABLE: dict[str, tuple[_Fn, _Fn]] = {
-    "linear": (lambda h: h, np.ones_like),
-    "tanh": (np.tanh, lambda h: 1.0 - np.tanh(h) ** 2),
-    "relu": (lambda h: np.maximum(h, 0.0), lambda h: (h > 0).astype(np.float64)),
-    "leaky_relu": (
-        lambda h: np.where(h > 0, h, _LEAKY_SLOPE * h),
-        lambda h: np.where(h > 0, 1.0, _LEAKY_SLOPE),
-    ),
-    "selu": (_selu, _selu_prime),
-    "sigmoid": (_sigmoid, lambda h: _sigmoid(h) * (1.0 - _sigmoid(h))),
-}
-
-
 def activation_function(name: str) -> tuple[_Fn, _Fn]:
     """Return the activation `name` and its derivative, both vectorized.
+
+    The two functions are :func:`eiginit.network.apply_activation` and
+    :func:`eiginit.network.activation_derivative` with the name fixed, so that a formula reads
+    ``phi(h)``.
 
     Parameters
     ----------
     name : str
-        One of :data:`ACTIVATIONS`. ``leaky_relu`` has PyTorch's default slope 0.01; ``selu``
-        Klambauer et al.'s constants.
+        One of :data:`~eiginit.network.ACTIVATIONS`. ``leaky_relu`` has PyTorch's default slope
+        0.01; ``selu`` Klambauer et al.'s constants.
 
     Returns
     -------
@@ -90,30 +73,20 @@ def activation_function(name: str) -> tuple[_Fn, _Fn]:
     >>> phi(np.array([-1.0, 2.0])).tolist(), dphi(np.array([-1.0, 2.0])).tolist()
     ([0.0, 2.0], [0.0, 1.0])
     """
-    if not isinstance(name, str):
-        raise TypeError(f"activation must be a string, one of {list(ACTIVATIONS)}, got {name!r}")
-    if name not in _TABLE:
-        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {name!r}")
-    return _TABLE[name]
-
-
-# Gauss-Legendre on [0, 12] for each half-line: the activations are smooth on either side of
-# zero (ReLU's kink and SELU's jump in slope sit exactly at the split), and the normal density
-# beyond 12 standard deviations is below 1e-31.
-_HALF_NODES, _HALF_WEIGHTS = np.polynomial.legendre.leggauss(160)
-_HALF_NODES = 6.0 * (_HALF_NODES + 1.0)
-_HALF_WEIGHTS = 6.0 * _HALF_WEIGHTS * np.exp(-0.5 * _HALF_NODES**2) / math.sqrt(2.0 * math.pi)
+    name = _check_activation(name)
+    return partial(apply_activation, name), partial(activation_derivative, name)
 
 
 def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
-    r"""Return :math:`E[f(\sqrt{q}\, z)]` for :math:`z \sim N(0, 1)`, by quadrature.
+    r"""Return :math:`\mathbb{E}[f(\sqrt{q}\, z)]`, :math:`z \sim \mathcal{N}(0, 1)`, by quadrature.
 
     .. math::
 
-        E[f(\sqrt q\, z)] = \int_0^\infty \big[f(\sqrt q\, t) + f(-\sqrt q\, t)\big]\,
+        \mathbb{E}[f(\sqrt q\, z)] = \int_0^\infty \big[f(\sqrt q\, t) + f(-\sqrt q\, t)\big]\,
         \frac{e^{-t^2/2}}{\sqrt{2\pi}}\, dt ,
 
-    by 160-point Gauss-Legendre on :math:`[0, 12]`. Splitting at zero keeps the rule accurate
+    by 160-point Gauss-Legendre on :math:`[0, 12]` (the rule :mod:`eiginit.meanfield` uses too,
+    with its own node count). Splitting at zero keeps the rule accurate
     (about 1e-12) for activations with a kink at zero, such as ReLU and SELU, where a Hermite rule
     over the whole line loses digits.
 
@@ -142,9 +115,8 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
     qs = _as_real_array(q, "q")
     if np.any(qs < 0):
         raise ValueError(f"q must be a variance, >= 0, got minimum {qs.min()}")
-    t = np.sqrt(qs)[..., None] * _HALF_NODES
-    values = f(t) + f(-t)
-    return np.asarray(values @ _HALF_WEIGHTS, dtype=np.float64)
+    nodes, weights = normal_rule(_HALF_NODES)
+    return np.asarray(f(np.sqrt(qs)[..., None] * nodes) @ weights, dtype=np.float64)
 
 
 def _product_variance(delta: np.ndarray, x: np.ndarray) -> float:
@@ -161,15 +133,6 @@ def _product_variance(delta: np.ndarray, x: np.ndarray) -> float:
     return max(mean_square - mean**2, 0.0)
 
 
-def _as_widths(widths: Any) -> tuple[int, ...]:
-    if isinstance(widths, str | bytes) or not isinstance(widths, Sequence):
-        raise TypeError(f"widths must be a sequence of ints (n_0, ..., n_L), got {widths!r}"[:160])
-    out = tuple(check_int(n, "every width", minimum=1) for n in widths)
-    if len(out) < 2:
-        raise ValueError(f"widths must hold at least an input and an output width, got {out}")
-    return out
-
-
 @dataclass(frozen=True)
 class VarianceRecursion:
     r"""Mean-field predictions per layer, from :func:`variance_recursion`.
@@ -177,11 +140,12 @@ class VarianceRecursion:
     Attributes
     ----------
     preactivation : numpy.ndarray, shape (depth,)
-        :math:`q_l = E[h_l^2]` for ``l = 1..L``.
+        :math:`q_\ell = \mathbb{E}[h_\ell^2]` for ``l = 1..L``.
     activation : numpy.ndarray, shape (depth + 1,)
-        :math:`E[x_l^2]` for ``l = 0..L`` (the input's is 1).
+        :math:`\mathbb{E}[x_\ell^2]` for ``l = 0..L`` (the input's is 1).
     gradient : numpy.ndarray, shape (depth + 1,)
-        :math:`E[(\partial \ell / \partial x_l)^2]` for ``l = 0..L`` (the output's is 1).
+        :math:`\mathbb{E}[(\partial \mathcal{L} / \partial x_\ell)^2]` for ``l = 0..L`` (the
+        output's is 1).
     """
 
     preactivation: np.ndarray
@@ -194,15 +158,18 @@ def variance_recursion(
 ) -> VarianceRecursion:
     r"""Predict per-layer second moments forward and backward, treating pre-activations as Gaussian.
 
-    With unit-variance inputs, weights of variance :math:`v_l` and :math:`q_l = E[h_l^2]`,
+    With unit-variance inputs, weights of variance :math:`v_\ell` and
+    :math:`q_\ell = \mathbb{E}[h_\ell^2]`,
 
     .. math::
 
         q_1 = n_0 v_1, \qquad
-        q_{l+1} = n_l\, v_{l+1}\, E[\phi(\sqrt{q_l} z)^2], \qquad
-        g_{l-1} = n_l\, v_l\, E[\phi'(\sqrt{q_l} z)^2]\; g_l, \quad g_L = 1,
+        q_{\ell+1} = n_\ell\, v_{\ell+1}\, \mathbb{E}[\phi(\sqrt{q_\ell} z)^2], \qquad
+        \mathbb{E}[\bar x_{\ell-1}^2] = n_\ell\, v_\ell\, \mathbb{E}[\phi'(\sqrt{q_\ell} z)^2]\;
+        \mathbb{E}[\bar x_\ell^2], \quad \mathbb{E}[\bar x_L^2] = 1,
 
-    where :math:`g_l` is the second moment of the gradient reaching :math:`x_l` (Glorot & Bengio
+    where :math:`\bar x_\ell = \partial \mathcal{L} / \partial x_\ell` is the gradient reaching
+    :math:`x_\ell` (Glorot & Bengio
     2010; He et al. 2015; Poole et al. 2016). Exact for linear layers; for nonlinear ones it
     ignores the correlations that finite width creates.
 
@@ -213,7 +180,7 @@ def variance_recursion(
     weight_variances : array_like, shape (depth,)
         The entry variance of each layer's weights.
     activation : str
-        One of :data:`ACTIVATIONS`.
+        One of :data:`~eiginit.network.ACTIVATIONS`.
 
     Returns
     -------
@@ -226,7 +193,7 @@ def variance_recursion(
     >>> mf.preactivation.round(4).tolist(), mf.gradient.round(4).tolist()
     ([2.0, 2.0], [1.0, 1.0, 1.0])
     """
-    ns = _as_widths(widths)
+    ns = check_widths(widths, "widths")
     variances = _as_real_array(weight_variances, "weight_variances")
     depth = len(ns) - 1
     if variances.shape != (depth,) or np.any(variances <= 0):
@@ -263,15 +230,17 @@ class PropagationStats:
     weight_var : numpy.ndarray, shape (depth,)
         The variance of the weights actually drawn, per layer.
     preactivation_var : numpy.ndarray, shape (depth,)
-        :math:`\mathrm{Var}(h_l)`, ``l = 1..L``.
+        :math:`\mathrm{Var}(h_\ell)`, ``l = 1..L``.
     activation_var : numpy.ndarray, shape (depth + 1,)
-        :math:`\mathrm{Var}(x_l)`, ``l = 0..L``.
+        :math:`\mathrm{Var}(x_\ell)`, ``l = 0..L``.
     activation_second_moment : numpy.ndarray, shape (depth + 1,)
-        :math:`E[x_l^2]` (differs from the variance when the mean is not zero, as after ReLU).
+        :math:`\mathbb{E}[x_\ell^2]` (differs from the variance when the mean is not zero, as
+        after ReLU).
     gradient_var : numpy.ndarray, shape (depth + 1,)
-        :math:`\mathrm{Var}(\partial \ell / \partial x_l)`, ``l = 0..L``.
+        :math:`\mathrm{Var}(\partial \mathcal{L} / \partial x_\ell)`, ``l = 0..L``.
     weight_gradient_var : numpy.ndarray, shape (depth,)
-        :math:`\mathrm{Var}(\partial \ell / \partial W_l)`, the batch-averaged weight gradient.
+        :math:`\mathrm{Var}(\partial \mathcal{L} / \partial W_\ell)`, the batch-averaged weight
+        gradient.
     activations : tuple of numpy.ndarray
         ``(x_0, ..., x_L)``, each ``(batch, n_l)``, if requested; else empty.
     """
@@ -303,16 +272,17 @@ def propagate(
 ) -> PropagationStats:
     r"""Run a batch forward through a fresh deep network and a random gradient back.
 
-    Forward, with :math:`x_0 \sim N(0, I)` and no biases:
-    :math:`h_l = x_{l-1} W_l^\top`, :math:`x_l = \phi(h_l)`, ``l = 1..L``, where each
-    :math:`W_l` of shape ``(n_l, n_{l-1})`` is ``initializer((n_l, n_{l-1}), rng=rng)``.
-    Backward, from a unit-variance gradient :math:`g_L \sim N(0, I)` at the output (what a loss
-    would send, independent of the forward pass):
+    Forward, with :math:`x_0 \sim \mathcal{N}(0, I)` and no biases:
+    :math:`h_\ell = x_{\ell-1} W_\ell^\top`, :math:`x_\ell = \phi(h_\ell)`, ``l = 1..L``, where each
+    :math:`W_\ell` of shape ``(n_l, n_{l-1})`` is ``initializer((n_l, n_{l-1}), rng=rng)``.
+    Backward, from a unit-variance gradient :math:`\bar x_L \sim \mathcal{N}(0, I)` at the output
+    (what a loss would send, independent of the forward pass):
 
     .. math::
 
-        \delta_l = g_l \odot \phi'(h_l), \qquad g_{l-1} = \delta_l W_l, \qquad
-        \frac{\partial \ell}{\partial W_l} = \frac{1}{B}\, \delta_l^\top x_{l-1} .
+        \delta_\ell = \bar x_\ell \odot \phi'(h_\ell), \qquad \bar x_{\ell-1} = \delta_\ell W_\ell,
+        \qquad
+        \frac{\partial \mathcal{L}}{\partial W_\ell} = \frac{1}{B}\, \delta_\ell^\top x_{\ell-1} .
 
     Parameters
     ----------
@@ -323,7 +293,7 @@ def propagate(
         :func:`eiginit.xavier_normal` or ``functools.partial(eiginit.kaiming_normal,
         nonlinearity="relu")``.
     activation : str, default "tanh"
-        One of :data:`ACTIVATIONS`.
+        One of :data:`~eiginit.network.ACTIVATIONS`.
     batch : int, default 256
         Inputs per pass, >= 2.
     keep_activations : bool, default False
@@ -351,7 +321,7 @@ def propagate(
     >>> round(float(s.weight_var[0] * 200), 1)  # He: variance 2 / fan_in
     2.0
     """
-    ns = _as_widths(widths)
+    ns = check_widths(widths, "widths")
     if not callable(initializer):
         raise TypeError(
             f"initializer must be callable as initializer(shape, rng=rng), got {initializer!r}"

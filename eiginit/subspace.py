@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import as_square_matrix, check_int, check_positive_float, check_rng
+from eiginit._numerics import scale_by_power_of_two
 
 __all__ = ["SubspaceIterationResult", "matrix_with_spectrum", "subspace_iteration"]
 
@@ -218,10 +219,7 @@ def subspace_iteration(
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     if not np.any(matrix):
         raise ValueError("A is the zero matrix: every eigenvalue is 0 and there is no subspace")
-    # Work with A / 2^e, |entries| in [0.5, 1), so tiny or huge matrices neither underflow nor
-    # overflow; scaling by a power of two is exact, and the results are scaled back.
-    exponent = int(np.frexp(np.max(np.abs(matrix)))[1])
-    matrix = np.ldexp(matrix, -exponent)
+    matrix, exponent = scale_by_power_of_two(matrix)  # exact; results are scaled back
     scale = float(np.linalg.norm(matrix))
     Q, _ = np.linalg.qr(rng.standard_normal((k, p)))
     estimates = np.empty((max_iter, p), dtype=np.complex128)
