@@ -35,18 +35,40 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 myst_dmath_double_inline = True
 
-# Execution: every chapter runs at build time; a failing cell fails the build.
 # Kernels inherit this process's environment: one BLAS thread each. The book's matrices are
 # small; on 2 busy cores threaded OpenBLAS ran batched eigvals and QR 10 to 30 times slower, and a
 # single thread also fixes the order of floating-point sums (reproducible figures). A variable
 # already set is left alone.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-nb_execution_mode = os.environ.get("EIGINIT_EXECUTION_MODE", "force")
+
+# --- Execution, caching and reproducibility (issue 9; see CONTRIBUTING.md) -------------------
+# Every chapter runs at build time and a failing cell fails the build. Locally the outputs are
+# cached per chapter by jupyter-cache, which keys a chapter on its code cells only and so misses
+# edits to the eiginit modules the chapter imports (myst-nb issue 299). The cache directory is
+# therefore keyed on eiginit's files and the installed packages (booktools.build.cache_key):
+# editing eiginit selects a fresh directory, and since the path is a config value Sphinx
+# compares, every page is re-read and every chapter re-executed. Editing one chapter's code
+# re-executes that chapter only; an unchanged rebuild executes nothing. CI (CI=true) always
+# executes everything ("force"). EIGINIT_EXECUTION_MODE (off, force, cache) overrides both.
+import sys  # noqa: E402
+
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _ROOT)
+from booktools import build as _build  # noqa: E402
+
+_build.make_reproducible()  # SOURCE_DATE_EPOCH and PYTHONHASHSEED, inherited by the kernels
+_build.fix_stream_merging()  # printed output must not depend on when the kernel flushed it
+_build.fix_cell_ids()  # the executed .ipynb downloads must not carry random cell ids
+_build.fix_cached_notebook_outputs()  # a chapter served from the cache keeps its outputs
+nb_execution_mode = _build.execution_mode()
+nb_execution_cache_path = str(_build.cache_dir(_ROOT))
+nb_execution_in_temp = True  # a chapter writing files never touches book/ (preview loops)
 nb_execution_raise_on_error = True
 nb_execution_timeout = 180  # seconds per cell
 nb_execution_show_tb = True
 nb_merge_streams = True
+# --- end of execution block -------------------------------------------------------------------
 
 # Figures, equations and tables are numbered and referred to by number.
 numfig = True

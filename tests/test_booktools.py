@@ -1,0 +1,365 @@
+"""Tests of the book tooling: scaffolding a chapter, the execution-cache key, the build mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from booktools import build, scaffold
+from booktools import chapters as bc
+
+INDEX = """# Book
+
+```{toctree}
+:caption: Part I, one
+:maxdepth: 2
+
+first
+```
+
+```{toctree}
+:caption: Part II, two
+
+second
+```
+
+```{toctree}
+:caption: Back matter
+
+bibliography
+```
+"""
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "index.md").write_text(INDEX, "utf-8")
+    (tmp_path / "book" / "first.md").write_text('glue("fi_x", 1)\n', "utf-8")
+    shutil.copytree(bc.ROOT / "templates", tmp_path / "templates")
+    return tmp_path
+
+
+def test_new_chapter_writes_the_file_and_the_toctree(root: Path):
+    made = scaffold.new_chapter("power-iteration", "Power iteration", root=root, seed=12)
+    assert made.path == root / "book" / "power-iteration.md"
+    assert (made.abbr, made.seed, made.part) == ("pi", 12, "Part II, two")
+    trees = bc.toctree_entries(root / "book" / "index.md")
+    assert trees[1] == ("Part II, two", ["second", "power-iteration"])
+    chapter = bc.Chapter.read(made.path)
+    assert "# Power iteration" in chapter.text
+    assert "np.random.default_rng(12)" in chapter.text
+    assert "{{" not in chapter.text
+    for check in bc.ALL_CHECKS:
+        assert check(chapter) == [], check.__name__
+
+
+def test_new_chapter_goes_into_the_named_part(root: Path):
+    made = scaffold.new_chapter("norms", "Norms", root=root, part="part i,")
+    assert made.part == "Part I, one"
+    assert bc.toctree_entries(root / "book" / "index.md")[0][1] == ["first", "norms"]
+
+
+def test_default_seed_depends_on_the_slug_only(root: Path, tmp_path_factory):
+    other = tmp_path_factory.mktemp("other")
+    shutil.copytree(root, other, dirs_exist_ok=True)
+    one = scaffold.new_chapter("spectra", "Spectra", root=root)
+    two = scaffold.new_chapter("spectra", "Other title", root=other)
+    assert one.seed == two.seed
+    assert 0 <= one.seed < 10_000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"slug": "Power_Iteration"}, "slug must be lower-case words"),
+        ({"slug": "ch 2"}, "slug must be lower-case words"),
+        ({"slug": "first"}, "already exists"),
+        ({"slug": "second-one", "title": "  "}, "title must not be empty"),
+        ({"slug": "fast-iteration"}, "already used by another chapter"),
+        ({"slug": "new-one", "abbr": "Bad-Abbr"}, "abbr must be 1 to 6"),
+        ({"slug": "new-one", "part": "Part IX"}, "no toctree caption contains 'Part IX'"),
+        ({"slug": "new-one", "seed": -1}, "seed must be a non-negative integer"),
+    ],
+)
+def test_new_chapter_rejects(root: Path, kwargs, message):
+    args = {"slug": "x", "title": "A title", **kwargs}
+    before = (root / "book" / "index.md").read_text("utf-8")
+    with pytest.raises(ValueError, match=message):
+        scaffold.new_chapter(args.pop("slug"), args.pop("title"), root=root, **args)
+    assert (root / "book" / "index.md").read_text("utf-8") == before
+
+
+def test_add_to_toctree_refuses_a_listed_slug():
+    with pytest.raises(ValueError, match="already in the toctree"):
+        scaffold.add_to_toctree(INDEX, "second")
+
+
+def test_add_to_toctree_needs_a_toctree():
+    with pytest.raises(ValueError, match="no \\{toctree\\}"):
+        scaffold.add_to_toctree("# no toc\n", "x")
+
+
+def test_render_rejects_unknown_placeholders():
+    with pytest.raises(ValueError, match="placeholders"):
+        scaffold.render("{{ slug }} {{ author }}", slug="a", title="A", abbr="a", seed=1)
+
+
+def test_command_line(root: Path, capsys):
+    assert scaffold.main(["spectra", "Spectra", "--root", str(root), "--abbr", "spec"]) == 0
+    assert "abbreviation 'spec'" in capsys.readouterr().out
+    assert scaffold.main(["spectra", "Spectra", "--root", str(root)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+# --- execution cache key and mode -------------------------------------------------------------
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    (tmp_path / "eiginit" / "data").mkdir(parents=True)
+    (tmp_path / "eiginit" / "power.py").write_text("x = 1\n", "utf-8")
+    (tmp_path / "eiginit" / "data" / "m.txt").write_text("1 2\n", "utf-8")
+    return tmp_path
+
+
+def test_cache_key_changes_with_any_source_or_data_file(package: Path):
+    key = build.cache_key(package)
+    assert build.cache_key(package) == key
+    (package / "eiginit" / "power.py").write_text("x = 2\n", "utf-8")
+    key2 = build.cache_key(package)
+    assert key2 != key
+    (package / "eiginit" / "data" / "m.txt").write_text("1 3\n", "utf-8")
+    assert build.cache_key(package) != key2
+
+
+def test_cache_key_changes_when_a_module_is_added_or_renamed(package: Path):
+    key = build.cache_key(package)
+    (package / "eiginit" / "power.py").rename(package / "eiginit" / "powers.py")
+    assert build.cache_key(package) != key
+
+
+def test_cache_key_changes_when_a_package_is_upgraded(package: Path, tmp_path_factory, monkeypatch):
+    site = tmp_path_factory.mktemp("site")
+    (site / "numpy-2.0.0.dist-info").mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    key = build.cache_key(package)
+    (site / "numpy-2.0.0.dist-info").rename(site / "numpy-2.1.0.dist-info")
+    assert build.cache_key(package) != key
+
+
+def test_cache_key_ignores_bytecode(package: Path):
+    key = build.cache_key(package)
+    (package / "eiginit" / "__pycache__").mkdir()
+    (package / "eiginit" / "__pycache__" / "power.cpython-311.pyc").write_bytes(b"\0")
+    assert build.cache_key(package) == key
+
+
+def test_cache_key_needs_the_package(tmp_path: Path):
+    with pytest.raises(ValueError, match="expected the eiginit package"):
+        build.cache_key(tmp_path)
+
+
+def test_cache_dir_is_keyed_and_pruned(package: Path):
+    base = package / build.CACHE_ROOT
+    for i in range(6):
+        (base / f"old{i}").mkdir(parents=True)
+        os.utime(base / f"old{i}", (1000 + i, 1000 + i))
+    path = build.cache_dir(package)
+    assert path == base / build.cache_key(package)
+    kept = sorted(p.name for p in base.iterdir())
+    assert len(kept) == build.KEEP_CACHES
+    assert path.name in kept
+    assert {"old5", "old4", "old3"} <= set(kept)
+
+
+@pytest.mark.parametrize(
+    ("ci", "override", "expected"),
+    [
+        (None, None, "cache"),
+        ("true", None, "force"),
+        ("1", None, "force"),
+        ("false", None, "cache"),
+        ("true", "off", "off"),
+        (None, "force", "force"),
+    ],
+)
+def test_execution_mode(monkeypatch, ci, override, expected):
+    for name, value in (("CI", ci), ("EIGINIT_EXECUTION_MODE", override)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert build.execution_mode() == expected
+
+
+def test_execution_mode_rejects_unknown(monkeypatch):
+    monkeypatch.setenv("EIGINIT_EXECUTION_MODE", "sometimes")
+    with pytest.raises(ValueError, match="EIGINIT_EXECUTION_MODE must be one of"):
+        build.execution_mode()
+
+
+def test_make_reproducible_sets_only_missing_variables(monkeypatch):
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
+    assert build.make_reproducible() == {"PYTHONHASHSEED": "0"}
+    assert os.environ["SOURCE_DATE_EPOCH"] == "86400"
+    assert build.make_reproducible() == {}
+
+
+def test_make_reproducible_takes_the_commit_time(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    set_now = build.make_reproducible()
+    if shutil.which("git") is None or not (bc.ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    assert set_now["SOURCE_DATE_EPOCH"].isdigit()
+
+
+# --- reproducibility comparison, page weights, project copies ---------------------------------
+
+
+def test_normalize_exec_table_blanks_only_date_and_time_cells():
+    from booktools.repro import normalize_exec_table
+
+    row = "<td><p>2026-11-29 04:05</p></td><td><p>cache</p></td><td><p>5.36</p></td>"
+    assert normalize_exec_table(row) == (
+        "<td><p>DATE</p></td><td><p>cache</p></td><td><p>SECONDS</p></td>"
+    )
+    prose = "<p>2026-11-29 04:05 and 5.36</p>"
+    assert normalize_exec_table(prose) == prose
+
+
+def test_compare_trees_finds_every_kind_of_difference(tmp_path: Path):
+    from booktools.repro import compare_trees
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        (root / "_images").mkdir(parents=True)
+        (root / "same.html").write_text("<p>x</p>", "utf-8")
+        (root / "stats.html").write_text("<td><p>1.0</p></td>", "utf-8")
+    (a / "stats.html").write_text("<td><p>2.5</p></td>", "utf-8")
+    (a / "_images" / "f.svg").write_text("<svg id='1'/>", "utf-8")
+    (b / "_images" / "f.svg").write_text("<svg id='2'/>", "utf-8")
+    (a / "extra.html").write_text("", "utf-8")
+    report = compare_trees(a, b, normalized={"stats.html"})
+    assert report["differ"] == ["_images/f.svg"]
+    assert report["only in first"] == ["extra.html"]
+    assert report["only in second"] == []
+    assert compare_trees(a, b)["differ"] == ["_images/f.svg", "stats.html"]
+
+
+def test_page_weights_count_first_visit_assets_once(tmp_path: Path):
+    from booktools.bench import page_weights
+
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_images").mkdir()
+    (tmp_path / "_static" / "theme.css").write_text("@font-face{src:url(font.woff2)}", "utf-8")
+    (tmp_path / "_static" / "font.woff2").write_bytes(b"f" * 100)
+    (tmp_path / "_images" / "fig.svg").write_bytes(b"s" * 50)
+    head = '<link rel="stylesheet" href="_static/theme.css?v=1"><link rel="next" href="ch.html">'
+    external = '<script src="https://cdn.example.org/mathjax.js"></script>'
+    (tmp_path / "index.html").write_text(head + external, "utf-8")
+    (tmp_path / "ch.html").write_text(head + '<img src="_images/fig.svg">', "utf-8")
+    weights = page_weights(tmp_path, ["ch"])
+    css = len("@font-face{src:url(font.woff2)}")
+    assert weights["first visit"]["raw"] == len(head + external) + css + 100
+    assert weights["ch"]["raw"] == len(head + '<img src="_images/fig.svg">') + 50
+    assert weights["ch"]["gzip"] > 0
+
+
+def test_copy_project_leaves_out_build_products(tmp_path: Path):
+    from booktools.runner import copy_project
+
+    src = tmp_path / "src"
+    for folder in ("book", "_build/html", ".git", "eiginit/__pycache__"):
+        (src / folder).mkdir(parents=True)
+    (src / "book" / "a.md").write_text("a", "utf-8")
+    (src / "_build" / "html" / "a.html").write_text("a", "utf-8")
+    dest = copy_project(tmp_path / "dest", root=src)
+    assert (dest / "book" / "a.md").is_file()
+    assert not (dest / "_build").exists()
+    assert not (dest / ".git").exists()
+    assert not (dest / "eiginit" / "__pycache__").exists()
+
+
+def test_stream_chunks_are_joined_wherever_the_kernel_cut_them():
+    whole = [
+        {"output_type": "stream", "name": "stdout", "text": "eigenvalues of S: [-3.05 1.71]\n"}
+    ]
+    for cut in (5, 17, 18, 30):
+        text = whole[0]["text"]
+        chunks = [
+            {"output_type": "stream", "name": "stdout", "text": text[:cut]},
+            {"output_type": "display_data", "data": {}},
+            {"output_type": "stream", "name": "stdout", "text": text[cut:]},
+        ]
+        joined = build.join_stream_chunks(chunks)
+        assert joined[0]["text"] == text
+        assert chunks[0]["text"] == text[:cut]  # the input is left alone
+        assert [o["output_type"] for o in joined] == ["stream", "display_data"]
+
+
+def test_myst_nb_stream_merging_is_made_deterministic():
+    pytest.importorskip("myst_nb")
+    from myst_nb.core import render
+
+    assert build.fix_stream_merging()
+    assert build.fix_stream_merging()  # idempotent
+    chunks = [
+        {"output_type": "stream", "name": "stdout", "text": "eigenvalues of S:"},
+        {"output_type": "stream", "name": "stdout", "text": " [-3.05 1.71]\n"},
+    ]
+    merged = render.coalesce_streams(chunks)
+    assert [o["text"] for o in merged] == ["eigenvalues of S: [-3.05 1.71]\n"]
+    # the cell's own outputs (saved in the .ipynb download) are joined too, without duplicates
+    assert [o["text"] for o in chunks] == ["eigenvalues of S: [-3.05 1.71]\n"]
+
+
+def test_notebook_paths_include_an_executable_index(tmp_path: Path):
+    front = "---\nkernelspec:\n  name: python3\n---\n"
+    (tmp_path / "index.md").write_text(front + "# Book\n\n```{toctree}\nch\n```\n", "utf-8")
+    (tmp_path / "ch.md").write_text(front + "# Chapter\n", "utf-8")
+    (tmp_path / "notes.md").write_text("# Notes\n", "utf-8")
+    assert [p.name for p in bc.chapter_paths(tmp_path)] == ["ch.md"]
+    assert [p.name for p in bc.notebook_paths(tmp_path)] == ["index.md", "ch.md"]
+    (tmp_path / "index.md").write_text("# Book\n\n```{toctree}\nch\n```\n", "utf-8")
+    assert [p.name for p in bc.notebook_paths(tmp_path)] == ["ch.md"]
+
+
+def test_text_notebooks_get_the_same_cell_ids_on_every_read():
+    pytest.importorskip("myst_nb")
+    from myst_nb import sphinx_ as nb_sphinx
+    from myst_nb.core.config import NbParserConfig
+    from myst_parser.config.main import MdParserConfig
+
+    assert build.fix_cell_ids()
+    assert build.fix_cell_ids()  # idempotent
+    path = bc.ROOT / "book" / "repeated-multiplication.md"
+    text = path.read_text("utf-8")
+
+    def ids():
+        reader = nb_sphinx.create_nb_reader(str(path), MdParserConfig(), NbParserConfig(), text)
+        return [cell["id"] for cell in reader.read(text).cells]
+
+    first = ids()
+    assert first == ids()
+    assert len(set(first)) == len(first)
+
+
+def test_cached_outputs_reach_the_notebook_myst_nb_saves(monkeypatch):
+    cache_module = pytest.importorskip("myst_nb.core.execute.cache")
+    client_class = cache_module.NotebookClientCache
+
+    def start_from_cache(self):  # what a cache hit does: render from a merged copy
+        self._notebook = {"cells": ["cell with outputs"]}
+
+    monkeypatch.setattr(client_class, "start_client", start_from_cache)
+    assert build.fix_cached_notebook_outputs()
+    client = object.__new__(client_class)
+    saved = {"cells": ["cell without outputs"]}
+    client._notebook = saved
+    client.start_client()
+    assert saved["cells"] == ["cell with outputs"]
