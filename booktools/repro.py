@@ -8,7 +8,11 @@ index, inventory.
 One exception, by design: a page holding myst-nb's execution-statistics table (``{nb-exec-table}``)
 reports *when* each chapter ran and *how long it took*, which no two builds share. In that page
 only the table cells with the date and the run time are blanked before comparing; everything else
-in it must match too. Usage: ``python -m booktools.repro [--keep DIR] [--jobs N]``.
+in it must match too. The same holds for the output of a code cell tagged ``measured-time`` (a
+wall-clock measurement a chapter shows on purpose, such as chapter 2's timing table): its printed
+output is blanked, in the page and in the ``.ipynb`` download, and nothing else. Such numbers must
+never be glued into the prose, where they could not be told apart.
+Usage: ``python -m booktools.repro [--keep DIR] [--jobs N]``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import hashlib
+import json
 import re
 import sys
 import tempfile
@@ -24,7 +29,7 @@ from pathlib import Path
 from booktools.build import make_reproducible
 from booktools.runner import ROOT, copy_project, sphinx_build
 
-__all__ = ["compare_trees", "main", "normalize_exec_table"]
+__all__ = ["compare_trees", "main", "normalize_exec_table", "normalize_measured"]
 
 _DATE_CELL = re.compile(r"(<td[^>]*><p>)\d{4}-\d{2}-\d{2} \d{2}:\d{2}(</p></td>)")
 _TIME_CELL = re.compile(r"(<td[^>]*><p>)(?:\d+(?:\.\d+)?|-)(</p></td>)")
@@ -39,6 +44,39 @@ def normalize_exec_table(html: str) -> str:
     """
     html = _DATE_CELL.sub(r"\1DATE\2", html)
     return _TIME_CELL.sub(r"\1SECONDS\2", html)
+
+
+MEASURED_TAG = "measured-time"
+_MEASURED_CELL = re.compile(
+    r'<div class="cell [^"]*\btag_measured-time\b.*?(?=<div class="cell |<section|</section>)', re.S
+)
+_OUTPUT_PRE = re.compile(r'(<div class="cell_output[^"]*">.*?<pre>)(.*?)(</pre>)', re.S)
+
+
+def normalize_measured(rel: str, data: bytes) -> bytes:
+    """Blank the outputs of cells tagged ``measured-time`` in a page or a notebook download.
+
+    >>> page = ('<div class="cell tag_measured-time docutils container"><div class="cell_input">'
+    ...         '<pre>t = clock()</pre></div><div class="cell_output docutils container">'
+    ...         '<pre>12 ms</pre></div></div><div class="cell docutils container">'
+    ...         '<div class="cell_output docutils container"><pre>kept</pre></div></div>')
+    >>> normalize_measured("a.html", page.encode()).decode().count("MEASURED"), b"kept" in (
+    ...     normalize_measured("a.html", page.encode()))
+    (1, True)
+    """
+    if MEASURED_TAG.encode() not in data:
+        return data
+    if rel.endswith(".html"):
+        html = data.decode("utf-8")
+        html = _MEASURED_CELL.sub(lambda m: _OUTPUT_PRE.sub(r"\1MEASURED\3", m.group(0)), html)
+        return html.encode()
+    if rel.endswith(".ipynb"):
+        notebook = json.loads(data)
+        for cell in notebook.get("cells", []):
+            if MEASURED_TAG in cell.get("metadata", {}).get("tags", []):
+                cell["outputs"] = []
+        return json.dumps(notebook, sort_keys=True).encode()
+    return data
 
 
 def _exec_table_pages(book: Path) -> set[str]:
@@ -57,6 +95,7 @@ def compare_trees(a: Path, b: Path, *, normalized: set[str] = frozenset()) -> di
         if rel in normalized:
             one = normalize_exec_table(one.decode("utf-8")).encode()
             two = normalize_exec_table(two.decode("utf-8")).encode()
+        one, two = normalize_measured(rel, one), normalize_measured(rel, two)
         if one != two:
             differ.append(rel)
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -363,3 +364,31 @@ def test_cached_outputs_reach_the_notebook_myst_nb_saves(monkeypatch):
     client._notebook = saved
     client.start_client()
     assert saved["cells"] == ["cell with outputs"]
+
+
+def test_normalize_measured_blanks_only_tagged_cell_outputs():
+    from booktools.repro import normalize_measured
+
+    tagged = (
+        '<div class="cell tag_hide-input tag_measured-time docutils container">'
+        '<div class="cell_input docutils container"><pre>t = clock()</pre></div>'
+        '<div class="cell_output docutils container"><pre>12 ms</pre></div></div>'
+    )
+    plain = (
+        '<div class="cell docutils container">'
+        '<div class="cell_output docutils container"><pre>0.71</pre></div></div>'
+    )
+    out = normalize_measured("p.html", (tagged + plain).encode()).decode()
+    assert "12 ms" not in out
+    assert "t = clock()" in out
+    assert "0.71" in out
+    assert normalize_measured("p.html", plain.encode()) == plain.encode()
+    notebook = {
+        "cells": [
+            {"metadata": {"tags": ["measured-time"]}, "outputs": [{"text": "12 ms"}]},
+            {"metadata": {}, "outputs": [{"text": "0.71"}]},
+        ]
+    }
+    blanked = normalize_measured("p.ipynb", json.dumps(notebook).encode()).decode()
+    assert "12 ms" not in blanked
+    assert "0.71" in blanked
