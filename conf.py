@@ -93,7 +93,9 @@ html_copy_source = True
 # --- Reader experience (issue 8): theme, offline assets, math, API reference ---------------
 html_static_path = ["book/_static"]
 html_css_files = ["eiginit.css"]
-html_favicon = "book/_static/favicon.svg"  # without one, browsers ask for /favicon.ico (a 404)
+# A logo, not a figure: kept out of book/, where every image is made by the build. Without a
+# favicon, browsers ask for /favicon.ico (a 404, which is a console error).
+html_favicon = "booktools/assets/favicon.svg"
 html_context = {"default_mode": "auto"}  # light or dark as the reader's system says
 html_show_sourcelink = True
 html_sourcelink_suffix = ""  # _sources/<page>.md, the chapter's own source
