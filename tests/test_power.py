@@ -81,6 +81,17 @@ def test_normalized_norm_settles_at_principal_component() -> None:
     assert traj.norms[-1] == pytest.approx(c1, rel=1e-9)
 
 
+def test_normalized_matrix_still_stretches_in_single_steps() -> None:
+    # Chapter 1: rho(A / rho) = 1, yet a one-step quotient exceeds 1, because
+    # sigma_max(A) / rho(A) = 4.128 / 2.604 > 1 (the seed matrix is far from normal).
+    A = seed_matrix()
+    B = normalize_spectral_radius(A)
+    assert np.linalg.norm(B, 2) == pytest.approx(4.12847869 / 2.60359043, rel=1e-7)
+    traj = iterate(B, np.random.default_rng(2020).standard_normal(5), 50)
+    assert traj.quotients.max() > 1.0
+    assert traj.quotients[-1] == pytest.approx(1.0, rel=1e-9)
+
+
 def test_complex_pair_fraction_matches_closed_form_for_k2() -> None:
     # For k = 2 the dominant eigenvalue is real exactly when both are: P = 2^(-1/2) (Edelman 1997).
     trials = 40_000
