@@ -12,7 +12,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
 - :mod:`eiginit.data`: the seed blog post's matrix.
-- :mod:`eiginit.datasets`: the 8 x 8 digits, loaded offline, split and standardized (Part IV).
+- :mod:`eiginit.datasets`: the 8 x 8 digits and MNIST-1D, made offline, split and standardized
+  (Parts IV and V).
 - :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
@@ -26,7 +27,7 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
-from eiginit.datasets import Dataset, load_digits, standardize, stratified_split
+from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -155,6 +156,7 @@ __all__ = [
     "lecun_normal",
     "lecun_uniform",
     "load_digits",
+    "load_mnist1d",
     "log_norm_growth",
     "lsuv",
     "lyapunov_exponents",
