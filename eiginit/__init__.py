@@ -11,6 +11,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
+- :mod:`eiginit.notebook`: ``glue``, which hands a chapter's numbers to the book, or prints them
+  when a downloaded chapter runs without Sphinx.
 - :mod:`eiginit.data`: the seed blog post's matrix.
 - :mod:`eiginit.datasets`: the 8 x 8 digits and MNIST-1D, made offline, split and standardized
   (Parts IV and V).
@@ -67,6 +69,7 @@ from eiginit.network import (
     apply_activation,
 )
 from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
+from eiginit.notebook import glue
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -150,6 +153,7 @@ __all__ = [
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "ginibre",
+    "glue",
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
