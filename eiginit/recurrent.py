@@ -14,7 +14,7 @@ echo-state-network recipe (Jaeger 2001).
   with backpropagation through time (BPTT) and the gradient norm at every step, vectorized over
   a leading *models* axis so that several initializations, seeds and learning rates train at
   once; :func:`train_rnn` trains it with SGD and optional gradient clipping, and
-  :func:`adding_problem` draws the adding task of Hochreiter & Schmidhuber (1997).
+  :func:`adding_problem` draws a variant of the adding task of Hochreiter & Schmidhuber (1997).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def memory_capacity(
     For a linear reservoir the exact value is :math:`MC_d = (W^d w)^\top G^{-1} W^d w` with the
     controllability Gramian :math:`G = \sum_{j \ge 0} W^j w w^\top W^{j\top}`, so
     :math:`\sum_{d \ge 0} MC_d = \operatorname{rank} G \le k` (the bound :math:`MC \le k` of
-    Jaeger 2002; Ballarin, Grigoryeva & Ortega 2024). A finite simulation falls short of it
+    Jaeger 2002; Ballarin, Grigoryeva & Ortega 2023, arXiv:2305.01457). A finite simulation falls short of it
     when :math:`G` is ill-conditioned, which it is for most reservoirs.
 
     Parameters
@@ -697,7 +697,7 @@ class ElmanRNN:
 def adding_problem(
     batch: int, steps: int, *, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Draw a batch of the adding problem (Hochreiter & Schmidhuber 1997, experiment 4).
+    r"""Draw a batch of the adding problem (after Hochreiter & Schmidhuber 1997).
 
     Each sequence has two channels: values :math:`u_t \sim U(0, 1)` and a marker that is 1 at
     exactly two steps, one in the first half and one in the second, else 0. The target is the
