@@ -170,15 +170,16 @@ def memory_capacity(
     .. math:: MC_d = \mathrm{corr}^2\big(u_{t-d},\, y_d(t)\big), \qquad
               MC = \sum_{d=1}^{D} MC_d
 
-    (Jaeger 2002, GMD Report 152, who sums over delays :math:`d \ge 1`; delay 0, the input just
-    read, is reported in ``per_delay[0]`` but **not counted** in ``total``). Scoring on held-out
+    (after Jaeger 2002, GMD Report 152, whose text we could not check). Delay 0, the input just
+    read, is reported in ``per_delay[0]`` but **not counted** in ``total``. Scoring on held-out
     steps avoids the upward bias of an in-sample fit, about :math:`k / \text{steps}` per delay.
 
     For a linear reservoir the exact value is :math:`MC_d = (W^d w)^\top G^{-1} W^d w` with the
     controllability Gramian :math:`G = \sum_{j \ge 0} W^j w w^\top W^{j\top}`, so
     :math:`\sum_{d \ge 0} MC_d = \operatorname{rank} G \le k` (the bound :math:`MC \le k` of
-    Jaeger 2002; Ballarin, Grigoryeva & Ortega 2023, arXiv:2305.01457). A finite simulation falls short of it
-    when :math:`G` is ill-conditioned, which it is for most reservoirs.
+    Jaeger 2002; the rank result of Ballarin, Grigoryeva & Ortega 2023, arXiv:2305.01457). A
+    finite simulation falls short of it when :math:`G` is ill-conditioned, which it is for most
+    reservoirs.
 
     Parameters
     ----------
@@ -796,7 +797,7 @@ def train_rnn(
     models, and minimizes the mean squared error :math:`\frac1B \sum \|y - \hat y\|^2` of each
     model separately. With `clip` set, a model whose full gradient :math:`g` has
     :math:`\|g\| > \text{clip}` steps along :math:`\text{clip}\; g / \|g\|` instead (Pascanu,
-    Mikolov & Bengio 2013, algorithm 1): the direction is kept, only the step is shortened.
+    Mikolov & Bengio 2013): the direction is kept, only the step is shortened.
 
     Parameters
     ----------

@@ -440,3 +440,47 @@ def test_train_rnn_errors(kwargs, error, match) -> None:
     options = {"iterations": 1, "batch_size": 2, "rng": np.random.default_rng(0)} | kwargs
     with pytest.raises(error, match=match):
         train_rnn(net, functools.partial(adding_problem, steps=4), **options)
+
+
+# --- claims of the chapter's framework audit and exercises ------------------------------------
+
+
+@pytest.mark.parametrize("gates", [3, 4])
+def test_gate_blocks_of_an_orthogonal_kernel(gates) -> None:
+    n = 64
+    kernel = orthogonal((gates * n, n), rng=np.random.default_rng(gates))
+    blocks = kernel.reshape(gates, n, n)
+    np.testing.assert_allclose(sum(B.T @ B for B in blocks), np.eye(n), atol=1e-12)
+    s = np.linalg.svd(blocks, compute_uv=False)
+    assert np.mean(s**2) == pytest.approx(1 / gates, rel=1e-12)  # exact, not statistical
+    assert s.max() <= 1 + 1e-12
+    for B in blocks:  # Schur: the eigenvalues' mean square is at most the mean s^2
+        lam = np.linalg.eigvals(B)
+        assert np.mean(np.abs(lam) ** 2) <= np.mean(np.linalg.svd(B, compute_uv=False) ** 2)
+
+
+def test_uniform_recurrent_default_follows_the_circular_law() -> None:
+    n = 400
+    rng = np.random.default_rng(0)
+    W = rng.uniform(-1 / np.sqrt(n), 1 / np.sqrt(n), (n, n))
+    lam = np.abs(np.linalg.eigvals(W))
+    # Circular law for variance 1/(3n): |lambda|^2 uniform on [0, 1/3], mean 1/6.
+    mean_square = float(np.mean(lam**2))
+    se = (1 / 3) / np.sqrt(12 * n)  # std of U(0, 1/3) over n eigenvalues (they repel: smaller)
+    assert abs(mean_square - 1 / 6) < 5 * se
+    assert spectral_radius(W) == pytest.approx(1 / np.sqrt(3), rel=0.08)  # finite-size edge
+    assert np.linalg.norm(W, 2) == pytest.approx(2 / np.sqrt(3), rel=0.05)
+
+
+def test_linear_memory_capacity_sees_only_the_eigenvalues() -> None:
+    rng = np.random.default_rng(8)
+    W = echo_state_reservoir(6, 0.7, rng=rng)
+    lam = np.linalg.eigvals(W)
+    S = rng.standard_normal((6, 6))  # another basis: same eigenvalues, other eigenvectors
+    W2 = S @ W @ np.linalg.inv(S)
+    w = rng.standard_normal(6)
+    a = memory_capacity(W, w, rng=np.random.default_rng(1), steps=2000)
+    b = memory_capacity(W2, rng.standard_normal(6), rng=np.random.default_rng(1), steps=2000)
+    np.testing.assert_allclose(a.per_delay, b.per_delay, atol=1e-6)
+    assert spectral_radius(W2) == pytest.approx(0.7)
+    assert np.allclose(np.sort_complex(np.linalg.eigvals(W2)), np.sort_complex(lam))
