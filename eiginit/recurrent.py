@@ -360,12 +360,12 @@ class RNNForwardPass:
 
     Attributes
     ----------
-    inputs : numpy.ndarray, shape (T, models, batch, d)
+    inputs : numpy.ndarray, shape (steps, models, batch, d)
         The input sequences :math:`x_1, \dots, x_T`, time first (``inputs[t - 1]`` is
         :math:`x_t`).
-    hidden : numpy.ndarray, shape (T + 1, models, batch, n)
+    hidden : numpy.ndarray, shape (steps + 1, models, batch, n)
         :math:`h_0 = 0, h_1, \dots, h_T`, time first.
-    preactivations : numpy.ndarray, shape (T, models, batch, n)
+    preactivations : numpy.ndarray, shape (steps, models, batch, n)
         :math:`a_t = W h_{t-1} + U x_t + b` for :math:`t = 1..T`.
     output : numpy.ndarray, shape (models, batch, o)
         :math:`y = V h_T + c`, read from the last step.
@@ -385,7 +385,7 @@ class RNNGradients:
     ----------
     w_in, w_rec, bias, w_out, b_out : numpy.ndarray
         The gradients of the parameters of the same names, same shapes.
-    hidden : numpy.ndarray, shape (T + 1, models, batch, n)
+    hidden : numpy.ndarray, shape (steps + 1, models, batch, n)
         :math:`\bar h_t = \partial \ell / \partial h_t` for :math:`t = 0..T`: the signal that
         BPTT carries backwards, one multiplication by :math:`W^\top D_t` per step.
     """
@@ -579,7 +579,7 @@ class ElmanRNN:
 
         Parameters
         ----------
-        x : array_like, shape (batch, T, d) or (models, batch, T, d)
+        x : array_like, shape (batch, steps, d) or (models, batch, steps, d)
             Input sequences; a 3-D batch is shared by all models.
 
         Returns
