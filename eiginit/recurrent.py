@@ -821,6 +821,18 @@ def train_rnn(
     Returns
     -------
     RNNTrainingResult
+
+    Examples
+    --------
+    Two learning rates for the same network, trained at once on short adding problems:
+
+    >>> import functools
+    >>> net = ElmanRNN.create(np.stack([0.5 * np.eye(8)] * 2), 2, 1, rng=np.random.default_rng(0))
+    >>> task = functools.partial(adding_problem, steps=4)
+    >>> fit = train_rnn(net, task, lr=[0.05, 0.001], iterations=300, batch_size=32,
+    ...                 rng=np.random.default_rng(1), clip=1.0)
+    >>> fit.losses.shape, bool(fit.losses[-50:, 0].mean() < fit.losses[:50, 0].mean())
+    ((300, 2), True)
     """
     if not isinstance(net, ElmanRNN):
         raise TypeError(f"net must be an ElmanRNN, got {_describe(net)}")
