@@ -22,6 +22,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
 - :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
   predicted (Part III).
+- :mod:`eiginit.recurrent`: echo-state reservoirs, memory capacity, the Fisher memory curve and
+  a numpy Elman network trained by backpropagation through time (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -88,6 +90,18 @@ from eiginit.propagation import (
     propagate,
     variance_recursion,
 )
+from eiginit.recurrent import (
+    ElmanRNN,
+    MemoryCapacity,
+    RNNForwardPass,
+    RNNGradients,
+    RNNTrainingResult,
+    adding_problem,
+    echo_state_reservoir,
+    fisher_memory,
+    memory_capacity,
+    train_rnn,
+)
 from eiginit.spectra import (
     circular_law_cdf,
     expected_real_eigenvalues,
@@ -123,6 +137,7 @@ __all__ = [
     "SGD",
     "Adam",
     "Dataset",
+    "ElmanRNN",
     "FirstStep",
     "ForwardPass",
     "Gradients",
@@ -130,8 +145,12 @@ __all__ = [
     "LogNormMoments",
     "LyapunovSpectrum",
     "MeanField",
+    "MemoryCapacity",
     "PowerIterationResult",
     "PropagationStats",
+    "RNNForwardPass",
+    "RNNGradients",
+    "RNNTrainingResult",
     "SpectralNormResult",
     "SubspaceIterationResult",
     "TrainingResult",
@@ -140,6 +159,7 @@ __all__ = [
     "accuracy",
     "activation_derivative",
     "activation_function",
+    "adding_problem",
     "apply_activation",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
@@ -147,8 +167,10 @@ __all__ = [
     "critical_sigma_w2",
     "digamma_half",
     "dominant_is_real",
+    "echo_state_reservoir",
     "expected_real_eigenvalues",
     "first_step",
+    "fisher_memory",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
@@ -169,6 +191,7 @@ __all__ = [
     "marchenko_pastur_pdf",
     "matrix_with_spectrum",
     "mean_field",
+    "memory_capacity",
     "normal",
     "normalize_spectral_radius",
     "orthogonal",
@@ -187,6 +210,7 @@ __all__ = [
     "subspace_iteration",
     "torch_linear_default",
     "train",
+    "train_rnn",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
