@@ -28,6 +28,7 @@ __all__ = [
     "check_positive_float",
     "check_real",
     "check_rng",
+    "check_tol",
     "check_widths",
 ]
 
@@ -214,6 +215,22 @@ def check_positive_float(value: Any, name: str) -> float:
     if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {_describe(value)}")
     return number
+
+
+def check_tol(value: Any, name: str = "tol") -> float:
+    """Return a relative residual tolerance, a finite ``float`` with ``0 < tol < 1``.
+
+    The residual tests of the iterative solvers compare a residual with ``tol * ||A||_F``; the
+    residual of a unit vector never exceeds ``||A||_2 <= ||A||_F``, so ``tol >= 1`` would be met
+    by every vector and certify nothing.
+    """
+    tol = check_positive_float(value, name)
+    if tol >= 1:
+        raise ValueError(
+            f"{name} must be < 1 (a relative residual of 1 or more is met by every unit vector), "
+            f"got {tol}"
+        )
+    return tol
 
 
 def check_bool(value: Any, name: str) -> bool:

@@ -20,7 +20,7 @@ from eiginit._checks import (
     as_square_stack,
     as_vector,
     check_int,
-    check_positive_float,
+    check_tol,
 )
 from eiginit._numerics import restore, scale_by_power_of_two, unit_and_log_norm
 
@@ -41,23 +41,9 @@ _RESOLUTION_PROBE = 2.0**-30
 # Eigenvalues within this relative distance count as real / as tied in modulus.
 _REAL_TOL = 1e-5
 _LN2 = float(np.log(2.0))
+_TINY = float(np.finfo(np.float64).tiny)
 # Arrays of more entries than this cannot be addressed (8-byte float64 entries).
 _MAX_ENTRIES = int(np.iinfo(np.intp).max) // 8
-
-
-def _check_tol(tol: Any) -> float:
-    """Return a relative residual tolerance in (0, 1).
-
-    With ``tol >= 1`` the tests below pass for every unit vector (the residual never exceeds
-    ``||A||_2 <= ||A||_F``), so they would certify nothing.
-    """
-    tol = check_positive_float(tol, "tol")
-    if tol >= 1:
-        raise ValueError(
-            f"tol must be < 1 (a relative residual of 1 or more is met by every unit vector), "
-            f"got {tol}"
-        )
-    return tol
 
 
 def spectral_radius(A: Any) -> float:
@@ -301,8 +287,9 @@ def iterate(A: Any, x: Any, steps: int) -> Trajectory:
             )
         q = float(np.linalg.norm(image))
         quotients[n] = restore(q, exponent, f"the quotient ||A u|| at step {n + 1}")
+        ordinary = quotients[n] >= _TINY  # a normal float: its log is exact to rounding
         log_norms[n + 1] = log_norms[n] + (
-            np.log(quotients[n]) if exponent == 0 else float(log_q) + exponent * _LN2
+            np.log(quotients[n]) if ordinary else float(log_q) + exponent * _LN2
         )
         directions[n + 1] = unit
     return Trajectory(log_norms=log_norms, quotients=quotients, directions=directions)
@@ -415,7 +402,7 @@ def power_iteration(
     """
     matrix = as_square_matrix(A)
     vector = as_vector(x0, matrix.shape[0], "x0")
-    tol = _check_tol(tol)
+    tol = check_tol(tol)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     u, log_norm = unit_and_log_norm(vector)
     if log_norm == -np.inf:
