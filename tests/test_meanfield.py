@@ -206,8 +206,12 @@ def test_bad_parameters() -> None:
         q_star(1.0, 0.1, nodes=1)
     with pytest.raises(ValueError, match="pair_nodes must be an integer >= 2"):
         mean_field(3.0, 0.1, pair_nodes=0)
-    with pytest.raises(ValueError, match="bracket must be a tuple"):
+    with pytest.raises(ValueError, match="bracket must be finite with 0 < low < high"):
         critical_sigma_w2(0.1, bracket=(2.0, 1.0))
+    with pytest.raises(ValueError, match="bracket must be finite"):
+        critical_sigma_w2(0.1, bracket=(0.05, np.inf))
+    with pytest.raises(TypeError, match="bracket must be a pair of real numbers"):
+        critical_sigma_w2(0.1, bracket=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not change sign"):
         critical_sigma_w2(0.1, bracket=(2.0, 3.0))
 
