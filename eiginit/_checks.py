@@ -200,7 +200,7 @@ def check_real(value: Any, name: str) -> float:
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {_describe(value)}")
+        raise ValueError(f"{name} must be a finite number, got {str(value)[:60]}")
     return number
 
 
@@ -213,7 +213,7 @@ def check_positive_float(value: Any, name: str) -> float:
     except OverflowError:
         number = math.inf
     if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {_describe(value)}")
+        raise ValueError(f"{name} must be a finite number > 0, got {str(value)[:60]}")
     return number
 
 

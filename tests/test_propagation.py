@@ -195,7 +195,7 @@ def test_propagate_errors() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="initializer returned shape"):
         propagate([3, 4], lambda shape, rng: np.ones((4, 4)), rng=rng)
-    with pytest.raises(TypeError, match="initializer must be callable"):
+    with pytest.raises(TypeError, match="initializer must be a callable"):
         propagate([3, 4], "xavier", rng=rng)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch must be an integer >= 2"):
         propagate([3, 4], xavier_normal, batch=1, rng=rng)
