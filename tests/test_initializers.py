@@ -294,7 +294,7 @@ def test_variance_scaling(mode: str, distribution: str) -> None:
 def test_variance_scaling_errors() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="distribution must be one of"):
-        variance_scaling((3, 3), distribution="normal", rng=rng)
+        variance_scaling((3, 3), distribution="gaussian", rng=rng)
     with pytest.raises(ValueError, match="mode must be one of"):
         variance_scaling((3, 3), mode="avg", rng=rng)
     with pytest.raises(ValueError, match="scale must be a finite number > 0"):
