@@ -38,8 +38,12 @@ __all__ = [
 _LOG_MAX = float(np.log(np.finfo(np.float64).max))
 # The relative size of the perturbation that tests whether the spectral radius is resolved.
 _RESOLUTION_PROBE = 2.0**-30
-# Eigenvalues within this relative distance count as real / as tied in modulus.
-_REAL_TOL = 1e-5
+# dominant_is_real: moduli within _CROWD (relative) of the top are looked at closely, with a
+# slack of _CLUSTER_SLACK * cond(X) * eps * ||A||_F, at most _MAX_SLACK * rho.
+_CROWD = 1e-2
+_CLUSTER_SLACK = 1e3
+_MAX_SLACK = 1e-3
+_EPS = float(np.finfo(np.float64).eps)
 _LN2 = float(np.log(2.0))
 _TINY = float(np.finfo(np.float64).tiny)
 # Arrays of more entries than this cannot be addressed (8-byte float64 entries).
@@ -148,12 +152,17 @@ def dominant_is_real(A: Any) -> np.ndarray | bool:
     largest modulus belongs to a pair, the consecutive-norm quotient of repeated multiplication
     never settles (see the chapter "Repeated multiplication").
 
-    A repeated real eigenvalue of a non-normal matrix is computed as a cluster that may have
-    imaginary parts of about :math:`\sqrt{\epsilon}` times its modulus (Golub & Van Loan
-    2013, section 7.2.2), so an eigenvalue counts as real when its imaginary part is at most
-    1e-5 of the spectral radius. Eigenvalues whose moduli are within 1e-5 (relative) of the
-    spectral radius all count as dominant, and the answer is True only if every one of them is
-    real: with 2 and :math:`\pm 2i` tied, it is False whatever order LAPACK returns them in.
+    Which eigenvalues are real, and which are tied in modulus, is decided to the accuracy
+    floating point gives them. A repeated real eigenvalue of a non-normal matrix is computed as a
+    cluster with imaginary parts up to a few times :math:`\kappa\,\epsilon\,\|A\|_F` (its
+    condition number :math:`\kappa` is huge; Golub & Van Loan 2013, section 7.2.2). So, for a
+    matrix whose top moduli are within 1e-2 (relative) of each other, one of them within 1e-2
+    of the real axis (a tie or a cluster), an eigenvalue counts as real when :math:`|\operatorname{Im}\lambda| \le \tau`, and as
+    dominant when :math:`|\lambda| \ge \rho - \tau`, with :math:`\tau = 10^3\,
+    \operatorname{cond}(X)\, \epsilon\, \|A\|_F` (at most :math:`10^{-3} \rho`), where `X`
+    holds the unit eigenvectors and bounds every eigenvalue's condition number. The answer is
+    True only if every dominant eigenvalue is real: with 2 and :math:`\pm 2i` tied, it is False
+    whatever order LAPACK returns them in.
 
     Parameters
     ----------
@@ -174,13 +183,25 @@ def dominant_is_real(A: Any) -> np.ndarray | bool:
     """
     batch, single = as_square_stack(A)
     exponents = np.frexp(np.max(np.abs(batch), axis=(-2, -1)))[1]
-    batch = np.ldexp(batch, -exponents[:, None, None])  # exact; avoids overflow in eigvals
+    batch = np.ldexp(batch, -exponents[:, None, None])  # exact; avoids overflow in eig
     eigenvalues = np.linalg.eigvals(batch)
     moduli = np.abs(eigenvalues)
-    rho = np.max(moduli, axis=-1, keepdims=True)
-    dominant = moduli >= rho * (1 - _REAL_TOL)
-    nonreal = np.abs(eigenvalues.imag) > _REAL_TOL * rho
-    real = ~np.any(dominant & nonreal, axis=-1)
+    rho = np.max(moduli, axis=-1)
+    real = eigenvalues[np.arange(len(batch)), np.argmax(moduli, axis=-1)].imag == 0
+    # Matrices with more than one eigenvalue near the top modulus: decide to the accuracy of eig.
+    near = moduli >= rho[:, None] * (1 - _CROWD)
+    nearly_real = np.abs(eigenvalues.imag) <= _CROWD * rho[:, None]
+    crowded = np.flatnonzero((np.sum(near, axis=-1) > 1) & np.any(near & nearly_real, axis=-1))
+    if crowded.size:
+        values, vectors = np.linalg.eig(batch[crowded])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            condition = np.nan_to_num(np.linalg.cond(vectors), nan=np.inf)
+        top = np.max(np.abs(values), axis=-1)
+        tau = _CLUSTER_SLACK * _EPS * condition * np.linalg.norm(batch[crowded], axis=(-2, -1))
+        tau = np.minimum(tau, _MAX_SLACK * top)[:, None]
+        dominant = np.abs(values) >= top[:, None] - tau
+        nonreal = np.abs(values.imag) > tau
+        real[crowded] = ~np.any(dominant & nonreal, axis=-1)
     return bool(real[0]) if single else real
 
 
