@@ -131,7 +131,9 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
         raise ValueError(f"q must be a variance, >= 0, got minimum {qs.min()}")
     nodes, weights = normal_rule(_HALF_NODES)
     h = np.sqrt(qs)[..., None] * nodes
-    values = _as_real_array(f(h), "f(h)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        raw = f(h)
+    values = _as_real_array(raw, "f(h)")
     if values.shape != h.shape:
         try:  # a constant function, for example, returns a scalar
             values = np.broadcast_to(values, h.shape)

@@ -36,8 +36,8 @@ def gaussian(seed: int, k: int) -> np.ndarray:
 # --- power iteration -------------------------------------------------------------------------
 
 
-@settings(max_examples=120, deadline=None, derandomize=True)
-@given(seeds, st.integers(2, 6), st.sampled_from([5, 50, 2000]))
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seeds, st.integers(2, 6), st.sampled_from([5, 50, 500]))
 def test_power_iteration_fields_belong_to_one_iterate(seed: int, k: int, max_iter: int) -> None:
     """eigenvalue = u^T A u and residual = ||A u - mu u|| for the returned u, converged or not."""
     A = gaussian(seed, k)
@@ -56,7 +56,7 @@ def test_power_iteration_fields_belong_to_one_iterate(seed: int, k: int, max_ite
     assert np.linalg.norm((A + E) @ u - r.eigenvalue * u) <= 1e-12 * np.linalg.norm(A)
 
 
-@settings(max_examples=120, deadline=None, derandomize=True)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(seeds, st.integers(2, 6))
 def test_converged_power_iteration_obeys_the_first_order_forward_bound(seed: int, k: int) -> None:
     """|mu - lambda| <~ kappa(lambda) ||r|| for the (simple) eigenvalue lambda nearest mu."""
@@ -75,7 +75,7 @@ def test_converged_power_iteration_obeys_the_first_order_forward_bound(seed: int
     assert abs(values[i]) == pytest.approx(np.max(np.abs(values)), rel=1e-6)
 
 
-@settings(max_examples=80, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(seeds, st.integers(1, 5), exponents)
 @example(seed=0, k=2, e=511)  # the review's minimal counterexample before the fix
 @example(seed=0, k=2, e=-539)
@@ -90,7 +90,7 @@ def test_power_iteration_is_exactly_scale_invariant(seed: int, k: int, e: int) -
     np.testing.assert_array_equal(scaled.eigenvector, base.eigenvector)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(seeds, st.integers(1, 5), exponents, st.integers(-300, 300))
 def test_iterate_is_scale_invariant(seed: int, k: int, e: int, f: int) -> None:
     A = gaussian(seed, k)
@@ -106,7 +106,7 @@ def test_iterate_is_scale_invariant(seed: int, k: int, e: int, f: int) -> None:
 # --- spectral radius, spectral norm, subspace iteration, transient growth ----------------------
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(seeds, st.integers(1, 6), exponents)
 def test_normalize_spectral_radius_is_scale_invariant(seed: int, k: int, e: int) -> None:
     A = gaussian(seed, k)
@@ -122,7 +122,7 @@ def sparse_integer_matrices(draw) -> np.ndarray:
     return np.array(draw(st.lists(entries, min_size=m * n, max_size=m * n))).reshape(m, n)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(sparse_integer_matrices())
 @example(np.array([[-1.0, 0, 2], [1, 0, 2], [2, 2, 0]]))  # the exhaustive search's minimum
 @example(np.array([[1.0, 1, 0], [0, 0, 0], [0, 0, math.sqrt(1.5)]]))
@@ -138,7 +138,7 @@ def test_spectral_norm_default_start_finds_the_top_singular_value(A: np.ndarray)
         assert r.value == pytest.approx(truth, rel=1e-9)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(seeds, st.integers(1, 5), st.integers(1, 5), exponents)
 def test_spectral_norm_is_scale_invariant(seed: int, m: int, n: int, e: int) -> None:
     A = np.random.default_rng(seed).standard_normal((m, n))
@@ -147,7 +147,7 @@ def test_spectral_norm_is_scale_invariant(seed: int, m: int, n: int, e: int) -> 
     assert scaled.value == pytest.approx(np.ldexp(base.value, e), rel=1e-14)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=15, deadline=None, derandomize=True)
 @given(seeds, st.integers(2, 5), exponents)
 def test_subspace_iteration_is_scale_invariant(seed: int, k: int, e: int) -> None:
     A = gaussian(seed, k)
@@ -170,7 +170,7 @@ def test_transient_growth_log_is_scale_invariant(seed: int, k: int, e: int) -> N
 # --- dominant_is_real ---------------------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None, derandomize=True)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(seeds, st.floats(-5, 5).filter(lambda v: abs(v) > 0.1), st.integers(2, 3))
 def test_a_repeated_real_dominant_eigenvalue_is_real(seed: int, lam: float, size: int) -> None:
     """V J V^-1 with J a Jordan block of a real eigenvalue, beside a smaller one."""
@@ -185,7 +185,7 @@ def test_a_repeated_real_dominant_eigenvalue_is_real(seed: int, lam: float, size
 # --- mean field --------------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(
     st.floats(0.05, 1.99),
     st.sampled_from([0.0, 0.0, 0.1, 1.0]),
