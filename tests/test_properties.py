@@ -61,6 +61,9 @@ def test_power_iteration_fields_belong_to_one_iterate(seed: int, k: int, max_ite
 def test_converged_power_iteration_obeys_the_first_order_forward_bound(seed: int, k: int) -> None:
     """|mu - lambda| <~ kappa(lambda) ||r|| for the (simple) eigenvalue lambda nearest mu."""
     A = gaussian(seed, k)
+    moduli = np.sort(np.abs(np.linalg.eigvals(A)))
+    if moduli[-2] > 0.98 * moduli[-1]:  # a complex pair or a slow gap: no convergence to test
+        return
     r = power_iteration(A, np.random.default_rng(seed + 1).standard_normal(k), tol=1e-10)
     if not r.converged:
         return
