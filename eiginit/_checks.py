@@ -110,7 +110,8 @@ def as_int_array(value: Any, name: str, *, minimum: int = 0) -> np.ndarray:
     if array.dtype.kind == "u" and int(np.max(array)) > _INT64_MAX:
         # Checked before the cast: unsigned values of 2**63 or more would wrap to negative.
         raise ValueError(
-            f"{name} must be at most {_INT64_MAX} (int64), got {int(np.max(array))} among its values"
+            f"{name} must be at most {_INT64_MAX} (int64), got {int(np.max(array))} among "
+            "its values"
         )
     return array.astype(np.int64)
 
@@ -164,7 +165,7 @@ def as_vector(value: Any, length: int, name: str = "x") -> np.ndarray:
 
 
 def check_int(value: Any, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
-    """Return *value* as an ``int`` no smaller than *minimum* and, if given, no larger than *maximum*."""
+    """Return *value* as an ``int`` >= *minimum* and, if *maximum* is given, <= *maximum*."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_describe(value)}")
     if value < minimum:

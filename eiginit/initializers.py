@@ -110,9 +110,7 @@ def _check_real(value: Any, name: str) -> float:
     return check_real(value, name)
 
 
-def _check_choice(
-    value: Any, name: str, choices: Sequence[str], *, any_case: bool = False
-) -> str:
+def _check_choice(value: Any, name: str, choices: Sequence[str], *, any_case: bool = False) -> str:
     """Return *value* if it is one of the strings *choices* (in lower case, if `any_case`)."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, one of {list(choices)}, got {value!r}")

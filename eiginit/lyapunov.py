@@ -112,9 +112,7 @@ def digamma_half(m: Any) -> np.ndarray:
     """
     ms = as_int_array(m, "m", minimum=1)
     integer, half = _half_integer_sums(ms, lambda j: 1.0 / j, lambda j: 2.0 / (2 * j - 1))
-    exact = np.where(
-        ms % 2 == 0, -_EULER_GAMMA + integer, -_EULER_GAMMA - 2 * math.log(2) + half
-    )
+    exact = np.where(ms % 2 == 0, -_EULER_GAMMA + integer, -_EULER_GAMMA - 2 * math.log(2) + half)
     x = np.maximum(ms, _SERIES_FROM) / 2.0
     inverse_square = 1.0 / x**2
     tail = np.zeros_like(x)
@@ -350,9 +348,9 @@ def lyapunov_spectrum(
     (Crisanti, Paladin & Vulpiani 1993). Re-orthonormalizing at every step keeps every number of
     order one, so nothing overflows however long the product. The exponents of ``std * G``
     are those of ``G`` plus :math:`\log \mathrm{std}`, so an extreme `std` (beyond
-    :math:`2^{\pm 256}`) is factored out of the draws instead of overflowing them. `trials` independent products run
-    side by side (batched QR); the spread between them gives the standard errors. Compare with
-    :func:`gaussian_lyapunov_spectrum`.
+    :math:`2^{\pm 256}`) is factored out of the draws instead of overflowing them. `trials`
+    independent products run side by side (batched QR); the spread between them gives the
+    standard errors. Compare with :func:`gaussian_lyapunov_spectrum`.
 
     Parameters
     ----------
@@ -387,9 +385,7 @@ def lyapunov_spectrum(
             lambda _: std * generator.standard_normal((trials, k, k)), steps, trials, k
         )
     else:
-        sums = _qr_accumulate(
-            lambda _: generator.standard_normal((trials, k, k)), steps, trials, k
-        )
+        sums = _qr_accumulate(lambda _: generator.standard_normal((trials, k, k)), steps, trials, k)
         sums += steps * math.log(std)
     return _summarize(sums, steps)
 

@@ -91,8 +91,7 @@ def _broadcast(sw2: np.ndarray, sb2: np.ndarray) -> tuple[np.ndarray, np.ndarray
         return np.broadcast_arrays(sw2, sb2)
     except ValueError as error:
         raise ValueError(
-            f"sigma_w2 and sigma_b2 must broadcast together, got shapes {sw2.shape} and "
-            f"{sb2.shape}"
+            f"sigma_w2 and sigma_b2 must broadcast together, got shapes {sw2.shape} and {sb2.shape}"
         ) from error
 
 
@@ -368,9 +367,7 @@ def _check_bracket(bracket: Any) -> tuple[float, float]:
         )
     low, high = float(bracket[0]), float(bracket[1])
     if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
-        raise ValueError(
-            f"bracket must be finite with 0 < low < high, got {tuple(bracket)!r}"
-        )
+        raise ValueError(f"bracket must be finite with 0 < low < high, got {tuple(bracket)!r}")
     return low, high
 
 

@@ -473,8 +473,12 @@ class MLP:
         if isinstance(biases, str | bytes) or not isinstance(biases, Sequence):
             raise TypeError(f"biases must be a sequence of arrays, got {_describe(biases)}")
         return MLP(
-            tuple(_as_real_array(W, f"weights[{i}]").astype(self.dtype) for i, W in enumerate(weights)),
-            tuple(_as_real_array(b, f"biases[{i}]").astype(self.dtype) for i, b in enumerate(biases)),
+            tuple(
+                _as_real_array(W, f"weights[{i}]").astype(self.dtype) for i, W in enumerate(weights)
+            ),
+            tuple(
+                _as_real_array(b, f"biases[{i}]").astype(self.dtype) for i, b in enumerate(biases)
+            ),
             self.activation,
             self.output_activation,
             self.negative_slope,
@@ -524,7 +528,9 @@ class MLP:
         try:
             array = np.asarray(x)
         except (TypeError, ValueError) as error:  # ragged nested lists, for example
-            raise TypeError(f"{name} must be an array of real numbers, got {_describe(x)}") from error
+            raise TypeError(
+                f"{name} must be an array of real numbers, got {_describe(x)}"
+            ) from error
         if array.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got {_describe(x)}")
         if array.ndim != 2 or array.shape[1] != self.sizes[0] or array.shape[0] == 0:

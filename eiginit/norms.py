@@ -201,9 +201,10 @@ def transient_growth(A: Any, steps: int, *, log: bool = False) -> np.ndarray:
     .. math:: \log\|A^{n+1}\|_2 = s_n + \log\|A P_n\|_2
 
     is exact and nothing overflows. A matrix with entries beyond :math:`2^{\pm 400}` is first
-    scaled by a power of two (exactly), so entries of any finite magnitude work. By Gelfand's formula :math:`\|A^n\|_2^{1/n} \to \rho(A)`;
-    for a normal matrix :math:`\|A^n\|_2 = \rho(A)^n` at every `n`, while a non-normal one can
-    grow for a while even when :math:`\rho(A) < 1` (Trefethen & Embree 2005, chapter 14).
+    scaled by a power of two (exactly), so entries of any finite magnitude work. By Gelfand's
+    formula :math:`\|A^n\|_2^{1/n} \to \rho(A)`; for a normal matrix :math:`\|A^n\|_2 =
+    \rho(A)^n` at every `n`, while a non-normal one can grow for a while even when
+    :math:`\rho(A) < 1` (Trefethen & Embree 2005, chapter 14).
 
     Parameters
     ----------

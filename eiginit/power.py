@@ -153,16 +153,16 @@ def dominant_is_real(A: Any) -> np.ndarray | bool:
     never settles (see the chapter "Repeated multiplication").
 
     Which eigenvalues are real, and which are tied in modulus, is decided to the accuracy
-    floating point gives them. A repeated real eigenvalue of a non-normal matrix is computed as a
-    cluster with imaginary parts up to a few times :math:`\kappa\,\epsilon\,\|A\|_F` (its
+    floating point gives them. A repeated real eigenvalue of a non-normal matrix is computed as
+    a cluster with imaginary parts up to a few times :math:`\kappa\,\epsilon\,\|A\|_F` (its
     condition number :math:`\kappa` is huge; Golub & Van Loan 2013, section 7.2.2). So, for a
-    matrix whose top moduli are within 1e-2 (relative) of each other, one of them within 1e-2
-    of the real axis (a tie or a cluster), an eigenvalue counts as real when :math:`|\operatorname{Im}\lambda| \le \tau`, and as
-    dominant when :math:`|\lambda| \ge \rho - \tau`, with :math:`\tau = 10^3\,
-    \operatorname{cond}(X)\, \epsilon\, \|A\|_F` (at most :math:`10^{-3} \rho`), where `X`
-    holds the unit eigenvectors and bounds every eigenvalue's condition number. The answer is
-    True only if every dominant eigenvalue is real: with 2 and :math:`\pm 2i` tied, it is False
-    whatever order LAPACK returns them in.
+    matrix whose top moduli are within 1e-2 (relative) of each other, one of them within 1e-2 of
+    the real axis (a tie or a cluster), an eigenvalue counts as real when
+    :math:`|\operatorname{Im}\lambda| \le \tau`, and as dominant when :math:`|\lambda| \ge \rho
+    - \tau`, with :math:`\tau = 10^3\, \operatorname{cond}(X)\, \epsilon\, \|A\|_F` (at most
+    :math:`10^{-3} \rho`), where `X` holds the unit eigenvectors and bounds every eigenvalue's
+    condition number. The answer is True only if every dominant eigenvalue is real: with 2 and
+    :math:`\pm 2i` tied, it is False whatever order LAPACK returns them in.
 
     Parameters
     ----------

@@ -371,7 +371,9 @@ def propagate(
     xs, hs, weights = [x], [], []
     for layer in range(depth):
         shape = (ns[layer + 1], ns[layer])
-        w = _as_real_array(initializer(shape, rng=generator), f"the initializer's layer {layer + 1}")
+        w = _as_real_array(
+            initializer(shape, rng=generator), f"the initializer's layer {layer + 1}"
+        )
         if w.shape != shape:
             raise ValueError(
                 f"initializer returned shape {w.shape} for layer {layer + 1}, expected {shape}"

@@ -390,8 +390,12 @@ def test_mode_and_distribution_in_any_case() -> None:
     a = kaiming_normal((20, 30), mode="FAN_IN", rng=np.random.default_rng(0))
     b = kaiming_normal((20, 30), mode="fan_in", rng=np.random.default_rng(0))
     np.testing.assert_array_equal(a, b)
-    c = variance_scaling((20, 30), mode="Fan_Avg", distribution="UNIFORM", rng=np.random.default_rng(0))
-    d = variance_scaling((20, 30), mode="fan_avg", distribution="uniform", rng=np.random.default_rng(0))
+    c = variance_scaling(
+        (20, 30), mode="Fan_Avg", distribution="UNIFORM", rng=np.random.default_rng(0)
+    )
+    d = variance_scaling(
+        (20, 30), mode="fan_avg", distribution="uniform", rng=np.random.default_rng(0)
+    )
     np.testing.assert_array_equal(c, d)
     e = variance_scaling((20, 30), distribution="normal", rng=np.random.default_rng(0))
     f = variance_scaling((20, 30), distribution="truncated_normal", rng=np.random.default_rng(0))
@@ -433,4 +437,6 @@ def test_calculate_gain_checks_param_for_every_nonlinearity() -> None:
 
     with pytest.raises(TypeError, match="param"):
         calculate_gain("relu", "x")  # type: ignore[arg-type]
-    assert calculate_gain("leaky_relu", Fraction(1, 5)) == pytest.approx(calculate_gain("leaky_relu", 0.2))
+    assert calculate_gain("leaky_relu", Fraction(1, 5)) == pytest.approx(
+        calculate_gain("leaky_relu", 0.2)
+    )

@@ -237,7 +237,9 @@ def test_chi_1_at_zero_variance_is_the_limit_from_above(sw2: float) -> None:
 
 def test_he_initialization_is_critical() -> None:
     mf = mean_field(2.0, 0.0, "relu")  # the book's exercise ex-bp-relu-mean prints this
-    assert float(mf.chi_1) == 1.0 and not bool(mf.chaotic) and np.isinf(mf.xi_c)
+    assert float(mf.chi_1) == 1.0
+    assert not bool(mf.chaotic)
+    assert np.isinf(mf.xi_c)
 
 
 def test_selu_chi_1_at_zero_variance() -> None:

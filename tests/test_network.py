@@ -453,7 +453,10 @@ def test_with_layer_refuses_nan_and_complex() -> None:
 
 def test_copies_share_no_array_with_the_original() -> None:
     net = two_layer()
-    for copy in (net.with_layer(0, weight=2 * np.eye(2)), net.with_parameters(net.weights, net.biases)):
+    for copy in (
+        net.with_layer(0, weight=2 * np.eye(2)),
+        net.with_parameters(net.weights, net.biases),
+    ):
         for new in (*copy.weights, *copy.biases):
             assert not any(np.shares_memory(new, old) for old in (*net.weights, *net.biases))
     copy = net.with_layer(0, bias=np.ones(2))

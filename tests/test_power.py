@@ -174,7 +174,9 @@ def test_iterate_matches_direct_powers(A: np.ndarray, steps: int, data: st.DataO
     for n in range(min(steps, 5)):
         u = A @ u
         norm = np.linalg.norm(u)
-        if not 1e-150 < norm < 1e150:  # the unscaled reference under- or overflows; iterate does not
+        if (
+            not 1e-150 < norm < 1e150
+        ):  # the unscaled reference under- or overflows; iterate does not
             return
         u /= norm
         assert np.allclose(traj.directions[n + 1], u, atol=1e-6)
@@ -331,7 +333,8 @@ def test_power_iteration_with_huge_entries_finds_the_right_eigenvalue() -> None:
 
 def test_power_iteration_with_tiny_entries_is_not_the_zero_matrix() -> None:
     r = power_iteration(np.diag([2e-170, 1e-170]), [1.0, 1.0])
-    assert r.converged and r.eigenvalue == pytest.approx(2e-170, rel=1e-12)
+    assert r.converged
+    assert r.eigenvalue == pytest.approx(2e-170, rel=1e-12)
     r = power_iteration(1e-310 * np.array([[2.0, 0.0], [0.0, 1.0]]), [1.0, 1.0])
     assert r.eigenvalue == pytest.approx(2e-310, rel=1e-3)  # subnormal: fewer digits
 
@@ -340,8 +343,10 @@ def test_power_iteration_with_tiny_entries_is_not_the_zero_matrix() -> None:
 def test_power_iteration_and_iterate_accept_any_finite_start(x0: list[float]) -> None:
     assert power_iteration(np.diag([2.0, 1.0]), x0).eigenvalue == pytest.approx(2.0)
     traj = iterate(np.diag([2.0, 1.0]), x0, 3)
-    assert traj.log_norms[0] == pytest.approx(math.log(math.hypot(*x0)) if x0[0] > 1e-300
-                                              else math.log(math.hypot(1e-320, 5e-321)), rel=1e-3)
+    assert traj.log_norms[0] == pytest.approx(
+        math.log(math.hypot(*x0)) if x0[0] > 1e-300 else math.log(math.hypot(1e-320, 5e-321)),
+        rel=1e-3,
+    )
     assert np.all(np.isfinite(traj.log_norms))
 
 
@@ -370,7 +375,9 @@ def test_power_iteration_unconverged_eigenvalue_belongs_to_the_eigenvector() -> 
 
 def test_power_iteration_does_not_preallocate_max_iter() -> None:
     r = power_iteration([[2.0, 0.0], [0.0, 1.0]], [1.0, 0.0], max_iter=10**12)
-    assert r.converged and r.iterations == 1 and r.estimates.shape == (1,)
+    assert r.converged
+    assert r.iterations == 1
+    assert r.estimates.shape == (1,)
 
 
 @pytest.mark.parametrize("tol", [1.0, 10.0])
@@ -389,7 +396,8 @@ def test_fraction_tolerance_is_accepted() -> None:
 def test_docstring_guarantee_the_dominant_one_needs_a_component_along_v1() -> None:
     # The residual test certifies an eigenpair, not the dominant one: diag(1, 2) from e1.
     r = power_iteration(np.diag([1.0, 2.0]), [1.0, 0.0])
-    assert r.converged and r.eigenvalue == 1.0
+    assert r.converged
+    assert r.eigenvalue == 1.0
     assert "component along" in power_iteration.__doc__
 
 

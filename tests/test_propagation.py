@@ -265,12 +265,15 @@ def test_relu_log_variance_drifts_down() -> None:
 # --- Defects found by the bad-input review (each failed before its fix) ---
 
 
-@pytest.mark.parametrize(("f", "error", "match"), [
-    (None, TypeError, "f must be a callable"),
-    (3, TypeError, "f must be a callable"),
-    (lambda h: h[..., :3], ValueError, "shape of its argument"),
-    (lambda h: np.full(h.shape, np.nan), ValueError, r"f\(h\) must be finite"),
-])
+@pytest.mark.parametrize(
+    ("f", "error", "match"),
+    [
+        (None, TypeError, "f must be a callable"),
+        (3, TypeError, "f must be a callable"),
+        (lambda h: h[..., :3], ValueError, "shape of its argument"),
+        (lambda h: np.full(h.shape, np.nan), ValueError, r"f\(h\) must be finite"),
+    ],
+)
 def test_gaussian_expectation_checks_f(f, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         gaussian_expectation(f, 2.0)
