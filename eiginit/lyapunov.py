@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import (
-    _as_real_array,
     as_int_array,
+    as_real_array,
     check_callable,
     check_int,
     check_positive_float,
@@ -418,7 +418,7 @@ def lyapunov_exponents(matrices: Any) -> LyapunovSpectrum:
     >>> lyapunov_exponents(W).exponents.round(6).tolist()
     [0.693147, -0.693147]
     """
-    array = _as_real_array(matrices, "matrices")
+    array = as_real_array(matrices, "matrices")
     if array.ndim == 3:
         array = array[np.newaxis]
     if array.ndim != 4 or array.shape[-1] != array.shape[-2] or array.size == 0:
@@ -470,7 +470,7 @@ def log_norm_growth(x0: Any, depth: int, draw: Callable[[int], np.ndarray]) -> n
     >>> (out - out[:, :1]).round(4).tolist()
     [[0.0, 0.6931, 1.3863, 2.0794, 2.7726], [0.0, 0.0, 0.0, 0.0, 0.0]]
     """
-    x = _as_real_array(x0, "x0")
+    x = as_real_array(x0, "x0")
     if x.ndim != 2 or x.size == 0:
         raise ValueError(f"x0 must have shape (trials, k) with trials, k >= 1, got {x.shape}")
     trials, k = x.shape
@@ -482,7 +482,7 @@ def log_norm_growth(x0: Any, depth: int, draw: Callable[[int], np.ndarray]) -> n
     out = np.empty((trials, depth + 1))
     out[:, 0] = log_norms
     for layer in range(depth):
-        w = _as_real_array(draw(layer), f"draw({layer})")
+        w = as_real_array(draw(layer), f"draw({layer})")
         if w.shape != (trials, k, k):
             raise ValueError(f"draw({layer}) must return shape {(trials, k, k)}, got {w.shape}")
         # Matrices with extreme entries are scaled by a power of two (exact); the log gains

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import (
-    _as_real_array,
     _describe,
+    as_real_array,
     check_callable,
     check_int,
     check_real,
@@ -74,7 +74,7 @@ def _check_slope(value: Any) -> float:
 
 def _as_preactivations(h: Any) -> np.ndarray:
     """Check `h` (finite real numbers); float32 stays float32, everything else is float64."""
-    return _as_real_array(h, "h", keep_float32=True)
+    return as_real_array(h, "h", keep_float32=True)
 
 
 def _activation(name: str, h: np.ndarray, a: float) -> np.ndarray:
@@ -453,7 +453,7 @@ class MLP:
         for name, new, store in (("weight", weight, weights), ("bias", bias, biases)):
             if new is None:
                 continue
-            new = _as_real_array(new, name).astype(self.dtype)
+            new = as_real_array(new, name).astype(self.dtype)
             if new.shape != store[index].shape:
                 raise ValueError(
                     f"the new {name} of layer {index} must have shape {store[index].shape}, "
@@ -474,10 +474,10 @@ class MLP:
             raise TypeError(f"biases must be a sequence of arrays, got {_describe(biases)}")
         return MLP(
             tuple(
-                _as_real_array(W, f"weights[{i}]").astype(self.dtype) for i, W in enumerate(weights)
+                as_real_array(W, f"weights[{i}]").astype(self.dtype) for i, W in enumerate(weights)
             ),
             tuple(
-                _as_real_array(b, f"biases[{i}]").astype(self.dtype) for i, b in enumerate(biases)
+                as_real_array(b, f"biases[{i}]").astype(self.dtype) for i, b in enumerate(biases)
             ),
             self.activation,
             self.output_activation,
@@ -628,7 +628,7 @@ class MLP:
                 f"of shapes {expected}, got {[np.shape(x) for x in xs]}"
             )
         try:
-            g = _as_real_array(grad_output, "grad_output")
+            g = as_real_array(grad_output, "grad_output")
         except TypeError as error:
             raise TypeError(
                 f"grad_output must hold real numbers, got {_describe(grad_output)}"

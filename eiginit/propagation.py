@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import (
-    _as_real_array,
+    as_real_array,
     check_bool,
     check_callable,
     check_int,
@@ -126,14 +126,14 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
     0.5
     """
     check_callable(f, "f", "f(h) -> array of the shape of h")
-    qs = _as_real_array(q, "q")
+    qs = as_real_array(q, "q")
     if np.any(qs < 0):
         raise ValueError(f"q must be a variance, >= 0, got minimum {qs.min()}")
     nodes, weights = normal_rule(_HALF_NODES)
     h = np.sqrt(qs)[..., None] * nodes
     with np.errstate(over="ignore", invalid="ignore"):
         raw = f(h)
-    values = _as_real_array(raw, "f(h)")
+    values = as_real_array(raw, "f(h)")
     if values.shape != h.shape:
         try:  # a constant function, for example, returns a scalar
             values = np.broadcast_to(values, h.shape)
@@ -227,7 +227,7 @@ def variance_recursion(
     ([2.0, 2.0], [1.0, 1.0, 1.0])
     """
     ns = check_widths(widths, "widths")
-    variances = _as_real_array(weight_variances, "weight_variances")
+    variances = as_real_array(weight_variances, "weight_variances")
     depth = len(ns) - 1
     if variances.shape != (depth,) or np.any(variances <= 0):
         raise ValueError(
@@ -371,9 +371,7 @@ def propagate(
     xs, hs, weights = [x], [], []
     for layer in range(depth):
         shape = (ns[layer + 1], ns[layer])
-        w = _as_real_array(
-            initializer(shape, rng=generator), f"the initializer's layer {layer + 1}"
-        )
+        w = as_real_array(initializer(shape, rng=generator), f"the initializer's layer {layer + 1}")
         if w.shape != shape:
             raise ValueError(
                 f"initializer returned shape {w.shape} for layer {layer + 1}, expected {shape}"
