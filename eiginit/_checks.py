@@ -5,7 +5,7 @@ object) or :class:`ValueError` (right kind, wrong value) with a message that nam
 argument, says what was received and what was expected. Public functions call these first,
 so nothing downstream ever sees NaN, infinities or shapes it cannot handle. Overflow and
 underflow that a computation would create from finite input are a separate matter: the
-iterations scale their matrices and vectors by powers of two (:mod:`eiginit._numerics`) and
+iterations scale their matrices and vectors by powers of two (``eiginit._numerics``) and
 refuse, with a message, only results that float64 cannot hold.
 """
 
