@@ -311,7 +311,15 @@ def _qr_accumulate(
     q = np.broadcast_to(np.eye(k), (trials, k, k)).copy()
     sums = np.zeros((trials, k))
     for step in range(steps):
-        q, r = np.linalg.qr(draw(step) @ q)
+        matrices = draw(step)
+        # Matrices with extreme entries are scaled by a power of two (exact), which adds
+        # exponent * log 2 to every log|R_ii|; ordinary ones are left alone.
+        exponent = np.frexp(np.max(np.abs(matrices), axis=(-2, -1)))[1]
+        exponent = np.where(np.abs(exponent) > 400, exponent, 0)
+        if np.any(exponent):
+            matrices = np.ldexp(matrices, -exponent[..., None, None])
+            sums += exponent[..., None] * _LN2
+        q, r = np.linalg.qr(matrices @ q)
         diagonal = np.abs(np.diagonal(r, axis1=-2, axis2=-1))
         if np.any(diagonal == 0.0):
             raise ValueError(

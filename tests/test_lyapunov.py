@@ -343,3 +343,10 @@ def test_log_norm_growth_at_extreme_scales() -> None:
 def test_log_norm_growth_checks_draw(draw: object, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         log_norm_growth(np.ones((1, 2)), 1, draw)  # type: ignore[arg-type]
+
+
+def test_lyapunov_exponents_of_huge_matrices() -> None:
+    W = np.stack([np.diag([2.0, 0.5])] * 10)
+    base = lyapunov_exponents(W).exponents
+    np.testing.assert_allclose(lyapunov_exponents(1e300 * W).exponents, base + math.log(1e300))
+    np.testing.assert_allclose(lyapunov_exponents(1e-300 * W).exponents, base + math.log(1e-300))
