@@ -596,7 +596,9 @@ class MLP:
         forward_pass : ForwardPass
             The result of :meth:`forward` on the batch.
         grad_output : array_like, shape (batch, sizes[-1])
-            The gradient of the loss with respect to the output.
+            The gradient of the loss with respect to the output. NaN and infinite entries are
+            not refused: they propagate, so that the training code can measure a pass that
+            overflowed (chapter "Does it train?") and report the run as diverged.
 
         Returns
         -------
@@ -627,12 +629,14 @@ class MLP:
                 "forward_pass does not come from a network of this shape: expected activations "
                 f"of shapes {expected}, got {[np.shape(x) for x in xs]}"
             )
-        try:
-            g = as_real_array(grad_output, "grad_output")
-        except TypeError as error:
+        try:  # NaN and inf are let through: a diverged or overflowed pass is measured, not refused
+            g = np.asarray(grad_output)
+        except (TypeError, ValueError) as error:  # ragged nested lists, for example
             raise TypeError(
                 f"grad_output must hold real numbers, got {_describe(grad_output)}"
             ) from error
+        if g.dtype.kind not in "biuf":
+            raise TypeError(f"grad_output must hold real numbers, got {_describe(grad_output)}")
         if g.shape != (batch, self.sizes[-1]):
             raise ValueError(
                 f"grad_output must have the output's shape (batch, n_L) = "
