@@ -347,8 +347,13 @@ def mean_field(
         for _ in range(6):  # ... then Newton, kept inside the bracket. f'(c) = chi_c(c) (Price).
             slope = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True) * q_c / q_m
             c = np.clip(c - excess(c) / (slope - 1), lo, hi)
-        c_star[chaotic] = c
-        chi_c[chaotic] = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True)
+        slope_c = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True)
+        # Just above the critical line c* is closer to 1 than the quadrature resolves, and the
+        # slope found there is chi_1 itself. Expanding the map to second order about c = 1 gives
+        # c* - 1 ~ (1 - chi_1)/a and f'(c*) ~ 2 - chi_1: use that first-order value instead.
+        unresolved = slope_c >= 1
+        c_star[chaotic] = np.where(unresolved, 1.0, c)
+        chi_c[chaotic] = np.where(unresolved, 2 - chi_1[chaotic], slope_c)
     with np.errstate(divide="ignore"):
         xi_c = np.where(np.isclose(chi_c, 1.0, rtol=0, atol=1e-12), np.inf, -1 / np.log(chi_c))
     return MeanField(sw2, sb2, q, chi_1, c_star, chi_c, xi_c)

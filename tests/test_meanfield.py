@@ -276,3 +276,15 @@ def test_parameters_checked_clearly() -> None:
         mean_field(0.5, 0.1, pair_nodes="abc")  # ordered phase: checked anyway
     with pytest.raises(ValueError, match="pair_nodes"):
         mean_field(0.5, 0.1, pair_nodes=0)
+
+
+def test_barely_chaotic_points_keep_a_positive_depth_scale() -> None:
+    # SELU at sigma_w^2 = 0.5, no bias: q* is tiny and chi_1 exceeds 1 by 3e-4, so c* is closer
+    # to 1 than the quadrature resolves; the depth scale must still be positive and large.
+    mf = mean_field(0.5, 0.0, "selu")
+    assert float(mf.chi_1) > 1
+    assert float(mf.chi_c) < 1
+    assert float(mf.xi_c) > 1000
+    # Further from the line the slope at c* is resolved and below 1 too.
+    far = mean_field(0.56, 0.0, "selu")
+    assert float(far.chi_c) < 1
