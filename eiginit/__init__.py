@@ -19,12 +19,22 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
 - :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
   predicted (Part III).
+- :mod:`eiginit.curvature`: exact Hessian-vector products of the training loss and the
+  Hessian's top eigenvalue by power iteration (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
 ``rng: numpy.random.Generator``.
 """
 
+from eiginit.curvature import (
+    HessianEigenResult,
+    flatten_parameters,
+    hessian_top_eigenvalue,
+    hessian_vector_product,
+    loss_and_gradient,
+    unflatten_parameters,
+)
 from eiginit.data import seed_matrix
 from eiginit.datasets import Dataset, load_digits, standardize, stratified_split
 from eiginit.initializers import (
@@ -122,6 +132,7 @@ __all__ = [
     "FirstStep",
     "ForwardPass",
     "Gradients",
+    "HessianEigenResult",
     "LSUVResult",
     "LogNormMoments",
     "LyapunovSpectrum",
@@ -145,10 +156,13 @@ __all__ = [
     "dominant_is_real",
     "expected_real_eigenvalues",
     "first_step",
+    "flatten_parameters",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "ginibre",
+    "hessian_top_eigenvalue",
+    "hessian_vector_product",
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
@@ -156,6 +170,7 @@ __all__ = [
     "lecun_uniform",
     "load_digits",
     "log_norm_growth",
+    "loss_and_gradient",
     "lsuv",
     "lyapunov_exponents",
     "lyapunov_spectrum",
@@ -184,6 +199,7 @@ __all__ = [
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
+    "unflatten_parameters",
     "uniform",
     "use_book_style",
     "variance_recursion",
