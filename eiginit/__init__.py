@@ -28,8 +28,10 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.curvature import (
+    GradientDescentRun,
     HessianEigenResult,
     flatten_parameters,
+    gradient_descent,
     hessian_top_eigenvalue,
     hessian_vector_product,
     loss_and_gradient,
@@ -131,6 +133,7 @@ __all__ = [
     "Dataset",
     "FirstStep",
     "ForwardPass",
+    "GradientDescentRun",
     "Gradients",
     "HessianEigenResult",
     "LSUVResult",
@@ -161,6 +164,7 @@ __all__ = [
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "ginibre",
+    "gradient_descent",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
     "iterate",

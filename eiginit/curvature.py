@@ -16,7 +16,9 @@ softmax cross-entropy :math:`\ell(\theta) = \frac1B \sum_i \mathrm{CE}(f_\theta(
   Hessian that ignores the curvature of the network itself; it is positive semi-definite;
 - :func:`hessian_top_eigenvalue` runs power iteration (chapter "Power iteration") on either
   product and reports the eigenvalue of largest modulus, with its sign and an honest
-  convergence flag.
+  convergence flag;
+- :func:`gradient_descent` trains by full-batch gradient descent, with an optional linear
+  warm-up, and tracks the top eigenvalue (the sharpness) along the way.
 
 Unlike finite differences of gradients, the R-operator is exact to rounding for smooth
 activations (tanh, sigmoid, SELU away from 0) and for ReLU and leaky ReLU away from their kink,
@@ -36,8 +38,10 @@ from eiginit.network import MLP
 from eiginit.training import softmax_cross_entropy
 
 __all__ = [
+    "GradientDescentRun",
     "HessianEigenResult",
     "flatten_parameters",
+    "gradient_descent",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
     "loss_and_gradient",
@@ -360,6 +364,7 @@ def hessian_top_eigenvalue(
     max_iter: int = 500,
     v0: Any = None,
     gauss_newton: bool = False,
+    shift: float = 0.0,
 ) -> HessianEigenResult:
     r"""Return the eigenvalue of largest modulus of the loss Hessian, by power iteration.
 
@@ -399,6 +404,14 @@ def hessian_top_eigenvalue(
         A start vector, for example the eigenvector of a previous call (warm start).
     gauss_newton : bool, default False
         Iterate on the Gauss-Newton matrix :math:`G = J^\top H_{\text{out}} J` instead.
+    shift : float, default 0.0
+        Iterate on :math:`H + s I` with :math:`s` = `shift` and report the eigenvalue minus
+        :math:`s` (the estimates and the residual refer to :math:`H` itself). With :math:`s`
+        at least the modulus of the most negative eigenvalue, every eigenvalue of
+        :math:`H + sI` is non-negative and the dominant one is :math:`\lambda_{\max} + s`:
+        this finds the largest *positive* curvature when negative curvature dominates in
+        modulus (Golub & Van Loan 2013, section 7.3.1, on shifts). The convergence test then
+        reads :math:`\|H u - \mu u\| \le tol\, \|(H + sI) u\|`.
 
     Returns
     -------
@@ -426,6 +439,11 @@ def hessian_top_eigenvalue(
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     if not isinstance(gauss_newton, bool):
         raise TypeError(f"gauss_newton must be True or False, got {_describe(gauss_newton)}")
+    if isinstance(shift, bool) or not isinstance(shift, int | float | np.floating):
+        raise TypeError(f"shift must be a real number, got {_describe(shift)}")
+    if not np.isfinite(shift):
+        raise ValueError(f"shift must be finite, got {shift}")
+    shift = float(shift)
     state = _Curvature(net, x, labels)
     if v0 is None:
         u = rng.standard_normal(_parameter_count(net)).astype(net.dtype)
@@ -438,7 +456,7 @@ def hessian_top_eigenvalue(
     estimates = np.empty(max_iter)
     mu, residual = 0.0, np.inf
     for n in range(max_iter):
-        image = state.apply(u, gauss_newton)
+        image = state.apply(u, gauss_newton) + shift * u
         q = float(np.linalg.norm(image))
         if q == 0.0:
             raise ValueError(
@@ -447,13 +465,13 @@ def hessian_top_eigenvalue(
             )
         mu = float(u @ image)
         residual = float(np.linalg.norm(image - mu * u))
-        estimates[n] = mu
+        estimates[n] = mu - shift
         if residual <= tol * q or n == max_iter - 1:
             break
         u = image / q
     if residual <= tol * q:
         return HessianEigenResult(
-            eigenvalue=mu,
+            eigenvalue=mu - shift,
             eigenvector=u,
             iterations=n + 1,
             converged=True,
@@ -461,10 +479,10 @@ def hessian_top_eigenvalue(
             estimates=estimates[: n + 1].copy(),
             loss=state.loss,
             gauss_newton=gauss_newton,
-            reason=f"residual {residual:.2e} <= tol * ||H u|| after {n + 1} products",
+            reason=f"residual {residual:.2e} <= tol * ||(H + shift I) u|| after {n + 1} products",
         )
     return HessianEigenResult(
-        eigenvalue=mu,
+        eigenvalue=mu - shift,
         eigenvector=u,
         iterations=max_iter,
         converged=False,
@@ -477,4 +495,162 @@ def hessian_top_eigenvalue(
             "the two eigenvalues of largest modulus may be close (for example +lambda and "
             "-lambda), or the gap is too small for max_iter"
         ),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class GradientDescentRun:
+    r"""The record of :func:`gradient_descent`.
+
+    Attributes
+    ----------
+    losses : numpy.ndarray, shape (steps_done,)
+        The full-batch loss before each step (``losses[0]`` at the initial weights).
+    learning_rates : numpy.ndarray, shape (steps_done,)
+        The learning rate used at each step (constant, or ramping up during warm-up).
+    sharpness_steps : numpy.ndarray of int
+        The steps at which the sharpness was measured.
+    sharpness : numpy.ndarray
+        The top Hessian eigenvalue at those steps (power iteration, warm-started).
+    network : MLP
+        The network after the last step.
+    diverged : bool
+        True if the loss left the range ``[0, max_loss]`` or the forward pass overflowed;
+        the run then stopped early.
+    final_loss : float
+        The loss of `network`, after the last step (``inf`` if the run diverged).
+    """
+
+    losses: np.ndarray
+    learning_rates: np.ndarray
+    sharpness_steps: np.ndarray
+    sharpness: np.ndarray
+    network: MLP
+    diverged: bool
+    final_loss: float
+
+
+def gradient_descent(
+    net: MLP,
+    x: Any,
+    labels: Any,
+    *,
+    lr: float,
+    steps: int,
+    warmup: int = 0,
+    sharpness_every: int = 0,
+    rng: np.random.Generator | None = None,
+    sharpness_iter: int = 20,
+    max_loss: float = 1e3,
+) -> GradientDescentRun:
+    r"""Train `net` by full-batch gradient descent on the mean cross-entropy.
+
+    .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla \ell(\theta_t), \qquad
+              \eta_t = \eta \min\big(1, (t + 1) / T_w\big)
+
+    with a linear warm-up over :math:`T_w` = `warmup` steps (none when 0), optionally tracking
+    the sharpness on the way. Every
+    `sharpness_every` steps the top Hessian eigenvalue is measured by
+    :func:`hessian_top_eigenvalue` with at most `sharpness_iter` products, each measurement
+    warm-started from the previous eigenvector, so that tracking costs a few products per
+    measurement once the direction has settled.
+
+    Parameters
+    ----------
+    net : MLP
+        The starting network (not modified).
+    x, labels : array_like
+        The whole training set: each step uses all of it.
+    lr : float
+        The peak learning rate :math:`\eta` > 0.
+    steps : int
+        The number of steps, >= 1.
+    warmup : int, default 0
+        The length :math:`T_w` of the linear warm-up, >= 0.
+    sharpness_every : int, default 0
+        Measure the sharpness every this many steps (0: never).
+    rng : numpy.random.Generator, optional
+        Needed when `sharpness_every` > 0 (the first power iteration's start vector).
+    sharpness_iter : int, default 20
+        The most Hessian-vector products per measurement.
+    max_loss : float, default 1000
+        A loss above this counts as divergence and stops the run.
+
+    Returns
+    -------
+    GradientDescentRun
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, or `sharpness_every` > 0 without an `rng`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> init = lambda shape, *, rng: rng.standard_normal(shape) / np.sqrt(shape[1])
+    >>> net = MLP.create([4, 8, 3], "tanh", init, rng=rng)
+    >>> x, y = rng.standard_normal((32, 4)), rng.integers(0, 3, 32)
+    >>> run = gradient_descent(net, x, y, lr=0.5, steps=50)
+    >>> run.diverged, bool(run.losses[-1] < run.losses[0])
+    (False, True)
+    """
+    net = _check_net(net)
+    lr = check_positive_float(lr, "lr")
+    steps = check_int(steps, "steps", minimum=1)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    sharpness_every = check_int(sharpness_every, "sharpness_every", minimum=0)
+    sharpness_iter = check_int(sharpness_iter, "sharpness_iter", minimum=1)
+    max_loss = check_positive_float(max_loss, "max_loss")
+    if sharpness_every:
+        check_rng(rng)
+    theta = flatten_parameters(net)
+    losses, rates, s_steps, s_values = [], [], [], []
+    v = None
+    diverged, final = False, float("inf")
+    current = net
+    for t in range(steps):
+        current = unflatten_parameters(net, theta)
+        try:
+            state = _Curvature(current, x, labels)
+        except ValueError as error:
+            if "overflowed" not in str(error):
+                raise
+            diverged = True
+            break
+        if state.loss > max_loss:
+            losses.append(state.loss)
+            diverged = True
+            break
+        if sharpness_every and t % sharpness_every == 0:
+            u = rng.standard_normal(theta.size) if v is None else v  # type: ignore[union-attr]
+            u = u / np.linalg.norm(u)
+            mu = 0.0
+            for _ in range(sharpness_iter):
+                image = state.apply(u.astype(net.dtype), False)
+                mu = float(u @ image)
+                q = float(np.linalg.norm(image))
+                if q == 0.0 or np.linalg.norm(image - mu * u) <= 1e-3 * q:
+                    break
+                u = image / q
+            v = u
+            s_steps.append(t)
+            s_values.append(mu)
+        eta = lr * min(1.0, (t + 1) / warmup) if warmup else lr
+        losses.append(state.loss)
+        rates.append(eta)
+        theta = theta - eta * state.gradient
+    else:
+        current = unflatten_parameters(net, theta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            final, _ = softmax_cross_entropy(current(x), labels)
+        diverged = not np.isfinite(final) or final > max_loss
+    return GradientDescentRun(
+        losses=np.array(losses),
+        learning_rates=np.array(rates),
+        sharpness_steps=np.array(s_steps, dtype=int),
+        sharpness=np.array(s_values),
+        network=current,
+        diverged=diverged,
+        final_loss=float("inf") if diverged else float(final),
     )

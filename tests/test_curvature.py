@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from eiginit import (
     MLP,
     flatten_parameters,
+    gradient_descent,
     hessian_top_eigenvalue,
     hessian_vector_product,
     loss_and_gradient,
@@ -268,3 +269,81 @@ def test_bad_inputs_raise_clear_errors() -> None:
     big, _, _ = _tiny("linear", gain=1e200)
     with pytest.raises(ValueError, match="overflowed"):
         hessian_top_eigenvalue(big, 1e200 * x, y, rng=rng)
+
+
+def test_shift_finds_the_largest_positive_eigenvalue() -> None:
+    net, x, y = _tiny("tanh", seed=6, gain=2.5)
+    dense = np.linalg.eigvalsh(_dense(net, x, y))
+    s = 1.5 * abs(dense[0])
+    r = hessian_top_eigenvalue(
+        net, x, y, rng=np.random.default_rng(0), tol=1e-9, max_iter=50_000, shift=s
+    )
+    assert r.converged, r.reason
+    assert r.eigenvalue == pytest.approx(dense[-1], rel=1e-7)
+    assert r.estimates[-1] == pytest.approx(r.eigenvalue)
+    with pytest.raises(TypeError, match="shift"):
+        hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(0), shift="1")
+    with pytest.raises(ValueError, match="shift"):
+        hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(0), shift=np.inf)
+
+
+# --- gradient descent -------------------------------------------------------------------------
+
+
+def test_gradient_descent_trains_tracks_and_warms_up() -> None:
+    net, x, y = _tiny("tanh", seed=7, sizes=(5, 8, 3), batch=30)
+    first = flatten_parameters(net).copy()
+    lam0 = hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(0), tol=1e-8).eigenvalue
+    run = gradient_descent(
+        net,
+        x,
+        y,
+        lr=0.5 / lam0,
+        steps=40,
+        warmup=10,
+        sharpness_every=5,
+        rng=np.random.default_rng(1),
+        sharpness_iter=500,
+    )
+    np.testing.assert_array_equal(flatten_parameters(net), first)  # the input is not modified
+    assert not run.diverged
+    assert run.losses.shape == (40,)
+    assert np.all(np.diff(run.losses) < 0)  # below 2 / lambda the loss decreases here
+    np.testing.assert_allclose(run.learning_rates[:10], 0.5 / lam0 * np.arange(1, 11) / 10)
+    assert np.all(run.learning_rates[10:] == 0.5 / lam0)
+    np.testing.assert_array_equal(run.sharpness_steps, np.arange(0, 40, 5))
+    assert run.sharpness[0] == pytest.approx(lam0, rel=1e-5)
+    assert run.final_loss == pytest.approx(loss_and_gradient(run.network, x, y)[0], rel=1e-12)
+
+
+def test_gradient_descent_reports_divergence() -> None:
+    net, x, y = _tiny("linear", seed=8, sizes=(5, 8, 3), batch=30)
+    lam0 = hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(0), tol=1e-8).eigenvalue
+    run = gradient_descent(net, x, y, lr=200 / lam0, steps=200, max_loss=100.0)
+    assert run.diverged
+    assert run.final_loss == np.inf
+    assert run.losses.size < 200
+
+
+def test_gradient_descent_checks_inputs() -> None:
+    net, x, y = _tiny("tanh")
+    with pytest.raises(ValueError, match="lr"):
+        gradient_descent(net, x, y, lr=0.0, steps=3)
+    with pytest.raises(ValueError, match="steps"):
+        gradient_descent(net, x, y, lr=0.1, steps=0)
+    with pytest.raises(TypeError, match="Generator"):
+        gradient_descent(net, x, y, lr=0.1, steps=3, sharpness_every=1)
+    with pytest.raises(TypeError, match=r"eiginit\.MLP"):
+        gradient_descent(None, x, y, lr=0.1, steps=3)
+
+
+def test_heavy_ball_threshold_on_a_quadratic() -> None:
+    # The chapter's claim: heavy-ball momentum on (lambda / 2) theta^2 is stable exactly when
+    # eta * lambda < 2 (1 + beta); beta = 0 is the 2 / lambda rule of gradient descent.
+    for beta in (0.0, 0.5, 0.9):
+        for factor, stable in ((0.99, True), (1.01, False)):
+            a = factor * 2 * (1 + beta)
+            theta, previous = 1.0, 1.0
+            for _ in range(5000):
+                theta, previous = theta - a * theta + beta * (theta - previous), theta
+            assert (abs(theta) < 1.0) is stable
