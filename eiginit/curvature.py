@@ -328,9 +328,10 @@ class HessianEigenResult:
     iterations : int
         Hessian-vector products performed.
     converged : bool
-        True only if :math:`\|H u - \mu u\| \le tol\, \|H u\|`. Then :math:`(\mu, u)` is an
-        exact eigenpair of a symmetric matrix within :math:`tol\, \|H\|_2` of :math:`H`, and
-        some eigenvalue of :math:`H` lies within :math:`\|H u - \mu u\|` of :math:`\mu`.
+        True only if :math:`\|H u - \mu u\| \le tol\, |\mu|`. Then :math:`(\mu, u)` is an
+        exact eigenpair of a symmetric matrix within :math:`tol\, |\mu| \le tol\, \|H\|_2` of
+        :math:`H`, and some eigenvalue of :math:`H` lies within :math:`\|H u - \mu u\|` of
+        :math:`\mu`.
     residual : float
         The final residual norm :math:`\|H u - \mu u\|`.
     estimates : numpy.ndarray, shape (iterations,)
@@ -373,7 +374,7 @@ def hessian_top_eigenvalue(
 
     .. math:: u_{n+1} = \frac{H u_n}{\|H u_n\|}, \qquad \mu_n = u_n^\top H u_n ,
 
-    stopping when :math:`\|H u_n - \mu_n u_n\| \le tol\, \|H u_n\|`. :math:`H` is symmetric,
+    stopping when :math:`\|H u_n - \mu_n u_n\| \le tol\, |\mu_n|`. :math:`H` is symmetric,
     so the iteration tends to the eigenvalue of largest modulus and the Rayleigh quotient's
     error shrinks like :math:`|\lambda_2/\lambda_1|^{2n}`. The eigenvalue keeps its sign: a
     negative result says the most negative curvature is larger in modulus than the most
@@ -410,8 +411,9 @@ def hessian_top_eigenvalue(
         at least the modulus of the most negative eigenvalue, every eigenvalue of
         :math:`H + sI` is non-negative and the dominant one is :math:`\lambda_{\max} + s`:
         this finds the largest *positive* curvature when negative curvature dominates in
-        modulus (Golub & Van Loan 2013, section 7.3.1, on shifts). The convergence test then
-        reads :math:`\|H u - \mu u\| \le tol\, \|(H + sI) u\|`.
+        modulus (Golub & Van Loan 2013, section 7.3.1, on shifts). The convergence test is on
+        the unshifted eigenvalue, so a large shift cannot make it pass early; it does slow
+        the iteration, whose rate becomes :math:`(\lambda_2 + s) / (\lambda_{\max} + s)`.
 
     Returns
     -------
@@ -466,10 +468,10 @@ def hessian_top_eigenvalue(
         mu = float(u @ image)
         residual = float(np.linalg.norm(image - mu * u))
         estimates[n] = mu - shift
-        if residual <= tol * q or n == max_iter - 1:
+        if residual <= tol * abs(mu - shift) or n == max_iter - 1:
             break
         u = image / q
-    if residual <= tol * q:
+    if residual <= tol * abs(mu - shift):
         return HessianEigenResult(
             eigenvalue=mu - shift,
             eigenvector=u,
@@ -479,7 +481,7 @@ def hessian_top_eigenvalue(
             estimates=estimates[: n + 1].copy(),
             loss=state.loss,
             gauss_newton=gauss_newton,
-            reason=f"residual {residual:.2e} <= tol * ||(H + shift I) u|| after {n + 1} products",
+            reason=f"residual {residual:.2e} <= tol * |eigenvalue| after {n + 1} products",
         )
     return HessianEigenResult(
         eigenvalue=mu - shift,
@@ -491,7 +493,8 @@ def hessian_top_eigenvalue(
         loss=state.loss,
         gauss_newton=gauss_newton,
         reason=(
-            f"no convergence in {max_iter} products (residual {residual:.2e} > tol * ||H u||): "
+            f"no convergence in {max_iter} products (residual {residual:.2e} > tol * "
+            f"|eigenvalue|): "
             "the two eigenvalues of largest modulus may be close (for example +lambda and "
             "-lambda), or the gap is too small for max_iter"
         ),
