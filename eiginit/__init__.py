@@ -24,12 +24,24 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   predicted (Part III).
 - :mod:`eiginit.recurrent`: echo-state reservoirs, memory capacity, the Fisher memory curve and
   a numpy Elman network trained by backpropagation through time (Part V).
+- :mod:`eiginit.curvature`: exact Hessian-vector products of the training loss and the
+  Hessian's top eigenvalue by power iteration (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
 ``rng: numpy.random.Generator``.
 """
 
+from eiginit.curvature import (
+    GradientDescentRun,
+    HessianEigenResult,
+    flatten_parameters,
+    gradient_descent,
+    hessian_top_eigenvalue,
+    hessian_vector_product,
+    loss_and_gradient,
+    unflatten_parameters,
+)
 from eiginit.data import seed_matrix
 from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
 from eiginit.initializers import (
@@ -140,7 +152,9 @@ __all__ = [
     "ElmanRNN",
     "FirstStep",
     "ForwardPass",
+    "GradientDescentRun",
     "Gradients",
+    "HessianEigenResult",
     "LSUVResult",
     "LogNormMoments",
     "LyapunovSpectrum",
@@ -171,11 +185,15 @@ __all__ = [
     "expected_real_eigenvalues",
     "first_step",
     "fisher_memory",
+    "flatten_parameters",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "ginibre",
     "glue",
+    "gradient_descent",
+    "hessian_top_eigenvalue",
+    "hessian_vector_product",
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
@@ -184,6 +202,7 @@ __all__ = [
     "load_digits",
     "load_mnist1d",
     "log_norm_growth",
+    "loss_and_gradient",
     "lsuv",
     "lyapunov_exponents",
     "lyapunov_spectrum",
@@ -214,6 +233,7 @@ __all__ = [
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
+    "unflatten_parameters",
     "uniform",
     "use_book_style",
     "variance_recursion",
