@@ -167,7 +167,11 @@ def standardize(x_train: Any, x_test: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_digits(
-    *, rng: np.random.Generator, test_fraction: float = 0.25, dtype: Any = np.float32
+    *,
+    rng: np.random.Generator,
+    test_fraction: float = 0.25,
+    validation_fraction: float = 0.2,
+    dtype: Any = np.float32,
 ) -> Dataset:
     """Load the 8 x 8 handwritten digits, split and standardized, without any download.
 
@@ -175,14 +179,19 @@ def load_digits(
     Handwritten Digits" test set (Alpaydin & Kaynak 1998) are stored inside the scikit-learn
     package and read from disk by :func:`sklearn.datasets.load_digits`. Each image is
     flattened to 64 features; the classes 0..9 are nearly balanced (174 to 183 images each).
-    The split is :func:`stratified_split`, the scaling :func:`standardize`.
+    The split is :func:`stratified_split`, applied twice: first the test set, then a share
+    `validation_fraction` of what remains as the validation set (as :func:`load_mnist1d` does).
+    The scaling is :func:`standardize`, with the statistics of the remaining training rows only.
 
     Parameters
     ----------
     rng : numpy.random.Generator
-        Chooses the train/test split.
+        Chooses the train/validation/test split.
     test_fraction : float, default 0.25
         The share of each class held out for testing.
+    validation_fraction : float, default 0.2
+        The share of each class of the non-test images held out for validation, in [0, 1);
+        0 gives no validation set.
     dtype : numpy dtype, default float32
         ``np.float32`` (the book trains in single precision) or ``np.float64``.
 
@@ -198,11 +207,12 @@ def load_digits(
     Examples
     --------
     >>> data = load_digits(rng=np.random.default_rng(0))
-    >>> data.x_train.shape, data.x_test.shape, data.n_classes, data.x_train.dtype
-    ((1347, 64), (450, 64), 10, dtype('float32'))
+    >>> data.x_train.shape, data.x_val.shape, data.x_test.shape, data.n_classes
+    ((1078, 64), (269, 64), (450, 64), 10)
     """
     check_rng(rng)
     dtype = _check_float_dtype(dtype)
+    validation_fraction = _check_validation_fraction(validation_fraction)
     try:
         from sklearn.datasets import load_digits as _sklearn_load_digits
     except ImportError as error:
@@ -214,8 +224,14 @@ def load_digits(
     bunch = _sklearn_load_digits()
     x = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)
-    train, test = stratified_split(y, test_fraction, rng=rng)
+    rest, test = stratified_split(y, test_fraction, rng=rng)
+    if validation_fraction > 0:
+        train_in_rest, val_in_rest = stratified_split(y[rest], validation_fraction, rng=rng)
+        train, val = rest[train_in_rest], rest[val_in_rest]
+    else:
+        train, val = rest, np.arange(0)
     x_train, x_test = standardize(x[train], x[test])
+    x_val = standardize(x[train], x[val])[1] if val.size else None
     return Dataset(
         x_train=x_train.astype(dtype),
         y_train=y[train],
@@ -223,6 +239,8 @@ def load_digits(
         y_test=y[test],
         n_classes=int(y.max()) + 1,
         name="scikit-learn 8 x 8 digits (UCI optical recognition of handwritten digits)",
+        x_val=x_val.astype(dtype) if x_val is not None else None,
+        y_val=y[val] if val.size else None,
     )
 
 
@@ -273,12 +291,7 @@ def load_mnist1d(
     """
     check_rng(rng)
     dtype = _check_float_dtype(dtype)
-    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, numbers.Real):
-        raise TypeError(
-            f"validation_fraction must be a real number, got {_describe(validation_fraction)}"
-        )
-    if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    validation_fraction = _check_validation_fraction(validation_fraction)
     x, y, x_test, y_test = _mnist1d_arrays()
     if validation_fraction > 0:
         train, val = stratified_split(y, float(validation_fraction), rng=rng)
@@ -324,6 +337,14 @@ def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         np.asarray(made["x_test"], dtype=np.float64),
         np.asarray(made["y_test"], dtype=np.int64),
     )
+
+
+def _check_validation_fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"validation_fraction must be a real number, got {_describe(value)}")
+    if not 0 <= value < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {value}")
+    return float(value)
 
 
 def _check_float_dtype(dtype: Any) -> np.dtype:

@@ -1,0 +1,66 @@
+"""Run the training study of chapter "Does it train?" and store its results.
+
+    PYTHONPATH=. OPENBLAS_NUM_THREADS=1 python tools/training_study.py [CELL ...]
+
+A cell is dataset-activation-optimizer (for example ``mnist1d-relu-adam``); with no argument every
+cell runs. Each cell is written to ``book/data/training-study/<cell>.npz``. The chapter reads these
+files and re-trains a sample of the runs to check that they come from this code. The settings are
+in STUDY; changing them means re-running this script.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+import eiginit
+from eiginit.study import run_cell
+
+OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "training-study"
+
+STUDY = {
+    "depth": 16,
+    "width": 64,
+    "batch_size": 64,
+    "sweep_seeds": (0, 1),
+    "seeds": (0, 1, 2, 3, 4),
+    "lr_grid": {"adam": (1e-4, 3e-4, 1e-3, 3e-3), "sgd": (3e-3, 1e-2, 3e-2, 1e-1)},
+    "epochs": {"digits": 30, "mnist1d": 20},
+}
+
+
+def load(name: str) -> eiginit.Dataset:
+    """Return the dataset `name` with the chapter's split (seed 0)."""
+    rng = np.random.default_rng(0)
+    return eiginit.load_digits(rng=rng) if name == "digits" else eiginit.load_mnist1d(rng=rng)
+
+
+def cells() -> list[str]:
+    """Return the names of every cell."""
+    return [f"{d}-{a}-{o}" for d in ("mnist1d", "digits") for a in ("relu", "tanh")
+            for o in ("adam", "sgd")]  # fmt: skip
+
+
+def main(names: list[str]) -> None:
+    """Run the cells `names` (all if empty) and write one file per cell."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    for cell in names or cells():
+        dataset, activation, optimizer = cell.split("-")
+        start = time.perf_counter()
+        result = run_cell(
+            load(dataset), activation, optimizer,
+            depth=STUDY["depth"], width=STUDY["width"], batch_size=STUDY["batch_size"],
+            lr_grid=STUDY["lr_grid"][optimizer], sweep_seeds=STUDY["sweep_seeds"],
+            seeds=STUDY["seeds"], epochs=STUDY["epochs"][dataset],
+        )  # fmt: skip
+        arrays = {k: np.asarray(v) for k, v in asdict(result).items()}
+        np.savez_compressed(OUT / f"{cell}.npz", **arrays)
+        print(f"{cell}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
