@@ -62,6 +62,36 @@ class Dataset:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, numbers.Integral):
+            raise TypeError(f"n_classes must be an integer, got {_describe(self.n_classes)}")
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {_describe(self.name)}")
+        if (self.x_val is None) != (self.y_val is None):
+            raise ValueError("x_val and y_val must be given together (or both left as None)")
+        splits = ("train", "test") + (("val",) if self.x_val is not None else ())
+        for split in splits:
+            x = _as_inputs(getattr(self, f"x_{split}"), f"x_{split}")
+            y = _as_labels(getattr(self, f"y_{split}"), f"y_{split}")
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(
+                    f"y_{split} must have one label per row of x_{split}: got {y.shape[0]} labels "
+                    f"for {x.shape[0]} rows"
+                )
+            if y.max() >= self.n_classes:
+                raise ValueError(
+                    f"y_{split} holds the label {y.max()}, but n_classes = {self.n_classes} "
+                    f"(labels 0..{self.n_classes - 1})"
+                )
+            if x.shape[1] != _as_inputs(self.x_train, "x_train").shape[1]:
+                raise ValueError(
+                    f"x_{split} has {x.shape[1]} features but x_train has {self.x_train.shape[1]}"
+                )
+            object.__setattr__(self, f"x_{split}", x)
+            object.__setattr__(self, f"y_{split}", y)
+
     @property
     def n_features(self) -> int:
         """The input width (64 for the 8 x 8 digits)."""
@@ -362,7 +392,12 @@ def _as_labels(labels: Any, name: str) -> np.ndarray:
     """Return *labels* as a non-empty 1-D int64 array of non-negative integers."""
     if isinstance(labels, str | bytes):
         raise TypeError(f"{name} must be an array of integers, got {_describe(labels)}")
-    array = np.asarray(labels)
+    try:
+        array = np.asarray(labels)
+    except (TypeError, ValueError) as error:  # ragged nested lists, for example
+        raise TypeError(
+            f"{name} must be a flat array of integers, got {_describe(labels)}"
+        ) from error
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers (class indices), got {_describe(labels)}")
     if array.ndim != 1 or array.size == 0:
@@ -370,3 +405,28 @@ def _as_labels(labels: Any, name: str) -> np.ndarray:
     if array.min() < 0:
         raise ValueError(f"{name} must be non-negative class indices, got minimum {array.min()}")
     return array.astype(np.int64)
+
+
+def _as_inputs(x: Any, name: str) -> np.ndarray:
+    """Return *x* as a 2-D array of finite real numbers with at least one row (dtype kept)."""
+    if isinstance(x, str | bytes) or x is None:
+        raise TypeError(f"{name} must be a 2-D array of real numbers, got {_describe(x)}")
+    try:
+        array = np.asarray(x)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be a 2-D array of real numbers, got {_describe(x)}"
+        ) from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got {_describe(x)}"
+            + (" (complex input is not supported)" if array.dtype.kind == "c" else "")
+        )
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array (examples, features), got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries")
+    return array
