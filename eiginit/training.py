@@ -344,16 +344,18 @@ def _check_pairs(
             raise ValueError(
                 f"grads[{i}] must have the shape of params[{i}], {p.shape}, got {g.shape}"
             )
-    if state is not None:
-        if len(state) != len(params) or any(
+    if state is not None and (
+        len(state) != len(params)
+        or any(
             s.shape != p.shape or s.dtype != p.dtype for s, p in zip(state, params, strict=False)
-        ):
-            raise ValueError(
-                "this optimizer's state belongs to a list of "
-                f"{len(state)} arrays with shapes {[s.shape for s in state]}; got "
-                f"{len(params)} arrays with shapes {[p.shape for p in params]}. Use a fresh "
-                "optimizer for other parameters"
-            )
+        )
+    ):
+        raise ValueError(
+            "this optimizer's state belongs to a list of "
+            f"{len(state)} arrays with shapes {[s.shape for s in state]}; got "
+            f"{len(params)} arrays with shapes {[p.shape for p in params]}. Use a fresh "
+            "optimizer for other parameters"
+        )
     return params, grads
 
 

@@ -83,7 +83,8 @@ def test_a_diverging_replica_is_counted_and_leaves_the_others_alone():
         result = train_batched(big, data, lrs=[1e-2, 1e12], seeds=[0, 0], optimizer="sgd",
                                epochs=3)  # fmt: skip
     assert result.diverged.tolist() == [False, True]
-    assert np.isnan(result.train_loss[1, -1]) and np.isfinite(result.train_loss[0]).all()
+    assert np.isnan(result.train_loss[1, -1])
+    assert np.isfinite(result.train_loss[0]).all()
     alone = train_batched(big[:1], data, lrs=[1e-2], seeds=[0], optimizer="sgd", epochs=3)
     np.testing.assert_allclose(result.train_loss[0], alone.train_loss[0], rtol=1e-12)
 
@@ -132,7 +133,8 @@ def test_study_lsuv_rescales_every_layer_and_contenders_are_as_described():
     net, touched = build_contender(by_name["LSUV"], [8] + [32] * 5 + [3], "relu", seed=0, x_batch=x)
     assert touched == net.depth  # gain-1 orthogonal start: every ReLU layer needs rescaling
     tanh_names = [c.name for c in contenders("tanh")]
-    assert "critical orthogonal" in tanh_names and "seed √2·G/ρ(G)" not in tanh_names  # noqa: RUF001
+    assert "critical orthogonal" in tanh_names
+    assert "seed √2·G/ρ(G)" not in tanh_names
     torch_net, _ = build_contender(
         by_name["PyTorch default"], [8, 32, 3], "relu", seed=0, x_batch=x
     )

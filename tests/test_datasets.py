@@ -68,7 +68,8 @@ def test_load_digits_validation_is_disjoint_and_scaled_with_training_statistics(
     assert np.allclose(data.x_train.mean(axis=0), 0, atol=1e-12)
     assert np.abs(data.x_val.mean(axis=0)).max() > 0  # not re-centred on itself
     none = load_digits(rng=np.random.default_rng(2), validation_fraction=0)
-    assert none.x_val is None and none.y_val is None
+    assert none.x_val is None
+    assert none.y_val is None
     assert none.x_train.shape == (1347, 64)
     with pytest.raises(ValueError, match="validation_fraction must be in"):
         load_digits(rng=np.random.default_rng(0), validation_fraction=1.0)

@@ -8,8 +8,8 @@ from eiginit.datasets import Dataset
 from eiginit.network import MLP
 from eiginit.training import (
     SGD,
-    TrainingResult,
     Adam,
+    TrainingResult,
     accuracy,
     first_step,
     lsuv,
