@@ -122,7 +122,7 @@ def test_train_batched_rejects_bad_input():
         train_batched(group, data, lrs=1e-3, seeds=0, optimizer="sgd", momentum=1.0)
     with pytest.raises(ValueError, match=r"data\.x_train must have shape \(n, 5\)"):
         train_batched(nets(2, sizes=(5, 8, 3)), data, lrs=1e-3, seeds=0)
-    with pytest.raises(TypeError, match="data must be an eiginit.Dataset"):
+    with pytest.raises(TypeError, match=r"data must be an eiginit\.Dataset"):
         train_batched(group, (data.x_train, data.y_train), lrs=1e-3, seeds=0)
 
 
@@ -134,7 +134,7 @@ def test_study_lsuv_rescales_every_layer_and_contenders_are_as_described():
     assert touched == net.depth  # gain-1 orthogonal start: every ReLU layer needs rescaling
     tanh_names = [c.name for c in contenders("tanh")]
     assert "critical orthogonal" in tanh_names
-    assert "seed √2·G/ρ(G)" not in tanh_names
+    assert "seed √2·G/ρ(G)" not in tanh_names  # noqa: RUF001
     torch_net, _ = build_contender(
         by_name["PyTorch default"], [8, 32, 3], "relu", seed=0, x_batch=x
     )
