@@ -35,6 +35,7 @@ __all__ = [
     "StudyCell",
     "build_contender",
     "contenders",
+    "networks",
     "run_cell",
 ]
 
@@ -148,6 +149,28 @@ def build_contender(
     return net, touched
 
 
+def networks(
+    data: Dataset,
+    activation: str,
+    pairs: Sequence[tuple[Contender, int]],
+    sizes: Sequence[int],
+    *,
+    dtype: Any = np.float32,
+) -> tuple[list[MLP], list[int]]:
+    """Build the study's network for each (contender, seed) pair, and LSUV's touched-layer counts.
+
+    Seed s draws the weights (:func:`build_contender`) and LSUV's batch: 256 training inputs
+    chosen by ``numpy.random.default_rng(s)``. :func:`run_cell` builds its networks this way.
+    """
+    built = []
+    for c, s in pairs:
+        pick = np.random.default_rng(s).choice(len(data.x_train), 256, replace=False)
+        built.append(
+            build_contender(c, sizes, activation, seed=s, x_batch=data.x_train[pick], dtype=dtype)
+        )
+    return [b[0] for b in built], [b[1] for b in built]
+
+
 @dataclass(frozen=True, eq=False)
 class StudyCell:
     """The outcome of :func:`run_cell` (row order: contender, then seed)."""
@@ -192,12 +215,7 @@ def run_cell(
     sizes = [data.n_features] + [width] * (depth - 1) + [data.n_classes]
 
     def nets_for(pairs: list[tuple[Contender, int]]) -> tuple[list[MLP], list[int]]:
-        built = []
-        for c, s in pairs:
-            pick = np.random.default_rng(s).choice(len(data.x_train), 256, replace=False)
-            built.append(build_contender(c, sizes, activation, seed=s, x_batch=data.x_train[pick],
-                                         dtype=dtype))  # fmt: skip
-        return [b[0] for b in built], [b[1] for b in built]
+        return networks(data, activation, pairs, sizes, dtype=dtype)
 
     C, L, S = len(found), len(lr_grid), len(sweep_seeds)
     pairs = [(c, s) for c in found for _ in lr_grid for s in sweep_seeds]
