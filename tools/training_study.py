@@ -43,8 +43,9 @@ def load(name: str) -> eiginit.Dataset:
 
 def cells() -> list[str]:
     """Return the names of every cell."""
-    return [f"{d}-{a}-{o}" for d in ("mnist1d", "digits") for a in ("relu", "tanh")
-            for o in ("adam", "sgd")] + [f"mnist1d-{a}-adam-shallow" for a in ("relu", "tanh")]  # fmt: skip
+    deep = [f"{d}-{a}-{o}" for d in ("mnist1d", "digits") for a in ("relu", "tanh")
+            for o in ("adam", "sgd")]  # fmt: skip
+    return deep + [f"mnist1d-{a}-adam-shallow" for a in ("relu", "tanh")]
 
 
 def main(names: list[str]) -> None:
