@@ -15,6 +15,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.datasets`: the 8 x 8 digits and MNIST-1D, made offline, split and standardized
   (Parts IV and V).
 - :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
+- :mod:`eiginit.batched`: many networks of one architecture trained at once, each with its own
+  initialization, seed and learning rate (Parts IV and V).
+- :mod:`eiginit.study`: the contenders and the learning-rate sweep of the training study (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
@@ -26,6 +29,7 @@ saying what it received and what it expected; every function that draws takes an
 ``rng: numpy.random.Generator``.
 """
 
+from eiginit.batched import BatchedResult, train_batched
 from eiginit.data import seed_matrix
 from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
 from eiginit.initializers import (
@@ -93,6 +97,7 @@ from eiginit.spectra import (
     prob_all_real,
     quarter_circle_pdf,
 )
+from eiginit.study import Contender, StudyCell, build_contender, contenders, run_cell
 from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 from eiginit.training import (
     OPTIMIZERS,
@@ -119,6 +124,8 @@ __all__ = [
     "PALETTE",
     "SGD",
     "Adam",
+    "BatchedResult",
+    "Contender",
     "Dataset",
     "FirstStep",
     "ForwardPass",
@@ -130,6 +137,7 @@ __all__ = [
     "PowerIterationResult",
     "PropagationStats",
     "SpectralNormResult",
+    "StudyCell",
     "SubspaceIterationResult",
     "TrainingResult",
     "Trajectory",
@@ -138,9 +146,11 @@ __all__ = [
     "activation_derivative",
     "activation_function",
     "apply_activation",
+    "build_contender",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "circular_law_cdf",
+    "contenders",
     "critical_sigma_w2",
     "digamma_half",
     "dominant_is_real",
@@ -173,6 +183,7 @@ __all__ = [
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "run_cell",
     "seed_matrix",
     "softmax_cross_entropy",
     "spectral_norm",
@@ -183,6 +194,7 @@ __all__ = [
     "subspace_iteration",
     "torch_linear_default",
     "train",
+    "train_batched",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",

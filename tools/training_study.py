@@ -3,8 +3,8 @@
     PYTHONPATH=. OPENBLAS_NUM_THREADS=1 python tools/training_study.py [CELL ...]
 
 A cell is dataset-activation-optimizer (for example ``mnist1d-relu-adam``), optionally with the
-suffix ``-shallow`` (depth 3 instead of 16); with no argument every cell runs. Each cell is
-written to ``book/data/training-study/<cell>.npz``. The chapter reads these files and re-trains a
+suffix ``-shallow`` (depth 3 instead of 12); with no argument every cell runs. Each cell is
+written to ``eiginit/data/training-study/<cell>.npz``. The chapter reads these files and re-trains a
 sample of the runs to check that they come from this code. The settings are in STUDY; changing
 them means re-running this script. On two shared cores the whole study takes about an hour.
 """
@@ -21,16 +21,16 @@ import numpy as np
 import eiginit
 from eiginit.study import run_cell
 
-OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "training-study"
+OUT = Path(__file__).resolve().parents[1] / "eiginit" / "data" / "training-study"
 
 STUDY = {
-    "depth": 16,
+    "depth": 12,
     "width": 64,
     "batch_size": 64,
     "sweep_seeds": (0, 1),
     "seeds": (0, 1, 2, 3, 4),
-    "lr_grid": {"adam": (1e-4, 3e-4, 1e-3, 3e-3), "sgd": (3e-3, 1e-2, 3e-2, 1e-1)},
-    "epochs": {"digits": 30, "mnist1d": 20},
+    "lr_grid": {"adam": (3e-4, 1e-3, 3e-3), "sgd": (1e-2, 3e-2, 1e-1)},
+    "epochs": {"digits": 20, "mnist1d": 15},
     "shallow_depth": 3,  # the "-shallow" cells: two hidden layers, for the published anchor
 }
 
@@ -62,6 +62,9 @@ def main(names: list[str]) -> None:
             seeds=STUDY["seeds"], epochs=STUDY["epochs"][dataset],
         )  # fmt: skip
         arrays = {k: np.asarray(v) for k, v in asdict(result).items()}
+        arrays["depth"] = np.asarray(depth)
+        arrays["width"] = np.asarray(STUDY["width"])
+        arrays["batch_size"] = np.asarray(STUDY["batch_size"])
         np.savez_compressed(OUT / f"{cell}.npz", **arrays)
         print(f"{cell}: {time.perf_counter() - start:.0f} s", flush=True)
 
