@@ -57,7 +57,7 @@ class Contender:
         ``init(shape, *, rng)``, one ``(fan_out, fan_in)`` matrix.
     bias : str
         ``"zero"``, ``"torch"`` (uniform in +-1/sqrt(fan_in), as ``nn.Linear``) or ``"critical"``
-        (normal with variance :data:`CRITICAL_SIGMA_B2`).
+        (normal with variance ``CRITICAL_SIGMA_B2``).
     lsuv : bool
         Rescale the layers on a batch of training data afterwards (Mishkin & Matas 2016).
     """
@@ -84,7 +84,7 @@ def contenders(activation: str) -> list[Contender]:
     (orthogonal with gain 1, then rescaled), the seed's recipe G / rho(G) per square layer (and,
     for ReLU, times sqrt 2), PyTorch's ``nn.Linear`` default with its uniform bias, and for tanh
     the critical network of chapter "The backward pass": orthogonal at the critical sigma_w^2 for
-    sigma_b^2 = :data:`CRITICAL_SIGMA_B2`.
+    sigma_b^2 = ``CRITICAL_SIGMA_B2``.
 
     Examples
     --------
@@ -129,7 +129,16 @@ def build_contender(
 ) -> tuple[MLP, int]:
     """Build one network of `contender` from `seed`; return it and how many layers LSUV touched.
 
-    The weights are drawn with ``numpy.random.default_rng(seed)``; LSUV rescales on `x_batch`.
+    The weights are drawn with ``numpy.random.default_rng(seed)``; LSUV rescales on `x_batch`
+    with tolerance ``LSUV_TOL`` (at most 10 rescalings per layer).
+
+    Examples
+    --------
+    >>> lsuv_contender = contenders("relu")[4]
+    >>> x = np.random.default_rng(1).standard_normal((256, 8))
+    >>> net, touched = build_contender(lsuv_contender, [8, 32, 32, 3], "relu", seed=0, x_batch=x)
+    >>> lsuv_contender.name, net.sizes, touched
+    ('LSUV', (8, 32, 32, 3), 3)
     """
     rng = np.random.default_rng(seed)
     net = MLP.create(sizes, activation, contender.init, rng=rng, dtype=dtype)
@@ -173,20 +182,43 @@ def networks(
 
 @dataclass(frozen=True, eq=False)
 class StudyCell:
-    """The outcome of :func:`run_cell` (row order: contender, then seed)."""
+    """The outcome of :func:`run_cell`.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The contenders, in row order.
+    lr_grid : numpy.ndarray, shape (n_lrs,)
+        The learning rates of the sweep.
+    sweep_val, sweep_diverged : numpy.ndarray, shape (contenders, n_lrs, sweep seeds)
+        Best validation accuracy, and divergence, of every sweep run.
+    chosen_lr : numpy.ndarray, shape (contenders,)
+        The rate with the highest mean validation accuracy over the sweep seeds.
+    val, test : numpy.ndarray, shape (contenders, seeds)
+        Validation accuracy at the kept epoch, and test accuracy of the kept weights, at the
+        chosen rate.
+    best_epoch, diverged : numpy.ndarray, shape (contenders, seeds)
+        The kept epoch, and whether the run diverged.
+    val_curves : numpy.ndarray, shape (contenders, seeds, epochs + 1)
+        Validation accuracy after every epoch (NaN after a divergence).
+    initial_loss : numpy.ndarray, shape (contenders, seeds)
+        The training loss before any update.
+    lsuv_touched : numpy.ndarray, shape (contenders, seeds)
+        How many layers LSUV rescaled (0 for the other contenders).
+    """
 
     names: tuple[str, ...]
     lr_grid: np.ndarray
-    sweep_val: np.ndarray  # (contenders, lrs, sweep seeds) best validation accuracy
-    sweep_diverged: np.ndarray  # (contenders, lrs, sweep seeds)
-    chosen_lr: np.ndarray  # (contenders,)
-    val: np.ndarray  # (contenders, seeds) best validation accuracy at the chosen rate
-    test: np.ndarray  # (contenders, seeds) test accuracy of the kept weights
-    best_epoch: np.ndarray  # (contenders, seeds)
-    diverged: np.ndarray  # (contenders, seeds)
-    val_curves: np.ndarray  # (contenders, seeds, epochs + 1)
-    initial_loss: np.ndarray  # (contenders, seeds)
-    lsuv_touched: np.ndarray  # (contenders, seeds) layers LSUV rescaled (0 for the others)
+    sweep_val: np.ndarray
+    sweep_diverged: np.ndarray
+    chosen_lr: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    best_epoch: np.ndarray
+    diverged: np.ndarray
+    val_curves: np.ndarray
+    initial_loss: np.ndarray
+    lsuv_touched: np.ndarray
 
 
 def run_cell(
@@ -207,7 +239,17 @@ def run_cell(
     """Run one cell of the study: a learning-rate sweep, then all `seeds` at each chosen rate.
 
     `sweep_seeds` must be a subset of `seeds`. The minibatch order of seed s uses seed
-    ``1000 + s``; the LSUV batch is 256 training inputs drawn with seed s.
+    ``1000 + s``; the LSUV batch is 256 training inputs drawn with seed s. `names` restricts the
+    cell to some contenders.
+
+    Examples
+    --------
+    >>> from eiginit.datasets import load_digits
+    >>> data = load_digits(rng=np.random.default_rng(0))
+    >>> cell = run_cell(data, "relu", "adam", depth=3, width=16, lr_grid=[1e-3, 1e-2],
+    ...                 sweep_seeds=[0], seeds=[0, 1], epochs=2, names=["Kaiming"])
+    >>> cell.names, cell.test.shape, float(cell.chosen_lr[0]) in (1e-3, 1e-2)
+    (('Kaiming',), (1, 2), True)
     """
     found = contenders(activation)
     if names is not None:
