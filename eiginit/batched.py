@@ -42,25 +42,26 @@ __all__ = ["BatchedResult", "train_batched"]
 class BatchedResult:
     """The record of R networks trained together by :func:`train_batched`.
 
-    Row ``r`` of every array is replica ``r``, in the order the networks were given.
+    Row ``r`` of every array is replica ``r`` (of ``replicas`` = R), in the order the networks were
+    given.
 
     Attributes
     ----------
-    train_loss : numpy.ndarray, shape (R, epochs + 1)
+    train_loss : numpy.ndarray, shape (replicas, epochs + 1)
         Column 0 is the loss of the untrained network on the whole training set; column ``e`` the
         mean minibatch loss during epoch ``e``. NaN from the epoch a replica diverged, and after
         the run stopped early (see `epochs_run`).
-    val_accuracy : numpy.ndarray, shape (R, epochs + 1)
+    val_accuracy : numpy.ndarray, shape (replicas, epochs + 1)
         Validation accuracy before training (column 0) and after each epoch; NaN as above. All
         NaN if the data has no validation split.
-    best_epoch : numpy.ndarray of int, shape (R,)
+    best_epoch : numpy.ndarray of int, shape (replicas,)
         The epoch whose weights were kept: the first epoch with the highest validation accuracy
         (the last epoch run if there is no validation split).
-    test_accuracy : numpy.ndarray, shape (R,)
+    test_accuracy : numpy.ndarray, shape (replicas,)
         Test accuracy of the kept weights, measured once, after training.
-    diverged : numpy.ndarray of bool, shape (R,)
+    diverged : numpy.ndarray of bool, shape (replicas,)
         True if the replica's loss or a parameter became NaN or infinite.
-    lrs : numpy.ndarray, shape (R,)
+    lrs : numpy.ndarray, shape (replicas,)
         Each replica's learning rate.
     seeds : tuple of int
         Each replica's minibatch-order seed.

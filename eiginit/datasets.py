@@ -281,10 +281,10 @@ def load_mnist1d(
 
     MNIST-1D (Greydanus 2020, "Scaling down deep learning", arXiv:2011.14439) turns ten 1-D digit
     templates into 5,000 signals of length 40 by padding, shearing, scaling, translating and adding
-    correlated and i.i.d. noise. :func:`mnist1d.data.make_dataset` with
-    :func:`mnist1d.data.get_dataset_args` (the package's defaults: seed 42, 80 % train) builds the
+    correlated and i.i.d. noise. ``mnist1d.data.make_dataset`` with
+    ``mnist1d.data.get_dataset_args`` (the package's defaults: seed 42, 80 % train) builds the
     same 4,000 training and 1,000 test signals as the published file, without a download; the
-    package's :func:`get_dataset` would try to download it instead. The generator seeds numpy's and
+    package's ``get_dataset`` would try to download it instead. The generator seeds numpy's and
     Python's *global* random state, so this function saves both states and restores them: a
     caller's own draws are unaffected.
 
