@@ -17,6 +17,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.datasets`: the 8 x 8 digits and MNIST-1D, made offline, split and standardized
   (Parts IV and V).
 - :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
+- :mod:`eiginit.batched`: many networks of one architecture trained at once, each with its own
+  initialization, seed and learning rate (Parts IV and V).
+- :mod:`eiginit.study`: the contenders and the learning-rate sweep of the training study (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
@@ -32,6 +35,7 @@ saying what it received and what it expected; every function that draws takes an
 ``rng: numpy.random.Generator``.
 """
 
+from eiginit.batched import BatchedResult, train_batched
 from eiginit.curvature import (
     GradientDescentRun,
     HessianEigenResult,
@@ -122,6 +126,7 @@ from eiginit.spectra import (
     prob_all_real,
     quarter_circle_pdf,
 )
+from eiginit.study import Contender, StudyCell, build_contender, contenders, run_cell
 from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 from eiginit.training import (
     OPTIMIZERS,
@@ -148,6 +153,8 @@ __all__ = [
     "PALETTE",
     "SGD",
     "Adam",
+    "BatchedResult",
+    "Contender",
     "Dataset",
     "ElmanRNN",
     "FirstStep",
@@ -166,6 +173,7 @@ __all__ = [
     "RNNGradients",
     "RNNTrainingResult",
     "SpectralNormResult",
+    "StudyCell",
     "SubspaceIterationResult",
     "TrainingResult",
     "Trajectory",
@@ -175,9 +183,11 @@ __all__ = [
     "activation_function",
     "adding_problem",
     "apply_activation",
+    "build_contender",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "circular_law_cdf",
+    "contenders",
     "critical_sigma_w2",
     "digamma_half",
     "dominant_is_real",
@@ -219,6 +229,7 @@ __all__ = [
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "run_cell",
     "seed_matrix",
     "softmax_cross_entropy",
     "spectral_norm",
@@ -229,6 +240,7 @@ __all__ = [
     "subspace_iteration",
     "torch_linear_default",
     "train",
+    "train_batched",
     "train_rnn",
     "transient_growth",
     "trigamma_half",
