@@ -20,12 +20,28 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
 - :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
   predicted (Part III).
+- :mod:`eiginit.convolution`: convolution layers as matrices, their spectrum by the FFT,
+  delta-orthogonal kernels, framework fans and a small numpy 1-D CNN (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
 ``rng: numpy.random.Generator``.
 """
 
+from eiginit.convolution import (
+    CNN1d,
+    CNNTrainingResult,
+    ConvFans,
+    conv1d,
+    conv1d_backward,
+    conv_eigenvalues,
+    conv_fans,
+    conv_frequency_blocks,
+    conv_operator,
+    conv_singular_values,
+    delta_orthogonal,
+    train_cnn,
+)
 from eiginit.data import seed_matrix
 from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
 from eiginit.initializers import (
@@ -119,6 +135,9 @@ __all__ = [
     "PALETTE",
     "SGD",
     "Adam",
+    "CNN1d",
+    "CNNTrainingResult",
+    "ConvFans",
     "Dataset",
     "FirstStep",
     "ForwardPass",
@@ -141,7 +160,15 @@ __all__ = [
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "circular_law_cdf",
+    "conv1d",
+    "conv1d_backward",
+    "conv_eigenvalues",
+    "conv_fans",
+    "conv_frequency_blocks",
+    "conv_operator",
+    "conv_singular_values",
     "critical_sigma_w2",
+    "delta_orthogonal",
     "digamma_half",
     "dominant_is_real",
     "expected_real_eigenvalues",
@@ -183,6 +210,7 @@ __all__ = [
     "subspace_iteration",
     "torch_linear_default",
     "train",
+    "train_cnn",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
