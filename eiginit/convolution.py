@@ -20,9 +20,9 @@ The training part is plain numpy: :func:`conv1d` and :func:`conv1d_backward` are
 several independent replicas (seeds, learning rates) at once along a leading axis.
 
 Layout follows PyTorch: a layer computes the cross-correlation
-:math:`y_o[t] = \sum_i \sum_s K_{o i s}\, x_i[t + s - c]` with :math:`c = \lfloor (w-1)/2
+:math:`y_o[t] = \sum_i \sum_s K_{o i s}\, x_i[t + s - s_0]` with :math:`s_0 = \lfloor (w-1)/2
 \rfloor` the centre tap, indices modulo ``n``; that is ``torch.nn.functional.conv1d`` on the
-input padded circularly by ``c`` on the left and ``w - 1 - c`` on the right.
+input padded circularly by ``s_0`` on the left and ``w - 1 - s_0`` on the right.
 """
 
 from __future__ import annotations
@@ -87,13 +87,13 @@ def conv_operator(kernel: Any, n: int) -> np.ndarray:
 
     .. math::
 
-        y_o[t] = \sum_{i=1}^{c_\mathrm{in}} \sum_{s=0}^{w-1} K_{o i s}\, x_i[(t + s - c) \bmod n],
-        \qquad c = \lfloor (w - 1)/2 \rfloor ,
+        y_o[t] = \sum_{i=1}^{c_\mathrm{in}} \sum_{s=0}^{w-1} K_{o i s}\, x_i[(t + s - s_0) \bmod n],
+        \qquad s_0 = \lfloor (w - 1)/2 \rfloor ,
 
     as PyTorch's ``conv1d`` computes it on a circularly padded input. With signals flattened
     channel by channel (``x.reshape(-1)`` of a ``(c_in, n)`` array), the layer is the matrix
     :math:`A = \sum_s K_{\cdot\cdot s} \otimes P_s` of shape ``(c_out * n, c_in * n)``, where
-    :math:`P_s` is the ``n x n`` cyclic shift by :math:`s - c`: one circulant block per pair of
+    :math:`P_s` is the ``n x n`` cyclic shift by :math:`s - s_0`: one circulant block per pair of
     channels.
 
     Parameters
@@ -144,13 +144,14 @@ def conv_frequency_blocks(kernel: Any, n: int) -> np.ndarray:
 
     .. math::
 
-        \hat K(\omega) = \sum_{s=0}^{w-1} K_{\cdot \cdot s}\, e^{2\pi i\, \omega (s - c) / n},
+        \hat K(\omega) = \sum_{s=0}^{w-1} K_{\cdot \cdot s}\, e^{2\pi i\, \omega (s - s_0) / n},
         \qquad \omega = 0, \dots, n - 1,
 
     so that :math:`\hat y_o(\omega) = \sum_i \hat K_{oi}(\omega)\, \hat x_i(\omega)` for the
     discrete Fourier transforms :math:`\hat x(\omega) = \sum_t x[t] e^{-2\pi i \omega t / n}`: the
     unitary DFT on every channel turns :func:`conv_operator` into a block-diagonal matrix with
-    these blocks (Sedghi, Gupta & Long 2019; Gray, *Toeplitz and Circulant Matrices*, 2006, ch. 3).
+    these blocks (Sedghi, Gupta & Long 2019; Gray 2006, "Toeplitz and Circulant Matrices: A
+    Review").
 
     Parameters
     ----------
@@ -211,10 +212,11 @@ def conv_eigenvalues(kernel: Any, n: int) -> np.ndarray:
     The DFT is a similarity transform, so the eigenvalues of :func:`conv_operator` are those of
     the blocks :math:`\hat K(\omega)`. With one channel they are the DFT of the kernel itself,
 
-    .. math:: \lambda_\omega = \sum_{s=0}^{w-1} k_s\, e^{2\pi i\, \omega (s - c)/n},
+    .. math:: \lambda_\omega = \sum_{s=0}^{w-1} k_s\, e^{2\pi i\, \omega (s - s_0)/n},
 
     with the Fourier mode :math:`v_\omega[t] = e^{2\pi i \omega t / n}` as eigenvector: every
-    circulant matrix has the same eigenvectors (Gray 2006, ch. 3).
+    circulant matrix has the same eigenvectors (Gray 2006, "Toeplitz and Circulant Matrices: A
+    Review").
 
     Parameters
     ----------
@@ -247,7 +249,7 @@ def delta_orthogonal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator)
 
     .. math::
 
-        K_{\cdot\cdot s} = \begin{cases} \mathrm{gain}\; H & s = c = \lfloor (w-1)/2 \rfloor
+        K_{\cdot\cdot s} = \begin{cases} \mathrm{gain}\; H & s = s_0 = \lfloor (w-1)/2 \rfloor
         \\ 0 & \text{otherwise,} \end{cases}
 
     with :math:`H` a ``c_out x c_in`` matrix with orthonormal columns, drawn from the Haar
@@ -422,7 +424,7 @@ def _conv_forward(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.nda
     c_out, width = kernel.shape[1], kernel.shape[3]
     padded = _pad_circular(x, width)
     y = np.zeros((R, n * B, c_out), dtype=np.result_type(x, kernel))
-    for s in range(width):  # y[t] += K_s x[t + s - c]
+    for s in range(width):  # y[t] += K_s x[t + s - s_0]
         window = padded[:, s : s + n].reshape(R, n * B, c_in)
         y += np.matmul(window, kernel[..., s].transpose(0, 2, 1))
     return y.reshape(R, n, B, c_out), padded
@@ -465,9 +467,9 @@ def _check_signal_and_kernel(x: Any, kernel: Any) -> tuple[np.ndarray, np.ndarra
 def conv1d(x: Any, kernel: Any) -> np.ndarray:
     r"""Apply a 1-D circular convolution layer (cross-correlation, no bias) to a batch.
 
-    .. math:: y_o[t] = \sum_i \sum_s K_{o i s}\, x_i[(t + s - c) \bmod n]
+    .. math:: y_o[t] = \sum_i \sum_s K_{o i s}\, x_i[(t + s - s_0) \bmod n]
 
-    computed as one matrix product per tap :math:`s`: the input shifted by :math:`s - c`, as a
+    computed as one matrix product per tap :math:`s`: the input shifted by :math:`s - s_0`, as a
     ``(n * batch, c_in)`` matrix, times :math:`K_{\cdot\cdot s}^\top`. Equal to
     ``conv_operator(kernel, n) @ x[b].reshape(-1)`` for every example.
 
@@ -500,7 +502,7 @@ def conv1d_backward(x: Any, kernel: Any, grad_y: Any) -> tuple[np.ndarray, np.nd
         \frac{\partial \mathcal{L}}{\partial K_{ois}} = \sum_{b, t} g_{b o t}\, x_{b i}[t+s-c],
         \qquad
         \frac{\partial \mathcal{L}}{\partial x_{b i}[u]} = \sum_{o, s} K_{ois}\,
-        g_{b o}[u - s + c],
+        g_{b o}[u - s + s_0],
 
     indices modulo ``n``: the input gradient is the transposed operator
     :math:`A^\top g`, a convolution with the flipped kernel.
