@@ -181,6 +181,52 @@ def test_flattened_orthogonal_kernel_is_isometric_only_on_average() -> None:
     assert sigma.min() < 0.8
 
 
+def test_linear_stack_of_delta_orthogonal_layers_is_isometric() -> None:
+    rng = np.random.default_rng(12)
+    c, n = 5, 8
+    J = np.broadcast_to(np.eye(c), (n, c, c))
+    for _ in range(20):
+        J = conv_frequency_blocks(delta_orthogonal((c, c, 3), rng=rng), n) @ J
+    np.testing.assert_allclose(np.linalg.svd(J, compute_uv=False), 1.0, atol=1e-12)
+
+
+def test_linear_stack_of_kaiming_layers_keeps_the_mean_square_and_spreads() -> None:
+    # Each Kaiming layer keeps E sigma^2 = 1, so a product of L of them keeps it too (the mean
+    # over 400 stacks is within 4 SE of 1), while the log-spread of the values grows with depth.
+    rng = np.random.default_rng(13)
+    c, n, trials = 6, 8, 400
+
+    def stack(depth: int) -> np.ndarray:
+        J = np.broadcast_to(np.eye(c), (n, c, c))
+        for _ in range(depth):
+            K = kaiming_normal((c, c, 3), nonlinearity="linear", rng=rng)
+            J = conv_frequency_blocks(K, n) @ J
+        return np.linalg.svd(J, compute_uv=False)
+
+    mean_sq = np.array([np.mean(stack(4) ** 2) for _ in range(trials)])
+    assert abs(mean_sq.mean() - 1.0) < 4 * mean_sq.std(ddof=1) / np.sqrt(trials)
+    spread = [
+        np.std(np.log(np.concatenate([stack(d).ravel() for _ in range(20)]))) for d in (2, 16)
+    ]
+    assert spread[1] > 2 * spread[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    c_out=st.integers(1, 5),
+    c_in=st.integers(1, 5),
+    width=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_reshaped_kernel_norm_bounds_the_layer_norm(c_out, c_in, width, seed) -> None:
+    # ||M|| <= ||A|| <= sqrt(w) ||M|| for M the kernel reshaped to (c_out, c_in * w).
+    kernel = np.random.default_rng(seed).standard_normal((c_out, c_in, width))
+    layer = conv_singular_values(kernel, width + 3)[0]
+    reshaped = np.linalg.norm(kernel.reshape(c_out, -1), 2)
+    assert reshaped <= layer * (1 + 1e-10)
+    assert layer <= np.sqrt(width) * reshaped * (1 + 1e-10)
+
+
 # --- fans --------------------------------------------------------------------------------------
 
 
