@@ -558,10 +558,10 @@ class CNN1d:
 
     Attributes
     ----------
-    kernels : list of numpy.ndarray, each (R, c_out, c_in, width)
-    biases : list of numpy.ndarray, each (R, c_out)
-    readout : numpy.ndarray, shape (R, n_classes, n_L * channels)
-    readout_bias : numpy.ndarray, shape (R, n_classes)
+    kernels : list of numpy.ndarray, each (replicas, c_out, c_in, width)
+    biases : list of numpy.ndarray, each (replicas, c_out)
+    readout : numpy.ndarray, shape (replicas, n_classes, n_L * channels)
+    readout_bias : numpy.ndarray, shape (replicas, n_classes)
     pool_after : tuple of int
         The layers (1-based) followed by average pooling by 2.
     length : int
@@ -755,11 +755,11 @@ class CNNTrainingResult:
 
     Attributes
     ----------
-    train_loss : numpy.ndarray, shape (epochs, R)
+    train_loss : numpy.ndarray, shape (epochs, replicas)
         Mean minibatch loss over each epoch.
-    val_accuracy : numpy.ndarray, shape (epochs, R)
+    val_accuracy : numpy.ndarray, shape (epochs, replicas)
         Validation accuracy after each epoch.
-    diverged : numpy.ndarray of bool, shape (R,)
+    diverged : numpy.ndarray of bool, shape (replicas,)
         True for a replica whose loss became non-finite; it stops updating from then on.
     """
 
@@ -791,7 +791,7 @@ def train_cnn(
     net : CNN1d
     data : Dataset
         With a validation split (``x_val``, ``y_val``): accuracy is tracked there, never on test.
-    lr : float or array_like of shape (R,)
+    lr : float or array_like of shape (replicas,)
         The learning rate of each replica, > 0.
     epochs, batch_size : int
     rng : numpy.random.Generator
