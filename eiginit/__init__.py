@@ -29,6 +29,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   a numpy Elman network trained by backpropagation through time (Part V).
 - :mod:`eiginit.curvature`: exact Hessian-vector products of the training loss and the
   Hessian's top eigenvalue by power iteration (Part V).
+- :mod:`eiginit.convolution`: convolution layers as matrices, their spectrum by the FFT,
+  delta-orthogonal kernels, framework fans and a small numpy 1-D CNN (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -36,6 +38,20 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.batched import BatchedResult, train_batched
+from eiginit.convolution import (
+    CNN1d,
+    CNNTrainingResult,
+    ConvFans,
+    conv1d,
+    conv1d_backward,
+    conv_eigenvalues,
+    conv_fans,
+    conv_frequency_blocks,
+    conv_operator,
+    conv_singular_values,
+    delta_orthogonal,
+    train_cnn,
+)
 from eiginit.curvature import (
     GradientDescentRun,
     HessianEigenResult,
@@ -154,7 +170,10 @@ __all__ = [
     "SGD",
     "Adam",
     "BatchedResult",
+    "CNN1d",
+    "CNNTrainingResult",
     "Contender",
+    "ConvFans",
     "Dataset",
     "ElmanRNN",
     "FirstStep",
@@ -188,7 +207,15 @@ __all__ = [
     "calculate_gain",
     "circular_law_cdf",
     "contenders",
+    "conv1d",
+    "conv1d_backward",
+    "conv_eigenvalues",
+    "conv_fans",
+    "conv_frequency_blocks",
+    "conv_operator",
+    "conv_singular_values",
     "critical_sigma_w2",
+    "delta_orthogonal",
     "digamma_half",
     "dominant_is_real",
     "echo_state_reservoir",
@@ -241,6 +268,7 @@ __all__ = [
     "torch_linear_default",
     "train",
     "train_batched",
+    "train_cnn",
     "train_rnn",
     "transient_growth",
     "trigamma_half",
