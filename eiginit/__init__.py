@@ -22,6 +22,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
 - :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
   predicted (Part III).
+- :mod:`eiginit.parametrization`: initialization scales and learning rates by width, SP against
+  muP, the coordinate check and batched training of many replicas (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -70,6 +72,20 @@ from eiginit.network import (
 )
 from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.notebook import glue
+from eiginit.parametrization import (
+    PARAMETRIZATIONS,
+    ROLES,
+    CoordinateCheck,
+    LayerScale,
+    ReplicaTraining,
+    coordinate_check,
+    forward_replicas,
+    init_weights,
+    layer_scale,
+    loss_and_gradients,
+    parametrize,
+    train_replicas,
+)
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -120,18 +136,23 @@ __all__ = [
     "MLP",
     "OPTIMIZERS",
     "PALETTE",
+    "PARAMETRIZATIONS",
+    "ROLES",
     "SGD",
     "Adam",
+    "CoordinateCheck",
     "Dataset",
     "FirstStep",
     "ForwardPass",
     "Gradients",
     "LSUVResult",
+    "LayerScale",
     "LogNormMoments",
     "LyapunovSpectrum",
     "MeanField",
     "PowerIterationResult",
     "PropagationStats",
+    "ReplicaTraining",
     "SpectralNormResult",
     "SubspaceIterationResult",
     "TrainingResult",
@@ -144,24 +165,29 @@ __all__ = [
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "circular_law_cdf",
+    "coordinate_check",
     "critical_sigma_w2",
     "digamma_half",
     "dominant_is_real",
     "expected_real_eigenvalues",
     "first_step",
+    "forward_replicas",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "ginibre",
     "glue",
+    "init_weights",
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
+    "layer_scale",
     "lecun_normal",
     "lecun_uniform",
     "load_digits",
     "load_mnist1d",
     "log_norm_growth",
+    "loss_and_gradients",
     "lsuv",
     "lyapunov_exponents",
     "lyapunov_spectrum",
@@ -172,6 +198,7 @@ __all__ = [
     "normal",
     "normalize_spectral_radius",
     "orthogonal",
+    "parametrize",
     "power_iteration",
     "prob_all_real",
     "propagate",
@@ -187,6 +214,7 @@ __all__ = [
     "subspace_iteration",
     "torch_linear_default",
     "train",
+    "train_replicas",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
