@@ -469,10 +469,10 @@ class CoordinateCheck:
 
     Attributes
     ----------
-    before : numpy.ndarray, shape (replicas, L)
+    before : numpy.ndarray, shape (replicas, layers)
         The root-mean-square coordinate of :math:`x_1, \dots, x_L` (the last are the logits)
         at initialization, on the batch.
-    change : numpy.ndarray, shape (replicas, L)
+    change : numpy.ndarray, shape (replicas, layers)
         The root-mean-square coordinate of :math:`x_\ell^{\text{after}} - x_\ell^{\text{before}}`
         on the same batch after one step.
     """
