@@ -92,7 +92,7 @@ def test_initial_norms_follow_the_random_matrix_edge(width) -> None:
 
 
 def test_mup_satisfies_the_spectral_condition_and_sp_does_not() -> None:
-    widths = [64, 256, 1024, 2048]
+    widths = [64, 256, 1024]
     ratio = {}
     for p in PARAMETRIZATIONS:
         rows = []
@@ -114,8 +114,8 @@ def test_mup_satisfies_the_spectral_condition_and_sp_does_not() -> None:
     def edge(n):
         return (1 + math.sqrt(N_CLASSES / n)) * math.sqrt(n / N_CLASSES)
 
-    assert growth == pytest.approx(edge(2048) / edge(64), rel=0.05)
-    assert growth > 4
+    assert growth == pytest.approx(edge(1024) / edge(64), rel=0.05)
+    assert growth > 3
 
 
 def _one_step_update_norms(p, n, rng):
