@@ -31,6 +31,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   Hessian's top eigenvalue by power iteration (Part V).
 - :mod:`eiginit.convolution`: convolution layers as matrices, their spectrum by the FFT,
   delta-orthogonal kernels, framework fans and a small numpy 1-D CNN (Part V).
+- :mod:`eiginit.parametrization`: initialization scales and learning rates by width, SP against
+  muP, the coordinate check and batched training of many replicas (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -104,6 +106,20 @@ from eiginit.network import (
 )
 from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
 from eiginit.notebook import glue
+from eiginit.parametrization import (
+    PARAMETRIZATIONS,
+    ROLES,
+    CoordinateCheck,
+    LayerScale,
+    ReplicaTraining,
+    coordinate_check,
+    forward_replicas,
+    init_weights,
+    layer_scale,
+    loss_and_gradients,
+    parametrize,
+    train_replicas,
+)
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -167,6 +183,8 @@ __all__ = [
     "MLP",
     "OPTIMIZERS",
     "PALETTE",
+    "PARAMETRIZATIONS",
+    "ROLES",
     "SGD",
     "Adam",
     "BatchedResult",
@@ -174,6 +192,7 @@ __all__ = [
     "CNNTrainingResult",
     "Contender",
     "ConvFans",
+    "CoordinateCheck",
     "Dataset",
     "ElmanRNN",
     "FirstStep",
@@ -182,6 +201,7 @@ __all__ = [
     "Gradients",
     "HessianEigenResult",
     "LSUVResult",
+    "LayerScale",
     "LogNormMoments",
     "LyapunovSpectrum",
     "MeanField",
@@ -191,6 +211,7 @@ __all__ = [
     "RNNForwardPass",
     "RNNGradients",
     "RNNTrainingResult",
+    "ReplicaTraining",
     "SpectralNormResult",
     "StudyCell",
     "SubspaceIterationResult",
@@ -214,6 +235,7 @@ __all__ = [
     "conv_frequency_blocks",
     "conv_operator",
     "conv_singular_values",
+    "coordinate_check",
     "critical_sigma_w2",
     "delta_orthogonal",
     "digamma_half",
@@ -223,6 +245,7 @@ __all__ = [
     "first_step",
     "fisher_memory",
     "flatten_parameters",
+    "forward_replicas",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
@@ -231,15 +254,18 @@ __all__ = [
     "gradient_descent",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
+    "init_weights",
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
+    "layer_scale",
     "lecun_normal",
     "lecun_uniform",
     "load_digits",
     "load_mnist1d",
     "log_norm_growth",
     "loss_and_gradient",
+    "loss_and_gradients",
     "lsuv",
     "lyapunov_exponents",
     "lyapunov_spectrum",
@@ -251,6 +277,7 @@ __all__ = [
     "normal",
     "normalize_spectral_radius",
     "orthogonal",
+    "parametrize",
     "power_iteration",
     "prob_all_real",
     "propagate",
@@ -269,6 +296,7 @@ __all__ = [
     "train",
     "train_batched",
     "train_cnn",
+    "train_replicas",
     "train_rnn",
     "transient_growth",
     "trigamma_half",
