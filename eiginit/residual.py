@@ -57,6 +57,7 @@ __all__ = [
     "batch_norm",
     "fixup_scale",
     "layer_norm",
+    "layer_norm_vjp",
     "mean_square_profile",
     "residual_classifier",
     "residual_variance",
@@ -160,6 +161,42 @@ def layer_norm(x: Any) -> np.ndarray:
     if array.shape[-1] < 2:
         raise ValueError(f"layer_norm needs at least 2 features, got shape {array.shape}")
     return _normalize(array, -1)[0]
+
+
+def layer_norm_vjp(x: Any, grad: Any) -> np.ndarray:
+    r"""Return :math:`J^\top g`, the gradient through :func:`layer_norm` at `x`.
+
+    With :math:`z = \mathrm{LN}(x)` and :math:`s = 1/\sqrt{\sigma^2 + \epsilon}` per row,
+
+    .. math:: J^\top g = s\,\big(g - \bar g - z\, \overline{g \odot z}\big),
+
+    bars meaning means over the features (the backward formula of Ioffe & Szegedy 2015, section
+    3, applied along the features). Used for the final layer norm of a Pre-LN stack.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, n) or (replicas, batch, n)
+        The input of the layer norm.
+    grad : array_like, the shape of `x`
+        The gradient with respect to its output.
+
+    Returns
+    -------
+    numpy.ndarray, the shape of `x`
+
+    Examples
+    --------
+    >>> layer_norm_vjp([[1.0, 3.0]], [[1.0, 1.0]]).tolist()   # a shift changes nothing
+    [[0.0, 0.0]]
+    """
+    array = _check_activations(x)
+    g = _check_activations(grad, "grad")
+    if g.shape != array.shape:
+        raise ValueError(f"grad must have the shape of x, {array.shape}, got {g.shape}")
+    if array.shape[-1] < 2:
+        raise ValueError(f"layer_norm needs at least 2 features, got shape {array.shape}")
+    z, inv_std = _normalize(array, -1)
+    return _normalize_backward(g, z, inv_std, -1)
 
 
 def _check_norm(norm: Any) -> str | None:
@@ -555,7 +592,10 @@ class ResidualStack:
             raise ValueError(
                 f"grad_out must have the output's shape {fp.output.shape}, got {g.shape}"
             )
-        g = g.astype(self.weights.dtype)
+        return self._backprop(fp, g.astype(self.weights.dtype))
+
+    def _backprop(self, fp: ResidualForward, g: np.ndarray) -> ResidualGradients:
+        """Run the backward pass on checked input (training uses it unchecked)."""
         axis = {"batch": -2, "layer": -1}.get(self.norm or "", 0)
         dW = np.empty_like(self.weights)
         dalpha = np.empty_like(self.alpha)
@@ -825,7 +865,7 @@ def _loss_and_gradients(
     dz /= B
     d_out = np.swapaxes(dz, -1, -2) @ top
     g_top = (dz @ net.w_out) * (fp.output > 0)
-    grads = net.stack.backward(fp, g_top)
+    grads = net.stack._backprop(fp, g_top)
     g0 = grads.inputs
     dalpha = grads.alpha * net.train_alpha[:, None]
     d_in = np.swapaxes(g0, -1, -2) @ v
