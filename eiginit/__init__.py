@@ -22,6 +22,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
 - :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
   predicted (Part III).
+- :mod:`eiginit.residual`: residual stacks with branch multipliers, batch and layer
+  normalization at initialization, Fixup, and a batched training loop for residual MLPs (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -88,6 +90,23 @@ from eiginit.propagation import (
     propagate,
     variance_recursion,
 )
+from eiginit.residual import (
+    NORMALIZATIONS,
+    SCHEMES,
+    ResidualClassifier,
+    ResidualForward,
+    ResidualGradients,
+    ResidualStack,
+    ResidualTrainingResult,
+    batch_norm,
+    fixup_scale,
+    layer_norm,
+    layer_norm_vjp,
+    mean_square_profile,
+    residual_classifier,
+    residual_variance,
+    train_residual,
+)
 from eiginit.spectra import (
     circular_law_cdf,
     expected_real_eigenvalues,
@@ -118,8 +137,10 @@ __all__ = [
     "ACTIVATIONS",
     "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
+    "NORMALIZATIONS",
     "OPTIMIZERS",
     "PALETTE",
+    "SCHEMES",
     "SGD",
     "Adam",
     "Dataset",
@@ -132,6 +153,11 @@ __all__ = [
     "MeanField",
     "PowerIterationResult",
     "PropagationStats",
+    "ResidualClassifier",
+    "ResidualForward",
+    "ResidualGradients",
+    "ResidualStack",
+    "ResidualTrainingResult",
     "SpectralNormResult",
     "SubspaceIterationResult",
     "TrainingResult",
@@ -141,6 +167,7 @@ __all__ = [
     "activation_derivative",
     "activation_function",
     "apply_activation",
+    "batch_norm",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "circular_law_cdf",
@@ -149,6 +176,7 @@ __all__ = [
     "dominant_is_real",
     "expected_real_eigenvalues",
     "first_step",
+    "fixup_scale",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
@@ -157,6 +185,8 @@ __all__ = [
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
+    "layer_norm",
+    "layer_norm_vjp",
     "lecun_normal",
     "lecun_uniform",
     "load_digits",
@@ -169,6 +199,7 @@ __all__ = [
     "marchenko_pastur_pdf",
     "matrix_with_spectrum",
     "mean_field",
+    "mean_square_profile",
     "normal",
     "normalize_spectral_radius",
     "orthogonal",
@@ -177,6 +208,8 @@ __all__ = [
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "residual_classifier",
+    "residual_variance",
     "seed_matrix",
     "softmax_cross_entropy",
     "spectral_norm",
@@ -187,6 +220,7 @@ __all__ = [
     "subspace_iteration",
     "torch_linear_default",
     "train",
+    "train_residual",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
