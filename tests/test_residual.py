@@ -323,3 +323,38 @@ def test_overflow_is_an_error_not_inf() -> None:
         stack(np.ones((2, 8)))
     with pytest.raises(ValueError, match="overflow"):
         mean_square_profile(8, 200, 30.0, rng=np.random.default_rng(0))
+
+
+def test_batch_norm_makes_the_gradient_blind_to_the_weight_scale() -> None:
+    # x_{l+1} = W relu(BN(x_l)): scaling every W by c scales x_l (l >= 1) by c, and BN's
+    # backward divides by c again, so the gradient at every block l >= 1 is unchanged (up to
+    # BN's epsilon); the plain stack's gradient grows towards the input whatever the scale.
+    rng = np.random.default_rng(12)
+    stack = ResidualStack.create(32, 6, rng=rng, skip=False, norm="batch")
+    scaled = ResidualStack(4 * stack.weights, stack.alpha, skip=False, norm="batch")
+    x, g = rng.standard_normal((2, 16, 32))
+    one = stack.backward(stack.forward(x), g).states
+    four = scaled.backward(scaled.forward(x), g).states
+    for a, b in zip(one[1:], four[1:], strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-3 * np.abs(a).max())
+    np.testing.assert_allclose(four[0], 4 * one[0], atol=4e-3 * np.abs(one[0]).max())
+
+
+def test_skips_keep_input_gradients_correlated() -> None:
+    # Shattered gradients: at depth 64 the plain network's gradient dy/dt decorrelates between
+    # neighbouring inputs, the residual stack's does not.
+    rng = np.random.default_rng(13)
+    n, L = 32, 64
+    t = np.linspace(-2, 2, 256)
+    a, b, w = rng.standard_normal((3, n))
+    x0 = t[:, None] * a + b
+
+    def correlation(stack: ResidualStack) -> float:
+        g = stack.backward(stack.forward(x0), np.broadcast_to(w, x0.shape)).inputs @ a
+        g = g - g.mean(axis=1, keepdims=True)
+        return float(np.mean((g[:, 1:] * g[:, :-1]).sum(axis=1) / (g**2).sum(axis=1)))
+
+    plain = ResidualStack.create(n, L, rng=rng, skip=False, replicas=6)
+    resid = ResidualStack.create(n, L, rng=rng, alpha=1 / np.sqrt(L), replicas=6)
+    assert correlation(resid) > 0.9
+    assert correlation(plain) < correlation(resid) - 0.2
