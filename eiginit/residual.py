@@ -316,8 +316,10 @@ class ResidualGradients:
 
     Attributes
     ----------
-    weights : numpy.ndarray, shape (R, L, m, n, n)
-    alpha : numpy.ndarray, shape (R, L)
+    weights : numpy.ndarray
+        Shape ``(R, L, m, n, n)``.
+    alpha : numpy.ndarray
+        Shape ``(R, L)``.
     states : tuple of numpy.ndarray
         ``states[l]`` is :math:`\partial \mathcal{L} / \partial x_\ell`, shape ``(R, batch, n)``.
     """
@@ -341,15 +343,16 @@ class ResidualStack:
 
     Attributes
     ----------
-    weights : numpy.ndarray, shape (R, L, m, n, n)
-        ``weights[r, l, j]`` is :math:`W_{\ell j}` of replica ``r``, PyTorch's
-        ``(fan_out, fan_in)``.
-    alpha : numpy.ndarray, shape (R, L)
-        The branch multipliers :math:`\alpha_\ell`.
+    weights : numpy.ndarray
+        Shape ``(R, L, m, n, n)``. ``weights[r, l, j]`` is :math:`W_{\ell j}` of replica
+        ``r``, PyTorch's ``(fan_out, fan_in)``.
+    alpha : numpy.ndarray
+        Shape ``(R, L)``. The branch multipliers :math:`\alpha_\ell`.
     skip : bool, default True
         False drops the identity: the plain network :math:`x_{\ell+1} = \alpha_\ell F_\ell(x_\ell)`.
-    norm : {None, "batch", "layer"}, default None
-        The normalization applied to the input of every branch layer.
+    norm : str or None, default None
+        The normalization applied to the input of every branch layer: None, ``"batch"`` or
+        ``"layer"``.
     post_norm : bool, default False
         Layer-normalize every block's output (Post-LN).
 
@@ -745,13 +748,17 @@ class ResidualClassifier:
 
     Attributes
     ----------
-    w_in : numpy.ndarray, shape (R, n, d)
-    b_in : numpy.ndarray, shape (R, n)
+    w_in : numpy.ndarray
+        Shape ``(R, n, d)``.
+    b_in : numpy.ndarray
+        Shape ``(R, n)``.
     stack : ResidualStack
-    w_out : numpy.ndarray, shape (R, c, n)
-    b_out : numpy.ndarray, shape (R, c)
-    train_alpha : numpy.ndarray of bool, shape (R,)
-        Which replicas' branch multipliers training updates (ReZero's are).
+    w_out : numpy.ndarray
+        Shape ``(R, c, n)``.
+    b_out : numpy.ndarray
+        Shape ``(R, c)``.
+    train_alpha : numpy.ndarray of bool
+        Shape ``(R,)``. Which replicas' branch multipliers training updates (ReZero's are).
     """
 
     w_in: np.ndarray
@@ -878,14 +885,15 @@ class ResidualTrainingResult:
 
     Attributes
     ----------
-    train_loss : numpy.ndarray, shape (epochs + 1, R)
-        The mean training loss over each epoch (row 0: the initial loss on the first batches).
-    val_accuracy : numpy.ndarray, shape (epochs + 1, R)
-        Validation accuracy after each epoch (row 0: at initialization).
-    test_accuracy : numpy.ndarray, shape (R,)
-        Test accuracy of the final networks.
-    diverged : numpy.ndarray of bool, shape (R,)
-        Replicas whose loss became non-finite; their later entries are NaN.
+    train_loss : numpy.ndarray
+        Shape ``(epochs + 1, R)``. The mean training loss over each epoch (row 0: the initial
+        loss on the first batches).
+    val_accuracy : numpy.ndarray
+        Shape ``(epochs + 1, R)``. Validation accuracy after each epoch (row 0: at initialization).
+    test_accuracy : numpy.ndarray
+        Shape ``(R,)``. Test accuracy of the final networks.
+    diverged : numpy.ndarray of bool
+        Shape ``(R,)``. Replicas whose loss became non-finite; their later entries are NaN.
     """
 
     train_loss: np.ndarray
