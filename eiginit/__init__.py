@@ -33,6 +33,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   delta-orthogonal kernels, framework fans and a small numpy 1-D CNN (Part V).
 - :mod:`eiginit.parametrization`: initialization scales and learning rates by width, SP against
   muP, the coordinate check and batched training of many replicas (Part V).
+- :mod:`eiginit.residual`: residual stacks with branch multipliers, batch and layer
+  normalization at initialization, Fixup, and a batched training loop for residual MLPs (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
@@ -150,6 +152,23 @@ from eiginit.recurrent import (
     memory_capacity,
     train_rnn,
 )
+from eiginit.residual import (
+    NORMALIZATIONS,
+    SCHEMES,
+    ResidualClassifier,
+    ResidualForward,
+    ResidualGradients,
+    ResidualStack,
+    ResidualTrainingResult,
+    batch_norm,
+    fixup_scale,
+    layer_norm,
+    layer_norm_vjp,
+    mean_square_profile,
+    residual_classifier,
+    residual_variance,
+    train_residual,
+)
 from eiginit.spectra import (
     circular_law_cdf,
     expected_real_eigenvalues,
@@ -181,10 +200,12 @@ __all__ = [
     "ACTIVATIONS",
     "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
+    "NORMALIZATIONS",
     "OPTIMIZERS",
     "PALETTE",
     "PARAMETRIZATIONS",
     "ROLES",
+    "SCHEMES",
     "SGD",
     "Adam",
     "BatchedResult",
@@ -212,6 +233,11 @@ __all__ = [
     "RNNGradients",
     "RNNTrainingResult",
     "ReplicaTraining",
+    "ResidualClassifier",
+    "ResidualForward",
+    "ResidualGradients",
+    "ResidualStack",
+    "ResidualTrainingResult",
     "SpectralNormResult",
     "StudyCell",
     "SubspaceIterationResult",
@@ -223,6 +249,7 @@ __all__ = [
     "activation_function",
     "adding_problem",
     "apply_activation",
+    "batch_norm",
     "build_contender",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
@@ -244,6 +271,7 @@ __all__ = [
     "expected_real_eigenvalues",
     "first_step",
     "fisher_memory",
+    "fixup_scale",
     "flatten_parameters",
     "forward_replicas",
     "gaussian_expectation",
@@ -258,6 +286,8 @@ __all__ = [
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
+    "layer_norm",
+    "layer_norm_vjp",
     "layer_scale",
     "lecun_normal",
     "lecun_uniform",
@@ -273,6 +303,7 @@ __all__ = [
     "marchenko_pastur_pdf",
     "matrix_with_spectrum",
     "mean_field",
+    "mean_square_profile",
     "memory_capacity",
     "normal",
     "normalize_spectral_radius",
@@ -283,6 +314,8 @@ __all__ = [
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "residual_classifier",
+    "residual_variance",
     "run_cell",
     "seed_matrix",
     "softmax_cross_entropy",
@@ -297,6 +330,7 @@ __all__ = [
     "train_batched",
     "train_cnn",
     "train_replicas",
+    "train_residual",
     "train_rnn",
     "transient_growth",
     "trigamma_half",
