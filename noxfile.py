@@ -136,7 +136,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-# --- Reader experience (issue 8): the built site, checked in a real browser -----------------
+# --- The built site, checked in a real browser ------------------------------------------------
 @nox.session
 def browser(session: nox.Session) -> None:
     """Check the built book in headless Chromium: console, images, math, search, no network.
@@ -148,4 +148,6 @@ def browser(session: nox.Session) -> None:
     site = session.posargs[0] if session.posargs else str(BUILD / "html")
     if not (Path(site) / "index.html").is_file():
         session.error(f"no built book in {site}: run `nox -s docs` first")
-    session.run("python", str(ROOT / "tools" / "browser_check.py"), site, *session.posargs[1:])
+    session.run(
+        "python", "-m", "booktools.browser_check", site, *session.posargs[1:], env=_tool_env()
+    )

@@ -13,7 +13,7 @@ On a throw-away copy of the project, it times:
   Python script (jupytext's conversion, ``MPLBACKEND=Agg``): the floor no build can beat;
 - the page weight of the first visit (index page and every asset it loads) and of each chapter.
 
-The goal from issue 9: full build <= 1.3 x floor + Sphinx's fixed cost, no-op rebuild <= a tenth
+The budget: full build <= 1.3 x floor + Sphinx's fixed cost, no-op rebuild <= a tenth
 of the full build, no chapter over 60 s. Usage: ``python -m booktools.bench [--jobs 2]
 [--chapter SLUG] [--json PATH]``.
 """

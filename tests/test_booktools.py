@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from booktools import build, scaffold
+from booktools import build, mystnb_patches, scaffold
 from booktools import chapters as bc
 
 INDEX = """# Book
@@ -297,18 +298,17 @@ def test_stream_chunks_are_joined_wherever_the_kernel_cut_them():
             {"output_type": "display_data", "data": {}},
             {"output_type": "stream", "name": "stdout", "text": text[cut:]},
         ]
-        joined = build.join_stream_chunks(chunks)
+        joined = mystnb_patches.join_stream_chunks(chunks)
         assert joined[0]["text"] == text
         assert chunks[0]["text"] == text[:cut]  # the input is left alone
         assert [o["output_type"] for o in joined] == ["stream", "display_data"]
 
 
 def test_myst_nb_stream_merging_is_made_deterministic():
-    pytest.importorskip("myst_nb")
     from myst_nb.core import render
 
-    assert build.fix_stream_merging()
-    assert build.fix_stream_merging()  # idempotent
+    mystnb_patches.fix_stream_merging()
+    mystnb_patches.fix_stream_merging()  # idempotent
     chunks = [
         {"output_type": "stream", "name": "stdout", "text": "eigenvalues of S:"},
         {"output_type": "stream", "name": "stdout", "text": " [-3.05 1.71]\n"},
@@ -331,13 +331,12 @@ def test_notebook_paths_include_an_executable_index(tmp_path: Path):
 
 
 def test_text_notebooks_get_the_same_cell_ids_on_every_read():
-    pytest.importorskip("myst_nb")
     from myst_nb import sphinx_ as nb_sphinx
     from myst_nb.core.config import NbParserConfig
     from myst_parser.config.main import MdParserConfig
 
-    assert build.fix_cell_ids()
-    assert build.fix_cell_ids()  # idempotent
+    mystnb_patches.fix_cell_ids()
+    mystnb_patches.fix_cell_ids()  # idempotent
     path = bc.ROOT / "book" / "repeated-multiplication.md"
     text = path.read_text("utf-8")
 
@@ -351,14 +350,15 @@ def test_text_notebooks_get_the_same_cell_ids_on_every_read():
 
 
 def test_cached_outputs_reach_the_notebook_myst_nb_saves(monkeypatch):
-    cache_module = pytest.importorskip("myst_nb.core.execute.cache")
+    from myst_nb.core.execute import cache as cache_module
+
     client_class = cache_module.NotebookClientCache
 
     def start_from_cache(self):  # what a cache hit does: render from a merged copy
         self._notebook = {"cells": ["cell with outputs"]}
 
     monkeypatch.setattr(client_class, "start_client", start_from_cache)
-    assert build.fix_cached_notebook_outputs()
+    mystnb_patches.fix_cached_notebook_outputs(check=False)  # start_client is a stand-in here
     client = object.__new__(client_class)
     saved = {"cells": ["cell without outputs"]}
     client._notebook = saved
@@ -392,3 +392,42 @@ def test_normalize_measured_blanks_only_tagged_cell_outputs():
     blanked = normalize_measured("p.ipynb", json.dumps(notebook).encode()).decode()
     assert "12 ms" not in blanked
     assert "0.71" in blanked
+
+
+# --- myst-nb patches: each checks the upstream code it was written for -------------------------
+
+
+@pytest.mark.parametrize("patch", mystnb_patches.PATCHES, ids=lambda p: p.name)
+def test_each_patch_matches_the_installed_myst_nb(patch):
+    mystnb_patches.check_upstream(patch)  # the lock file pins the myst-nb the patches expect
+
+
+def test_a_changed_upstream_function_stops_the_build_and_says_what_to_recheck():
+    patch = mystnb_patches.PATCHES[0]
+    dotted = next(iter(patch.sources))
+    changed = dataclasses.replace(patch, sources={**patch.sources, dotted: "0" * 16})
+    with pytest.raises(mystnb_patches.UpstreamChanged, match="Re-check") as info:
+        mystnb_patches.check_upstream(changed)
+    assert dotted in str(info.value)
+    assert patch.written_for in str(info.value)
+
+
+def test_a_missing_upstream_function_stops_the_build():
+    patch = mystnb_patches.PATCHES[1]
+    gone = dataclasses.replace(patch, sources={"myst_nb.core.read:no_such_function": "0" * 16})
+    with pytest.raises(mystnb_patches.UpstreamChanged, match="not found"):
+        mystnb_patches.check_upstream(gone)
+
+
+def test_patches_apply_twice_and_still_check_as_upstream():
+    mystnb_patches.apply_all()
+    mystnb_patches.apply_all()  # a wrapped function hashes as the function it wraps
+    assert mystnb_patches.main([]) == 0
+
+
+def test_record_prints_every_patched_function(capsys):
+    assert mystnb_patches.main(["--record"]) == 0
+    out = capsys.readouterr().out
+    for patch in mystnb_patches.PATCHES:
+        for dotted, recorded in patch.sources.items():
+            assert f'"{dotted}": "{recorded}"' in out

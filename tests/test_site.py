@@ -6,7 +6,6 @@ its pure parts and the build-time guards without either.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import ipaddress
 import re
@@ -20,22 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import eiginit
+from booktools import browser_check, sphinx_ext
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-browser_check = _load("browser_check", ROOT / "tools" / "browser_check.py")
-
-
-# --- tools/browser_check.py ------------------------------------------------------------------
+# --- booktools/browser_check.py ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -133,13 +122,12 @@ def test_main_refuses_a_folder_without_a_built_book(tmp_path, capsys):
     assert "build the book first" in capsys.readouterr().err
 
 
-# --- book/_ext/eiginit_book.py ---------------------------------------------------------------
+# --- booktools/sphinx_ext.py -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def ext():
-    pytest.importorskip("sphinx")
-    return _load("eiginit_book", ROOT / "book" / "_ext" / "eiginit_book.py")
+    return sphinx_ext
 
 
 def test_public_modules_cover_every_exported_name_once(ext):
@@ -202,7 +190,6 @@ def test_chapter_map_links_by_slug_then_by_title_keyword_and_never_to_a_missing_
 
 
 def test_mathjax_is_served_from_a_package_not_a_cdn(ext):
-    pytest.importorskip("mathjax")
     es5 = ext.mathjax_source()
     assert (es5 / ext.MATHJAX_ENTRY).stat().st_size > 100_000
     assert (es5 / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
