@@ -273,3 +273,57 @@ def test_public_alias_maps_the_import_path_to_the_defining_module(ext):
     assert ext.public_alias("eiginit.power.iterate", modules) is None  # already a full path
     assert ext.public_alias("eiginit.missing", modules) is None
     assert ext.public_alias("numpy.linalg.eig", modules) is None
+
+
+# --- the notebooks' execution-time budget -----------------------------------------------------
+
+
+def _exec_table(times):
+    from myst_nb.ext.execution_tables import make_stat_table
+
+    metadata = {
+        doc: {"exec_data": {"mtime": 0.0, "runtime": t, "method": "force", "succeeded": True}}
+        for doc, t in times.items()
+    }
+    return make_stat_table("execution-statistics", metadata)
+
+
+def _budget_app(times, budget=60, limit=None):
+    metadata = {doc: {"exec_data": {"runtime": t}} for doc, t in times.items()}
+    config = SimpleNamespace(eiginit_notebook_budget=budget, eiginit_notebook_time_limit=limit)
+    return SimpleNamespace(env=SimpleNamespace(nb_metadata=metadata), config=config)
+
+
+def test_rows_of_notebooks_over_budget_are_marked(ext):
+    from docutils import nodes
+
+    times = {"fast": 12.0, "slow": 61.5, "edge": 60.0}
+    document = nodes.section()
+    document += _exec_table(times)
+    ext.mark_over_budget(_budget_app(times), document, "execution-statistics")
+    rows = list(document.findall(nodes.row))[1:]  # the header row first
+    marked = {row.children[0].astext(): "over-budget" in row["classes"] for row in rows}
+    assert marked == {"edge": False, "fast": False, "slow": True}
+
+
+def test_a_notebook_over_the_limit_is_a_warning(ext, caplog):
+    app = _budget_app({"fast": 12.0, "slow": 95.0}, limit=90)
+    with caplog.at_level("INFO"):
+        ext.check_notebook_times(app, None)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "slow executed in 95.0 s, over the limit of 90 s" in warnings[0].getMessage()
+    assert "slowest slow, 95.0 s; over the 60 s budget: slow" in caplog.text
+
+
+def test_no_limit_means_no_warning_however_slow(ext, caplog):
+    with caplog.at_level("INFO"):
+        ext.check_notebook_times(_budget_app({"slow": 500.0}), None)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "over the 60 s budget: slow" in caplog.text
+
+
+def test_conf_sets_the_budget_and_a_limit_in_ci_only():
+    conf = (ROOT / "conf.py").read_text()
+    assert "eiginit_notebook_budget = 60\n" in conf
+    assert '"90" if _build.in_ci() else "0"' in conf
