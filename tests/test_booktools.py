@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import os
+import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from booktools import build, mystnb_patches, scaffold
 from booktools import chapters as bc
@@ -431,3 +437,51 @@ def test_record_prints_every_patched_function(capsys):
     for patch in mystnb_patches.PATCHES:
         for dotted, recorded in patch.sources.items():
             assert f'"{dotted}": "{recorded}"' in out
+
+
+# --- the lock file: every requirement of pyproject.toml pinned, and installed from -------------
+
+
+def _locked() -> dict[str, str]:
+    pins = {}
+    for line in (bc.ROOT / "requirements.lock").read_text("utf-8").splitlines():
+        if line and not line.startswith((" ", "#", "-")):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version.split(";")[0].strip()
+    return pins
+
+
+def _requirements() -> list[Requirement]:
+    project = tomllib.loads((bc.ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    extras = project["optional-dependencies"].values()
+    return [Requirement(r) for r in [*project["dependencies"], *(r for e in extras for r in e)]]
+
+
+def test_lock_pins_every_requirement_of_pyproject_at_a_version_it_allows():
+    pins = _locked()
+    for requirement in _requirements():
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock: run `nox -s lock`"
+        version = Version(pins[name])
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {name}=={version}, outside {requirement.specifier}: "
+            "run `nox -s lock`"
+        )
+
+
+def test_lock_holds_torch_cpu_wheel_and_no_cuda_packages():
+    pins = _locked()
+    assert pins["torch"].endswith("+cpu")
+    assert not [name for name in pins if name.startswith("nvidia-")]
+
+
+def test_every_nox_session_installs_against_the_lock():
+    noxfile = (bc.ROOT / "noxfile.py").read_text("utf-8")
+    installs = re.findall(r"session\.install\((.*?)\)\n", noxfile)
+    assert installs
+    for args in installs:
+        assert "LOCK" in args or args.strip() == "UV", f"session.install({args}) ignores the lock"
+
+
+def test_installed_myst_nb_is_the_locked_one():
+    assert importlib.metadata.version("myst-nb") == _locked()["myst-nb"]
