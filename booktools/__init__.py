@@ -9,7 +9,7 @@ Used by the build (``conf.py``):
 - :mod:`booktools.mystnb_patches`: the patches to myst-nb's internals, each checked against the
   myst-nb code it was written for.
 - :mod:`booktools.sphinx_ext`: the Sphinx extension (chapter map, API reference, offline
-  MathJax, notebook downloads, offline guard).
+  MathJax, notebook downloads, offline guard, execution-time budget).
 
 Checks and tools (each a ``nox`` session):
 
@@ -26,5 +26,9 @@ Checks and tools (each a ``nox`` session):
 
 A new tool goes here as one more module with a ``main(argv)``, a ``nox`` session that runs it
 and tests in ``tests/test_booktools.py`` (a check of the built site in ``tests/test_site.py``).
+The check that a downloaded chapter runs at a reader's home (the built site's eiginit wheel
+installed in a fresh environment, the chapter's notebook run there) belongs here as
+``booktools/reader_check.py``; the packages such an environment needs go in an extra of
+``pyproject.toml``, which ``nox -s lock`` adds to the lock file with every other extra.
 Static files the tools need live in ``booktools/assets/``.
 """
