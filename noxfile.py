@@ -147,8 +147,9 @@ def tests(session: nox.Session) -> None:
     extension and the PyTorch parity test (nothing is skipped for a missing package).
 
     Installed by pip (the venv backend), never uv: pip on the project's machines finds torch's
-    CPU-only wheel in its configured find-links, where uv, which ignores pip's configuration,
-    would download a CUDA build of several GB.
+    CPU-only wheel (the lock's torch==2.13.0+cpu) in its configured find-links; uv ignores pip's
+    configuration, so it would not find that wheel, and, given any looser pin, would download a
+    CUDA build of several GB.
     """
     _install(session, "test", "docs", "torch")
     session.run("pytest", *session.posargs)
