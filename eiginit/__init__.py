@@ -11,8 +11,11 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
+- :mod:`eiginit.notebook`: ``glue``, which hands a chapter's numbers to the book, or prints them
+  when a downloaded chapter runs without Sphinx.
 - :mod:`eiginit.data`: the seed blog post's matrix.
-- :mod:`eiginit.datasets`: the 8 x 8 digits, loaded offline, split and standardized (Part IV).
+- :mod:`eiginit.datasets`: the 8 x 8 digits and MNIST-1D, made offline, split and standardized
+  (Parts IV and V).
 - :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
@@ -26,7 +29,7 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.data import seed_matrix
-from eiginit.datasets import Dataset, load_digits, standardize, stratified_split
+from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -66,6 +69,7 @@ from eiginit.network import (
     apply_activation,
 )
 from eiginit.norms import SpectralNormResult, spectral_norm, transient_growth
+from eiginit.notebook import glue
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
     PowerIterationResult,
@@ -149,12 +153,14 @@ __all__ = [
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "ginibre",
+    "glue",
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
     "lecun_normal",
     "lecun_uniform",
     "load_digits",
+    "load_mnist1d",
     "log_norm_growth",
     "lsuv",
     "lyapunov_exponents",

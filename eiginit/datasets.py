@@ -1,17 +1,22 @@
-"""A real dataset that loads offline: scikit-learn's 8 x 8 handwritten digits.
+"""Real datasets that load offline: the 8 x 8 handwritten digits and MNIST-1D.
 
-Used by the chapter "Does it train?" (Part IV) and its tests. The 1,797 images of the UCI
-optical-recognition digits (Alpaydin & Kaynak 1998) ship inside the scikit-learn wheel, so
-:func:`load_digits` never touches the network. It returns a seeded, stratified train/test split
-with inputs standardized by the training set's statistics, in the dtype you ask for.
+Used by the chapter "Does it train?" (Part IV), the training sections of Part V and their tests.
 
-scikit-learn is an optional dependency of ``eiginit`` (extras ``docs`` and ``test``); the
-rest of the package does not need it.
+- The 1,797 images of the UCI optical-recognition digits (Alpaydin & Kaynak 1998) ship inside the
+  scikit-learn wheel, so :func:`load_digits` never touches the network. It returns a seeded,
+  stratified train/test split with inputs standardized by the training set's statistics.
+- MNIST-1D (Greydanus 2020) is generated on the spot by the ``mnist1d`` package's own recipe
+  (:func:`load_mnist1d`): 5,000 one-dimensional signals of length 40 made from ten digit
+  templates, split 4,000 / 1,000 as the package does; nothing is downloaded.
+
+scikit-learn and mnist1d are optional dependencies of ``eiginit`` (extras ``docs`` and ``test``);
+the rest of the package does not need them.
 """
 
 from __future__ import annotations
 
 import numbers
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +24,7 @@ import numpy as np
 
 from eiginit._checks import _as_real_array, _describe, check_rng
 
-__all__ = ["Dataset", "load_digits", "standardize", "stratified_split"]
+__all__ = ["Dataset", "load_digits", "load_mnist1d", "standardize", "stratified_split"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +45,12 @@ class Dataset:
         The number of classes.
     name : str
         A short description of where the data came from.
+    x_val : numpy.ndarray or None, shape (n_val, n_features)
+        Validation inputs held out of the training set (None when there is no validation split).
+        Every choice (learning rate, early stopping) is made on them; the test set is looked at
+        once, at the end.
+    y_val : numpy.ndarray of int64 or None, shape (n_val,)
+        Validation labels.
     """
 
     x_train: np.ndarray
@@ -48,6 +59,8 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int
     name: str
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -189,9 +202,7 @@ def load_digits(
     ((1347, 64), (450, 64), 10, dtype('float32'))
     """
     check_rng(rng)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = _check_float_dtype(dtype)
     try:
         from sklearn.datasets import load_digits as _sklearn_load_digits
     except ImportError as error:
@@ -213,6 +224,117 @@ def load_digits(
         n_classes=int(y.max()) + 1,
         name="scikit-learn 8 x 8 digits (UCI optical recognition of handwritten digits)",
     )
+
+
+def load_mnist1d(
+    *, rng: np.random.Generator, validation_fraction: float = 0.2, dtype: Any = np.float32
+) -> Dataset:
+    """Make MNIST-1D locally with its package's default recipe, and split off a validation set.
+
+    MNIST-1D (Greydanus 2020, "Scaling down deep learning", arXiv:2011.14439) turns ten 1-D digit
+    templates into 5,000 signals of length 40 by padding, shearing, scaling, translating and adding
+    correlated and i.i.d. noise. ``mnist1d.data.make_dataset`` with
+    ``mnist1d.data.get_dataset_args`` (the package's defaults: seed 42, 80 % train) builds the
+    same 4,000 training and 1,000 test signals as the published file, without a download; the
+    package's ``get_dataset`` would try to download it instead. The generator seeds numpy's and
+    Python's *global* random state, so this function saves both states and restores them: a
+    caller's own draws are unaffected.
+
+    A stratified share `validation_fraction` of the 4,000 training signals (chosen by `rng`) is
+    held out as the validation set. Inputs are shifted and scaled by one mean and one standard
+    deviation of the remaining training signals (a scalar, as the package does, so every position
+    of the signal is treated alike, which a convolution expects).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Chooses the validation split (the signals themselves are fixed by the recipe).
+    validation_fraction : float, default 0.2
+        The share of each class of the 4,000 training signals held out for validation, in
+        [0, 1); 0 gives no validation set.
+    dtype : numpy dtype, default float32
+        ``np.float32`` or ``np.float64``.
+
+    Returns
+    -------
+    Dataset
+        40 features, 10 classes; ``x_val``/``y_val`` hold the validation set.
+
+    Raises
+    ------
+    ImportError
+        If the ``mnist1d`` package is not installed.
+
+    Examples
+    --------
+    >>> data = load_mnist1d(rng=np.random.default_rng(0))
+    >>> data.x_train.shape, data.x_val.shape, data.x_test.shape, data.n_classes
+    ((3200, 40), (800, 40), (1000, 40), 10)
+    """
+    check_rng(rng)
+    dtype = _check_float_dtype(dtype)
+    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, numbers.Real):
+        raise TypeError(
+            f"validation_fraction must be a real number, got {_describe(validation_fraction)}"
+        )
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    x, y, x_test, y_test = _mnist1d_arrays()
+    if validation_fraction > 0:
+        train, val = stratified_split(y, float(validation_fraction), rng=rng)
+    else:
+        train, val = np.arange(y.size), np.arange(0)
+    mean, std = x[train].mean(), x[train].std()
+
+    def scale(a: np.ndarray) -> np.ndarray:
+        return ((a - mean) / std).astype(dtype)
+
+    return Dataset(
+        x_train=scale(x[train]),
+        y_train=y[train],
+        x_test=scale(x_test),
+        y_test=y_test.copy(),
+        n_classes=10,
+        name="MNIST-1D (Greydanus 2020), made locally with the mnist1d package's defaults",
+        x_val=scale(x[val]) if val.size else None,
+        y_val=y[val] if val.size else None,
+    )
+
+
+def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return MNIST-1D's (x, y, x_test, y_test) as made by the package, global state restored."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as error:
+        raise ImportError(
+            "eiginit.load_mnist1d needs the mnist1d package, which generates the data locally "
+            "(nothing is downloaded). Install it with `pip install mnist1d` or "
+            "`pip install 'eiginit[docs]'`."
+        ) from error
+    # The generator seeds the global states; save and restore them (the point of this wrapper).
+    numpy_state, python_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    try:
+        made = make_dataset(get_dataset_args())
+    finally:
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        random.setstate(python_state)
+    return (
+        np.asarray(made["x"], dtype=np.float64),
+        np.asarray(made["y"], dtype=np.int64),
+        np.asarray(made["x_test"], dtype=np.float64),
+        np.asarray(made["y_test"], dtype=np.int64),
+    )
+
+
+def _check_float_dtype(dtype: Any) -> np.dtype:
+    """Return *dtype* as float32 or float64, or raise a ValueError naming it."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"dtype must be float32 or float64, got {_describe(dtype)}") from error
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
 
 
 def _as_labels(labels: Any, name: str) -> np.ndarray:
