@@ -27,6 +27,7 @@ extensions += [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "booktools.sphinx_ext",
+    "booktools.run_at_home",  # serves the wheel; says how to run a chapter at home
 ]
 
 exclude_patterns = ["_build", "jupyter_execute", ".jupyter_cache", "**.ipynb_checkpoints"]

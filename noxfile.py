@@ -181,6 +181,18 @@ def browser(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="venv")
+def reader(session: nox.Session) -> None:
+    """Run downloaded chapters as a reader would: the built site's wheel, installed with the line
+    each chapter page prints into a fresh environment, executing the site's notebooks.
+
+    Needs a built book (`nox -s docs` first; pass another folder as the first argument), and
+    PyPI for the packages of `eiginit[notebooks]`. `-- --chapters SLUG ...` picks the chapters.
+    Only the standard library runs here; the reader's environment is made inside the check.
+    """
+    session.run("python", "-m", "booktools.reader_check", *session.posargs, env=_tool_env())
+
+
+@nox.session(venv_backend="venv")
 def lock(session: nox.Session) -> None:
     """Re-resolve requirements.lock from pyproject.toml's dependencies and every extra.
 

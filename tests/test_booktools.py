@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.metadata
 import json
 import os
 import re
 import shutil
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -485,3 +488,74 @@ def test_every_nox_session_installs_against_the_lock():
 
 def test_installed_myst_nb_is_the_locked_one():
     assert importlib.metadata.version("myst-nb") == _locked()["myst-nb"]
+
+
+# --- run a chapter at home: the served wheel and the reader check ------------------------------
+from booktools import reader_check, run_at_home  # noqa: E402
+
+
+def test_install_line_names_the_served_wheel_and_the_notebooks_extra():
+    version = run_at_home.project_version()
+    expected = f'python -m pip install "eiginit-{version}-py3-none-any.whl[notebooks]"'
+    assert expected == run_at_home.INSTALL_LINE
+    with pytest.raises(ValueError, match="PEP 440"):
+        run_at_home.wheel_name("not a version")
+
+
+def test_the_notebooks_extra_covers_what_chapters_import():
+    extra = tomllib.loads((bc.ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    names = {
+        re.split(r"[<>=!~\[ ]", spec, maxsplit=1)[0].lower().replace("-", "_")
+        for spec in extra["dependencies"] + extra["optional-dependencies"]["notebooks"]
+    }
+    # Import names that differ from distribution names; IPython comes with any Jupyter kernel.
+    provided = (names - {"scikit_learn"}) | {"sklearn", "eiginit", "IPython"}
+    stdlib = set(sys.stdlib_module_names)
+    imported = set()
+    for path in bc.chapter_paths():
+        for _, tree in bc.Chapter.read(path).trees():
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    imported |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    imported.add(node.module.split(".")[0])
+    missing = sorted(imported - stdlib - provided - {"numpy", "matplotlib"})
+    assert not missing, f"chapters import {missing}, which eiginit[notebooks] does not bring"
+
+
+def test_the_wheel_is_built_reproducibly(tmp_path, monkeypatch):
+    pytest.importorskip("hatchling")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    first = run_at_home.build_wheel(tmp_path / "a")
+    second = run_at_home.build_wheel(tmp_path / "b")
+    assert first.name == run_at_home.wheel_name(run_at_home.project_version())
+    assert first.read_bytes() == second.read_bytes()
+    names = zipfile.ZipFile(first).namelist()
+    assert "eiginit/notebook.py" in names
+    assert any(n.startswith("eiginit/data/") for n in names)  # the seed matrix ships with it
+
+
+def test_run_at_home_box_links_the_notebook_and_the_wheel():
+    box = run_at_home.run_at_home_box("power-iteration", "", "0.1.0")
+    from docutils import nodes
+
+    refs = [node["refuri"] for node in box.findall(nodes.reference)]
+    assert refs == ["_sources/power-iteration.ipynb", "eiginit-0.1.0-py3-none-any.whl"]
+    assert run_at_home.install_line("0.1.0") in box.astext()
+
+
+def test_reader_check_refuses_a_site_without_wheel_or_notebooks(tmp_path):
+    with pytest.raises(SystemExit, match="expected one eiginit wheel"):
+        reader_check.find_wheel(tmp_path)
+    (tmp_path / "_sources").mkdir()
+    (tmp_path / "_sources" / "a.ipynb").write_text("{}")
+    assert reader_check.notebooks(tmp_path, ["a"]) == [tmp_path / "_sources" / "a.ipynb"]
+    with pytest.raises(SystemExit, match=r"no notebook for: b\.ipynb"):
+        reader_check.notebooks(tmp_path, ["a", "b"])
+
+
+def test_reader_environment_cannot_see_the_repository(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(bc.ROOT))
+    env = reader_check.reader_env()
+    assert "PYTHONPATH" not in env
+    assert env["MPLBACKEND"] == "Agg"
