@@ -159,7 +159,8 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session(venv_backend="venv")
 def tests(session: nox.Session) -> None:
     """Run every test: unit, property and doctests of eiginit, the build tooling, the Sphinx
-    extension and the PyTorch parity test (nothing is skipped for a missing package).
+    extension, the PyTorch parity test and the Keras names of the practitioner's guide (nothing
+    is skipped for a missing package; Keras 3 runs on the torch backend).
 
     Installed by pip (the venv backend), never uv: pip on the project's machines finds torch's
     CPU-only wheel (the lock's torch==2.13.0+cpu) in its configured find-links; uv ignores pip's
@@ -167,7 +168,7 @@ def tests(session: nox.Session) -> None:
     CUDA build of several GB.
     """
     _install(session, "test", "docs", "torch")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *session.posargs, env={"KERAS_BACKEND": "torch"})
 
 
 @nox.session
