@@ -17,6 +17,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.datasets`: the 8 x 8 digits and MNIST-1D, made offline, split and standardized
   (Parts IV and V).
 - :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
+- :mod:`eiginit.batched`: many networks of one architecture trained at once, each with its own
+  initialization, seed and learning rate (Parts IV and V).
+- :mod:`eiginit.study`: the contenders and the learning-rate sweep of the training study (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
@@ -24,12 +27,41 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   predicted (Part III).
 - :mod:`eiginit.recurrent`: echo-state reservoirs, memory capacity, the Fisher memory curve and
   a numpy Elman network trained by backpropagation through time (Part V).
+- :mod:`eiginit.curvature`: exact Hessian-vector products of the training loss and the
+  Hessian's top eigenvalue by power iteration (Part V).
+- :mod:`eiginit.convolution`: convolution layers as matrices, their spectrum by the FFT,
+  delta-orthogonal kernels, framework fans and a small numpy 1-D CNN (Part V).
 
 Every public function checks its input and raises :class:`TypeError` or :class:`ValueError`
 saying what it received and what it expected; every function that draws takes an explicit
 ``rng: numpy.random.Generator``.
 """
 
+from eiginit.batched import BatchedResult, train_batched
+from eiginit.convolution import (
+    CNN1d,
+    CNNTrainingResult,
+    ConvFans,
+    conv1d,
+    conv1d_backward,
+    conv_eigenvalues,
+    conv_fans,
+    conv_frequency_blocks,
+    conv_operator,
+    conv_singular_values,
+    delta_orthogonal,
+    train_cnn,
+)
+from eiginit.curvature import (
+    GradientDescentRun,
+    HessianEigenResult,
+    flatten_parameters,
+    gradient_descent,
+    hessian_top_eigenvalue,
+    hessian_vector_product,
+    loss_and_gradient,
+    unflatten_parameters,
+)
 from eiginit.data import seed_matrix
 from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
 from eiginit.initializers import (
@@ -110,6 +142,7 @@ from eiginit.spectra import (
     prob_all_real,
     quarter_circle_pdf,
 )
+from eiginit.study import Contender, StudyCell, build_contender, contenders, run_cell
 from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 from eiginit.training import (
     OPTIMIZERS,
@@ -136,11 +169,18 @@ __all__ = [
     "PALETTE",
     "SGD",
     "Adam",
+    "BatchedResult",
+    "CNN1d",
+    "CNNTrainingResult",
+    "Contender",
+    "ConvFans",
     "Dataset",
     "ElmanRNN",
     "FirstStep",
     "ForwardPass",
+    "GradientDescentRun",
     "Gradients",
+    "HessianEigenResult",
     "LSUVResult",
     "LogNormMoments",
     "LyapunovSpectrum",
@@ -152,6 +192,7 @@ __all__ = [
     "RNNGradients",
     "RNNTrainingResult",
     "SpectralNormResult",
+    "StudyCell",
     "SubspaceIterationResult",
     "TrainingResult",
     "Trajectory",
@@ -161,21 +202,35 @@ __all__ = [
     "activation_function",
     "adding_problem",
     "apply_activation",
+    "build_contender",
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "circular_law_cdf",
+    "contenders",
+    "conv1d",
+    "conv1d_backward",
+    "conv_eigenvalues",
+    "conv_fans",
+    "conv_frequency_blocks",
+    "conv_operator",
+    "conv_singular_values",
     "critical_sigma_w2",
+    "delta_orthogonal",
     "digamma_half",
     "dominant_is_real",
     "echo_state_reservoir",
     "expected_real_eigenvalues",
     "first_step",
     "fisher_memory",
+    "flatten_parameters",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
     "ginibre",
     "glue",
+    "gradient_descent",
+    "hessian_top_eigenvalue",
+    "hessian_vector_product",
     "iterate",
     "kaiming_normal",
     "kaiming_uniform",
@@ -184,6 +239,7 @@ __all__ = [
     "load_digits",
     "load_mnist1d",
     "log_norm_growth",
+    "loss_and_gradient",
     "lsuv",
     "lyapunov_exponents",
     "lyapunov_spectrum",
@@ -200,6 +256,7 @@ __all__ = [
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "run_cell",
     "seed_matrix",
     "softmax_cross_entropy",
     "spectral_norm",
@@ -210,10 +267,13 @@ __all__ = [
     "subspace_iteration",
     "torch_linear_default",
     "train",
+    "train_batched",
+    "train_cnn",
     "train_rnn",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
+    "unflatten_parameters",
     "uniform",
     "use_book_style",
     "variance_recursion",

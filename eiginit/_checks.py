@@ -3,11 +3,15 @@
 Each check either returns a clean numpy value or raises :class:`TypeError` (wrong kind of
 object) or :class:`ValueError` (right kind, wrong value) with a message that names the
 argument, says what was received and what was expected. Public functions call these first,
-so nothing downstream ever sees NaN, infinities or shapes it cannot handle.
+so nothing downstream ever sees NaN, infinities or shapes it cannot handle. Overflow and
+underflow that a computation would create from finite input are a separate matter: the
+iterations scale their matrices and vectors by powers of two (``eiginit._numerics``) and
+refuse, with a message, only results that float64 cannot hold.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -21,10 +25,18 @@ __all__ = [
     "as_square_matrix",
     "as_square_stack",
     "as_vector",
+    "check_bool",
+    "check_callable",
     "check_int",
     "check_positive_float",
+    "check_real",
     "check_rng",
+    "check_tol",
+    "check_widths",
 ]
+
+# The largest int64, the widest integer type every function here converts to.
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def _describe(value: Any) -> str:
@@ -34,8 +46,11 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
 
-def _as_real_array(value: Any, name: str) -> np.ndarray:
-    """Convert to a float64 array, refusing non-numeric, complex and non-finite input."""
+def _as_real_array(value: Any, name: str, *, keep_float32: bool = False) -> np.ndarray:
+    """Convert to a float64 array, refusing non-numeric, complex and non-finite input.
+
+    With `keep_float32`, float32 (and float16, promoted to float32) input stays float32.
+    """
     if isinstance(value, str | bytes):
         raise TypeError(f"{name} must be an array of real numbers, got {_describe(value)}")
     try:
@@ -49,16 +64,30 @@ def _as_real_array(value: Any, name: str) -> np.ndarray:
             f"{name} must hold real numbers, got {_describe(value)}"
             + (" (complex input is not supported)" if array.dtype.kind == "c" else "")
         )
-    array = array.astype(np.float64, copy=True)
+    if array.dtype.kind == "f" and array.dtype.itemsize > 8:
+        # long double: entries beyond float64's range would become infinite in the cast.
+        if not np.all(np.isfinite(array)):
+            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+            raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries")
+        if np.any(np.abs(array) > np.finfo(np.float64).max):
+            raise ValueError(
+                f"{name} has entries beyond float64's range (above 1.8e308 in magnitude); "
+                "expected values float64 can hold"
+            )
+    small = keep_float32 and array.dtype.kind == "f" and array.dtype.itemsize <= 4
+    array = array.astype(np.float32 if small else np.float64, copy=True)
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries")
     return array
 
 
-def as_real_array(value: Any, name: str) -> np.ndarray:
-    """Return *value* (a scalar or an array of any shape) as a finite float64 array (a copy)."""
-    return _as_real_array(value, name)
+def as_real_array(value: Any, name: str, *, keep_float32: bool = False) -> np.ndarray:
+    """Return *value* (a scalar or an array of any shape) as a finite float64 array (a copy).
+
+    With `keep_float32`, float32 input stays float32 (float16 becomes float32).
+    """
+    return _as_real_array(value, name, keep_float32=keep_float32)
 
 
 def as_int_array(value: Any, name: str, *, minimum: int = 0) -> np.ndarray:
@@ -80,6 +109,12 @@ def as_int_array(value: Any, name: str, *, minimum: int = 0) -> np.ndarray:
     if np.any(array < minimum):
         raise ValueError(
             f"{name} must be >= {minimum} everywhere, got {int(np.min(array))} among its values"
+        )
+    if array.dtype.kind == "u" and int(np.max(array)) > _INT64_MAX:
+        # Checked before the cast: unsigned values of 2**63 or more would wrap to negative.
+        raise ValueError(
+            f"{name} must be at most {_INT64_MAX} (int64), got {int(np.max(array))} among "
+            "its values"
         )
     return array.astype(np.int64)
 
@@ -132,12 +167,14 @@ def as_vector(value: Any, length: int, name: str = "x") -> np.ndarray:
     return array
 
 
-def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
-    """Return *value* as an ``int`` no smaller than *minimum*."""
+def check_int(value: Any, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return *value* as an ``int`` >= *minimum* and, if *maximum* is given, <= *maximum*."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_describe(value)}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value}")
     return int(value)
 
 
@@ -155,13 +192,63 @@ def check_widths(value: Any, name: str) -> tuple[int, ...]:
     return widths
 
 
+def check_real(value: Any, name: str) -> float:
+    """Return *value*, a real number (int, float, Fraction, numpy scalar), as a finite ``float``.
+
+    Integers beyond float64's range (``10**400``) are refused as not finite, not left to numpy.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {str(value)[:60]}")
+    return number
+
+
 def check_positive_float(value: Any, name: str) -> float:
     """Return *value* as a finite ``float`` greater than zero."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_describe(value)}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {str(value)[:60]}")
+    return number
+
+
+def check_tol(value: Any, name: str = "tol") -> float:
+    """Return a relative residual tolerance, a finite ``float`` with ``0 < tol < 1``.
+
+    The residual tests of the iterative solvers compare a residual with ``tol * ||A||_F``; the
+    residual of a unit vector never exceeds ``||A||_2 <= ||A||_F``, so ``tol >= 1`` would be met
+    by every vector and certify nothing.
+    """
+    tol = check_positive_float(value, name)
+    if tol >= 1:
+        raise ValueError(
+            f"{name} must be < 1 (a relative residual of 1 or more is met by every unit vector), "
+            f"got {tol}"
+        )
+    return tol
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return *value* if it is ``True`` or ``False`` (numpy booleans included)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def check_callable(value: Any, name: str, signature: str) -> Any:
+    """Return *value* if it is callable; *signature* says how it is called, for the message."""
+    if not callable(value):
+        raise TypeError(f"{name} must be a callable {signature}, got {_describe(value)}")
+    return value
 
 
 def check_rng(rng: Any) -> np.random.Generator:

@@ -62,6 +62,36 @@ class Dataset:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, numbers.Integral):
+            raise TypeError(f"n_classes must be an integer, got {_describe(self.n_classes)}")
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {_describe(self.name)}")
+        if (self.x_val is None) != (self.y_val is None):
+            raise ValueError("x_val and y_val must be given together (or both left as None)")
+        splits = ("train", "test") + (("val",) if self.x_val is not None else ())
+        for split in splits:
+            x = _as_inputs(getattr(self, f"x_{split}"), f"x_{split}")
+            y = _as_labels(getattr(self, f"y_{split}"), f"y_{split}")
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(
+                    f"y_{split} must have one label per row of x_{split}: got {y.shape[0]} labels "
+                    f"for {x.shape[0]} rows"
+                )
+            if y.max() >= self.n_classes:
+                raise ValueError(
+                    f"y_{split} holds the label {y.max()}, but n_classes = {self.n_classes} "
+                    f"(labels 0..{self.n_classes - 1})"
+                )
+            if x.shape[1] != _as_inputs(self.x_train, "x_train").shape[1]:
+                raise ValueError(
+                    f"x_{split} has {x.shape[1]} features but x_train has {self.x_train.shape[1]}"
+                )
+            object.__setattr__(self, f"x_{split}", x)
+            object.__setattr__(self, f"y_{split}", y)
+
     @property
     def n_features(self) -> int:
         """The input width (64 for the 8 x 8 digits)."""
@@ -167,7 +197,11 @@ def standardize(x_train: Any, x_test: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_digits(
-    *, rng: np.random.Generator, test_fraction: float = 0.25, dtype: Any = np.float32
+    *,
+    rng: np.random.Generator,
+    test_fraction: float = 0.25,
+    validation_fraction: float = 0.2,
+    dtype: Any = np.float32,
 ) -> Dataset:
     """Load the 8 x 8 handwritten digits, split and standardized, without any download.
 
@@ -175,14 +209,19 @@ def load_digits(
     Handwritten Digits" test set (Alpaydin & Kaynak 1998) are stored inside the scikit-learn
     package and read from disk by :func:`sklearn.datasets.load_digits`. Each image is
     flattened to 64 features; the classes 0..9 are nearly balanced (174 to 183 images each).
-    The split is :func:`stratified_split`, the scaling :func:`standardize`.
+    The split is :func:`stratified_split`, applied twice: first the test set, then a share
+    `validation_fraction` of what remains as the validation set (as :func:`load_mnist1d` does).
+    The scaling is :func:`standardize`, with the statistics of the remaining training rows only.
 
     Parameters
     ----------
     rng : numpy.random.Generator
-        Chooses the train/test split.
+        Chooses the train/validation/test split.
     test_fraction : float, default 0.25
         The share of each class held out for testing.
+    validation_fraction : float, default 0.2
+        The share of each class of the non-test images held out for validation, in [0, 1);
+        0 gives no validation set.
     dtype : numpy dtype, default float32
         ``np.float32`` (the book trains in single precision) or ``np.float64``.
 
@@ -198,11 +237,12 @@ def load_digits(
     Examples
     --------
     >>> data = load_digits(rng=np.random.default_rng(0))
-    >>> data.x_train.shape, data.x_test.shape, data.n_classes, data.x_train.dtype
-    ((1347, 64), (450, 64), 10, dtype('float32'))
+    >>> data.x_train.shape, data.x_val.shape, data.x_test.shape, data.n_classes
+    ((1078, 64), (269, 64), (450, 64), 10)
     """
     check_rng(rng)
     dtype = _check_float_dtype(dtype)
+    validation_fraction = _check_validation_fraction(validation_fraction)
     try:
         from sklearn.datasets import load_digits as _sklearn_load_digits
     except ImportError as error:
@@ -214,8 +254,14 @@ def load_digits(
     bunch = _sklearn_load_digits()
     x = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)
-    train, test = stratified_split(y, test_fraction, rng=rng)
+    rest, test = stratified_split(y, test_fraction, rng=rng)
+    if validation_fraction > 0:
+        train_in_rest, val_in_rest = stratified_split(y[rest], validation_fraction, rng=rng)
+        train, val = rest[train_in_rest], rest[val_in_rest]
+    else:
+        train, val = rest, np.arange(0)
     x_train, x_test = standardize(x[train], x[test])
+    x_val = standardize(x[train], x[val])[1] if val.size else None
     return Dataset(
         x_train=x_train.astype(dtype),
         y_train=y[train],
@@ -223,6 +269,8 @@ def load_digits(
         y_test=y[test],
         n_classes=int(y.max()) + 1,
         name="scikit-learn 8 x 8 digits (UCI optical recognition of handwritten digits)",
+        x_val=x_val.astype(dtype) if x_val is not None else None,
+        y_val=y[val] if val.size else None,
     )
 
 
@@ -273,12 +321,7 @@ def load_mnist1d(
     """
     check_rng(rng)
     dtype = _check_float_dtype(dtype)
-    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, numbers.Real):
-        raise TypeError(
-            f"validation_fraction must be a real number, got {_describe(validation_fraction)}"
-        )
-    if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    validation_fraction = _check_validation_fraction(validation_fraction)
     x, y, x_test, y_test = _mnist1d_arrays()
     if validation_fraction > 0:
         train, val = stratified_split(y, float(validation_fraction), rng=rng)
@@ -326,6 +369,14 @@ def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+def _check_validation_fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"validation_fraction must be a real number, got {_describe(value)}")
+    if not 0 <= value < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {value}")
+    return float(value)
+
+
 def _check_float_dtype(dtype: Any) -> np.dtype:
     """Return *dtype* as float32 or float64, or raise a ValueError naming it."""
     try:
@@ -341,7 +392,12 @@ def _as_labels(labels: Any, name: str) -> np.ndarray:
     """Return *labels* as a non-empty 1-D int64 array of non-negative integers."""
     if isinstance(labels, str | bytes):
         raise TypeError(f"{name} must be an array of integers, got {_describe(labels)}")
-    array = np.asarray(labels)
+    try:
+        array = np.asarray(labels)
+    except (TypeError, ValueError) as error:  # ragged nested lists, for example
+        raise TypeError(
+            f"{name} must be a flat array of integers, got {_describe(labels)}"
+        ) from error
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers (class indices), got {_describe(labels)}")
     if array.ndim != 1 or array.size == 0:
@@ -349,3 +405,28 @@ def _as_labels(labels: Any, name: str) -> np.ndarray:
     if array.min() < 0:
         raise ValueError(f"{name} must be non-negative class indices, got minimum {array.min()}")
     return array.astype(np.int64)
+
+
+def _as_inputs(x: Any, name: str) -> np.ndarray:
+    """Return *x* as a 2-D array of finite real numbers with at least one row (dtype kept)."""
+    if isinstance(x, str | bytes) or x is None:
+        raise TypeError(f"{name} must be a 2-D array of real numbers, got {_describe(x)}")
+    try:
+        array = np.asarray(x)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be a 2-D array of real numbers, got {_describe(x)}"
+        ) from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got {_describe(x)}"
+            + (" (complex input is not supported)" if array.dtype.kind == "c" else "")
+        )
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array (examples, features), got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries")
+    return array

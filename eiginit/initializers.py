@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import check_positive_float, check_rng
+from eiginit._checks import check_positive_float, check_real, check_rng
 
 __all__ = [
     "KERAS_TRUNCATED_NORMAL_STD",
@@ -69,12 +69,16 @@ _KERAS_MODES = ("fan_in", "fan_out", "fan_avg")
 _KERAS_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 # Truncated draws are by rejection; refuse intervals that hold almost none of the normal's mass.
 _MIN_TRUNCATED_MASS = 1e-4
+# Arrays of more entries than this cannot be addressed (8-byte float64 entries).
+_MAX_ENTRIES = int(np.iinfo(np.intp).max) // 8
 
 
 def _as_shape(shape: Any, *, min_ndim: int = 1) -> tuple[int, ...]:
     """Return *shape* as a tuple of positive ints with at least *min_ndim* entries."""
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
+    if isinstance(shape, np.ndarray) and shape.ndim == 1:
+        shape = tuple(shape.tolist())
     if not isinstance(shape, Sequence) or isinstance(shape, str | bytes):
         raise TypeError(
             f"shape must be an int or a sequence of ints such as (fan_out, fan_in), got "
@@ -88,28 +92,50 @@ def _as_shape(shape: Any, *, min_ndim: int = 1) -> tuple[int, ...]:
         raise ValueError(
             f"shape must have at least {min_ndim} dimension(s) to define fan_in and fan_out "
             f"(a weight is (fan_out, fan_in, *kernel)), got {dims!r}"
+            if min_ndim > 1
+            else f"shape must have at least one dimension, got {dims!r}"
         )
     if any(dim < 1 for dim in dims):
         raise ValueError(f"every dimension of shape must be >= 1 (no zero fans), got {dims!r}")
+    if math.prod(int(dim) for dim in dims) > _MAX_ENTRIES:
+        raise ValueError(
+            f"shape {dims!r} has {math.prod(int(dim) for dim in dims):.3g} entries, more than "
+            "any float64 array can hold"
+        )
     return tuple(int(dim) for dim in dims)
 
 
 def _check_real(value: Any, name: str) -> float:
     """Return *value* as a finite float (any sign)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
+    return check_real(value, name)
 
 
-def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
-    """Return *value* if it is one of the strings *choices*."""
+def _check_choice(value: Any, name: str, choices: Sequence[str], *, any_case: bool = False) -> str:
+    """Return *value* if it is one of the strings *choices* (in lower case, if `any_case`)."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, one of {list(choices)}, got {value!r}")
+    if any_case:
+        value = value.lower()
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
+
+
+def _uniform(rng: Any, low: float, high: float, dims: tuple[int, ...], what: str) -> np.ndarray:
+    """Draw U(low, high), refusing bounds whose range overflows float64."""
+    if not math.isfinite(high - low):
+        raise ValueError(
+            f"{what}: the interval [{low:g}, {high:g}] is wider than float64 can represent; "
+            "expected bounds whose difference is finite"
+        )
+    return check_rng(rng).uniform(low, high, size=dims)
+
+
+def _finite(out: np.ndarray, what: str) -> np.ndarray:
+    """Return *out* if every entry is finite; else the parameters overflowed float64."""
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{what} are too large: the entries overflow float64")
+    return out
 
 
 def calculate_fan_in_and_fan_out(shape: Any) -> tuple[int, int]:
@@ -197,6 +223,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     1.386750
     """
     name = _check_choice(nonlinearity, "nonlinearity", _NONLINEARITIES)
+    if param is not None:
+        param = _check_real(param, "param (the negative slope)")
     if name in _LINEAR_LIKE:
         return 1.0
     if name == "tanh":
@@ -205,8 +233,10 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         return math.sqrt(2.0)
     if name == "selu":
         return 3.0 / 4.0
-    slope = 0.01 if param is None else _check_real(param, "param (the negative slope)")
-    return math.sqrt(2.0 / (1.0 + slope**2))
+    slope = 0.01 if param is None else param
+    if abs(slope) < 1e150:
+        return math.sqrt(2.0 / (1.0 + slope**2))
+    return math.sqrt(2.0) / math.hypot(1.0, slope)  # slope**2 would overflow
 
 
 def uniform(shape: Any, a: float = 0.0, b: float = 1.0, *, rng: np.random.Generator) -> np.ndarray:
@@ -235,7 +265,7 @@ def uniform(shape: Any, a: float = 0.0, b: float = 1.0, *, rng: np.random.Genera
     low, high = _check_real(a, "a"), _check_real(b, "b")
     if not low < high:
         raise ValueError(f"the bounds must satisfy a < b, got a={low}, b={high}")
-    return check_rng(rng).uniform(low, high, size=dims)
+    return _uniform(rng, low, high, dims, "a and b")
 
 
 def normal(
@@ -267,7 +297,9 @@ def normal(
     dims = _as_shape(shape)
     mu = _check_real(mean, "mean")
     sigma = check_positive_float(std, "std")
-    return mu + sigma * check_rng(rng).standard_normal(dims)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = mu + sigma * check_rng(rng).standard_normal(dims)
+    return _finite(out, "mean and std")
 
 
 def _normal_cdf(z: float) -> float:
@@ -380,7 +412,7 @@ def xavier_uniform(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) -
     fan_in, fan_out = calculate_fan_in_and_fan_out(shape)
     gain = check_positive_float(gain, "gain")
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return check_rng(rng).uniform(-bound, bound, size=_as_shape(shape))
+    return _uniform(rng, -bound, bound, _as_shape(shape), "gain")
 
 
 def xavier_normal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) -> np.ndarray:
@@ -413,14 +445,15 @@ def xavier_normal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) ->
     fan_in, fan_out = calculate_fan_in_and_fan_out(shape)
     gain = check_positive_float(gain, "gain")
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-    return std * check_rng(rng).standard_normal(_as_shape(shape))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _finite(std * check_rng(rng).standard_normal(_as_shape(shape)), "gain")
 
 
 def _kaiming_std(shape: Any, a: Any, mode: Any, nonlinearity: Any) -> float:
     """Return gain / sqrt(fan) as torch.nn.init.kaiming_* compute it."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(shape)
     slope = _check_real(a, "a (the negative slope)")
-    fan = fan_in if _check_choice(mode, "mode", _MODES) == "fan_in" else fan_out
+    fan = fan_in if _check_choice(mode, "mode", _MODES, any_case=True) == "fan_in" else fan_out
     return calculate_gain(nonlinearity, slope) / math.sqrt(fan)
 
 
@@ -451,7 +484,8 @@ def kaiming_uniform(
     a : float, default 0
         The negative slope of the rectifier (used only with ``"leaky_relu"``).
     mode : {"fan_in", "fan_out"}
-        Preserve the forward variance (``fan_in``) or the backward one (``fan_out``).
+        Preserve the forward variance (``fan_in``) or the backward one (``fan_out``); any
+        case is accepted, as ``torch.nn.init`` lower-cases it.
     nonlinearity : str, default "leaky_relu"
         A name accepted by :func:`calculate_gain`.
     rng : numpy.random.Generator
@@ -468,7 +502,7 @@ def kaiming_uniform(
     """
     std = _kaiming_std(shape, a, mode, nonlinearity)
     bound = math.sqrt(3.0) * std
-    return check_rng(rng).uniform(-bound, bound, size=_as_shape(shape))
+    return _uniform(rng, -bound, bound, _as_shape(shape), "the gain")
 
 
 def kaiming_normal(
@@ -494,6 +528,7 @@ def kaiming_normal(
         ``(fan_out, fan_in, *kernel)``.
     a : float, default 0
     mode : {"fan_in", "fan_out"}
+        In any case, as ``torch.nn.init`` accepts it.
     nonlinearity : str, default "leaky_relu"
     rng : numpy.random.Generator
 
@@ -573,7 +608,9 @@ def lecun_normal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) -> 
     """
     fan_in, _ = calculate_fan_in_and_fan_out(shape)
     gain = check_positive_float(gain, "gain")
-    return gain / math.sqrt(fan_in) * check_rng(rng).standard_normal(_as_shape(shape))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = gain / math.sqrt(fan_in) * check_rng(rng).standard_normal(_as_shape(shape))
+    return _finite(out, "gain")
 
 
 def lecun_uniform(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) -> np.ndarray:
@@ -603,7 +640,7 @@ def lecun_uniform(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) ->
     fan_in, _ = calculate_fan_in_and_fan_out(shape)
     gain = check_positive_float(gain, "gain")
     bound = gain * math.sqrt(3.0 / fan_in)
-    return check_rng(rng).uniform(-bound, bound, size=_as_shape(shape))
+    return _uniform(rng, -bound, bound, _as_shape(shape), "gain")
 
 
 def orthogonal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) -> np.ndarray:
@@ -688,7 +725,9 @@ def variance_scaling(
     scale : float, default 1
         > 0.
     mode : {"fan_in", "fan_out", "fan_avg"}
-    distribution : {"truncated_normal", "untruncated_normal", "uniform"}
+        In any case ("FAN_IN" too), as Keras and PyTorch accept it.
+    distribution : {"truncated_normal", "untruncated_normal", "uniform", "normal"}
+        In any case; ``"normal"`` is Keras's alias of ``"truncated_normal"``.
     rng : numpy.random.Generator
 
     Returns
@@ -706,13 +745,17 @@ def variance_scaling(
     """
     fan_in, fan_out = calculate_fan_in_and_fan_out(shape)
     scale = check_positive_float(scale, "scale")
-    mode = _check_choice(mode, "mode", _KERAS_MODES)
-    distribution = _check_choice(distribution, "distribution", _KERAS_DISTRIBUTIONS)
+    mode = _check_choice(mode, "mode", _KERAS_MODES, any_case=True)
+    distribution = _check_choice(
+        distribution, "distribution", (*_KERAS_DISTRIBUTIONS, "normal"), any_case=True
+    )
+    if distribution == "normal":  # Keras's alias
+        distribution = "truncated_normal"
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
     target_std = math.sqrt(scale / n)
     if distribution == "uniform":
         bound = math.sqrt(3.0) * target_std
-        return check_rng(rng).uniform(-bound, bound, size=_as_shape(shape))
+        return _uniform(rng, -bound, bound, _as_shape(shape), "scale")
     if distribution == "untruncated_normal":
         return target_std * check_rng(rng).standard_normal(_as_shape(shape))
     std = target_std / KERAS_TRUNCATED_NORMAL_STD

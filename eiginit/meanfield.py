@@ -32,13 +32,15 @@ is one call.
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int
+from eiginit._checks import _describe, as_real_array, check_int
 from eiginit._numerics import normal_rule
 from eiginit.network import _check_activation, activation_derivative, apply_activation
 
@@ -52,20 +54,45 @@ __all__ = [
 # Gauss-Legendre nodes per half-line of the shared rule (eiginit._numerics): 120 points per
 # one-dimensional expectation. No node sits on the kink of ReLU at 0.
 _DEFAULT_NODES = 60
+# Positively homogeneous activations, phi(t h) = t phi(h) for t > 0: their variance map is
+# linear, F(q) = sigma_w2 * E[phi(z)^2] * q + sigma_b2, with these second moments E[phi(z)^2]
+# (leaky ReLU with the default negative slope 0.01 of eiginit.network).
+_HOMOGENEOUS = {"linear": 1.0, "relu": 0.5, "leaky_relu": (1.0 + 0.01**2) / 2}
+# sqrt(q) stand-ins for q* = 0 and q* = infinity: phi' there gives the limits q -> 0+ and
+# q -> infinity of E[phi'(sqrt(q) z)^2] on the quadrature nodes (|z| <= 12), not phi'(0).
+_SQRT_Q_ZERO = 1e-300
+_SQRT_Q_INFINITY = 1e300
+# More nodes than this buy no accuracy and only memory (the pair rule holds (2 m)^2 points).
+_MAX_NODES = 2000
 
 
 def _as_parameter(value: Any, name: str, *, positive: bool) -> np.ndarray:
-    if isinstance(value, str | bytes | bool):
-        raise TypeError(f"{name} must be a real number or array, got {_describe(value)}")
-    array = np.asarray(value)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real number or array, got {_describe(value)}")
-    array = array.astype(np.float64)
+    expected = f"{name} must be a real number or array, got {_describe(value)}"
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(expected)
+    try:
+        array = as_real_array(value, name)
+    except TypeError as error:  # strings, complex, ragged lists, objects
+        raise TypeError(expected) from error
+    except ValueError:  # NaN or infinite: reported below with the value
+        array = np.asarray(value, dtype=np.float64)
+    if np.asarray(value).dtype.kind == "b":
+        raise TypeError(expected)
     bad = ~np.isfinite(array) | (array <= 0 if positive else array < 0)
     if np.any(bad):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name} must be finite and {bound}, got {float(array[bad].ravel()[0])!r}")
     return array
+
+
+def _broadcast(sw2: np.ndarray, sb2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Broadcast the two parameters, naming them when their shapes do not fit."""
+    try:
+        return np.broadcast_arrays(sw2, sb2)
+    except ValueError as error:
+        raise ValueError(
+            f"sigma_w2 and sigma_b2 must broadcast together, got shapes {sw2.shape} and {sb2.shape}"
+        ) from error
 
 
 def _length_map(q: np.ndarray, sw2: np.ndarray, sb2: np.ndarray, act: str, n: int) -> np.ndarray:
@@ -89,6 +116,12 @@ def q_star(
     :math:`F(q) - q`, which is positive below the fixed point the iteration reaches from any
     :math:`q_0 > 0` and negative above it (true for every activation of :mod:`eiginit.network`).
     When :math:`\sigma_b = 0` and :math:`q = 0` is the attracting fixed point, returns 0.
+
+    For the positively homogeneous activations (linear, relu, leaky_relu) the map is linear,
+    :math:`F(q) = c\, q + \sigma_b^2` with :math:`c = \sigma_w^2 \mathbb{E}[\phi(z)^2]`
+    (1, 1/2, :math:`(1 + a^2)/2`), and the closed form :math:`q^* = \sigma_b^2 / (1 - c)` for
+    :math:`c < 1` is used. At :math:`c = 1` with :math:`\sigma_b = 0` (He initialization for
+    ReLU) every :math:`q` is a fixed point and 0 is returned.
 
     Parameters
     ----------
@@ -120,35 +153,65 @@ def q_star(
     sw2 = _as_parameter(sigma_w2, "sigma_w2", positive=True)
     sb2 = _as_parameter(sigma_b2, "sigma_b2", positive=False)
     act = _check_activation(activation)
-    n = check_int(nodes, "nodes", minimum=2)
-    sw2, sb2 = np.broadcast_arrays(sw2, sb2)
+    n = check_int(nodes, "nodes", minimum=2, maximum=_MAX_NODES)
+    sw2, sb2 = _broadcast(sw2, sb2)
     scalar = sw2.ndim == 0
     result = _q_star(np.atleast_1d(sw2), np.atleast_1d(sb2), act, n)
     return float(result[0]) if scalar else result
 
 
-def _q_star(sw2: np.ndarray, sb2: np.ndarray, act: str, n: int) -> np.ndarray:
+def _q_star(
+    sw2: np.ndarray, sb2: np.ndarray, act: str, n: int, *, unbounded: bool = False
+) -> np.ndarray:
+    """q* at every point; where the variance grows without bound, raise or (`unbounded`) inf."""
+    if act in _HOMOGENEOUS:
+        slope = sw2 * _HOMOGENEOUS[act]
+        finite = (slope < 1) | ((slope == 1) & (sb2 == 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(slope < 1, sb2 / (1 - slope), 0.0)
+        return _unbounded(np.where(finite, q, np.inf), sw2, sb2, unbounded)
     lo = np.full(sw2.shape, 1e-200)
     hi = np.ones(sw2.shape)
-    # Grow the upper end until the map pulls the variance back down: F(hi) < hi.
-    for _ in range(200):
-        up = _length_map(hi, sw2, sb2, act, n) >= hi
+    # Grow the upper end until the map pulls the variance back down, F(hi) < hi: by factors
+    # of 4 up to 4**20, then of 1e8 up to 1e300, beyond which the variance has no fixed point.
+    up = _length_map(hi, sw2, sb2, act, n) >= hi
+    for step in range(60):
         if not np.any(up):
             break
-        hi = np.where(up, hi * 4, hi)
-    else:
-        i = np.flatnonzero(_length_map(hi, sw2, sb2, act, n) >= hi)[0]
-        raise ValueError(
-            "the variance grows without bound (no fixed point q*) at "
-            f"sigma_w2 = {sw2.flat[i]}, sigma_b2 = {sb2.flat[i]}"
-        )
+        hi = np.where(up, hi * (4.0 if step < 20 else 1e8), hi)
+        up = up & (hi <= 1e300)
+        up = up & (_length_map(np.where(up, hi, 1.0), sw2, sb2, act, n) >= hi)
+    unbound = hi > 1e300
+    if np.any(unbound):
+        hi = np.where(unbound, 1.0, hi)
     zero = _length_map(lo, sw2, sb2, act, n) <= lo  # q = 0 attracts
     for _ in range(120):
         mid = np.sqrt(lo * hi)
         above = _length_map(mid, sw2, sb2, act, n) < mid
         hi = np.where(above, mid, hi)
         lo = np.where(above, lo, mid)
-    return np.where(zero, 0.0, np.sqrt(lo * hi))
+    q = np.where(zero, 0.0, np.sqrt(lo * hi))
+    return _unbounded(np.where(unbound, np.inf, q), sw2, sb2, unbounded)
+
+
+def _unbounded(q: np.ndarray, sw2: np.ndarray, sb2: np.ndarray, allowed: bool) -> np.ndarray:
+    """Return q, or raise where it is infinite unless that is `allowed`."""
+    if not allowed and np.any(np.isinf(q)):
+        i = np.flatnonzero(np.isinf(q))[0]
+        raise ValueError(
+            "the variance grows without bound (no fixed point q*) at "
+            f"sigma_w2 = {sw2.flat[i]}, sigma_b2 = {sb2.flat[i]}"
+        )
+    return q
+
+
+def _chi_1(q: np.ndarray, sw2: np.ndarray, act: str, n: int) -> np.ndarray:
+    """sigma_w2 E[phi'(sqrt(q) z)^2], with its limits at q = 0 (q -> 0+) and q = inf."""
+    if act in _HOMOGENEOUS:  # E[phi'(sqrt(q) z)^2] = E[phi(z)^2] for these, at every q > 0
+        return sw2 * _HOMOGENEOUS[act]
+    x, w = normal_rule(n)
+    root = np.where(q == 0, _SQRT_Q_ZERO, np.where(np.isinf(q), _SQRT_Q_INFINITY, np.sqrt(q)))
+    return sw2 * (activation_derivative(act, root[..., None] * x) ** 2 @ w)
 
 
 def _pair_expectation(
@@ -231,9 +294,20 @@ def mean_field(
     Returns
     -------
     MeanField
+        Where :math:`q^* = 0`, :math:`\chi_1` is the limit :math:`q \to 0^+` of
+        :math:`\sigma_w^2 \mathbb{E}[\phi'(\sqrt q z)^2]`: :math:`\sigma_w^2/2` for ReLU (the
+        derivative at the kink itself, 0, would give 0), :math:`\sigma_w^2 (1 + a^2)/2` for leaky
+        ReLU.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad parameters, or where the variance grows without bound (no :math:`q^*`).
 
     Examples
     --------
+    >>> float(mean_field(2.0, 0.0, "relu").chi_1)  # He initialization is critical
+    1.0
     >>> mf = mean_field(1.0, 0.0)  # tanh, sigma_w^2 = 1, no bias: q* = 0, critical
     >>> float(mf.q_star), round(float(mf.chi_1), 6)
     (0.0, 1.0)
@@ -244,11 +318,11 @@ def mean_field(
     sw2 = _as_parameter(sigma_w2, "sigma_w2", positive=True)
     sb2 = _as_parameter(sigma_b2, "sigma_b2", positive=False)
     act = _check_activation(activation)
-    n = check_int(nodes, "nodes", minimum=2)
-    sw2, sb2 = (np.array(a) for a in np.broadcast_arrays(sw2, sb2))
+    n = check_int(nodes, "nodes", minimum=2, maximum=_MAX_NODES)
+    m = check_int(pair_nodes, "pair_nodes", minimum=2, maximum=_MAX_NODES)
+    sw2, sb2 = (np.array(a) for a in _broadcast(sw2, sb2))
     q = _q_star(sw2.reshape(-1), sb2.reshape(-1), act, n).reshape(sw2.shape)
-    x, w = normal_rule(n)
-    chi_1 = sw2 * (activation_derivative(act, np.sqrt(q)[..., None] * x) ** 2 @ w)
+    chi_1 = _chi_1(q, sw2, act, n)
 
     # In the chaotic phase, c* < 1: bisection on the correlation map c -> f(c), which lies above
     # the diagonal below c* and under it above c*. Only the chaotic points are computed.
@@ -257,7 +331,6 @@ def mean_field(
     chaotic = (chi_1 > 1) & (q > 0)
     if np.any(chaotic):
         sw2_c, sb2_c, q_c = sw2[chaotic], sb2[chaotic], q[chaotic]
-        m = check_int(pair_nodes, "pair_nodes", minimum=2)
 
         # Normalized by the same quadrature at c = 1, so that f(1) = 1 exactly on this grid too.
         q_m = sw2_c * _pair_expectation(np.ones(q_c.shape), q_c, act, m, derivative=False) + sb2_c
@@ -274,11 +347,33 @@ def mean_field(
         for _ in range(6):  # ... then Newton, kept inside the bracket. f'(c) = chi_c(c) (Price).
             slope = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True) * q_c / q_m
             c = np.clip(c - excess(c) / (slope - 1), lo, hi)
-        c_star[chaotic] = c
-        chi_c[chaotic] = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True)
+        slope_c = sw2_c * _pair_expectation(c, q_c, act, m, derivative=True)
+        # Just above the critical line c* is closer to 1 than the quadrature resolves, and the
+        # slope found there is chi_1 itself. Expanding the map to second order about c = 1 gives
+        # c* - 1 ~ (1 - chi_1)/a and f'(c*) ~ 2 - chi_1: use that first-order value instead.
+        unresolved = slope_c >= 1
+        c_star[chaotic] = np.where(unresolved, 1.0, c)
+        chi_c[chaotic] = np.where(unresolved, 2 - chi_1[chaotic], slope_c)
     with np.errstate(divide="ignore"):
         xi_c = np.where(np.isclose(chi_c, 1.0, rtol=0, atol=1e-12), np.inf, -1 / np.log(chi_c))
     return MeanField(sw2, sb2, q, chi_1, c_star, chi_c, xi_c)
+
+
+def _check_bracket(bracket: Any) -> tuple[float, float]:
+    """Return `bracket` as floats (low, high) with 0 < low < high < inf."""
+    if (
+        isinstance(bracket, str | bytes)
+        or not isinstance(bracket, Sequence)
+        or len(bracket) != 2
+        or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) for b in bracket)
+    ):
+        raise TypeError(
+            f"bracket must be a pair of real numbers (low, high), got {_describe(bracket)}"
+        )
+    low, high = float(bracket[0]), float(bracket[1])
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        raise ValueError(f"bracket must be finite with 0 < low < high, got {tuple(bracket)!r}")
+    return low, high
 
 
 def critical_sigma_w2(
@@ -292,7 +387,11 @@ def critical_sigma_w2(
 
     Bisection on :math:`\chi_1(\sigma_w^2, \sigma_b^2) - 1` inside `bracket` (Schoenholz et
     al. 2017, fig. 1). For tanh the line starts at :math:`(1, 0)` and bends to larger
-    :math:`\sigma_w^2` as the bias grows.
+    :math:`\sigma_w^2` as the bias grows. For ReLU :math:`\chi_1 = \sigma_w^2/2` at every
+    :math:`q^*`, so the line is :math:`\sigma_w^2 = 2` (linear: 1, leaky ReLU:
+    :math:`2/(1 + a^2)`). Where the variance grows without bound inside the bracket (ReLU or
+    SELU with a large :math:`\sigma_w^2`), :math:`\chi_1` is taken at its limit
+    :math:`q \to \infty`, which is above 1 there.
 
     Parameters
     ----------
@@ -310,37 +409,32 @@ def critical_sigma_w2(
 
     Raises
     ------
+    TypeError
+        If `bracket` is not a pair of real numbers.
     ValueError
-        If :math:`\chi_1 - 1` does not change sign within `bracket`.
+        If `bracket` is not finite with 0 < low < high, or :math:`\chi_1 - 1` does not change
+        sign within it.
 
     Examples
     --------
     >>> round(critical_sigma_w2(0.0), 6)
     1.0
+    >>> round(critical_sigma_w2(0.0, "relu"), 6)
+    2.0
     >>> critical_sigma_w2([0.0, 0.05]).round(3).tolist()
     [1.0, 1.761]
     """
     sb2 = _as_parameter(sigma_b2, "sigma_b2", positive=False)
     act = _check_activation(activation)
-    n = check_int(nodes, "nodes", minimum=2)
-    if (
-        not isinstance(bracket, tuple)
-        or len(bracket) != 2
-        or not all(isinstance(b, numbers.Real) and b > 0 for b in bracket)
-        or bracket[0] >= bracket[1]
-    ):
-        raise ValueError(
-            f"bracket must be a tuple (low, high) with 0 < low < high, got {bracket!r}"
-        )
+    n = check_int(nodes, "nodes", minimum=2, maximum=_MAX_NODES)
+    low, high = _check_bracket(bracket)
     scalar = sb2.ndim == 0
     sb2 = np.atleast_1d(sb2).reshape(-1)
 
     def excess(sw2: np.ndarray) -> np.ndarray:
-        x, w = normal_rule(n)
-        q = np.sqrt(_q_star(sw2, sb2, act, n))[:, None] * x
-        return sw2 * (activation_derivative(act, q) ** 2 @ w) - 1
+        return _chi_1(_q_star(sw2, sb2, act, n, unbounded=True), sw2, act, n) - 1
 
-    lo, hi = np.full(sb2.shape, float(bracket[0])), np.full(sb2.shape, float(bracket[1]))
+    lo, hi = np.full(sb2.shape, low), np.full(sb2.shape, high)
     if np.any(excess(lo) > 0) or np.any(excess(hi) < 0):
         raise ValueError(
             f"chi_1 - 1 does not change sign for sigma_w2 in {bracket} at some sigma_b2; "

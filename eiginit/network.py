@@ -30,7 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_rng, check_widths
+from eiginit._checks import (
+    _describe,
+    as_real_array,
+    check_callable,
+    check_int,
+    check_real,
+    check_rng,
+    check_widths,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,6 +48,9 @@ __all__ = [
     "activation_derivative",
     "apply_activation",
 ]
+
+# The parameter dtypes an MLP computes in.
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: The activation names understood by :class:`MLP` (PyTorch's spelling).
 ACTIVATIONS: tuple[str, ...] = ("linear", "tanh", "relu", "leaky_relu", "selu", "sigmoid")
@@ -58,9 +69,12 @@ def _check_activation(name: Any, argument: str = "activation") -> str:
 
 
 def _check_slope(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"negative_slope must be a finite real number, got {_describe(value)}")
-    return float(value)
+    return check_real(value, "negative_slope")
+
+
+def _as_preactivations(h: Any) -> np.ndarray:
+    """Check `h` (finite real numbers); float32 stays float32, everything else is float64."""
+    return as_real_array(h, "h", keep_float32=True)
 
 
 def _activation(name: str, h: np.ndarray, a: float) -> np.ndarray:
@@ -130,7 +144,7 @@ def apply_activation(name: str, h: Any, *, negative_slope: float = 0.01) -> np.n
     Raises
     ------
     TypeError, ValueError
-        If `name` is not a known activation name.
+        If `name` is not a known activation name, or `h` does not hold finite real numbers.
 
     Examples
     --------
@@ -141,9 +155,7 @@ def apply_activation(name: str, h: Any, *, negative_slope: float = 0.01) -> np.n
     """
     name = _check_activation(name)
     a = _check_slope(negative_slope)
-    return _activation(
-        name, np.asarray(h, dtype=np.result_type(np.asarray(h).dtype, np.float32)), a
-    )
+    return _activation(name, _as_preactivations(h), a)
 
 
 def activation_derivative(name: str, h: Any, *, negative_slope: float = 0.01) -> np.ndarray:
@@ -175,6 +187,11 @@ def activation_derivative(name: str, h: Any, *, negative_slope: float = 0.01) ->
     numpy.ndarray
         :math:`\phi'(h)`, the same shape as `h`.
 
+    Raises
+    ------
+    TypeError, ValueError
+        If `name` is not a known activation name, or `h` does not hold finite real numbers.
+
     Examples
     --------
     >>> activation_derivative("tanh", [0.0]).tolist()
@@ -184,9 +201,7 @@ def activation_derivative(name: str, h: Any, *, negative_slope: float = 0.01) ->
     """
     name = _check_activation(name)
     a = _check_slope(negative_slope)
-    return _derivative(
-        name, np.asarray(h, dtype=np.result_type(np.asarray(h).dtype, np.float32)), a
-    )
+    return _derivative(name, _as_preactivations(h), a)
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,6 +250,19 @@ class Gradients:
 
 
 Initializer = Callable[..., Any]
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    """Return `dtype` as a numpy dtype if it is float32 or float64."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(
+            f"dtype must be a numpy float dtype (np.float32 or np.float64), got {_describe(dtype)}"
+        ) from error
+    if checked not in _DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {checked}")
+    return checked
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,8 +318,16 @@ class MLP:
                 f"and {len(biases)} biases"
             )
         for i, (W, b) in enumerate(zip(weights, biases, strict=True)):
-            if not isinstance(W, np.ndarray) or W.ndim != 2 or W.dtype.kind != "f":
-                raise TypeError(f"weights[{i}] must be a 2-D float numpy array, got {_describe(W)}")
+            if not isinstance(W, np.ndarray) or W.ndim != 2 or W.dtype not in _DTYPES:
+                raise TypeError(
+                    f"weights[{i}] must be a 2-D float numpy array (float32 or float64), got "
+                    f"{_describe(W)}"
+                )
+            if 0 in W.shape:
+                raise ValueError(
+                    f"weights[{i}] must have at least one row and column (no zero-width layer), "
+                    f"got shape {W.shape}"
+                )
             if not isinstance(b, np.ndarray) or b.shape != (W.shape[0],):
                 raise ValueError(
                     f"biases[{i}] must be an array of shape ({W.shape[0]},) to match weights[{i}] "
@@ -311,6 +347,10 @@ class MLP:
                 raise TypeError(
                     f"all layers must share one dtype, got {W.dtype} and {weights[0].dtype}"
                 )
+            for name, array in ((f"weights[{i}]", W), (f"biases[{i}]", b)):
+                if not np.all(np.isfinite(array)):
+                    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+                    raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries")
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "biases", biases)
 
@@ -366,18 +406,23 @@ class MLP:
         check_rng(rng)
         sizes = list(check_widths(sizes, "sizes"))
         _check_activation(activation)
-        if not callable(init):
-            raise TypeError(f"init must be a callable init(shape, *, rng), got {_describe(init)}")
+        check_callable(init, "init", "init(shape, *, rng)")
         if isinstance(bias_std, bool) or not isinstance(bias_std, numbers.Real):
             raise TypeError(f"bias_std must be a real number, got {_describe(bias_std)}")
         if not np.isfinite(bias_std) or bias_std < 0:
             raise ValueError(f"bias_std must be a finite number >= 0, got {bias_std}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = _check_dtype(dtype)
         weights, biases = [], []
         for fan_in, fan_out in itertools.pairwise(sizes):
-            W = np.asarray(init((fan_out, fan_in), rng=rng))
+            try:
+                W = np.asarray(init((fan_out, fan_in), rng=rng))
+            except TypeError as error:
+                if "rng" not in str(error):
+                    raise
+                raise TypeError(
+                    "init must accept the keyword argument rng, as init(shape, *, rng); bind "
+                    f"other options with functools.partial ({error})"
+                ) from error
             if W.shape != (fan_out, fan_in):
                 raise ValueError(
                     f"init returned shape {W.shape} for a layer with shape (fan_out, fan_in) = "
@@ -393,7 +438,9 @@ class MLP:
     def with_layer(self, index: int, *, weight: Any = None, bias: Any = None) -> MLP:
         """Return a copy with layer `index`'s weight and/or bias replaced (LSUV rescales this way).
 
-        The new arrays are cast to the network's dtype and must keep the layer's shape.
+        The new arrays must hold finite real numbers and keep the layer's shape; they are cast
+        to the network's dtype. The copy shares no array with this network (nor with `weight`
+        or `bias`), so updating one in place leaves the other alone.
 
         Examples
         --------
@@ -401,14 +448,12 @@ class MLP:
         >>> net.with_layer(1, weight=2 * net.weights[1]).weights[1].tolist()
         [[2.0, 0.0], [0.0, 2.0]]
         """
-        index = check_int(index, "index")
-        if index >= self.depth:
-            raise ValueError(f"index must be below the depth {self.depth}, got {index}")
+        index = self._check_index(index)
         weights, biases = list(self.weights), list(self.biases)
         for name, new, store in (("weight", weight, weights), ("bias", bias, biases)):
             if new is None:
                 continue
-            new = np.asarray(new, dtype=self.dtype)
+            new = as_real_array(new, name).astype(self.dtype)
             if new.shape != store[index].shape:
                 raise ValueError(
                     f"the new {name} of layer {index} must have shape {store[index].shape}, "
@@ -418,10 +463,22 @@ class MLP:
         return self.with_parameters(weights, biases)
 
     def with_parameters(self, weights: Sequence[Any], biases: Sequence[Any]) -> MLP:
-        """Return a network with the same activations and new weights and biases."""
+        """Return a network with the same activations and new weights and biases.
+
+        The arrays must hold finite real numbers; they are copied and cast to the network's
+        dtype, so the result shares no array with this network or with the arguments.
+        """
+        if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
+            raise TypeError(f"weights must be a sequence of arrays, got {_describe(weights)}")
+        if isinstance(biases, str | bytes) or not isinstance(biases, Sequence):
+            raise TypeError(f"biases must be a sequence of arrays, got {_describe(biases)}")
         return MLP(
-            tuple(np.asarray(W, dtype=self.dtype) for W in weights),
-            tuple(np.asarray(b, dtype=self.dtype) for b in biases),
+            tuple(
+                as_real_array(W, f"weights[{i}]").astype(self.dtype) for i, W in enumerate(weights)
+            ),
+            tuple(
+                as_real_array(b, f"biases[{i}]").astype(self.dtype) for i, b in enumerate(biases)
+            ),
             self.activation,
             self.output_activation,
             self.negative_slope,
@@ -445,19 +502,35 @@ class MLP:
 
     def layer_activation(self, index: int) -> str:
         """Return the activation name of layer `index` (0-based); the last uses the output one."""
+        index = self._check_index(index)
+        return self.output_activation if index == self.depth - 1 else self.activation
+
+    def _check_index(self, index: Any) -> int:
+        """Return `index` if it is an int in 0..depth-1."""
+        index = check_int(index, "index")
+        if index >= self.depth:
+            raise ValueError(f"index must be below the depth {self.depth}, got {index}")
+        return index
+
+    def _layer_name(self, index: int) -> str:
         return self.output_activation if index == self.depth - 1 else self.activation
 
     def _phi(self, index: int, h: np.ndarray) -> np.ndarray:
-        return _activation(self.layer_activation(index), h, self.negative_slope)
+        return _activation(self._layer_name(index), h, self.negative_slope)
 
     def _dphi(self, index: int, h: np.ndarray) -> np.ndarray:
-        return _derivative(self.layer_activation(index), h, self.negative_slope)
+        return _derivative(self._layer_name(index), h, self.negative_slope)
 
     def _as_batch(self, x: Any, name: str = "x") -> np.ndarray:
         """Check `x` and return it as a (batch, n_0) array of the network's dtype."""
         if isinstance(x, str | bytes):
             raise TypeError(f"{name} must be an array of real numbers, got {_describe(x)}")
-        array = np.asarray(x)
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError) as error:  # ragged nested lists, for example
+            raise TypeError(
+                f"{name} must be an array of real numbers, got {_describe(x)}"
+            ) from error
         if array.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got {_describe(x)}")
         if array.ndim != 2 or array.shape[1] != self.sizes[0] or array.shape[0] == 0:
@@ -523,7 +596,9 @@ class MLP:
         forward_pass : ForwardPass
             The result of :meth:`forward` on the batch.
         grad_output : array_like, shape (batch, sizes[-1])
-            The gradient of the loss with respect to the output.
+            The gradient of the loss with respect to the output. NaN and infinite entries are
+            not refused: they propagate, so that the training code can measure a pass that
+            overflowed (chapter "Does it train?") and report the run as diverged.
 
         Returns
         -------
@@ -542,10 +617,24 @@ class MLP:
                 f"{_describe(forward_pass)}"
             )
         xs, hs = forward_pass.activations, forward_pass.preactivations
-        if len(hs) != self.depth or xs[0].shape[1] != self.sizes[0]:
-            raise ValueError("forward_pass does not come from a network of this shape")
-        batch = xs[0].shape[0]
-        g = np.asarray(grad_output)
+        batch = xs[0].shape[0] if len(xs) and np.ndim(xs[0]) == 2 else -1
+        expected = [(batch, n) for n in self.sizes]
+        if (
+            len(hs) != self.depth
+            or len(xs) != self.depth + 1
+            or [np.shape(x) for x in xs] != expected
+            or [np.shape(h) for h in hs] != expected[1:]
+        ):
+            raise ValueError(
+                "forward_pass does not come from a network of this shape: expected activations "
+                f"of shapes {expected}, got {[np.shape(x) for x in xs]}"
+            )
+        try:  # NaN and inf are let through: a diverged or overflowed pass is measured, not refused
+            g = np.asarray(grad_output)
+        except (TypeError, ValueError) as error:  # ragged nested lists, for example
+            raise TypeError(
+                f"grad_output must hold real numbers, got {_describe(grad_output)}"
+            ) from error
         if g.dtype.kind not in "biuf":
             raise TypeError(f"grad_output must hold real numbers, got {_describe(grad_output)}")
         if g.shape != (batch, self.sizes[-1]):
@@ -557,7 +646,7 @@ class MLP:
         depth = self.depth
         dW, db, deltas = [None] * depth, [None] * depth, [None] * depth
         for layer in reversed(range(depth)):
-            linear = self.layer_activation(layer) == "linear"
+            linear = self._layer_name(layer) == "linear"
             delta = g if linear else self._dphi(layer, hs[layer]) * g
             dW[layer] = delta.T @ xs[layer]
             db[layer] = delta.sum(axis=0)

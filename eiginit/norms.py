@@ -20,15 +20,22 @@ from eiginit._checks import (
     as_matrix,
     as_square_stack,
     as_vector,
+    check_bool,
     check_int,
-    check_positive_float,
+    check_tol,
 )
-from eiginit._numerics import scale_by_power_of_two
+from eiginit._numerics import restore, scale_by_power_of_two, unit_and_log_norm
 
 __all__ = ["SpectralNormResult", "spectral_norm", "transient_growth"]
 
 # log(largest finite float64): exp of a larger log-norm overflows.
 _LOG_MAX = float(np.log(np.finfo(np.float64).max))
+_LN2 = float(np.log(2.0))
+# The seed of the default start vector of spectral_norm (a fixed Gaussian vector).
+_START_SEED = 20181107
+# transient_growth rescales a matrix only when its largest entry lies outside this range.
+_SAFE_EXPONENT = 400
+_MAX_ENTRIES = int(np.iinfo(np.intp).max) // 8
 
 
 @dataclass(frozen=True)
@@ -91,13 +98,17 @@ def spectral_norm(
     A : array_like, shape (fan_out, fan_in)
         A finite real matrix, not necessarily square.
     tol : float, default 1e-12
-        Relative residual tolerance, > 0.
+        Relative residual tolerance, 0 < tol < 1.
     max_iter : int, default 10000
-        The most steps, >= 1.
+        The most steps, >= 1. Nothing of size `max_iter` is allocated up front.
     x0 : array_like, shape (fan_in,), optional
-        The start vector. By default, the row of :math:`A^\top A` of largest norm, which is
-        deterministic and not orthogonal to the top right singular vector unless `A` is built
-        to make it so; pass a random vector to rule that out.
+        The start vector. By default a fixed standard Gaussian vector (drawn with
+        ``np.random.default_rng(20181107)``), so the result is deterministic, costs
+        :math:`O(\mathrm{fan\_in})` to form and never forms :math:`A^\top A`. Its component along
+        the top right singular vector :math:`v_1` is nonzero with probability one for any `A`
+        not built from that vector, block-diagonal and sparse matrices included. (A start built
+        from `A`, such as a row of :math:`A^\top A`, can be an exact singular vector of a
+        smaller singular value, and then the iteration converges to the wrong value.)
 
     Returns
     -------
@@ -106,8 +117,17 @@ def spectral_norm(
     Raises
     ------
     TypeError, ValueError
-        On a malformed matrix or start vector, a zero matrix or zero start vector, a
-        non-positive `tol` or `max_iter` < 1.
+        On a malformed matrix or start vector, a zero matrix or zero start vector, `tol`
+        outside (0, 1), `max_iter` < 1, or a norm beyond float64's range.
+
+    Notes
+    -----
+    As for :func:`eiginit.power_iteration`, the residual test bounds the backward error: on
+    convergence :math:`\sigma_n` is an exact singular value of a matrix within
+    :math:`tol\,\|A\|_F` of `A`, and, singular values being perfectly conditioned (Weyl),
+    within :math:`tol\,\|A\|_F` of *some* singular value of `A`. It is the largest one when the
+    start has a component along :math:`v_1`. `A` and `x0` are scaled by powers of two
+    (exactly), so entries of any finite magnitude work.
 
     Examples
     --------
@@ -116,22 +136,20 @@ def spectral_norm(
     (True, 6.7082039325, 6.7082039325)
     """
     matrix = as_matrix(A)
-    tol = check_positive_float(tol, "tol")
+    tol = check_tol(tol)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
+    if x0 is None:
+        v = np.random.default_rng(_START_SEED).standard_normal(matrix.shape[1])
+    else:
+        v = as_vector(x0, matrix.shape[1], "x0")
+    v, log_norm = unit_and_log_norm(v)
+    if log_norm == -np.inf:
+        raise ValueError("x0 must be a nonzero vector, got the zero vector")
     if not np.any(matrix):
         raise ValueError("A is the zero matrix: its spectral norm is 0 and there is no direction")
     matrix, exponent = scale_by_power_of_two(matrix)  # exact; results are scaled back
     scale = float(np.linalg.norm(matrix))
-    if x0 is None:
-        gram = matrix.T @ matrix
-        v = gram[int(np.argmax(np.linalg.norm(gram, axis=1)))]
-    else:
-        v = as_vector(x0, matrix.shape[1], "x0")
-    norm = float(np.linalg.norm(v))
-    if norm == 0.0:
-        raise ValueError("x0 must be a nonzero vector, got the zero vector")
-    v = v / norm
-    estimates = np.empty(max_iter)
+    estimates: list[float] = []
     sigma, residual = 0.0, np.inf
     u = np.zeros(matrix.shape[0])
     for n in range(max_iter):
@@ -145,27 +163,28 @@ def spectral_norm(
         u = image / sigma
         back = matrix.T @ u
         residual = float(np.linalg.norm(back - sigma * v))
-        estimates[n] = sigma
+        estimates.append(sigma)
         if residual <= tol * scale:
             return SpectralNormResult(
-                value=float(np.ldexp(sigma, exponent)),
+                value=float(restore(sigma, exponent, "the spectral norm")),
                 right_vector=v,
                 left_vector=u,
                 iterations=n + 1,
                 converged=True,
-                residual=float(np.ldexp(residual, exponent)),
-                estimates=np.ldexp(estimates[: n + 1], exponent),
+                residual=float(restore(residual, exponent, "the residual")),
+                estimates=restore(np.array(estimates), exponent, "an estimate"),
                 reason=f"relative residual {residual / scale:.2e} <= tol after {n + 1} steps",
             )
-        v = back / float(np.linalg.norm(back))
+        if n + 1 < max_iter:  # the returned v is the one sigma and the residual belong to
+            v = back / float(np.linalg.norm(back))
     return SpectralNormResult(
-        value=float(np.ldexp(sigma, exponent)),
+        value=float(restore(sigma, exponent, "the spectral norm")),
         right_vector=v,
         left_vector=u,
         iterations=max_iter,
         converged=False,
-        residual=float(np.ldexp(residual, exponent)),
-        estimates=np.ldexp(estimates, exponent),
+        residual=float(restore(residual, exponent, "the residual")),
+        estimates=restore(np.array(estimates), exponent, "an estimate"),
         reason=(
             f"no convergence in {max_iter} steps (relative residual {residual / scale:.2e}): "
             "the top two "
@@ -181,9 +200,11 @@ def transient_growth(A: Any, steps: int, *, log: bool = False) -> np.ndarray:
 
     .. math:: \log\|A^{n+1}\|_2 = s_n + \log\|A P_n\|_2
 
-    is exact and nothing overflows. By Gelfand's formula :math:`\|A^n\|_2^{1/n} \to \rho(A)`;
-    for a normal matrix :math:`\|A^n\|_2 = \rho(A)^n` at every `n`, while a non-normal one can
-    grow for a while even when :math:`\rho(A) < 1` (Trefethen & Embree 2005, chapter 14).
+    is exact and nothing overflows. A matrix with entries beyond :math:`2^{\pm 400}` is first
+    scaled by a power of two (exactly), so entries of any finite magnitude work. By Gelfand's
+    formula :math:`\|A^n\|_2^{1/n} \to \rho(A)`; for a normal matrix :math:`\|A^n\|_2 =
+    \rho(A)^n` at every `n`, while a non-normal one can grow for a while even when
+    :math:`\rho(A) < 1` (Trefethen & Embree 2005, chapter 14).
 
     Parameters
     ----------
@@ -214,10 +235,12 @@ def transient_growth(A: Any, steps: int, *, log: bool = False) -> np.ndarray:
     np.float64(921.034)
     """
     batch, single = as_square_stack(A)
-    steps = check_int(steps, "steps", minimum=0)
-    if not isinstance(log, bool):
-        raise TypeError(f"log must be True or False, got {type(log).__name__} {log!r}")
     trials, k, _ = batch.shape
+    steps = check_int(steps, "steps", minimum=0, maximum=_MAX_ENTRIES // trials - 1)
+    log = check_bool(log, "log")
+    exponents = np.frexp(np.max(np.abs(batch), axis=(-2, -1)))[1]
+    exponents = np.where(np.abs(exponents) > _SAFE_EXPONENT, exponents, 0)
+    batch = np.ldexp(batch, -exponents[:, None, None])  # exact; log A^n gains n e log 2
     out = np.empty((trials, steps + 1))
     out[:, 0] = 0.0  # ||A^0|| = ||I|| = 1
     power = np.broadcast_to(np.eye(k), batch.shape).copy()
@@ -225,7 +248,7 @@ def transient_growth(A: Any, steps: int, *, log: bool = False) -> np.ndarray:
         power = batch @ power
         norms = np.linalg.norm(power, ord=2, axis=(-2, -1))
         with np.errstate(divide="ignore"):
-            out[:, n + 1] = out[:, n] + np.log(norms)
+            out[:, n + 1] = out[:, n] + np.log(norms) + exponents * _LN2
         power /= np.where(norms > 0, norms, 1.0)[:, None, None]
     if not log:
         if np.max(out) > _LOG_MAX:

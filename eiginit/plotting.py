@@ -13,6 +13,8 @@ from typing import Any
 import matplotlib as mpl
 from cycler import cycler
 
+from eiginit._checks import check_bool
+
 __all__ = ["PALETTE", "use_book_style"]
 
 #: The Okabe-Ito colour-blind-safe palette by name; black comes last, as the "theory" ink.
@@ -68,8 +70,7 @@ def use_book_style(*, svg: bool = True) -> None:
     >>> mpl.rcParams["figure.facecolor"]
     'white'
     """
-    if not isinstance(svg, bool):
-        raise TypeError(f"svg must be True or False, got {type(svg).__name__} {svg!r}")
+    svg = check_bool(svg, "svg")
     mpl.rcParams.update(_RC)
     if svg:
         _inline_svg()

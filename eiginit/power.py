@@ -20,8 +20,9 @@ from eiginit._checks import (
     as_square_stack,
     as_vector,
     check_int,
-    check_positive_float,
+    check_tol,
 )
+from eiginit._numerics import restore, scale_by_power_of_two, unit_and_log_norm
 
 __all__ = [
     "PowerIterationResult",
@@ -35,6 +36,18 @@ __all__ = [
 
 # log(largest finite float64): exp of a larger log-norm overflows.
 _LOG_MAX = float(np.log(np.finfo(np.float64).max))
+# The relative size of the perturbation that tests whether the spectral radius is resolved.
+_RESOLUTION_PROBE = 2.0**-30
+# dominant_is_real: moduli within _CROWD (relative) of the top are looked at closely, with a
+# slack of _CLUSTER_SLACK * cond(X) * eps * ||A||_F, at most _MAX_SLACK * rho.
+_CROWD = 1e-2
+_CLUSTER_SLACK = 1e3
+_MAX_SLACK = 1e-3
+_EPS = float(np.finfo(np.float64).eps)
+_LN2 = float(np.log(2.0))
+_TINY = float(np.finfo(np.float64).tiny)
+# Arrays of more entries than this cannot be addressed (8-byte float64 entries).
+_MAX_ENTRIES = int(np.iinfo(np.intp).max) // 8
 
 
 def spectral_radius(A: Any) -> float:
@@ -89,8 +102,20 @@ def normalize_spectral_radius(A: Any) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the spectral radius of `A` is zero (the zero matrix, or any nilpotent matrix),
-        plus the errors of :func:`spectral_radius`.
+        If the spectral radius of `A` is zero (the zero matrix, a triangular nilpotent matrix)
+        or below what floating point resolves, plus the errors of :func:`spectral_radius`.
+
+    Notes
+    -----
+    The eigenvalues are computed for `A` scaled by a power of two, so entries of any finite
+    magnitude work. A nilpotent matrix that is not triangular, such as :math:`V N V^{-1}`, has
+    computed eigenvalues of about :math:`\epsilon^{1/k} \|A\|` instead of 0 (a perturbation
+    :math:`E` moves an eigenvalue of a :math:`k \times k` Jordan block by about
+    :math:`\|E\|^{1/k}`, Golub & Van Loan 2013, section 7.2.2); dividing by that noise would
+    return a matrix of huge entries. So the radius is recomputed for :math:`A + E` with a fixed
+    perturbation of relative size :math:`2^{-30}` in the Frobenius norm, and refused when it
+    moves by more than a quarter of itself: then the spectral radius of `A` is not determined
+    by its entries in floating point.
 
     Examples
     --------
@@ -98,22 +123,46 @@ def normalize_spectral_radius(A: Any) -> np.ndarray:
     >>> spectral_radius(B)
     1.0
     """
-    matrix = as_square_matrix(A)
+    matrix, exponent = scale_by_power_of_two(as_square_matrix(A))
     rho = float(np.max(np.abs(np.linalg.eigvals(matrix))))
-    if rho <= np.finfo(np.float64).tiny:
+    if rho == 0.0:
         raise ValueError(
-            f"cannot normalize: the spectral radius of A is {rho:g} (A is zero or nilpotent); "
-            "expected a matrix with at least one nonzero eigenvalue"
+            "cannot normalize: the spectral radius of A is 0 (A is the zero matrix or "
+            "nilpotent); expected a matrix with at least one nonzero eigenvalue"
+        )
+    probe = np.random.default_rng(20261201).standard_normal(matrix.shape)
+    probe *= _RESOLUTION_PROBE * np.linalg.norm(matrix) / np.linalg.norm(probe)
+    moved = abs(float(np.max(np.abs(np.linalg.eigvals(matrix + probe)))) - rho)
+    if moved > rho / 4:
+        shown = float(np.ldexp(rho, exponent))
+        raise ValueError(
+            f"cannot normalize: the computed spectral radius of A, {shown:.3g}, is below what "
+            f"floating point resolves (a relative perturbation of {_RESOLUTION_PROBE:.1e} of A "
+            f"moves it by {100 * moved / rho:.0f}%); A is nilpotent or nearly so, for example "
+            "V N V^-1 with N strictly triangular, and has no meaningful spectral radius to "
+            "divide by"
         )
     return matrix / rho
 
 
 def dominant_is_real(A: Any) -> np.ndarray | bool:
-    """Say whether the eigenvalue of largest modulus is real, for one matrix or a batch.
+    r"""Say whether the eigenvalue of largest modulus is real, for one matrix or a batch.
 
     For a real matrix, eigenvalues are real or come in complex-conjugate pairs; when the
     largest modulus belongs to a pair, the consecutive-norm quotient of repeated multiplication
     never settles (see the chapter "Repeated multiplication").
+
+    Which eigenvalues are real, and which are tied in modulus, is decided to the accuracy
+    floating point gives them. A repeated real eigenvalue of a non-normal matrix is computed as
+    a cluster with imaginary parts up to a few times :math:`\kappa\,\epsilon\,\|A\|_F` (its
+    condition number :math:`\kappa` is huge; Golub & Van Loan 2013, section 7.2.2). So, for a
+    matrix whose top moduli are within 1e-2 (relative) of each other, one of them within 1e-2 of
+    the real axis (a tie or a cluster), an eigenvalue counts as real when
+    :math:`|\operatorname{Im}\lambda| \le \tau`, and as dominant when :math:`|\lambda| \ge \rho
+    - \tau`, with :math:`\tau = 10^3\, \operatorname{cond}(X)\, \epsilon\, \|A\|_F` (at most
+    :math:`10^{-3} \rho`), where `X` holds the unit eigenvectors and bounds every eigenvalue's
+    condition number. The answer is True only if every dominant eigenvalue is real: with 2 and
+    :math:`\pm 2i` tied, it is False whatever order LAPACK returns them in.
 
     Parameters
     ----------
@@ -133,10 +182,26 @@ def dominant_is_real(A: Any) -> np.ndarray | bool:
     [True, False]
     """
     batch, single = as_square_stack(A)
+    exponents = np.frexp(np.max(np.abs(batch), axis=(-2, -1)))[1]
+    batch = np.ldexp(batch, -exponents[:, None, None])  # exact; avoids overflow in eig
     eigenvalues = np.linalg.eigvals(batch)
-    top = np.take_along_axis(eigenvalues, np.argmax(np.abs(eigenvalues), axis=-1)[:, None], -1)
-    # LAPACK returns real eigenvalues of a real matrix with an imaginary part of exactly zero.
-    real = top[:, 0].imag == 0
+    moduli = np.abs(eigenvalues)
+    rho = np.max(moduli, axis=-1)
+    real = eigenvalues[np.arange(len(batch)), np.argmax(moduli, axis=-1)].imag == 0
+    # Matrices with more than one eigenvalue near the top modulus: decide to the accuracy of eig.
+    near = moduli >= rho[:, None] * (1 - _CROWD)
+    nearly_real = np.abs(eigenvalues.imag) <= _CROWD * rho[:, None]
+    crowded = np.flatnonzero((np.sum(near, axis=-1) > 1) & np.any(near & nearly_real, axis=-1))
+    if crowded.size:
+        values, vectors = np.linalg.eig(batch[crowded])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            condition = np.nan_to_num(np.linalg.cond(vectors), nan=np.inf)
+        top = np.max(np.abs(values), axis=-1)
+        tau = _CLUSTER_SLACK * _EPS * condition * np.linalg.norm(batch[crowded], axis=(-2, -1))
+        tau = np.minimum(tau, _MAX_SLACK * top)[:, None]
+        dominant = np.abs(values) >= top[:, None] - tau
+        nonreal = np.abs(values.imag) > tau
+        real[crowded] = ~np.any(dominant & nonreal, axis=-1)
     return bool(real[0]) if single else real
 
 
@@ -185,9 +250,11 @@ def iterate(A: Any, x: Any, steps: int) -> Trajectory:
         \log\|A^{n+1} x\| = \log\|A^n x\| + \log q_n .
 
     Nothing is ever larger than :math:`\|A\|`, so ten thousand steps with a spectral radius of
-    ten neither overflow nor warn. The quotients :math:`q_n` are the consecutive-norm ratios of
-    the seed experiment; when the dominant eigenvalue is real and simple they tend to
-    :math:`\rho(A)` (Golub & Van Loan 2013, section 7.3).
+    ten neither overflow nor warn. `A` and `x` are scaled by powers of two (exactly) before the
+    norms are taken, so entries of any finite magnitude, from subnormal to 1e308, work. The
+    quotients :math:`q_n` are the consecutive-norm ratios of the seed experiment; when the
+    dominant eigenvalue is real and simple they tend to :math:`\rho(A)` (Golub & Van Loan 2013,
+    section 7.3).
 
     Parameters
     ----------
@@ -206,8 +273,9 @@ def iterate(A: Any, x: Any, steps: int) -> Trajectory:
     Raises
     ------
     ValueError
-        On a malformed matrix or vector, a zero start vector, negative `steps`, or when `A`
-        maps the iterate to exactly zero (then the direction is undefined).
+        On a malformed matrix or vector, a zero start vector, negative `steps`, when `A`
+        maps the iterate to exactly zero (then the direction is undefined), or when a quotient
+        :math:`q_n` is beyond float64's range (entries near 1e308).
 
     Examples
     --------
@@ -219,27 +287,32 @@ def iterate(A: Any, x: Any, steps: int) -> Trajectory:
     """
     matrix = as_square_matrix(A)
     vector = as_vector(x, matrix.shape[0], "x")
-    steps = check_int(steps, "steps", minimum=0)
-    norm = float(np.linalg.norm(vector))
-    if norm == 0.0:
-        raise ValueError("x must be a nonzero vector, got the zero vector")
     k = matrix.shape[0]
+    steps = check_int(steps, "steps", minimum=0, maximum=_MAX_ENTRIES // (k + 2) - 1)
+    matrix, exponent = scale_by_power_of_two(matrix)  # exact; quotients are scaled back
+    unit, log_norm = unit_and_log_norm(vector)
+    if log_norm == -np.inf:
+        raise ValueError("x must be a nonzero vector, got the zero vector")
     log_norms = np.empty(steps + 1)
     quotients = np.empty(steps)
     directions = np.empty((steps + 1, k))
-    log_norms[0] = np.log(norm)
-    directions[0] = vector / norm
+    log_norms[0] = log_norm
+    directions[0] = unit
     for n in range(steps):
         image = matrix @ directions[n]
-        q = float(np.linalg.norm(image))
-        if q == 0.0:
+        unit, log_q = unit_and_log_norm(image)
+        if log_q == -np.inf:
             raise ValueError(
                 f"A maps the iterate to the zero vector at step {n + 1}; the direction is "
                 "undefined (A is singular along it, for example nilpotent)"
             )
-        quotients[n] = q
-        log_norms[n + 1] = log_norms[n] + np.log(q)
-        directions[n + 1] = image / q
+        q = float(np.linalg.norm(image))
+        quotients[n] = restore(q, exponent, f"the quotient ||A u|| at step {n + 1}")
+        ordinary = quotients[n] >= _TINY  # a normal float: its log is exact to rounding
+        log_norms[n + 1] = log_norms[n] + (
+            np.log(quotients[n]) if ordinary else float(log_q) + exponent * _LN2
+        )
+        directions[n + 1] = unit
     return Trajectory(log_norms=log_norms, quotients=quotients, directions=directions)
 
 
@@ -251,13 +324,15 @@ class PowerIterationResult:
     ----------
     eigenvalue : float
         The estimate of the dominant eigenvalue (sign included): the Rayleigh quotient
-        :math:`u^\top A u` of the last unit iterate.
+        :math:`\mu = u^\top A u` of the returned unit vector `eigenvector`.
     eigenvector : numpy.ndarray, shape (k,)
-        The last unit iterate.
+        The last unit iterate :math:`u`, the one `eigenvalue` and `residual` are computed from.
     iterations : int
         Multiplications performed.
     converged : bool
         True only if the residual test passed: :math:`\|A u - \mu u\| \le tol \, \|A\|_F`.
+        This bounds the backward error only; see :func:`power_iteration` for what it does and
+        does not guarantee.
     residual : float
         The final residual norm :math:`\|A u - \mu u\|`.
     estimates : numpy.ndarray, shape (iterations,)
@@ -284,10 +359,23 @@ def power_iteration(
 
         u_{n+1} = \frac{A u_n}{\|A u_n\|}, \qquad \mu_n = u_n^\top A u_n ,
 
-    stopping when the residual is small: :math:`\|A u_n - \mu_n u_n\| \le tol\, \|A\|_F`.
-    A small residual means :math:`(\mu_n, u_n)` is an exact eigenpair of a matrix within
-    :math:`tol\,\|A\|_F` of `A`, so convergence is never reported for a wrong value. The error
-    shrinks like :math:`|\lambda_2 / \lambda_1|^n` (Golub & Van Loan 2013, section 7.3.1).
+    stopping when the residual :math:`r = A u_n - \mu_n u_n` is small:
+    :math:`\|r\| \le tol\, \|A\|_F`. The error shrinks like :math:`|\lambda_2 / \lambda_1|^n`
+    (Golub & Van Loan 2013, section 7.3.1). `A` and `x0` are scaled by powers of two
+    (exactly) before the iteration, so entries of any finite magnitude work.
+
+    **What convergence guarantees.** The residual test bounds the *backward* error only:
+    :math:`(\mu, u)` is an exact eigenpair of :math:`A + E` with :math:`E = -r u^\top`,
+    :math:`\|E\|_2 = \|r\| \le tol\,\|A\|_F`. It does not bound the *forward* error
+    :math:`|\mu - \lambda|` by itself. To first order, :math:`|\mu - \lambda| \lesssim
+    \kappa(\lambda)\, \|r\|` with :math:`\kappa(\lambda) = 1 / |y^\top x|` for unit left and
+    right eigenvectors :math:`y, x` (Golub & Van Loan 2013, section 7.2.2), and this holds only
+    for a simple eigenvalue: for a defective one (a Jordan block) the error can be about
+    :math:`\sqrt{\|r\|}`. Nor does the test certify that :math:`\mu` is the *dominant*
+    eigenvalue: an eigenpair is found for whichever eigenvalue is reachable, and :math:`\mu`
+    is the dominant one only when `x0` has a component along the dominant eigenvector
+    :math:`v_1` (equivalently, :math:`y_1^\top x_0 \ne 0`). ``diag(1, 2)`` from
+    ``x0 = [1, 0]`` converges, correctly, to the eigenvalue 1.
 
     When the dominant eigenvalues are a complex-conjugate pair (or two real eigenvalues of
     equal modulus and opposite sign), no single real vector is an eigenvector: the residual
@@ -299,23 +387,27 @@ def power_iteration(
     Parameters
     ----------
     A : array_like, shape (k, k)
-        A finite real square matrix.
+        A finite real square matrix, not the zero matrix.
     x0 : array_like, shape (k,)
-        A finite, nonzero start vector. It must not be orthogonal to the dominant left
-        eigenvector (a random vector almost surely is not).
+        A finite, nonzero start vector. It must have a component along the dominant
+        eigenvector (not be orthogonal to the dominant left eigenvector; a random vector almost
+        surely is not).
     tol : float, default 1e-14
-        Relative residual tolerance, > 0.
+        Relative residual tolerance, 0 < tol < 1.
     max_iter : int, default 10000
-        The most multiplications, >= 1.
+        The most multiplications, >= 1. Nothing of size `max_iter` is allocated up front.
 
     Returns
     -------
     PowerIterationResult
+        When not converged, `eigenvalue`, `residual` and `eigenvector` all belong to the last
+        iterate.
 
     Raises
     ------
     TypeError, ValueError
-        On malformed input (see :func:`iterate`), a non-positive `tol` or `max_iter` < 1.
+        On malformed input (see :func:`iterate`), `tol` outside (0, 1), `max_iter` < 1, the zero
+        matrix, or an eigenvalue estimate beyond float64's range.
 
     Examples
     --------
@@ -331,48 +423,50 @@ def power_iteration(
     """
     matrix = as_square_matrix(A)
     vector = as_vector(x0, matrix.shape[0], "x0")
-    tol = check_positive_float(tol, "tol")
+    tol = check_tol(tol)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    norm = float(np.linalg.norm(vector))
-    if norm == 0.0:
+    u, log_norm = unit_and_log_norm(vector)
+    if log_norm == -np.inf:
         raise ValueError("x0 must be a nonzero vector, got the zero vector")
-    scale = float(np.linalg.norm(matrix))
-    if scale == 0.0:
+    if not np.any(matrix):
         raise ValueError("A is the zero matrix: every eigenvalue is 0 and there is no direction")
-    u = previous = vector / norm
-    estimates = np.empty(max_iter)
-    mu, residual = 0.0, np.inf
+    matrix, exponent = scale_by_power_of_two(matrix)  # exact; results are scaled back
+    scale = float(np.linalg.norm(matrix))
+    estimates: list[float] = []
+    mu, residual, following = 0.0, np.inf, u
     for n in range(max_iter):
         image = matrix @ u
-        q = float(np.linalg.norm(image))
-        if q == 0.0:
+        following, log_q = unit_and_log_norm(image)
+        if log_q == -np.inf:
             raise ValueError(
                 f"A maps the iterate to the zero vector at step {n + 1}; x0 lies in a subspace "
                 "that A annihilates, so the dominant eigenvalue cannot be reached from it"
             )
         mu = float(u @ image)
         residual = float(np.linalg.norm(image - mu * u))
-        estimates[n] = mu
+        estimates.append(mu)
         if residual <= tol * scale:
             return PowerIterationResult(
-                eigenvalue=mu,
+                eigenvalue=float(restore(mu, exponent, "the eigenvalue")),
                 eigenvector=u,
                 iterations=n + 1,
                 converged=True,
-                residual=residual,
-                estimates=estimates[: n + 1].copy(),
-                reason=f"residual {residual:.2e} <= tol * ||A||_F after {n + 1} steps",
+                residual=float(restore(residual, exponent, "the residual")),
+                estimates=restore(np.array(estimates), exponent, "an eigenvalue estimate"),
+                reason=f"residual {np.ldexp(residual, exponent):.2e} <= tol * ||A||_F after "
+                f"{n + 1} steps",
             )
-        previous, u = u, image / q
-    start = f"no convergence in {max_iter} steps (residual {residual:.2e})"
-    pair = _dominant_pair(matrix, previous, u, scale) if max_iter > 1 else None
+        if n + 1 < max_iter:
+            u = following
+    start = f"no convergence in {max_iter} steps (residual {np.ldexp(residual, exponent):.2e})"
+    pair = _dominant_pair(matrix, u, following, scale, exponent)
     return PowerIterationResult(
-        eigenvalue=mu,
+        eigenvalue=float(restore(mu, exponent, "the eigenvalue")),
         eigenvector=u,
         iterations=max_iter,
         converged=False,
-        residual=residual,
-        estimates=estimates,
+        residual=float(restore(residual, exponent, "the residual")),
+        estimates=restore(np.array(estimates), exponent, "an eigenvalue estimate"),
         reason=(
             start + ": " + pair
             if pair is not None
@@ -382,12 +476,15 @@ def power_iteration(
     )
 
 
-def _dominant_pair(matrix: np.ndarray, u: np.ndarray, w: np.ndarray, scale: float) -> str | None:
+def _dominant_pair(
+    matrix: np.ndarray, u: np.ndarray, w: np.ndarray, scale: float, exponent: int = 0
+) -> str | None:
     """Describe the eigenvalue pair of the plane spanned by two iterates, if it is invariant.
 
     Rayleigh-Ritz on span(u, w): with an orthonormal basis Q, the 2 x 2 matrix H = Q^T A Q has
     the pair as eigenvalues when the plane is invariant, that is when ||A Q - Q H|| is small.
     Returns None when the iterates are parallel or the plane is not (nearly) invariant.
+    `matrix` is A / 2**exponent; the eigenvalues are reported for A.
     """
     Q, R = np.linalg.qr(np.column_stack([u, w]))
     if abs(R[1, 1]) <= 1e-8:
@@ -396,7 +493,9 @@ def _dominant_pair(matrix: np.ndarray, u: np.ndarray, w: np.ndarray, scale: floa
     H = Q.T @ image
     if np.linalg.norm(image - Q @ H) > 1e-6 * scale:
         return None
-    values = np.linalg.eigvals(H)
+    with np.errstate(over="ignore"):
+        values = np.linalg.eigvals(H)
+        values = np.ldexp(values.real, exponent) + 1j * np.ldexp(values.imag, exponent)
     plane = "the last two iterates span an invariant plane whose eigenvalues are"
     advice = "use eiginit.subspace_iteration(A, 2, rng=...)"
     if np.iscomplexobj(values) and values[0].imag != 0:

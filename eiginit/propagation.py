@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _as_real_array, check_int, check_rng, check_widths
+from eiginit._checks import (
+    as_real_array,
+    check_bool,
+    check_callable,
+    check_int,
+    check_rng,
+    check_widths,
+)
 from eiginit._numerics import normal_rule
 from eiginit.network import (
     ACTIVATIONS,
@@ -102,6 +109,12 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
     numpy.ndarray
         The expectations, the shape of `q`.
 
+    Raises
+    ------
+    TypeError, ValueError
+        If `f` is not callable or does not return finite real numbers of its argument's shape
+        (a scalar is broadcast), `q` is not finite and >= 0, or the expectation overflows.
+
     Examples
     --------
     >>> round(float(gaussian_expectation(lambda h: h**2, 3.0)), 10)
@@ -112,11 +125,31 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
     >>> round(float(gaussian_expectation(drelu, 2.0)), 10)  # P(h > 0)
     0.5
     """
-    qs = _as_real_array(q, "q")
+    check_callable(f, "f", "f(h) -> array of the shape of h")
+    qs = as_real_array(q, "q")
     if np.any(qs < 0):
         raise ValueError(f"q must be a variance, >= 0, got minimum {qs.min()}")
     nodes, weights = normal_rule(_HALF_NODES)
-    return np.asarray(f(np.sqrt(qs)[..., None] * nodes) @ weights, dtype=np.float64)
+    h = np.sqrt(qs)[..., None] * nodes
+    with np.errstate(over="ignore", invalid="ignore"):
+        raw = f(h)
+    values = as_real_array(raw, "f(h)")
+    if values.shape != h.shape:
+        try:  # a constant function, for example, returns a scalar
+            values = np.broadcast_to(values, h.shape)
+        except ValueError as error:
+            raise ValueError(
+                f"f must return an array of the shape of its argument {h.shape}, got shape "
+                f"{values.shape}"
+            ) from error
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(values @ weights, dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            "the expectation overflows float64: f(sqrt(q) z) is too large at these variances "
+            f"(largest q {float(np.max(qs)):.3g})"
+        )
+    return out
 
 
 def _product_variance(delta: np.ndarray, x: np.ndarray) -> float:
@@ -194,7 +227,7 @@ def variance_recursion(
     ([2.0, 2.0], [1.0, 1.0, 1.0])
     """
     ns = check_widths(widths, "widths")
-    variances = _as_real_array(weight_variances, "weight_variances")
+    variances = as_real_array(weight_variances, "weight_variances")
     depth = len(ns) - 1
     if variances.shape != (depth,) or np.any(variances <= 0):
         raise ValueError(
@@ -207,6 +240,11 @@ def variance_recursion(
     slope = np.empty(depth)
     for layer in range(depth):
         q[layer] = ns[layer] * variances[layer] * act[layer]
+        if not q[layer] < _TOO_LARGE:
+            raise ValueError(
+                f"the predicted variance overflows at layer {layer + 1}: weight_variances are "
+                "far too large for these widths and this depth"
+            )
         act[layer + 1] = gaussian_expectation(lambda h: phi(h) ** 2, q[layer])
         slope[layer] = gaussian_expectation(lambda h: dphi(h) ** 2, q[layer])
     grad = np.ones(depth + 1)
@@ -322,14 +360,10 @@ def propagate(
     2.0
     """
     ns = check_widths(widths, "widths")
-    if not callable(initializer):
-        raise TypeError(
-            f"initializer must be callable as initializer(shape, rng=rng), got {initializer!r}"
-        )
+    check_callable(initializer, "initializer", "initializer(shape, rng=rng)")
     phi, dphi = activation_function(activation)
     batch = check_int(batch, "batch", minimum=2)
-    if not isinstance(keep_activations, bool):
-        raise TypeError(f"keep_activations must be True or False, got {keep_activations!r}")
+    keep_activations = check_bool(keep_activations, "keep_activations")
     generator = check_rng(rng)
     depth = len(ns) - 1
 
@@ -337,7 +371,7 @@ def propagate(
     xs, hs, weights = [x], [], []
     for layer in range(depth):
         shape = (ns[layer + 1], ns[layer])
-        w = np.asarray(initializer(shape, rng=generator), dtype=np.float64)
+        w = as_real_array(initializer(shape, rng=generator), f"the initializer's layer {layer + 1}")
         if w.shape != shape:
             raise ValueError(
                 f"initializer returned shape {w.shape} for layer {layer + 1}, expected {shape}"

@@ -14,6 +14,7 @@ the same shape.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from eiginit._checks import (
     as_int_array,
     as_real_array,
+    check_bool,
     check_int,
     check_positive_float,
     check_rng,
@@ -37,6 +39,8 @@ __all__ = [
 
 # expected_real_eigenvalues stores one term per size up to max(k): cap the memory it may use.
 _MAX_K_EXACT = 10**7
+# Arrays of more entries than this cannot be addressed (8-byte float64 entries).
+_MAX_ENTRIES = int(np.iinfo(np.intp).max) // 8
 
 
 def _scalar_or_array(values: np.ndarray, scalar: bool) -> float | np.ndarray:
@@ -91,11 +95,17 @@ def ginibre(
     >>> ginibre(2, rng=np.random.default_rng(0)).round(3).tolist()
     [[0.126, -0.132], [0.64, 0.105]]
     """
-    k = check_int(k, "k", minimum=1)
+    k = check_int(k, "k", minimum=1, maximum=math.isqrt(_MAX_ENTRIES))
     rng = check_rng(rng)
     scale = check_positive_float(scale, "scale")
-    shape = (k, k) if trials is None else (check_int(trials, "trials", minimum=1), k, k)
-    return scale * rng.standard_normal(shape)
+    if trials is not None:
+        trials = check_int(trials, "trials", minimum=1, maximum=_MAX_ENTRIES // (k * k))
+    shape = (k, k) if trials is None else (trials, k, k)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = scale * rng.standard_normal(shape)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"scale is too large: the entries overflow float64, got scale={scale:g}")
+    return out
 
 
 def expected_real_eigenvalues(k: Any) -> float | np.ndarray:
@@ -192,8 +202,7 @@ def prob_all_real(k: Any, *, log: bool = False) -> float | np.ndarray:
     >>> round(prob_all_real(100, log=True), 3)
     -1715.539
     """
-    if not isinstance(log, bool):
-        raise TypeError(f"log must be True or False, got {type(log).__name__} {log!r}")
+    log = check_bool(log, "log")
     sizes = as_int_array(k, "k", minimum=1).astype(np.float64)
     log_p = -sizes * (sizes - 1) * np.log(2.0) / 4
     return _scalar_or_array(log_p if log else np.exp(log_p), sizes.ndim == 0)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import as_square_matrix, check_int, check_positive_float, check_rng
-from eiginit._numerics import scale_by_power_of_two
+from eiginit._checks import _describe, as_square_matrix, check_bool, check_int, check_rng, check_tol
+from eiginit._numerics import restore, scale_by_power_of_two
 
 __all__ = ["SubspaceIterationResult", "matrix_with_spectrum", "subspace_iteration"]
 
@@ -81,11 +81,16 @@ def matrix_with_spectrum(
     True
     """
     rng = check_rng(rng)
-    if not isinstance(normal, bool):
-        raise TypeError(f"normal must be True or False, got {type(normal).__name__} {normal!r}")
+    normal = check_bool(normal, "normal")
     if isinstance(eigenvalues, str | bytes):
         raise TypeError(f"eigenvalues must be numbers, got {type(eigenvalues).__name__}")
-    values = np.asarray(eigenvalues)
+    try:
+        values = np.asarray(eigenvalues)
+    except (TypeError, ValueError) as error:  # ragged nested lists, for example
+        raise TypeError(
+            f"eigenvalues must be a 1-D array of real or complex numbers, got "
+            f"{_describe(eigenvalues)}"
+        ) from error
     if values.dtype.kind not in "biufc":
         raise TypeError(f"eigenvalues must be real or complex numbers, got dtype {values.dtype}")
     values = values.astype(np.complex128)
@@ -183,9 +188,9 @@ def subspace_iteration(
     rng : numpy.random.Generator
         Source of the random start basis.
     tol : float, default 1e-12
-        Relative residual tolerance, > 0.
+        Relative residual tolerance, 0 < tol < 1.
     max_iter : int, default 10000
-        The most block multiplications, >= 1.
+        The most block multiplications, >= 1. Nothing of size `max_iter` is allocated up front.
 
     Returns
     -------
@@ -194,8 +199,17 @@ def subspace_iteration(
     Raises
     ------
     TypeError, ValueError
-        On a malformed matrix, `p` outside 1..k, a non-positive `tol`, `max_iter` < 1, a zero
-        matrix, or `rng` that is not a Generator.
+        On a malformed matrix, `p` outside 1..k, `tol` outside (0, 1), `max_iter` < 1, a zero
+        matrix, `rng` that is not a Generator, or eigenvalues beyond float64's range.
+
+    Notes
+    -----
+    As for :func:`eiginit.power_iteration`, convergence bounds the backward error only: the
+    Ritz values are exact eigenvalues of :math:`A + E` with :math:`\|E\|_F \le tol\,\|A\|_F`.
+    Their forward error is about :math:`\kappa(\lambda)` times that for simple eigenvalues
+    and can be much larger for defective ones, and they are the `p` dominant eigenvalues only
+    if the random start has components along their invariant subspace (with probability one).
+    `A` is scaled by a power of two (exactly) first, so entries of any finite magnitude work.
 
     Examples
     --------
@@ -210,19 +224,19 @@ def subspace_iteration(
     matrix = as_square_matrix(A)
     k = matrix.shape[0]
     if isinstance(p, bool) or not isinstance(p, numbers.Integral):
-        raise TypeError(f"p must be an integer, got {type(p).__name__} {p!r}")
+        raise TypeError(f"p must be an integer, got {_describe(p)}")
     if not 1 <= p <= k:
         raise ValueError(f"p must be between 1 and k = {k} (the matrix size), got {p}")
     p = int(p)
     rng = check_rng(rng)
-    tol = check_positive_float(tol, "tol")
+    tol = check_tol(tol)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     if not np.any(matrix):
         raise ValueError("A is the zero matrix: every eigenvalue is 0 and there is no subspace")
     matrix, exponent = scale_by_power_of_two(matrix)  # exact; results are scaled back
     scale = float(np.linalg.norm(matrix))
     Q, _ = np.linalg.qr(rng.standard_normal((k, p)))
-    estimates = np.empty((max_iter, p), dtype=np.complex128)
+    estimates: list[np.ndarray] = []
     ritz = np.zeros(p, dtype=np.complex128)
     residual = np.inf
     for n in range(max_iter):
@@ -230,26 +244,27 @@ def subspace_iteration(
         H = Q.T @ Z
         residual = float(np.linalg.norm(Z - Q @ H))
         ritz = _sort_by_modulus(np.linalg.eigvals(H))
-        estimates[n] = ritz
+        estimates.append(ritz)
         if residual <= tol * scale:
             return SubspaceIterationResult(
-                eigenvalues=ritz * 2.0**exponent,
+                eigenvalues=restore(ritz, exponent, "an eigenvalue"),
                 basis=Q,
                 iterations=n + 1,
                 converged=True,
-                residual=float(np.ldexp(residual, exponent)),
-                estimates=estimates[: n + 1] * 2.0**exponent,
+                residual=float(restore(residual, exponent, "the residual")),
+                estimates=restore(np.array(estimates), exponent, "an estimate"),
                 reason=f"relative residual {residual / scale:.2e} <= tol after {n + 1} steps",
             )
-        # Householder QR returns an orthonormal Q even when Z has rank < p.
-        Q, _ = np.linalg.qr(Z)
+        if n + 1 < max_iter:  # the returned basis is the one the Ritz values belong to
+            # Householder QR returns an orthonormal Q even when Z has rank < p.
+            Q, _ = np.linalg.qr(Z)
     return SubspaceIterationResult(
-        eigenvalues=ritz * 2.0**exponent,
+        eigenvalues=restore(ritz, exponent, "an eigenvalue"),
         basis=Q,
         iterations=max_iter,
         converged=False,
-        residual=float(np.ldexp(residual, exponent)),
-        estimates=estimates * 2.0**exponent,
+        residual=float(restore(residual, exponent, "the residual")),
+        estimates=restore(np.array(estimates), exponent, "an estimate"),
         reason=(
             f"no convergence in {max_iter} steps (relative residual {residual / scale:.2e}): "
             "|lambda_p| may "

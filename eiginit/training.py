@@ -52,7 +52,12 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 def _check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(logits, str | bytes):
         raise TypeError(f"logits must be an array of real numbers, got {_describe(logits)}")
-    z = np.asarray(logits)
+    try:
+        z = np.asarray(logits)
+    except (TypeError, ValueError) as error:  # ragged nested lists, for example
+        raise TypeError(
+            f"logits must be a rectangular array of real numbers, got {_describe(logits)}"
+        ) from error
     if z.dtype.kind not in "biuf":
         raise TypeError(f"logits must hold real numbers, got {_describe(logits)}")
     if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
@@ -179,8 +184,15 @@ class SGD:
         self._velocity: list[np.ndarray] | None = None
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Update every array of `params` in place, given the gradients `grads`."""
-        _check_pairs(params, grads)
+        """Update every array of `params` in place, given the gradients `grads`.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If `params` are not writable float arrays, a gradient's shape differs from its
+            parameter's, or the parameters differ from those of earlier calls.
+        """
+        params, grads = _check_pairs(params, grads, self._velocity)
         if self._velocity is None:
             self._velocity = [np.zeros_like(p) for p in params]
         for p, g, v in zip(params, grads, self._velocity, strict=True):
@@ -238,8 +250,15 @@ class Adam:
         self._t = 0
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Update every array of `params` in place, given the gradients `grads`."""
-        _check_pairs(params, grads)
+        """Update every array of `params` in place, given the gradients `grads`.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If `params` are not writable float arrays, a gradient's shape differs from its
+            parameter's, or the parameters differ from those of earlier calls.
+        """
+        params, grads = _check_pairs(params, grads, self._m)
         if self._m is None or self._v is None:
             self._m = [np.zeros_like(p) for p in params]
             self._v = [np.zeros_like(p) for p in params]
@@ -296,9 +315,48 @@ def _check_fraction(value: Any, name: str) -> float:
     return float(value)
 
 
-def _check_pairs(params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+def _check_pairs(
+    params: Any, grads: Any, state: list[np.ndarray] | None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Check an optimizer step's arguments; return them as lists.
+
+    Every parameter must be a writable float numpy array (it is updated in place) and every
+    gradient a real array of exactly its parameter's shape. Once the optimizer holds state for a
+    parameter list, later calls must pass arrays of the same shapes and dtypes.
+    """
+    for name, value in (("params", params), ("grads", grads)):
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"{name} must be a list of numpy arrays, got {_describe(value)}")
+    params, grads = list(params), list(grads)
     if len(params) != len(grads):
         raise ValueError(f"got {len(params)} parameter arrays but {len(grads)} gradients")
+    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            raise TypeError(
+                f"params[{i}] must be a float numpy array (it is updated in place), got "
+                f"{_describe(p)}"
+            )
+        if not p.flags.writeable:
+            raise ValueError(f"params[{i}] is read-only; the optimizer updates it in place")
+        if not isinstance(g, np.ndarray) or g.dtype.kind not in "biuf":
+            raise TypeError(f"grads[{i}] must be a real numpy array, got {_describe(g)}")
+        if g.shape != p.shape:
+            raise ValueError(
+                f"grads[{i}] must have the shape of params[{i}], {p.shape}, got {g.shape}"
+            )
+    if state is not None and (
+        len(state) != len(params)
+        or any(
+            s.shape != p.shape or s.dtype != p.dtype for s, p in zip(state, params, strict=False)
+        )
+    ):
+        raise ValueError(
+            "this optimizer's state belongs to a list of "
+            f"{len(state)} arrays with shapes {[s.shape for s in state]}; got "
+            f"{len(params)} arrays with shapes {[p.shape for p in params]}. Use a fresh "
+            "optimizer for other parameters"
+        )
+    return params, grads
 
 
 # --------------------------------------------------------------------------------- training
@@ -359,6 +417,10 @@ class TrainingResult:
         >>> r.epochs_to(0.9), r.epochs_to(0.99)
         (2, None)
         """
+        if isinstance(target, bool) or not isinstance(target, numbers.Real):
+            raise TypeError(f"target must be an accuracy in [0, 1], got {_describe(target)}")
+        if not 0 <= target <= 1:
+            raise ValueError(f"target must be an accuracy in [0, 1], got {target}")
         hits = np.flatnonzero(np.nan_to_num(self.test_accuracy, nan=-1.0) >= target)
         return int(hits[0]) if hits.size else None
 
@@ -379,6 +441,14 @@ def _check_data(net: MLP, data: Any) -> Dataset:
                 f"data.x_{split} must have shape (n, {net.sizes[0]}) to match the network's "
                 f"input width, got {_describe(x)}"
             )
+        if x.dtype.kind not in "biuf":
+            raise TypeError(
+                f"data.x_{split} must hold real numbers, got {_describe(x)}"
+                + (" (complex input is not supported)" if x.dtype.kind == "c" else "")
+            )
+        if not np.all(np.isfinite(x)):
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise ValueError(f"data.x_{split} must be finite, got {bad} NaN or infinite entries")
         labels = _as_labels(y, f"data.y_{split}")
         if labels.shape[0] != x.shape[0]:
             raise ValueError(

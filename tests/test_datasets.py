@@ -22,7 +22,9 @@ def no_network(monkeypatch):
 def test_load_digits_works_offline(no_network):
     data = load_digits(rng=np.random.default_rng(0))
     assert isinstance(data, Dataset)
-    assert data.x_train.shape == (1347, 64)
+    assert data.x_train.shape == (1078, 64)
+    assert data.x_val.shape == (269, 64)
+    assert data.y_val.shape == (269,)
     assert data.x_test.shape == (450, 64)
     assert data.n_features == 64
     assert data.n_classes == 10
@@ -49,10 +51,28 @@ def test_load_digits_split_is_seeded_and_stratified():
     assert np.array_equal(a.y_test, b.y_test)
     assert np.array_equal(a.x_test, b.x_test)
     assert not np.array_equal(a.x_test, c.x_test)
+    assert np.array_equal(a.y_val, b.y_val)
     counts_test = np.bincount(a.y_test, minlength=10)
-    counts_all = counts_test + np.bincount(a.y_train, minlength=10)
-    # Each class's test share is its rounded quarter.
+    counts_val = np.bincount(a.y_val, minlength=10)
+    counts_rest = counts_val + np.bincount(a.y_train, minlength=10)
+    counts_all = counts_test + counts_rest
+    # Each class's test share is its rounded quarter, its validation share a fifth of the rest.
     assert np.array_equal(counts_test, np.round(0.25 * counts_all).astype(int))
+    assert np.array_equal(counts_val, np.round(0.2 * counts_rest).astype(int))
+
+
+def test_load_digits_validation_is_disjoint_and_scaled_with_training_statistics():
+    data = load_digits(rng=np.random.default_rng(2), dtype=np.float64)
+    rows = {tuple(r) for r in data.x_train.round(9)}
+    assert not any(tuple(r) in rows for r in data.x_val.round(9)) or len(data.x_val) == 0
+    assert np.allclose(data.x_train.mean(axis=0), 0, atol=1e-12)
+    assert np.abs(data.x_val.mean(axis=0)).max() > 0  # not re-centred on itself
+    none = load_digits(rng=np.random.default_rng(2), validation_fraction=0)
+    assert none.x_val is None
+    assert none.y_val is None
+    assert none.x_train.shape == (1347, 64)
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        load_digits(rng=np.random.default_rng(0), validation_fraction=1.0)
 
 
 def test_load_digits_rejects_bad_arguments():

@@ -294,7 +294,7 @@ def test_variance_scaling(mode: str, distribution: str) -> None:
 def test_variance_scaling_errors() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="distribution must be one of"):
-        variance_scaling((3, 3), distribution="normal", rng=rng)
+        variance_scaling((3, 3), distribution="gaussian", rng=rng)
     with pytest.raises(ValueError, match="mode must be one of"):
         variance_scaling((3, 3), mode="avg", rng=rng)
     with pytest.raises(ValueError, match="scale must be a finite number > 0"):
@@ -380,3 +380,63 @@ def test_against_torch() -> None:
     w = layer.weight.detach().double().numpy()
     assert np.abs(w).max() <= 1 / 16
     assert_variance(w, 1.0 / (3 * 256))
+
+
+# --- Validation mismatches and crashes found by the reviews (each failed before its fix) ---
+
+
+def test_mode_and_distribution_in_any_case() -> None:
+    # torch.nn.init lower-cases mode; Keras accepts upper-case names and "normal".
+    a = kaiming_normal((20, 30), mode="FAN_IN", rng=np.random.default_rng(0))
+    b = kaiming_normal((20, 30), mode="fan_in", rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(a, b)
+    c = variance_scaling(
+        (20, 30), mode="Fan_Avg", distribution="UNIFORM", rng=np.random.default_rng(0)
+    )
+    d = variance_scaling(
+        (20, 30), mode="fan_avg", distribution="uniform", rng=np.random.default_rng(0)
+    )
+    np.testing.assert_array_equal(c, d)
+    e = variance_scaling((20, 30), distribution="normal", rng=np.random.default_rng(0))
+    f = variance_scaling((20, 30), distribution="truncated_normal", rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(e, f)
+
+
+def test_huge_negative_slopes_do_not_overflow() -> None:
+    assert calculate_gain("leaky_relu", 1e200) == pytest.approx(math.sqrt(2) / 1e200)
+    w = kaiming_uniform((4, 5), a=1e200, rng=np.random.default_rng(0))
+    assert np.all(np.isfinite(w))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda rng: uniform((3, 3), -1e308, 1e308, rng=rng),
+        lambda rng: xavier_uniform((3, 3), gain=1e308, rng=rng),
+        lambda rng: lecun_uniform((3, 3), gain=1e308, rng=rng),
+        lambda rng: normal((3, 3), mean=1e308, std=1e308, rng=rng),
+    ],
+)
+def test_overflowing_parameters_are_refused(call) -> None:
+    with pytest.raises(ValueError, match="float64"):
+        call(np.random.default_rng(0))
+
+
+def test_shapes_as_arrays_and_beyond_memory() -> None:
+    rng = np.random.default_rng(0)
+    assert xavier_normal(np.array([3, 4]), rng=rng).shape == (3, 4)
+    with pytest.raises(ValueError, match="more than any float64 array can hold"):
+        normal((2**40, 2**40), rng=rng)
+    with pytest.raises(ValueError, match="at least one dimension") as info:
+        normal((), rng=rng)
+    assert "fan" not in str(info.value)  # normal has no fans
+
+
+def test_calculate_gain_checks_param_for_every_nonlinearity() -> None:
+    from fractions import Fraction
+
+    with pytest.raises(TypeError, match="param"):
+        calculate_gain("relu", "x")  # type: ignore[arg-type]
+    assert calculate_gain("leaky_relu", Fraction(1, 5)) == pytest.approx(
+        calculate_gain("leaky_relu", 0.2)
+    )

@@ -64,10 +64,13 @@ def test_special_against_scipy() -> None:
 def test_special_errors() -> None:
     with pytest.raises(ValueError, match=">= 1"):
         digamma_half([0, 1])
-    with pytest.raises(TypeError, match="positive integer"):
+    with pytest.raises(TypeError, match="integer"):
         trigamma_half(1.5)
-    with pytest.raises(TypeError, match="positive integer"):
+    # An empty array is the right kind with a wrong value: ValueError, as in the shared checks.
+    with pytest.raises(ValueError, match="empty"):
         trigamma_half([])
+    with pytest.raises(TypeError, match="integer"):
+        digamma_half([[], [0]])  # ragged
 
 
 # ---------------------------------------------------------------- the closed form
@@ -277,3 +280,73 @@ def test_uniform_weights_differ_from_gaussian_at_k2() -> None:
     assert est.standard_errors is not None
     gap = abs(est.exponents[0] - gaussian_lyapunov_spectrum(2, 1 / math.sqrt(2))[0])
     assert gap > 5 * est.standard_errors[0] + 2 / 1000
+
+
+# --- Defects found by the bad-input review (each failed before its fix) ---
+
+
+@pytest.mark.parametrize("m", [41, 999, 10**5, 10**7, 10**9, 10**12, 2**62])
+def test_special_functions_at_large_m_against_scipy(m: int) -> None:
+    special = pytest.importorskip("scipy.special")
+    assert float(digamma_half(m)) == pytest.approx(float(special.digamma(m / 2)), rel=1e-14)
+    # The finite sum lost 2.8e-7 relative at m = 1e7; the series keeps full accuracy.
+    assert float(trigamma_half(m)) == pytest.approx(float(special.polygamma(1, m / 2)), rel=1e-14)
+
+
+def test_special_functions_use_constant_memory() -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    digamma_half(10**9)
+    trigamma_half(10**9)
+    gaussian_log_norm_moments(10**9, 3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20  # the finite sums needed 7.45 GiB
+
+
+def test_unsigned_integers_beyond_int64_are_refused() -> None:
+    with pytest.raises(ValueError, match="at most"):
+        digamma_half(np.uint64(2**64 - 1))
+
+
+@pytest.mark.parametrize("std", [1e200, 1e-200])
+def test_log_norm_moments_at_extreme_std(std: float) -> None:
+    m = gaussian_log_norm_moments(7, 3, std=std)
+    expected = 3 * (math.log(2.0) + 2 * math.log(std) + float(digamma_half(7)))
+    assert m.mean == pytest.approx(expected, rel=1e-14)
+
+
+def test_lyapunov_spectrum_with_extreme_std_shifts_by_log_std() -> None:
+    one = lyapunov_spectrum(3, 50, std=1.0, rng=np.random.default_rng(4))
+    for std in (2.0**300, 1e308, 1e-300):
+        est = lyapunov_spectrum(3, 50, std=std, rng=np.random.default_rng(4))
+        np.testing.assert_allclose(est.exponents, one.exponents + math.log(std), rtol=1e-12)
+
+
+def test_log_norm_growth_at_extreme_scales() -> None:
+    out = log_norm_growth(np.full((2, 3), 1e200), 2, lambda _: np.stack([1e200 * np.eye(3)] * 2))
+    expected = math.log(1e200 * math.sqrt(3)) + np.arange(3) * math.log(1e200)
+    np.testing.assert_allclose(out, np.stack([expected] * 2), rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("draw", "error", "match"),
+    [
+        (None, TypeError, "draw must be a callable"),
+        (3, TypeError, "draw must be a callable"),
+        (lambda _: np.full((1, 2, 2), np.nan), ValueError, r"draw\(0\) must be finite"),
+        (lambda _: np.eye(2)[None] * 1j, TypeError, r"draw\(0\) must hold real numbers"),
+        (lambda _: "abc", TypeError, r"draw\(0\)"),
+    ],
+)
+def test_log_norm_growth_checks_draw(draw: object, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        log_norm_growth(np.ones((1, 2)), 1, draw)  # type: ignore[arg-type]
+
+
+def test_lyapunov_exponents_of_huge_matrices() -> None:
+    W = np.stack([np.diag([2.0, 0.5])] * 10)
+    base = lyapunov_exponents(W).exponents
+    np.testing.assert_allclose(lyapunov_exponents(1e300 * W).exponents, base + math.log(1e300))
+    np.testing.assert_allclose(lyapunov_exponents(1e-300 * W).exponents, base + math.log(1e-300))

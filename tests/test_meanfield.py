@@ -206,8 +206,12 @@ def test_bad_parameters() -> None:
         q_star(1.0, 0.1, nodes=1)
     with pytest.raises(ValueError, match="pair_nodes must be an integer >= 2"):
         mean_field(3.0, 0.1, pair_nodes=0)
-    with pytest.raises(ValueError, match="bracket must be a tuple"):
+    with pytest.raises(ValueError, match="bracket must be finite with 0 < low < high"):
         critical_sigma_w2(0.1, bracket=(2.0, 1.0))
+    with pytest.raises(ValueError, match="bracket must be finite"):
+        critical_sigma_w2(0.1, bracket=(0.05, np.inf))
+    with pytest.raises(TypeError, match="bracket must be a pair of real numbers"):
+        critical_sigma_w2(0.1, bracket=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not change sign"):
         critical_sigma_w2(0.1, bracket=(2.0, 3.0))
 
@@ -215,3 +219,72 @@ def test_bad_parameters() -> None:
 def test_pytorch_tanh_gain_is_chaotic() -> None:
     # The chapter: gain 5/3 without bias gives chi_1 about 1.21 > 1.
     assert float(mean_field(25 / 9, 0.0).chi_1) == pytest.approx(1.2098, abs=1e-3)
+
+
+# --- Defects found by the bad-input review (each failed before its fix) ---
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+@pytest.mark.parametrize("sw2", [0.5, 1.0, 1.5, 2.0])
+def test_chi_1_at_zero_variance_is_the_limit_from_above(sw2: float) -> None:
+    # q* = 0 made chi_1 use phi'(0) = 0 (the left derivative): 0 instead of sigma_w2 / 2.
+    assert float(mean_field(sw2, 0.0, "relu").chi_1) == pytest.approx(sw2 / 2, rel=1e-14)
+    if sw2 * (1 + 0.01**2) / 2 <= 1:  # else leaky ReLU's variance grows without bound
+        leaky = float(mean_field(sw2, 0.0, "leaky_relu").chi_1)
+        assert leaky == pytest.approx(sw2 * (1 + 0.01**2) / 2, rel=1e-14)
+
+
+def test_he_initialization_is_critical() -> None:
+    mf = mean_field(2.0, 0.0, "relu")  # the book's exercise ex-bp-relu-mean prints this
+    assert float(mf.chi_1) == 1.0
+    assert not bool(mf.chaotic)
+    assert np.isinf(mf.xi_c)
+
+
+def test_selu_chi_1_at_zero_variance() -> None:
+    expected = 0.3 * SELU_SCALE**2 * (1 + SELU_ALPHA**2) / 2
+    assert float(mean_field(0.3, 0.0, "selu").chi_1) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("activation", "expected"),
+    [("relu", 2.0), ("linear", 1.0), ("leaky_relu", 2 / (1 + 0.01**2))],
+)
+def test_critical_sigma_w2_of_homogeneous_activations(activation: str, expected: float) -> None:
+    # The bracket end sigma_w2 = 20 has no q*; this raised "grows without bound".
+    np.testing.assert_allclose(critical_sigma_w2([0.0, 0.5], activation), expected, rtol=1e-12)
+
+
+def test_critical_sigma_w2_of_selu_is_on_the_critical_line() -> None:
+    sw2 = critical_sigma_w2(0.1, "selu")
+    assert 0.05 < sw2 < 20
+    assert float(mean_field(sw2, 0.1, "selu").chi_1) == pytest.approx(1.0, abs=1e-8)
+
+
+def test_q_star_with_a_huge_bias_exists() -> None:
+    # The upper end of the bisection stopped growing at 4**200 and reported no fixed point.
+    assert q_star(1.0, 1e130) == pytest.approx(1e130, rel=1e-6)
+
+
+def test_parameters_checked_clearly() -> None:
+    with pytest.raises(TypeError, match="sigma_w2 must be a real number or array"):
+        q_star([[], [0]], 0.0)
+    with pytest.raises(ValueError, match="must broadcast together"):
+        mean_field([1.0, 2.0], [0.1, 0.2, 0.3])
+    with pytest.raises(TypeError, match="pair_nodes"):
+        mean_field(0.5, 0.1, pair_nodes="abc")  # ordered phase: checked anyway
+    with pytest.raises(ValueError, match="pair_nodes"):
+        mean_field(0.5, 0.1, pair_nodes=0)
+
+
+def test_barely_chaotic_points_keep_a_positive_depth_scale() -> None:
+    # SELU at sigma_w^2 = 0.5, no bias: q* is tiny and chi_1 exceeds 1 by 3e-4, so c* is closer
+    # to 1 than the quadrature resolves; the depth scale must still be positive and large.
+    mf = mean_field(0.5, 0.0, "selu")
+    assert float(mf.chi_1) > 1
+    assert float(mf.chi_c) < 1
+    assert float(mf.xi_c) > 1000
+    # Further from the line the slope at c* is resolved and below 1 too.
+    far = mean_field(0.56, 0.0, "selu")
+    assert float(far.chi_c) < 1

@@ -411,3 +411,114 @@ def test_deep_linear_orthogonal_learns_faster_than_gaussian() -> None:
 
     assert steps(orthogonal_init) < 400
     assert steps(gaussian_init) > steps(orthogonal_init)
+
+
+# --- Defects found by the bad-input review (each failed before its fix) ---
+
+
+def two_layer(W0: np.ndarray | None = None, b0: np.ndarray | None = None) -> MLP:
+    W0 = np.eye(2) if W0 is None else W0
+    b0 = np.zeros(W0.shape[0]) if b0 is None else b0
+    return MLP((W0, np.ones((1, W0.shape[0]))), (b0, np.zeros(1)), "tanh")
+
+
+@pytest.mark.parametrize(
+    ("W0", "b0", "match"),
+    [
+        (np.array([[np.nan, 0.0], [0.0, 1.0]]), None, r"weights\[0\] must be finite"),
+        (np.array([[np.inf, 0.0], [0.0, 1.0]]), None, r"weights\[0\] must be finite"),
+        (np.eye(2), np.array([np.nan, 0.0]), r"biases\[0\] must be finite"),
+        (np.ones((0, 2)), None, "zero-width"),
+    ],
+)
+def test_constructor_refuses_non_finite_and_empty_layers(W0, b0, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        two_layer(W0, b0)
+
+
+def test_constructor_refuses_the_dtypes_create_refuses() -> None:
+    with pytest.raises(TypeError, match="float32 or float64"):
+        MLP((np.eye(2, dtype=np.float16),), (np.zeros(2, dtype=np.float16),), "tanh")
+
+
+def test_with_layer_refuses_nan_and_complex() -> None:
+    net = two_layer()
+    with pytest.raises(ValueError, match="weight must be finite"):
+        net.with_layer(0, weight=np.full((2, 2), np.nan))
+    with pytest.raises(TypeError, match="complex"):
+        net.with_layer(0, weight=np.eye(2) * (1 + 1j))
+    with pytest.raises(TypeError, match="weight must be an array of real numbers"):
+        net.with_layer(0, weight="ab")
+
+
+def test_copies_share_no_array_with_the_original() -> None:
+    net = two_layer()
+    for copy in (
+        net.with_layer(0, weight=2 * np.eye(2)),
+        net.with_parameters(net.weights, net.biases),
+    ):
+        for new in (*copy.weights, *copy.biases):
+            assert not any(np.shares_memory(new, old) for old in (*net.weights, *net.biases))
+    copy = net.with_layer(0, bias=np.ones(2))
+    copy.weights[1][...] = 0.0  # an in-place update of the copy, as an optimizer step
+    assert np.all(net.weights[1] == 1.0)
+
+
+def test_backward_refuses_a_forward_pass_of_another_shape() -> None:
+    net = two_layer()
+    other = MLP((np.ones((5, 2)), np.ones((1, 5))), (np.zeros(5), np.zeros(1)), "tanh")
+    with pytest.raises(ValueError, match="does not come from a network of this shape"):
+        net.backward(other.forward(np.ones((3, 2))), np.ones((3, 1)))
+
+
+def test_backward_lets_an_overflowed_gradient_through() -> None:
+    # training.first_step measures overflowed float32 networks: NaN in, NaN out, no error.
+    net = two_layer()
+    g = net.backward(net.forward(np.ones((3, 2))), np.full((3, 1), np.nan))
+    assert np.all(np.isnan(g.inputs))
+    with pytest.raises(TypeError, match="grad_output must hold real numbers"):
+        net.backward(net.forward(np.ones((3, 2))), [["a"], ["b"], ["c"]])
+
+
+@pytest.mark.parametrize(("index", "error"), [(99, ValueError), (-1, ValueError), ("a", TypeError)])
+def test_layer_activation_checks_its_index(index: object, error: type) -> None:
+    with pytest.raises(error, match="index"):
+        two_layer().layer_activation(index)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("h", "error"),
+    [
+        (None, TypeError),
+        ("abc", TypeError),
+        ({}, TypeError),
+        ([[], [0]], TypeError),
+        (np.array([1.0, 2.0], dtype=object), TypeError),
+        (np.datetime64("NaT"), TypeError),
+        ([1 + 1j, 0.0], TypeError),
+        ([np.nan], ValueError),
+    ],
+)
+def test_activations_validate_h(h: object, error: type) -> None:
+    for fn in (apply_activation, activation_derivative):
+        with pytest.raises(error, match="h "):
+            fn("tanh", h)
+
+
+def test_activations_keep_float32() -> None:
+    h = np.ones(3, dtype=np.float32)
+    assert apply_activation("selu", h).dtype == np.float32
+    assert activation_derivative("tanh", h).dtype == np.float32
+
+
+def test_negative_slope_nan_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="negative_slope must be a finite number"):
+        apply_activation("leaky_relu", [1.0], negative_slope=float("nan"))
+
+
+def test_create_explains_an_init_without_rng_and_a_bad_dtype() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="keyword argument rng"):
+        MLP.create([2, 2], "tanh", lambda shape: np.ones(shape), rng=rng)
+    with pytest.raises(TypeError, match="dtype must be a numpy float dtype"):
+        MLP.create([2, 2], "tanh", lambda shape, *, rng: np.ones(shape), rng=rng, dtype="garbage")

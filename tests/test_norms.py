@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -209,3 +211,63 @@ def test_products_of_rho_normalized_matrices_drift_down() -> None:
     se = per_layer.std() / np.sqrt(trials)
     assert per_layer.mean() < -10 * se
     assert per_layer.mean() == pytest.approx(-0.11, abs=5 * se + 0.01)
+
+
+# --- Defects found by the bad-input review (each failed before its fix) ---
+
+
+@pytest.mark.parametrize(
+    "A",
+    [
+        [[-1.0, 0.0, 2.0], [1.0, 0.0, 2.0], [2.0, 2.0, 0.0]],
+        [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, math.sqrt(1.5)]],
+        [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.9]],
+    ],
+)
+def test_default_start_is_not_a_singular_vector_of_block_matrices(A: list[list[float]]) -> None:
+    # The old default, the largest row of A^T A, was an exact singular vector of a smaller sigma.
+    r = spectral_norm(A)
+    assert r.converged
+    assert r.value == pytest.approx(float(np.linalg.norm(A, 2)), rel=1e-10)
+
+
+def test_default_start_on_random_sparse_integer_matrices() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        m, n = rng.integers(2, 7, size=2)
+        A = rng.choice([-1.0, 0.0, 0.0, 0.0, 1.0, 2.0], size=(m, n))
+        if not np.any(A):
+            continue
+        r = spectral_norm(A)
+        if r.converged:
+            assert r.value == pytest.approx(float(np.linalg.norm(A, 2)), rel=1e-9)
+
+
+def test_default_start_never_forms_the_gram_matrix() -> None:
+    import tracemalloc
+
+    A = np.random.default_rng(0).standard_normal((8, 16000))
+    tracemalloc.start()
+    spectral_norm(A, max_iter=20)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20  # the 16000 x 16000 Gram matrix alone is 1.9 GiB
+
+
+@pytest.mark.parametrize("x0", [[1e200, 1e200], [1e-200, 1e-200]])
+def test_spectral_norm_accepts_any_finite_start(x0: list[float]) -> None:
+    assert spectral_norm(np.diag([3.0, 1.0]), x0=x0).value == pytest.approx(3.0)
+
+
+def test_spectral_norm_refuses_tol_of_one() -> None:
+    with pytest.raises(ValueError, match="tol must be < 1"):
+        spectral_norm(np.eye(2), tol=1.0)
+
+
+def test_transient_growth_of_huge_matrices_in_log_space() -> None:
+    # ||(c J)^n||_2 = c^n 2^n for the 2 x 2 matrix of ones J: finite logs, no NaN.
+    out = transient_growth(1e308 * np.ones((2, 2)), 3, log=True)
+    expected = np.arange(4) * (math.log(1e308) + math.log(2.0))
+    np.testing.assert_allclose(out, expected, rtol=1e-13)
+    tiny = transient_growth(1e-320 * np.eye(2), 2, log=True)
+    np.testing.assert_allclose(tiny, np.arange(3) * math.log(1e-320), rtol=1e-3)

@@ -173,7 +173,12 @@ def test_iterate_matches_direct_powers(A: np.ndarray, steps: int, data: st.DataO
     u = x / np.linalg.norm(x)
     for n in range(min(steps, 5)):
         u = A @ u
-        u /= np.linalg.norm(u)
+        norm = np.linalg.norm(u)
+        if (
+            not 1e-150 < norm < 1e150
+        ):  # the unscaled reference under- or overflows; iterate does not
+            return
+        u /= norm
         assert np.allclose(traj.directions[n + 1], u, atol=1e-6)
 
 
@@ -313,3 +318,132 @@ def test_error_message_says_what_was_received() -> None:
 def test_public_api_is_exported() -> None:
     for name in eiginit.__all__:
         assert hasattr(eiginit, name), name
+
+
+# --- Defects found by the bad-input review (each failed before its fix) ---
+
+
+def test_power_iteration_with_huge_entries_finds_the_right_eigenvalue() -> None:
+    # ||A||_F overflowed to inf, so "residual <= tol * inf" passed after one step with 1.5e200.
+    r = power_iteration(np.diag([2e200, 1e200]), [1.0, 1.0])
+    assert r.converged
+    assert r.eigenvalue == pytest.approx(2e200, rel=1e-12)
+    assert math.isfinite(r.residual)
+
+
+def test_power_iteration_with_tiny_entries_is_not_the_zero_matrix() -> None:
+    r = power_iteration(np.diag([2e-170, 1e-170]), [1.0, 1.0])
+    assert r.converged
+    assert r.eigenvalue == pytest.approx(2e-170, rel=1e-12)
+    r = power_iteration(1e-310 * np.array([[2.0, 0.0], [0.0, 1.0]]), [1.0, 1.0])
+    assert r.eigenvalue == pytest.approx(2e-310, rel=1e-3)  # subnormal: fewer digits
+
+
+@pytest.mark.parametrize("x0", [[1e200, 1e200], [1e-200, 1e-200], [1e-320, 5e-321]])
+def test_power_iteration_and_iterate_accept_any_finite_start(x0: list[float]) -> None:
+    assert power_iteration(np.diag([2.0, 1.0]), x0).eigenvalue == pytest.approx(2.0)
+    traj = iterate(np.diag([2.0, 1.0]), x0, 3)
+    assert traj.log_norms[0] == pytest.approx(
+        math.log(math.hypot(*x0)) if x0[0] > 1e-300 else math.log(math.hypot(1e-320, 5e-321)),
+        rel=1e-3,
+    )
+    assert np.all(np.isfinite(traj.log_norms))
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300, 1e-200, 1e-310])
+def test_iterate_at_extreme_scales(scale: float) -> None:
+    A = np.array([[2.0, 1.0], [1.0, 1.0]])
+    traj = iterate(scale * A, [1.0, 1.0], 30)
+    rho = scale * (3 + math.sqrt(5)) / 2
+    assert traj.quotients[-1] == pytest.approx(rho, rel=1e-6 if scale > 1e-300 else 1e-2)
+    assert np.all(np.isfinite(traj.log_norms))
+
+
+def test_iterate_refuses_quotients_beyond_float64() -> None:
+    with pytest.raises(ValueError, match="beyond float64's range"):
+        iterate(1.7e308 * np.ones((2, 2)), [1.0, 1.0], 1)
+
+
+def test_power_iteration_unconverged_eigenvalue_belongs_to_the_eigenvector() -> None:
+    A = np.array([[1.0, 0.0, 0.0], [0.0, 0.999, 0.0], [0.0, 0.0, 0.5]])
+    r = power_iteration(A, [1e-3, 1.0, 1.0], max_iter=7)
+    assert not r.converged
+    u = r.eigenvector
+    assert r.eigenvalue == pytest.approx(float(u @ A @ u), rel=1e-14)
+    assert r.residual == pytest.approx(float(np.linalg.norm(A @ u - r.eigenvalue * u)), rel=1e-10)
+
+
+def test_power_iteration_does_not_preallocate_max_iter() -> None:
+    r = power_iteration([[2.0, 0.0], [0.0, 1.0]], [1.0, 0.0], max_iter=10**12)
+    assert r.converged
+    assert r.iterations == 1
+    assert r.estimates.shape == (1,)
+
+
+@pytest.mark.parametrize("tol", [1.0, 10.0])
+def test_tolerances_of_one_or_more_certify_nothing(tol: float) -> None:
+    with pytest.raises(ValueError, match="tol must be < 1"):
+        power_iteration([[2.0, 1.0], [1.0, 3.0]], [1.0, 0.0], tol=tol)
+
+
+def test_fraction_tolerance_is_accepted() -> None:
+    from fractions import Fraction
+
+    r = power_iteration([[2.0, 1.0], [1.0, 3.0]], [1.0, 0.0], tol=Fraction(1, 10**12))
+    assert r.converged
+
+
+def test_docstring_guarantee_the_dominant_one_needs_a_component_along_v1() -> None:
+    # The residual test certifies an eigenpair, not the dominant one: diag(1, 2) from e1.
+    r = power_iteration(np.diag([1.0, 2.0]), [1.0, 0.0])
+    assert r.converged
+    assert r.eigenvalue == 1.0
+    assert "component along" in power_iteration.__doc__
+
+
+def test_normalize_refuses_a_nilpotent_matrix_that_is_not_triangular() -> None:
+    V = np.random.default_rng(1).standard_normal((5, 5))
+    N = np.diag(np.ones(4), 1)
+    with pytest.raises(ValueError, match="below what floating point resolves"):
+        normalize_spectral_radius(V @ N @ np.linalg.inv(V))
+    with pytest.raises(ValueError, match="zero matrix or nilpotent"):
+        normalize_spectral_radius(N)
+
+
+def test_normalize_accepts_a_defective_matrix_with_a_nonzero_eigenvalue() -> None:
+    V = np.random.default_rng(2).standard_normal((3, 3))
+    J = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
+    B = normalize_spectral_radius(V @ J @ np.linalg.inv(V))
+    assert spectral_radius(B) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("A", "expected"),
+    [
+        (0.9e308 * np.ones((2, 2)), 0.5 * np.ones((2, 2))),
+        ([[1e-310]], [[1.0]]),
+        (1e-310 * np.array([[1.0, 1.0], [1.0, 1.0]]), 0.5 * np.ones((2, 2))),
+    ],
+)
+def test_normalize_at_extreme_scales(A: np.ndarray, expected: np.ndarray) -> None:
+    np.testing.assert_allclose(normalize_spectral_radius(A), expected, rtol=1e-12)
+
+
+def test_dominant_is_real_with_a_repeated_real_eigenvalue() -> None:
+    J = np.array([[2.0, 1.0], [0.0, 2.0]])
+    D = np.diag([2.0, 2.0, 1.0, 0.5])
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        V = rng.standard_normal((2, 2))
+        assert dominant_is_real(V @ J @ np.linalg.inv(V))
+        Q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+        assert dominant_is_real(Q @ D @ Q.T)
+
+
+def test_dominant_is_real_with_a_tie_does_not_depend_on_the_order() -> None:
+    T = np.zeros((3, 3))
+    T[0, 0] = 2.0
+    T[1:, 1:] = [[0.0, 2.0], [-2.0, 0.0]]  # eigenvalues 2 and +-2i
+    for order in ([0, 1, 2], [1, 2, 0], [2, 0, 1]):
+        assert not dominant_is_real(T[np.ix_(order, order)])
+    assert dominant_is_real(np.diag([2.0, -2.0, 1.0]))  # both tied eigenvalues real

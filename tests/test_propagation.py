@@ -195,7 +195,7 @@ def test_propagate_errors() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="initializer returned shape"):
         propagate([3, 4], lambda shape, rng: np.ones((4, 4)), rng=rng)
-    with pytest.raises(TypeError, match="initializer must be callable"):
+    with pytest.raises(TypeError, match="initializer must be a callable"):
         propagate([3, 4], "xavier", rng=rng)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch must be an integer >= 2"):
         propagate([3, 4], xavier_normal, batch=1, rng=rng)
@@ -260,3 +260,39 @@ def test_relu_log_variance_drifts_down() -> None:
     )
     assert logs.mean() < -1.0  # a drift, not zero
     assert abs(logs.mean() + 5 * L / (2 * n)) < 5 * math.sqrt(5 * L / n / nets) + 0.3
+
+
+# --- Defects found by the bad-input review (each failed before its fix) ---
+
+
+@pytest.mark.parametrize(
+    ("f", "error", "match"),
+    [
+        (None, TypeError, "f must be a callable"),
+        (3, TypeError, "f must be a callable"),
+        (lambda h: h[..., :3], ValueError, "shape of its argument"),
+        (lambda h: np.full(h.shape, np.nan), ValueError, r"f\(h\) must be finite"),
+    ],
+)
+def test_gaussian_expectation_checks_f(f, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        gaussian_expectation(f, 2.0)
+
+
+def test_gaussian_expectation_of_a_constant() -> None:
+    assert float(gaussian_expectation(lambda h: 1.0, 2.0)) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_gaussian_expectation_overflow_is_reported() -> None:
+    with pytest.raises(ValueError, match=r"f\(h\) must be finite"):
+        gaussian_expectation(lambda h: h**2, 1e308)  # h**2 overflows inside f
+
+
+def test_propagate_refuses_a_complex_initializer() -> None:
+    with pytest.raises(TypeError, match="complex"):
+        propagate([3, 3], lambda shape, rng: np.ones(shape) * 1j, rng=np.random.default_rng(0))
+
+
+def test_variance_recursion_overflow_names_the_weight_variances() -> None:
+    with pytest.raises(ValueError, match="weight_variances are far too large"):
+        variance_recursion([100] * 5, [1e100] * 4, "linear")

@@ -415,3 +415,20 @@ def test_all_laws_are_exported():
     ):
         assert name in eiginit.__all__
         assert callable(getattr(eiginit, name))
+
+
+# --- Defects found by the bad-input review (each failed before its fix) ---
+
+
+def test_unsigned_sizes_beyond_int64_are_refused() -> None:
+    # np.uint64(2**64 - 1) wrapped to -1 after the range check and gave 2.414.
+    for fn in (expected_real_eigenvalues, prob_all_real):
+        with pytest.raises(ValueError, match="at most"):
+            fn(np.uint64(2**64 - 1))
+
+
+def test_ginibre_refuses_impossible_sizes() -> None:
+    with pytest.raises(ValueError, match="k must be an integer <="):
+        ginibre(10**30, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="overflow"):
+        ginibre(10, rng=np.random.default_rng(0), scale=1.79e308)

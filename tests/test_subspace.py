@@ -298,3 +298,33 @@ def test_gap_closes_as_k_grows() -> None:
         medians.append(np.median(np.abs(ev[real, 1]) / np.abs(ev[real, 0])))
     assert medians[0] == pytest.approx(0.74, abs=0.03)  # REFERENCES.md: about 0.74 for k = 5
     assert medians[1] > medians[0] + 0.1
+
+
+# --- Defects found by the bad-input review (each failed before its fix) ---
+
+
+@pytest.mark.parametrize(("A", "value"), [([[1e308]], 1e308), (1.7e308 * np.eye(2), 1.7e308)])
+def test_subspace_iteration_scales_back_without_overflow(A: np.ndarray, value: float) -> None:
+    # 2.0**exponent raised OverflowError for any entry of 2**1023 or more.
+    r = subspace_iteration(A, 1, rng=np.random.default_rng(0))
+    assert r.converged
+    assert r.eigenvalues[0] == pytest.approx(value, rel=1e-14)
+
+
+def test_subspace_iteration_does_not_preallocate_max_iter() -> None:
+    r = subspace_iteration(np.diag([3.0, 1.0]), 2, rng=np.random.default_rng(0), max_iter=10**12)
+    assert r.converged
+    assert r.estimates.shape == (r.iterations, 2)
+
+
+def test_subspace_iteration_unconverged_ritz_values_belong_to_the_basis() -> None:
+    A = np.diag([1.0, 0.999, 0.5])
+    r = subspace_iteration(A, 1, rng=np.random.default_rng(0), max_iter=3)
+    assert not r.converged
+    Q = r.basis
+    np.testing.assert_allclose(r.eigenvalues, np.linalg.eigvals(Q.T @ A @ Q), rtol=1e-14)
+
+
+def test_matrix_with_spectrum_refuses_ragged_input_clearly() -> None:
+    with pytest.raises(TypeError, match="eigenvalues must be a 1-D array"):
+        matrix_with_spectrum([[], [0]], rng=np.random.default_rng(0))

@@ -9,6 +9,7 @@ from eiginit.network import MLP
 from eiginit.training import (
     SGD,
     Adam,
+    TrainingResult,
     accuracy,
     first_step,
     lsuv,
@@ -152,6 +153,54 @@ def test_step_rejects_mismatched_lists():
         SGD(0.1).step([np.zeros(1), np.zeros(1)], [np.zeros(1)])
 
 
+@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: Adam(0.1)])
+def test_step_checks_shapes_dtypes_and_writability(make):
+    with pytest.raises(ValueError, match=r"grads\[0\] must have the shape of params\[0\], \(3,\)"):
+        make().step([np.zeros(3)], [np.ones(1)])  # used to broadcast silently
+    with pytest.raises(ValueError, match=r"shape of params\[0\]"):
+        make().step([np.zeros(3)], [np.ones((3, 1))])
+    with pytest.raises(TypeError, match=r"params\[0\] must be a float numpy array"):
+        make().step([np.zeros(3, dtype=int)], [np.ones(3)])
+    read_only = np.zeros(3)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        make().step([read_only], [np.ones(3)])
+    with pytest.raises(TypeError, match="params must be a list"):
+        make().step((p for p in [np.zeros(3)]), [np.ones(3)])
+    for bad in (np.array([]), "a", np.array(["a", "b", "c"]), np.zeros(3, dtype="datetime64[s]")):
+        with pytest.raises((TypeError, ValueError), match=r"grads\[0\]"):
+            make().step([np.zeros(3)], [bad])
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: Adam(0.1)])
+def test_step_state_is_bound_to_the_first_parameter_list(make):
+    opt = make()
+    opt.step([np.zeros(3)], [np.ones(3)])
+    with pytest.raises(ValueError, match="state belongs to a list of 1 arrays"):
+        opt.step([np.zeros(4)], [np.ones(4)])
+    with pytest.raises(ValueError, match="fresh optimizer"):
+        opt.step([np.zeros(3, dtype=np.float32)], [np.ones(3, dtype=np.float32)])
+    with pytest.raises(ValueError, match="fresh optimizer"):
+        opt.step([np.zeros(3), np.zeros(3)], [np.ones(3), np.ones(3)])
+
+
+def test_epochs_to_checks_its_target():
+    r = TrainingResult(np.zeros(3), np.array([0.1, 0.5, 0.9]), np.zeros((2, 1)), np.zeros(1),
+                       False, None, "adam")  # fmt: skip
+    assert r.epochs_to(0.5) == 1
+    with pytest.raises(TypeError, match="target must be an accuracy"):
+        r.epochs_to("a")
+    with pytest.raises(ValueError, match=r"target must be an accuracy in \[0, 1\], got 90"):
+        r.epochs_to(90)
+
+
+def test_loss_and_accuracy_refuse_ragged_input_clearly():
+    with pytest.raises(TypeError, match="logits must be a rectangular array"):
+        softmax_cross_entropy([[], [0.0]], [0, 0])
+    with pytest.raises(TypeError, match="labels must be a flat array of integers"):
+        accuracy([[1.0, 0.0], [0.0, 1.0]], [[], [0]])
+
+
 # -------------------------------------------------------------------------------- training
 @pytest.mark.parametrize(("optimizer", "lr"), [("sgd", 0.05), ("adam", 0.01)])
 def test_training_reduces_the_loss_on_a_tiny_problem(optimizer, lr):
@@ -264,18 +313,52 @@ def test_train_rejects_bad_arguments():
 def test_train_rejects_mismatched_labels():
     data, net = blobs(), make_net([4, 8, 3])
     rng = np.random.default_rng(0)
-    short = Dataset(data.x_train, data.y_train[:-1], data.x_test, data.y_test, 3, "short")
-    with pytest.raises(ValueError, match=r"one label per row of data\.x_train"):
-        train(net, short, rng=rng)
     too_many = Dataset(data.x_train, data.y_train + 5, data.x_test, data.y_test, 8, "wide")
     with pytest.raises(ValueError, match="the network has only 3 outputs"):
         train(net, too_many, rng=rng)
-    floats = Dataset(data.x_train, data.y_train.astype(float), data.x_test, data.y_test, 3, "f")
-    with pytest.raises(TypeError, match="must hold integers"):
-        train(net, floats, rng=rng)
-    wrong_width = Dataset(data.x_train[:, :3], data.y_train, data.x_test, data.y_test, 3, "w")
+    wrong_width = Dataset(
+        data.x_train[:, :3], data.y_train, data.x_test[:, :3], data.y_test, 3, "w"
+    )
     with pytest.raises(ValueError, match=r"shape \(n, 4\)"):
         train(net, wrong_width, rng=rng)
+
+
+def test_dataset_validates_at_construction():
+    data = blobs()
+    x, y, xt, yt = data.x_train, data.y_train, data.x_test, data.y_test
+    with pytest.raises(ValueError, match=r"one label per row of x_train"):
+        Dataset(x, y[:-1], xt, yt, 3, "short")
+    with pytest.raises(TypeError, match="must hold integers"):
+        Dataset(x, y.astype(float), xt, yt, 3, "f")
+    with pytest.raises(TypeError, match="x_train must be a 2-D array"):
+        Dataset(None, None, None, None, 10, "none")
+    with pytest.raises(TypeError, match="n_classes must be an integer"):
+        Dataset(x, y, xt, yt, "ten", "name")
+    with pytest.raises(ValueError, match="label 2, but n_classes = 2"):
+        Dataset(x, y, xt, yt, 2, "too few classes")
+    with pytest.raises(ValueError, match="x_test has 3 features"):
+        Dataset(x, y, xt[:, :3], yt, 3, "narrow test")
+    with pytest.raises(ValueError, match="given together"):
+        Dataset(x, y, xt, yt, 3, "half a validation set", x_val=xt)
+    with pytest.raises(TypeError, match="complex input"):
+        Dataset(x.astype(complex), y, xt, yt, 3, "complex")
+    with pytest.raises(ValueError, match="x_test must be finite"):
+        Dataset(x, y, np.where(xt > 1, np.nan, xt), yt, 3, "nan")
+
+
+def test_train_refuses_complex_and_nan_data_naming_the_split():
+    data, net = blobs(), make_net([4, 8, 3])
+    rng = np.random.default_rng(0)
+    # Dataset refuses them at construction; a Dataset whose arrays were changed afterwards
+    # (object.__setattr__ on the frozen dataclass) is refused by train itself.
+    for bad, error, message in (
+        (data.x_train.astype(complex), TypeError, r"data\.x_train must hold real.*complex"),
+        (np.full_like(data.x_train, np.nan), ValueError, r"data\.x_train must be finite"),
+    ):
+        tampered = Dataset(data.x_train, data.y_train, data.x_test, data.y_test, 3, "t")
+        object.__setattr__(tampered, "x_train", bad)
+        with pytest.raises(error, match=message):
+            train(net, tampered, rng=rng)
 
 
 # ------------------------------------------------------------------------------ first step

@@ -1,0 +1,659 @@
+r"""Curvature of the training loss: exact Hessian-vector products and the top eigenvalue.
+
+The engine of chapter "Curvature at initialization and the learning rate". The loss is the mean
+softmax cross-entropy :math:`\ell(\theta) = \frac1B \sum_i \mathrm{CE}(f_\theta(x_i), y_i)` of an
+:class:`eiginit.MLP`, and :math:`\theta` stacks every weight and bias, layer by layer
+(``W_1`` row by row, then ``b_1``, then ``W_2``, ...: the order of :func:`flatten_parameters`).
+
+- :func:`loss_and_gradient` returns :math:`\ell` and :math:`\nabla \ell` as one flat vector;
+- :func:`hessian_vector_product` returns :math:`H v` with :math:`H = \nabla^2 \ell`, exactly, by
+  Pearlmutter's R-operator (Pearlmutter 1994, "Fast exact multiplication by the Hessian",
+  Neural Computation 6(1)): a forward pass of directional derivatives
+  :math:`R\{h_l\} = \frac{d}{dt} h_l(\theta + t v)|_{t=0}`, then a backward pass of their
+  adjoints. It costs a few forward passes and never forms :math:`H`. With
+  ``gauss_newton=True`` it returns the Gauss-Newton product :math:`G v = J^\top H_{\text{out}} J v`
+  instead (:math:`J = \partial z / \partial \theta` for the logits :math:`z`), the part of the
+  Hessian that ignores the curvature of the network itself; it is positive semi-definite;
+- :func:`hessian_top_eigenvalue` runs power iteration (chapter "Power iteration") on either
+  product and reports the eigenvalue of largest modulus, with its sign and an honest
+  convergence flag;
+- :func:`gradient_descent` trains by full-batch gradient descent, with an optional linear
+  warm-up, and tracks the top eigenvalue (the sharpness) along the way.
+
+Unlike finite differences of gradients, the R-operator is exact to rounding for smooth
+activations (tanh, sigmoid, SELU away from 0) and for ReLU and leaky ReLU away from their kink,
+where :math:`\phi'' = 0`: a difference quotient straddling a kink sees a jump in
+:math:`\phi'` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eiginit._checks import _describe, check_int, check_positive_float, check_rng
+from eiginit.network import MLP
+from eiginit.training import softmax_cross_entropy
+
+__all__ = [
+    "GradientDescentRun",
+    "HessianEigenResult",
+    "flatten_parameters",
+    "gradient_descent",
+    "hessian_top_eigenvalue",
+    "hessian_vector_product",
+    "loss_and_gradient",
+    "unflatten_parameters",
+]
+
+# SELU's constants (Klambauer et al. 2017), as in eiginit.network.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _second_derivative(name: str, h: np.ndarray) -> np.ndarray | None:
+    """phi''(h) for an activation name, or None where it is zero almost everywhere."""
+    if name in ("linear", "relu", "leaky_relu"):
+        return None
+    if name == "tanh":
+        t = np.tanh(h)
+        return -2 * t * (1 - t**2)
+    if name == "selu":
+        return np.where(h > 0, 0.0, _SELU_SCALE * _SELU_ALPHA * np.exp(np.minimum(h, 0)))
+    e = np.exp(-np.abs(h))  # sigmoid, without overflow
+    s = np.where(h >= 0, 1 / (1 + e), e / (1 + e))
+    return s * (1 - s) * (1 - 2 * s)
+
+
+def _check_net(net: Any) -> MLP:
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be an eiginit.MLP, got {_describe(net)}")
+    return net
+
+
+def _parameter_count(net: MLP) -> int:
+    return int(sum(W.size + b.size for W, b in zip(net.weights, net.biases, strict=True)))
+
+
+def flatten_parameters(net: MLP) -> np.ndarray:
+    """Return every weight and bias of `net` as one flat vector (a copy).
+
+    The order is ``W_1`` (row by row), ``b_1``, ``W_2``, ``b_2``, ...; every vector that
+    :func:`hessian_vector_product` takes or returns uses it.
+
+    Examples
+    --------
+    >>> net = MLP((np.eye(2),), (np.array([5.0, 6.0]),), "tanh")
+    >>> flatten_parameters(net).tolist()
+    [1.0, 0.0, 0.0, 1.0, 5.0, 6.0]
+    """
+    net = _check_net(net)
+    parts = []
+    for W, b in zip(net.weights, net.biases, strict=True):
+        parts += [W.ravel(), b]
+    return np.concatenate(parts).astype(net.dtype)
+
+
+def _as_flat(net: MLP, vector: Any, name: str) -> np.ndarray:
+    if isinstance(vector, str | bytes):
+        raise TypeError(f"{name} must be an array of real numbers, got {_describe(vector)}")
+    array = np.asarray(vector)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {_describe(vector)}")
+    n = _parameter_count(net)
+    if array.shape != (n,):
+        raise ValueError(
+            f"{name} must be a flat vector of shape ({n},), one entry per weight and bias of "
+            f"the network (see flatten_parameters), got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got NaN or infinite entries")
+    return array.astype(net.dtype)
+
+
+def _split(net: MLP, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    weights, biases, start = [], [], 0
+    for W, b in zip(net.weights, net.biases, strict=True):
+        weights.append(flat[start : start + W.size].reshape(W.shape))
+        start += W.size
+        biases.append(flat[start : start + b.size])
+        start += b.size
+    return weights, biases
+
+
+def unflatten_parameters(net: MLP, vector: Any) -> MLP:
+    """Return a copy of `net` whose weights and biases are read from a flat `vector`.
+
+    The inverse of :func:`flatten_parameters`.
+
+    Examples
+    --------
+    >>> net = MLP((np.eye(2),), (np.zeros(2),), "tanh")
+    >>> unflatten_parameters(net, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).weights[0].tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+    """
+    net = _check_net(net)
+    weights, biases = _split(net, _as_flat(net, vector, "vector"))
+    return net.with_parameters([W.copy() for W in weights], [b.copy() for b in biases])
+
+
+def _flatten(weights: list[np.ndarray], biases: list[np.ndarray]) -> np.ndarray:
+    parts = []
+    for W, b in zip(weights, biases, strict=True):
+        parts += [W.ravel(), b]
+    return np.concatenate(parts)
+
+
+class _Curvature:
+    """The loss of one network on one batch, with what every Hessian-vector product reuses."""
+
+    def __init__(self, net: MLP, x: Any, labels: Any) -> None:
+        self.net = _check_net(net)
+        with np.errstate(over="ignore", invalid="ignore"):  # reported just below instead
+            self.forward = net.forward(x)
+            self.loss, grad_logits = softmax_cross_entropy(self.forward.output, labels)
+        if not np.isfinite(self.loss):
+            raise ValueError(
+                f"the loss of the network on this batch is {self.loss}: the forward pass "
+                "overflowed, so its curvature is undefined"
+            )
+        z = self.forward.output
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        self.probs = e / e.sum(axis=1, keepdims=True)  # softmax(z), row by row
+        self.batch = z.shape[0]
+        self.gradients = net.backward(self.forward, grad_logits)
+        # g_l, the gradient with respect to x_l (output of layer l), for l = 1..L.
+        self.outputs_grad = [
+            delta @ W
+            for delta, W in zip(self.gradients.preactivations[1:], net.weights[1:], strict=True)
+        ] + [grad_logits]
+
+    @property
+    def gradient(self) -> np.ndarray:
+        return _flatten(list(self.gradients.weights), list(self.gradients.biases))
+
+    def apply(self, v: np.ndarray, gauss_newton: bool) -> np.ndarray:
+        net, xs, hs = self.net, self.forward.activations, self.forward.preactivations
+        V, c = _split(net, v)
+        # Forward pass of directional derivatives: R{h_l}, R{x_l}, with R{x_0} = 0.
+        r_x, r_hs = np.zeros_like(xs[0]), []
+        for layer, W in enumerate(net.weights):
+            r_h = xs[layer] @ V[layer].T + c[layer] + (r_x @ W.T if layer else 0.0)
+            r_hs.append(r_h)
+            r_x = net._dphi(layer, hs[layer]) * r_h
+        # R{dl/dz} = H_out R{z}: the softmax Hessian (diag p - p p^T) / B, row by row.
+        p = self.probs
+        r_g = (p * r_x - p * np.sum(p * r_x, axis=1, keepdims=True)) / self.batch
+        if gauss_newton:  # J^T (H_out J v): one ordinary backward pass of H_out J v.
+            grads = net.backward(self.forward, r_g)
+            return _flatten(list(grads.weights), list(grads.biases))
+        # Backward pass of the adjoints, differentiating every line of MLP.backward.
+        rW, rb = [None] * net.depth, [None] * net.depth
+        for layer in reversed(range(net.depth)):
+            delta = self.gradients.preactivations[layer]
+            r_delta = net._dphi(layer, hs[layer]) * r_g
+            second = _second_derivative(net.layer_activation(layer), hs[layer])
+            if second is not None:
+                r_delta = r_delta + second * r_hs[layer] * self.outputs_grad[layer]
+            x_prev = xs[layer]
+            rW[layer] = r_delta.T @ x_prev
+            if layer:
+                r_x_prev = net._dphi(layer - 1, hs[layer - 1]) * r_hs[layer - 1]
+                rW[layer] = rW[layer] + delta.T @ r_x_prev
+            rb[layer] = r_delta.sum(axis=0)
+            if layer:
+                r_g = r_delta @ net.weights[layer] + delta @ V[layer]
+        return _flatten(rW, rb)
+
+
+def loss_and_gradient(net: MLP, x: Any, labels: Any) -> tuple[float, np.ndarray]:
+    r"""Return the mean softmax cross-entropy of `net` on a batch and its gradient, flattened.
+
+    .. math:: \ell(\theta) = \frac1B \sum_{i=1}^B \Big(\log \sum_c e^{z_{ic}} - z_{i y_i}\Big),
+              \qquad z_i = f_\theta(x_i),
+
+    and :math:`\nabla_\theta \ell` by :meth:`eiginit.MLP.backward`, in the order of
+    :func:`flatten_parameters`.
+
+    Parameters
+    ----------
+    net : MLP
+        The network; its output is read as logits.
+    x : array_like, shape (batch, sizes[0])
+        Inputs, one per row.
+    labels : array_like of int, shape (batch,)
+        Class indices below ``sizes[-1]``.
+
+    Returns
+    -------
+    loss : float
+    gradient : numpy.ndarray, shape (n_parameters,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a `net` that is not an MLP, inputs or labels that do not fit it, or a loss that
+        is not finite (the forward pass overflowed).
+
+    Examples
+    --------
+    >>> net = MLP((np.zeros((3, 2)),), (np.zeros(3),), "tanh")
+    >>> loss, grad = loss_and_gradient(net, [[1.0, 2.0]], [0])
+    >>> round(loss, 4), grad.shape  # three equal logits: log 3
+    (1.0986, (9,))
+    """
+    state = _Curvature(net, x, labels)
+    return state.loss, state.gradient
+
+
+def hessian_vector_product(
+    net: MLP, x: Any, labels: Any, vector: Any, *, gauss_newton: bool = False
+) -> np.ndarray:
+    r"""Return :math:`H v`, the Hessian of the mean cross-entropy times a vector, exactly.
+
+    :math:`H = \nabla^2_\theta \ell` for the loss of :func:`loss_and_gradient`. The product is
+    the directional derivative of the gradient, :math:`H v = \frac{d}{dt} \nabla \ell(\theta +
+    t v)|_{t=0}`, computed by Pearlmutter's R-operator (Pearlmutter 1994, section 3): apply
+    :math:`R\{\cdot\} = \frac{d}{dt}(\cdot)|_{t=0}` to every line of the forward pass,
+
+    .. math:: R\{h_l\} = V_l x_{l-1} + W_l R\{x_{l-1}\} + c_l, \qquad
+              R\{x_l\} = \phi'(h_l) \odot R\{h_l\},
+
+    (:math:`V_l, c_l` the parts of :math:`v` for :math:`W_l, b_l`), then to every line of the
+    backward pass, which brings in :math:`\phi''(h_l)` and the softmax Hessian
+    :math:`H_{\text{out}} = (\operatorname{diag} p - p p^\top)/B` of each row.
+
+    With ``gauss_newton=True`` the result is :math:`G v = J^\top H_{\text{out}} J v`, the
+    Gauss-Newton (generalized Gauss-Newton) part of :math:`H`: the same forward pass gives
+    :math:`J v = R\{z\}`, and one ordinary backward pass of :math:`H_{\text{out}} J v` gives
+    :math:`J^\top H_{\text{out}} J v`. :math:`H - G` is the curvature of the network itself,
+    weighted by the gradient of the loss with respect to the logits; it can be indefinite,
+    so :math:`H` can have negative eigenvalues while :math:`G` cannot.
+
+    Parameters
+    ----------
+    net : MLP
+        The network (any activation; ReLU's :math:`\phi''` is taken as 0, exact away from
+        the kink).
+    x : array_like, shape (batch, sizes[0])
+        Inputs.
+    labels : array_like of int, shape (batch,)
+        Class indices.
+    vector : array_like, shape (n_parameters,)
+        The direction :math:`v`, in the order of :func:`flatten_parameters`.
+    gauss_newton : bool, default False
+        Return :math:`G v` instead of :math:`H v`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_parameters,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a `net` that is not an MLP, inputs, labels or `vector` that do not fit it, or a
+        loss that is not finite.
+
+    Examples
+    --------
+    One linear layer: the loss is the cross-entropy of :math:`z = W x + b`, and for zero
+    weights the softmax is uniform, so :math:`H` acting on a bias direction :math:`c` is
+    :math:`(\operatorname{diag} p - p p^\top) c` with :math:`p = (1/2, 1/2)`:
+
+    >>> net = MLP((np.zeros((2, 1)),), (np.zeros(2),), "linear")
+    >>> hessian_vector_product(net, [[0.0]], [0], [0.0, 0.0, 1.0, 0.0]).tolist()
+    [0.0, 0.0, 0.25, -0.25]
+    """
+    if not isinstance(gauss_newton, bool):
+        raise TypeError(f"gauss_newton must be True or False, got {_describe(gauss_newton)}")
+    state = _Curvature(net, x, labels)
+    v = _as_flat(state.net, vector, "vector")
+    return state.apply(v, gauss_newton)
+
+
+@dataclass(frozen=True, eq=False)
+class HessianEigenResult:
+    r"""The outcome of :func:`hessian_top_eigenvalue`.
+
+    Attributes
+    ----------
+    eigenvalue : float
+        The Rayleigh quotient :math:`\mu = u^\top H u` of the last unit iterate: the estimate
+        of the eigenvalue of largest modulus, with its sign.
+    eigenvector : numpy.ndarray, shape (n_parameters,)
+        The last unit iterate :math:`u` (order of :func:`flatten_parameters`); pass it as `v0`
+        to warm-start the next call after a small change of the weights.
+    iterations : int
+        Hessian-vector products performed.
+    converged : bool
+        True only if :math:`\|H u - \mu u\| \le tol\, |\mu|`. Then :math:`(\mu, u)` is an
+        exact eigenpair of a symmetric matrix within :math:`tol\, |\mu| \le tol\, \|H\|_2` of
+        :math:`H`, and some eigenvalue of :math:`H` lies within :math:`\|H u - \mu u\|` of
+        :math:`\mu`.
+    residual : float
+        The final residual norm :math:`\|H u - \mu u\|`.
+    estimates : numpy.ndarray, shape (iterations,)
+        The Rayleigh quotient after each product.
+    loss : float
+        The loss at the weights where the curvature was measured.
+    gauss_newton : bool
+        Whether the operator was the Gauss-Newton matrix :math:`G` rather than :math:`H`.
+    reason : str
+        Why the iteration stopped, in words.
+    """
+
+    eigenvalue: float
+    eigenvector: np.ndarray
+    iterations: int
+    converged: bool
+    residual: float
+    estimates: np.ndarray
+    loss: float
+    gauss_newton: bool
+    reason: str
+
+
+def hessian_top_eigenvalue(
+    net: MLP,
+    x: Any,
+    labels: Any,
+    *,
+    rng: np.random.Generator,
+    tol: float = 1e-4,
+    max_iter: int = 500,
+    v0: Any = None,
+    gauss_newton: bool = False,
+    shift: float = 0.0,
+) -> HessianEigenResult:
+    r"""Return the eigenvalue of largest modulus of the loss Hessian, by power iteration.
+
+    Power iteration (Golub & Van Loan, *Matrix Computations*, 4th ed., 2013, section 7.3.1)
+    on the exact products of :func:`hessian_vector_product`:
+
+    .. math:: u_{n+1} = \frac{H u_n}{\|H u_n\|}, \qquad \mu_n = u_n^\top H u_n ,
+
+    stopping when :math:`\|H u_n - \mu_n u_n\| \le tol\, |\mu_n|`. :math:`H` is symmetric,
+    so the iteration tends to the eigenvalue of largest modulus and the Rayleigh quotient's
+    error shrinks like :math:`|\lambda_2/\lambda_1|^{2n}`. The eigenvalue keeps its sign: a
+    negative result says the most negative curvature is larger in modulus than the most
+    positive one. Where the two have (nearly) equal moduli the iterate oscillates between
+    them and the result says ``converged=False``. For gradient descent on a quadratic the
+    largest *positive* eigenvalue :math:`\lambda_{\max}` sets the stability limit
+    :math:`\eta < 2 / \lambda_{\max}`.
+
+    The forward and backward pass of the network are computed once and reused by every
+    product, so each iteration costs about three forward passes.
+
+    Parameters
+    ----------
+    net : MLP
+        The network; its output is read as logits.
+    x : array_like, shape (batch, sizes[0])
+        The batch the loss is averaged over.
+    labels : array_like of int, shape (batch,)
+        Class indices.
+    rng : numpy.random.Generator
+        Draws the random start vector (ignored when `v0` is given).
+    tol : float, default 1e-4
+        Relative residual tolerance, > 0. The eigenvalue's own error is much smaller, about
+        ``tol**2`` times :math:`|\lambda_1|^2 / (\lambda_1 - \lambda_2)` when the gap is clear.
+    max_iter : int, default 500
+        The most Hessian-vector products, >= 1.
+    v0 : array_like, shape (n_parameters,), optional
+        A start vector, for example the eigenvector of a previous call (warm start).
+    gauss_newton : bool, default False
+        Iterate on the Gauss-Newton matrix :math:`G = J^\top H_{\text{out}} J` instead.
+    shift : float, default 0.0
+        Iterate on :math:`H + s I` with :math:`s` = `shift` and report the eigenvalue minus
+        :math:`s` (the estimates and the residual refer to :math:`H` itself). With :math:`s`
+        at least the modulus of the most negative eigenvalue, every eigenvalue of
+        :math:`H + sI` is non-negative and the dominant one is :math:`\lambda_{\max} + s`:
+        this finds the largest *positive* curvature when negative curvature dominates in
+        modulus (Golub & Van Loan 2013, section 7.3.1, on shifts). The convergence test is on
+        the unshifted eigenvalue, so a large shift cannot make it pass early; it does slow
+        the iteration, whose rate becomes :math:`(\lambda_2 + s) / (\lambda_{\max} + s)`.
+
+    Returns
+    -------
+    HessianEigenResult
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a `net` that is not an MLP, inputs or labels that do not fit it, a non-finite loss,
+        a bad `tol`, `max_iter` or `v0`, or a Hessian that maps the iterate to zero.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> init = lambda shape, *, rng: rng.standard_normal(shape) / np.sqrt(shape[1])
+    >>> net = MLP.create([4, 8, 3], "tanh", init, rng=rng)
+    >>> x, y = rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
+    >>> r = hessian_top_eigenvalue(net, x, y, rng=rng)
+    >>> r.converged, r.eigenvalue > 0
+    (True, True)
+    """
+    net = _check_net(net)
+    check_rng(rng)
+    tol = check_positive_float(tol, "tol")
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
+    if not isinstance(gauss_newton, bool):
+        raise TypeError(f"gauss_newton must be True or False, got {_describe(gauss_newton)}")
+    if isinstance(shift, bool) or not isinstance(shift, int | float | np.floating):
+        raise TypeError(f"shift must be a real number, got {_describe(shift)}")
+    if not np.isfinite(shift):
+        raise ValueError(f"shift must be finite, got {shift}")
+    shift = float(shift)
+    state = _Curvature(net, x, labels)
+    if v0 is None:
+        u = rng.standard_normal(_parameter_count(net)).astype(net.dtype)
+    else:
+        u = _as_flat(net, v0, "v0")
+    norm = float(np.linalg.norm(u))
+    if norm == 0.0:
+        raise ValueError("v0 must be a nonzero vector, got the zero vector")
+    u = u / norm
+    estimates = np.empty(max_iter)
+    mu, residual = 0.0, np.inf
+    for n in range(max_iter):
+        image = state.apply(u, gauss_newton) + shift * u
+        q = float(np.linalg.norm(image))
+        if q == 0.0:
+            raise ValueError(
+                f"the Hessian maps the iterate to zero at step {n + 1}; the start vector lies "
+                "in its null space (for example a direction the loss does not depend on)"
+            )
+        mu = float(u @ image)
+        residual = float(np.linalg.norm(image - mu * u))
+        estimates[n] = mu - shift
+        if residual <= tol * abs(mu - shift) or n == max_iter - 1:
+            break
+        u = image / q
+    if residual <= tol * abs(mu - shift):
+        return HessianEigenResult(
+            eigenvalue=mu - shift,
+            eigenvector=u,
+            iterations=n + 1,
+            converged=True,
+            residual=residual,
+            estimates=estimates[: n + 1].copy(),
+            loss=state.loss,
+            gauss_newton=gauss_newton,
+            reason=f"residual {residual:.2e} <= tol * |eigenvalue| after {n + 1} products",
+        )
+    return HessianEigenResult(
+        eigenvalue=mu - shift,
+        eigenvector=u,
+        iterations=max_iter,
+        converged=False,
+        residual=residual,
+        estimates=estimates,
+        loss=state.loss,
+        gauss_newton=gauss_newton,
+        reason=(
+            f"no convergence in {max_iter} products (residual {residual:.2e} > tol * "
+            f"|eigenvalue|): "
+            "the two eigenvalues of largest modulus may be close (for example +lambda and "
+            "-lambda), or the gap is too small for max_iter"
+        ),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class GradientDescentRun:
+    r"""The record of :func:`gradient_descent`.
+
+    Attributes
+    ----------
+    losses : numpy.ndarray, shape (steps_done,)
+        The full-batch loss before each step (``losses[0]`` at the initial weights).
+    learning_rates : numpy.ndarray, shape (steps_done,)
+        The learning rate used at each step (constant, or ramping up during warm-up).
+    sharpness_steps : numpy.ndarray of int
+        The steps at which the sharpness was measured.
+    sharpness : numpy.ndarray
+        The top Hessian eigenvalue at those steps (power iteration, warm-started).
+    network : MLP
+        The network after the last step.
+    diverged : bool
+        True if the loss left the range ``[0, max_loss]`` or the forward pass overflowed;
+        the run then stopped early.
+    final_loss : float
+        The loss of `network`, after the last step (``inf`` if the run diverged).
+    """
+
+    losses: np.ndarray
+    learning_rates: np.ndarray
+    sharpness_steps: np.ndarray
+    sharpness: np.ndarray
+    network: MLP
+    diverged: bool
+    final_loss: float
+
+
+def gradient_descent(
+    net: MLP,
+    x: Any,
+    labels: Any,
+    *,
+    lr: float,
+    steps: int,
+    warmup: int = 0,
+    sharpness_every: int = 0,
+    rng: np.random.Generator | None = None,
+    sharpness_iter: int = 20,
+    max_loss: float = 1e3,
+) -> GradientDescentRun:
+    r"""Train `net` by full-batch gradient descent on the mean cross-entropy.
+
+    .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla \ell(\theta_t), \qquad
+              \eta_t = \eta \min\big(1, (t + 1) / T_w\big)
+
+    with a linear warm-up over :math:`T_w` = `warmup` steps (none when 0), optionally tracking
+    the sharpness on the way. Every
+    `sharpness_every` steps the top Hessian eigenvalue is measured by
+    :func:`hessian_top_eigenvalue` with at most `sharpness_iter` products, each measurement
+    warm-started from the previous eigenvector, so that tracking costs a few products per
+    measurement once the direction has settled.
+
+    Parameters
+    ----------
+    net : MLP
+        The starting network (not modified).
+    x, labels : array_like
+        The whole training set: each step uses all of it.
+    lr : float
+        The peak learning rate :math:`\eta` > 0.
+    steps : int
+        The number of steps, >= 1.
+    warmup : int, default 0
+        The length :math:`T_w` of the linear warm-up, >= 0.
+    sharpness_every : int, default 0
+        Measure the sharpness every this many steps (0: never).
+    rng : numpy.random.Generator, optional
+        Needed when `sharpness_every` > 0 (the first power iteration's start vector).
+    sharpness_iter : int, default 20
+        The most Hessian-vector products per measurement.
+    max_loss : float, default 1000
+        A loss above this counts as divergence and stops the run.
+
+    Returns
+    -------
+    GradientDescentRun
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, or `sharpness_every` > 0 without an `rng`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> init = lambda shape, *, rng: rng.standard_normal(shape) / np.sqrt(shape[1])
+    >>> net = MLP.create([4, 8, 3], "tanh", init, rng=rng)
+    >>> x, y = rng.standard_normal((32, 4)), rng.integers(0, 3, 32)
+    >>> run = gradient_descent(net, x, y, lr=0.5, steps=50)
+    >>> run.diverged, bool(run.losses[-1] < run.losses[0])
+    (False, True)
+    """
+    net = _check_net(net)
+    lr = check_positive_float(lr, "lr")
+    steps = check_int(steps, "steps", minimum=1)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    sharpness_every = check_int(sharpness_every, "sharpness_every", minimum=0)
+    sharpness_iter = check_int(sharpness_iter, "sharpness_iter", minimum=1)
+    max_loss = check_positive_float(max_loss, "max_loss")
+    if sharpness_every:
+        check_rng(rng)
+    theta = flatten_parameters(net)
+    losses, rates, s_steps, s_values = [], [], [], []
+    v = None
+    diverged, final = False, float("inf")
+    current = net
+    for t in range(steps):
+        current = unflatten_parameters(net, theta)
+        try:
+            state = _Curvature(current, x, labels)
+        except ValueError as error:
+            if "overflowed" not in str(error):
+                raise
+            diverged = True
+            break
+        if state.loss > max_loss:
+            losses.append(state.loss)
+            diverged = True
+            break
+        if sharpness_every and t % sharpness_every == 0:
+            u = rng.standard_normal(theta.size) if v is None else v  # type: ignore[union-attr]
+            u = u / np.linalg.norm(u)
+            mu = 0.0
+            for _ in range(sharpness_iter):
+                image = state.apply(u.astype(net.dtype), False)
+                mu = float(u @ image)
+                q = float(np.linalg.norm(image))
+                if q == 0.0 or np.linalg.norm(image - mu * u) <= 1e-3 * q:
+                    break
+                u = image / q
+            v = u
+            s_steps.append(t)
+            s_values.append(mu)
+        eta = lr * min(1.0, (t + 1) / warmup) if warmup else lr
+        losses.append(state.loss)
+        rates.append(eta)
+        theta = theta - eta * state.gradient
+    else:
+        current = unflatten_parameters(net, theta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            final, _ = softmax_cross_entropy(current(x), labels)
+        diverged = not np.isfinite(final) or final > max_loss
+    return GradientDescentRun(
+        losses=np.array(losses),
+        learning_rates=np.array(rates),
+        sharpness_steps=np.array(s_steps, dtype=int),
+        sharpness=np.array(s_values),
+        network=current,
+        diverged=diverged,
+        final_loss=float("inf") if diverged else float(final),
+    )
