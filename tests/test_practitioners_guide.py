@@ -139,7 +139,7 @@ def test_every_row_links_to_a_section_that_exists():
 
 
 def test_every_row_says_how_strong_its_evidence_is():
-    words = ("*trained*", "*tie*", "*at initialization*", "*not tested*")
+    words = ("*trained*", "*at initialization*", "*not tested*", "chapter in preparation")
     for row in _rows():
         assert any(w in row.lower() for w in words), f"no verdict in row {row.splitlines()[0]!r}"
 
