@@ -192,3 +192,29 @@ def test_kaiming_linear_is_lecun_variance():
     variance = float(w.var()) * fan_in
     standard_error = np.sqrt(2 / (rows * fan_in))  # of the sample variance of a Gaussian
     assert abs(variance - 1) < 4 * standard_error
+
+
+@pytest.mark.parametrize(
+    ("name", "factor"),
+    [("kaiming", 1.0), ("lecun", 0.5), ("torch", 1 / 6)],
+)
+def test_relu_mean_square_factor_per_layer(name, factor):
+    # The ReLU row: per layer, Kaiming keeps the mean square, LeCun (and Xavier on square
+    # layers) halves it, PyTorch's nn.Linear default divides it by 6.
+    inits = {
+        "kaiming": lambda shape, *, rng: eiginit.kaiming_normal(
+            shape, nonlinearity="relu", rng=rng
+        ),
+        "lecun": eiginit.lecun_normal,
+        "torch": eiginit.torch_linear_default,
+    }
+    rng = np.random.default_rng(3)
+    depth, width, seeds = 12, 64, 8
+    slopes = []
+    for _ in range(seeds):
+        m2 = eiginit.propagate([width] * (depth + 1), inits[name], "relu", rng=rng)
+        m2 = m2.activation_second_moment
+        slopes.append(np.log(m2[-1] / m2[1]) / (depth - 1))
+    standard_error = np.std(slopes, ddof=1) / np.sqrt(seeds)
+    # A log is biased down by about half its variance, about 2 / width per ReLU layer.
+    assert abs(np.mean(slopes) - np.log(factor)) < 4 * standard_error + 3 / width
