@@ -3,12 +3,19 @@
 Contributor loop (CONTRIBUTING.md): `nox -s chapter -- <slug> "<Title>"` scaffolds a chapter,
 `nox -s preview` (or `nox -s docs -- --serve`) serves the book and rebuilds on every edit,
 `nox -s bench` times the build, `nox -s repro` proves two clean builds are byte-identical,
-`nox -s template` proves a chapter made from the template builds strictly.
+`nox -s template` proves a chapter made from the template builds strictly, `nox -s lock`
+refreshes the lock file.
+
+Every session installs from the lock file, requirements.lock (pip-tools' format, written by
+`uv pip compile`): it pins every package of every extra, resolved together, and each session
+passes it as a constraints file (`-c`), so a session gets only the packages it asks for, each at
+its locked version. Build tooling lives in booktools/ and runs as `python -m booktools.<tool>`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,9 +23,15 @@ import nox
 
 ROOT = Path(__file__).parent
 BUILD = ROOT / "_build"
+LOCK = ROOT / "requirements.lock"
+#: The uv release that writes the lock file (and that nox may use to make environments).
+UV = "uv==0.13.9"
 
 nox.options.sessions = ["lint", "tests", "docs"]
-nox.options.default_venv_backend = "venv"
+# uv makes environments when it is installed (CI installs it beside nox), else venv and pip. A
+# first `nox -s docs --install-only` on a fresh machine, empty caches, took 2 min 8 s with venv
+# and pip and 16 s with uv 0.13.9. The tests and lock sessions always use venv and pip (see them).
+nox.options.default_venv_backend = "uv|venv"
 
 
 SPHINX_ARGS = ["-b", "html", "-c", str(ROOT), "-d", str(BUILD / "doctrees")]
@@ -43,7 +56,7 @@ def docs(session: nox.Session) -> None:
     if "--serve" in session.posargs:
         _preview(session, [a for a in session.posargs if a != "--serve"])
         return
-    session.install("-e", ".[docs]")
+    _install(session, "docs")
     out = BUILD / "html"
     # In CI every chapter executes ("force": no shared cache), so chapters can run in parallel.
     # Never with the local cache: its SQLite database races between workers (CONTRIBUTING.md).
@@ -71,7 +84,7 @@ def preview(session: nox.Session) -> None:
 
 
 def _preview(session: nox.Session, extra: list[str]) -> None:
-    session.install("-e", ".[docs,preview]")
+    _install(session, "docs", "preview")
     session.run(
         "sphinx-autobuild",
         *SPHINX_ARGS,
@@ -98,21 +111,36 @@ def chapter(session: nox.Session) -> None:
 @nox.session
 def template(session: nox.Session) -> None:
     """Prove that a chapter made from the template builds strictly (on a throw-away copy)."""
-    session.install("-e", ".[docs,test]")
+    _install(session, "docs", "test")
     session.run("python", "-m", "booktools.template_check", *session.posargs, env=_tool_env())
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Time full, no-op and one-chapter builds against plain Python; print page weights."""
-    session.install("-e", ".[docs,test]")
+    _install(session, "docs", "test")
     session.run("python", "-m", "booktools.bench", *session.posargs, env=_tool_env())
+
+
+@nox.session
+def study(session: nox.Session) -> None:
+    """Re-run chapter 8's training study and store its results in eiginit/data/training-study/.
+
+    Tens of minutes of CPU: the build does not run it; the chapter re-trains a sample of the stored
+    runs and fails when they no longer match the code. `nox -s study -- mnist1d-relu-adam` runs one
+    cell. Run it after any change to eiginit that changes training, then commit the files.
+    """
+    _install(session, "docs")
+    session.run(
+        "python", "-m", "booktools.training_study", *session.posargs,
+        env={**_tool_env(), "OPENBLAS_NUM_THREADS": "1"},
+    )  # fmt: skip
 
 
 @nox.session
 def repro(session: nox.Session) -> None:
     """Build the book twice from scratch, in two places, and require byte-identical output."""
-    session.install("-e", ".[docs,test]")
+    _install(session, "docs", "test")
     session.run("python", "-m", "booktools.repro", *session.posargs, env=_tool_env())
 
 
@@ -121,22 +149,36 @@ def _tool_env() -> dict[str, str]:
     return {"PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
 
 
-@nox.session
+def _install(session: nox.Session, *extras: str) -> None:
+    """Install the project (editable) with these extras, every package at its locked version."""
+    if not LOCK.is_file():
+        session.error(f"no lock file at {LOCK}: run `nox -s lock`")
+    session.install("-c", str(LOCK), "-e", f".[{','.join(extras)}]")
+
+
+@nox.session(venv_backend="venv")
 def tests(session: nox.Session) -> None:
-    """Run the unit and property tests and the doctests of eiginit."""
-    session.install("-e", ".[test]")
+    """Run every test: unit, property and doctests of eiginit, the build tooling, the Sphinx
+    extension and the PyTorch parity test (nothing is skipped for a missing package).
+
+    Installed by pip (the venv backend), never uv: pip on the project's machines finds torch's
+    CPU-only wheel (the lock's torch==2.13.0+cpu) in its configured find-links; uv ignores pip's
+    configuration, so it would not find that wheel, and, given any looser pin, would download a
+    CUDA build of several GB.
+    """
+    _install(session, "test", "docs", "torch")
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
-    session.install("ruff")
+    session.install("-c", str(LOCK), "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
-# --- Reader experience (issue 8): the built site, checked in a real browser -----------------
+# --- The built site, checked in a real browser ------------------------------------------------
 @nox.session
 def browser(session: nox.Session) -> None:
     """Check the built book in headless Chromium: console, images, math, search, no network.
@@ -144,8 +186,64 @@ def browser(session: nox.Session) -> None:
     Needs Debian's `chromium` (`apt-get install -y chromium`) and a built book (`nox -s docs`
     first; pass another folder as the first argument). Serves it on 127.0.0.1 only.
     """
-    session.install("-e", ".[browser]")
+    _install(session, "browser")
     site = session.posargs[0] if session.posargs else str(BUILD / "html")
     if not (Path(site) / "index.html").is_file():
         session.error(f"no built book in {site}: run `nox -s docs` first")
-    session.run("python", str(ROOT / "tools" / "browser_check.py"), site, *session.posargs[1:])
+    session.run(
+        "python", "-m", "booktools.browser_check", site, *session.posargs[1:], env=_tool_env()
+    )
+
+
+@nox.session(venv_backend="venv")
+def reader(session: nox.Session) -> None:
+    """Run downloaded chapters as a reader would: the built site's wheel, installed with the line
+    each chapter page prints into a fresh environment, executing the site's notebooks.
+
+    Needs a built book (`nox -s docs` first; pass another folder as the first argument), and
+    PyPI for the packages of `eiginit[notebooks]`. `-- --chapters SLUG ...` picks the chapters.
+    Only the standard library runs here; the reader's environment is made inside the check.
+    """
+    session.run("python", "-m", "booktools.reader_check", *session.posargs, env=_tool_env())
+
+
+@nox.session(venv_backend="venv")
+def lock(session: nox.Session) -> None:
+    """Re-resolve requirements.lock from pyproject.toml's dependencies and every extra.
+
+    Keeps the locked versions that still satisfy pyproject.toml; `nox -s lock -- --upgrade`
+    moves every package to its newest release (`--upgrade-package NAME` just one). Resolved for
+    Python 3.11 on x86-64 Linux, the machines that build the book. torch resolves to its
+    CPU-only wheel from pip's configured find-links (`pip config list`); the lock has no hashes,
+    since pip allows none in a constraints file and that wheel is a local file, not PyPI's.
+    After a myst-nb change, `python -m booktools.mystnb_patches` says which patch to re-check.
+    """
+    session.install(UV)
+    find_links = []
+    for location in _pip_find_links(session):
+        find_links += ["--find-links", location]
+    session.run(
+        "uv", "pip", "compile", "pyproject.toml",
+        "--all-extras",
+        "--python-version", "3.11",
+        "--python-platform", "x86_64-unknown-linux-gnu",
+        *find_links,
+        "--no-emit-find-links",
+        "--custom-compile-command", "nox -s lock",
+        "--output-file", str(LOCK.relative_to(ROOT)),
+        *session.posargs,
+    )  # fmt: skip
+    text = LOCK.read_text()
+    if "\nnvidia-" in text or not re.search(r"^torch==[^\s]*\+cpu$", text, re.MULTILINE):
+        session.error("torch resolved to a CUDA build: pip's find-links must hold its CPU wheel")
+
+
+def _pip_find_links(session: nox.Session) -> list[str]:
+    """The find-links locations of pip's configuration (where the CPU-only torch wheel is)."""
+    out = session.run("python", "-m", "pip", "config", "list", silent=True) or ""
+    found = []
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith(".find-links"):
+            found += value.strip().strip("'\"").split()
+    return list(dict.fromkeys(found))

@@ -1,12 +1,34 @@
-"""Tools that build, check, benchmark and scaffold the eiginit book (not part of the package).
+"""Build tooling of the eiginit book: everything that builds, checks, times or scaffolds it.
 
-- :mod:`booktools.build`: execution mode, the execution-cache key and reproducibility settings,
-  imported by ``conf.py``.
-- :mod:`booktools.chapters`: reads the table of contents and the chapters' cells, and the
-  consistency checks run by ``tests/test_book.py``.
-- :mod:`booktools.scaffold`: ``nox -s chapter -- <slug> "<Title>"`` makes a new chapter from
-  ``templates/chapter.md`` and adds it to the table of contents.
+Not part of the eiginit package (the wheel ships ``eiginit/`` only). One module per job; a
+``nox`` session runs each command-line tool as ``python -m booktools.<module>``.
+
+Used by the build (``conf.py``):
+
+- :mod:`booktools.build`: execution mode, the execution-cache key, reproducibility settings.
+- :mod:`booktools.mystnb_patches`: the patches to myst-nb's internals, each checked against the
+  myst-nb code it was written for.
+- :mod:`booktools.sphinx_ext`: the Sphinx extension (chapter map, API reference, offline
+  MathJax, notebook downloads, offline guard, execution-time budget).
+
+Checks and tools (each a ``nox`` session):
+
+- :mod:`booktools.chapters`: the table of contents, the chapters' cells, and the house-style
+  checks run by ``tests/test_book.py``.
+- :mod:`booktools.scaffold`: ``nox -s chapter -- <slug> "<Title>"``, a new chapter from
+  ``templates/chapter.md``.
+- :mod:`booktools.template_check`: ``nox -s template``, a scaffolded chapter builds strictly.
 - :mod:`booktools.bench`: ``nox -s bench``, the build benchmark table.
 - :mod:`booktools.repro`: ``nox -s repro``, two clean builds must be byte-identical.
-- :mod:`booktools.template_check`: ``nox -s template``, a scaffolded chapter builds strictly.
+- :mod:`booktools.browser_check`: ``nox -s browser``, the built site in headless Chromium.
+- :mod:`booktools.runner`: project copies and ``sphinx-build`` runs shared by the tools above.
+- :mod:`booktools.cache_race`: the SQLite race that forbids parallel builds with the cache.
+
+A new tool goes here as one more module with a ``main(argv)``, a ``nox`` session that runs it
+and tests in ``tests/test_booktools.py`` (a check of the built site in ``tests/test_site.py``).
+The check that a downloaded chapter runs at a reader's home (the built site's eiginit wheel
+installed in a fresh environment, the chapter's notebook run there) belongs here as
+``booktools/reader_check.py``; the packages such an environment needs go in an extra of
+``pyproject.toml``, which ``nox -s lock`` adds to the lock file with every other extra.
+Static files the tools need live in ``booktools/assets/``.
 """

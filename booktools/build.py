@@ -12,7 +12,6 @@ a hash of every file under ``eiginit/`` and of the Python version and installed 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import platform
@@ -27,13 +26,8 @@ __all__ = [
     "cache_dir",
     "cache_key",
     "execution_mode",
-    "fix_cached_notebook_outputs",
-    "fix_cell_ids",
-    "fix_stream_merging",
     "in_ci",
-    "join_stream_chunks",
     "make_reproducible",
-    "number_cells",
 ]
 
 #: Where the keyed cache directories live, relative to the project root.
@@ -169,134 +163,3 @@ def make_reproducible(root: str | os.PathLike[str] | None = None) -> dict[str, s
             os.environ[name] = value
             set_now[name] = value
     return set_now
-
-
-def join_stream_chunks(outputs: list) -> list:
-    r"""Concatenate each stream's chunks (stdout with stdout, stderr with stderr), in order.
-
-    The kernel sends what a cell prints in chunks cut wherever its output buffer happened to be
-    flushed, which depends on timing. myst-nb's ``merge_streams`` joins chunks with a newline
-    (``text.rstrip() + "\n"``), so ``print("a:", array)`` may come out as one line in one build
-    and two lines in another: found by ``nox -s repro`` under load. Joining the raw chunks first
-    makes the result independent of where the chunks were cut.
-
-    >>> out = [{"output_type": "stream", "name": "stdout", "text": "eigenvalues:"},
-    ...        {"output_type": "stream", "name": "stdout", "text": " [1 2]\n"}]
-    >>> join_stream_chunks(out)
-    [{'output_type': 'stream', 'name': 'stdout', 'text': 'eigenvalues: [1 2]\n'}]
-    """
-    joined, streams = [], {}
-    for output in outputs:
-        if output.get("output_type") == "stream":
-            name = output.get("name")
-            if name in streams:
-                streams[name]["text"] += output.get("text", "")
-                continue
-            output = streams[name] = copy.deepcopy(output)  # never mutate the caller's outputs
-        joined.append(output)
-    return joined
-
-
-def fix_stream_merging() -> bool:
-    """Make myst-nb's ``merge_streams`` deterministic (see :func:`join_stream_chunks`).
-
-    Wraps ``myst_nb.core.render.coalesce_streams`` so that it first joins each stream's raw
-    chunks, in the cell itself (so the executed ``.ipynb`` holds one output per stream, not
-    chunks, and not the text twice, as myst-nb's in-place merge left it); myst-nb's own handling
-    (trailing newline, carriage returns, stderr after stdout) is kept for what is rendered.
-    Returns False, and changes nothing, if myst-nb's internals are not where expected.
-    """
-    try:
-        from myst_nb.core import render
-    except ImportError:
-        return False
-    original = getattr(render, "coalesce_streams", None)
-    if original is None or getattr(original, "_eiginit_joined", False):
-        return original is not None
-
-    def coalesce_streams(outputs: list) -> list:
-        joined = join_stream_chunks(outputs)
-        # The list is the cell's own: the executed .ipynb written for download keeps one output
-        # per stream too, instead of chunks cut at random (myst-nb's cleanup, on a copy, only
-        # shapes what is rendered).
-        outputs[:] = joined
-        return original(copy.deepcopy(joined))
-
-    coalesce_streams._eiginit_joined = True  # type: ignore[attr-defined]
-    render.coalesce_streams = coalesce_streams
-    return True
-
-
-def number_cells(notebook: dict) -> dict:
-    """Give every cell an id derived from its position and source, instead of a random one.
-
-    A notebook read from a MyST ``.md`` file gets fresh random cell ids (``uuid4``) on every
-    read, and the executed ``.ipynb`` offered for download would differ between two builds.
-
-    >>> nb = {"cells": [{"id": "x1", "source": "a = 1"}, {"id": "x2", "source": "a = 1"}]}
-    >>> [c["id"] for c in number_cells(nb)["cells"]]
-    ['5b52377b', '1bf8bdf2']
-    """
-    for index, cell in enumerate(notebook["cells"]):
-        if "id" in cell:
-            source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else source
-            cell["id"] = hashlib.sha256(f"{index}\n{source}".encode()).hexdigest()[:8]
-    return notebook
-
-
-def fix_cell_ids() -> bool:
-    """Make myst-nb give the cells of text notebooks deterministic ids (see :func:`number_cells`).
-
-    Wraps ``myst_nb.sphinx_.create_nb_reader`` so that notebooks read from text (not ``.ipynb``
-    files, whose ids are kept) are renumbered. Execution and the cache key ignore cell ids.
-    Returns False, and changes nothing, if myst-nb's internals are not where expected.
-    """
-    try:
-        from myst_nb import sphinx_ as nb_sphinx
-    except ImportError:
-        return False
-    original = getattr(nb_sphinx, "create_nb_reader", None)
-    if original is None or getattr(original, "_eiginit_numbered", False):
-        return original is not None
-
-    def create_nb_reader(path, *args, **kwargs):  # myst-nb's signature
-        reader = original(path, *args, **kwargs)
-        if reader is None or str(path).endswith(".ipynb"):
-            return reader
-        read = reader.read
-        reader.read = lambda text: number_cells(read(text))
-        return reader
-
-    create_nb_reader._eiginit_numbered = True  # type: ignore[attr-defined]
-    nb_sphinx.create_nb_reader = create_nb_reader
-    return True
-
-
-def fix_cached_notebook_outputs() -> bool:
-    """Put the outputs of a chapter served from the cache into the notebook myst-nb saves.
-
-    On a cache hit, myst-nb renders from a merged copy of the notebook but writes the original,
-    output-less one to ``jupyter_execute/`` (the executed ``.ipynb`` offered for download): a
-    cached build would offer a notebook without outputs where a fresh build offers one with.
-    Wraps ``NotebookClientCache.start_client`` to hand the merged cells back to the original.
-    Returns False, and changes nothing, if myst-nb's internals are not where expected.
-    """
-    try:
-        from myst_nb.core.execute.cache import NotebookClientCache
-    except ImportError:
-        return False
-    original = getattr(NotebookClientCache, "start_client", None)
-    if original is None or getattr(original, "_eiginit_outputs", False):
-        return original is not None
-
-    def start_client(self) -> None:
-        before = getattr(self, "_notebook", None)
-        original(self)
-        after = getattr(self, "_notebook", None)
-        if before is not None and after is not None and after is not before:
-            before["cells"] = after["cells"]
-
-    start_client._eiginit_outputs = True  # type: ignore[attr-defined]
-    NotebookClientCache.start_client = start_client
-    return True

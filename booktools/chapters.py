@@ -29,6 +29,7 @@ __all__ = [
     "check_global_random_state",
     "check_glue_prefix",
     "check_label",
+    "check_runs_without_sphinx",
     "check_sections",
     "check_seeded_generator",
     "global_random_state_uses",
@@ -370,6 +371,30 @@ def check_glue_prefix(chapter: Chapter) -> list[str]:
     return []
 
 
+def check_runs_without_sphinx(chapter: Chapter) -> list[str]:
+    """Check that the chapter imports nothing only the book build has (myst-nb, Sphinx).
+
+    A reader runs the downloaded notebook with ``eiginit[notebooks]`` alone, so ``glue`` comes
+    from eiginit (which hands it to myst-nb inside the build and prints the value elsewhere).
+    """
+    build_only = ("myst_nb", "sphinx", "docutils", "booktools")
+    problems = []
+    for number, tree in chapter.trees():
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            problems += [
+                f"code cell {number} imports {name}, which a reader's environment lacks; "
+                "import glue from eiginit"
+                for name in names
+                if name.split(".")[0] in build_only
+            ]
+    return problems
+
+
 ALL_CHECKS = (
     check_label,
     check_sections,
@@ -378,4 +403,5 @@ ALL_CHECKS = (
     check_seeded_generator,
     check_global_random_state,
     check_glue_prefix,
+    check_runs_without_sphinx,
 )

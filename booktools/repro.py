@@ -38,12 +38,25 @@ _TIME_CELL = re.compile(r"(<td[^>]*><p>)(?:\d+(?:\.\d+)?|-)(</p></td>)")
 def normalize_exec_table(html: str) -> str:
     """Blank the date and run-time cells of execution-statistics tables (and nothing else).
 
+    A row's ``over-budget`` mark (booktools.sphinx_ext) depends on the run time too: dropped.
+
     >>> row = "<td><p>2026-11-29 04:05</p></td><td><p>cache</p></td><td><p>5.36</p></td>"
     >>> normalize_exec_table(row)
     '<td><p>DATE</p></td><td><p>cache</p></td><td><p>SECONDS</p></td>'
+    >>> normalize_exec_table('<tr class="over-budget row-odd"><td>')
+    '<tr class="row-odd"><td>'
     """
     html = _DATE_CELL.sub(r"\1DATE\2", html)
+    html = _ROW_CLASSES.sub(_drop_over_budget, html)
     return _TIME_CELL.sub(r"\1SECONDS\2", html)
+
+
+_ROW_CLASSES = re.compile(r'<tr class="([^"]*)"')
+
+
+def _drop_over_budget(match: re.Match) -> str:
+    kept = [c for c in match.group(1).split() if c != "over-budget"]
+    return f'<tr class="{" ".join(kept)}"'
 
 
 MEASURED_TAG = "measured-time"

@@ -800,6 +800,21 @@ def train_cnn(
     Returns
     -------
     CNNTrainingResult
+
+    Examples
+    --------
+    Two replicas of a small CNN on a toy task (is the signal's first half larger?), trained with
+    two learning rates:
+
+    >>> from eiginit.datasets import Dataset
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((120, 8)); y = (x[:, :4].sum(1) > x[:, 4:].sum(1)).astype(int)
+    >>> data = Dataset(x[:80], y[:80], x[100:], y[100:], 2, "toy", x_val=x[80:100], y_val=y[80:100])
+    >>> net = CNN1d.create(length=8, depth=2, channels=4, width=3, n_classes=2,
+    ...                    init=delta_orthogonal, replicas=2, rng=rng)
+    >>> result = train_cnn(net, data, lr=[1e-3, 1e-2], epochs=3, batch_size=16, rng=rng)
+    >>> result.train_loss.shape, result.diverged.tolist()
+    ((3, 2), [False, False])
     """
     if not isinstance(net, CNN1d):
         raise TypeError(f"net must be a CNN1d, got {_describe(net)}")

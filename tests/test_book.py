@@ -115,6 +115,12 @@ def _broken(old: str, new: str) -> bc.Chapter:
         (bc.check_seeded_generator, "default_rng(1)", "default_rng()", "without a seed"),
         (bc.check_global_random_state, "rng.uniform(", "np.random.uniform(", "np.random.uniform"),
         (bc.check_glue_prefix, 'glue("mt_k_max"', 'glue("kmax"', "without a '<abbreviation>_'"),
+        (
+            bc.check_runs_without_sphinx,
+            "from eiginit import glue",
+            "from myst_nb import glue",
+            "imports myst_nb",
+        ),
     ],
 )
 def test_check_detects(check, old, new, message):

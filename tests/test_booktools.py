@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib.metadata
 import json
 import os
+import re
 import shutil
+import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from booktools import build, scaffold
+from booktools import build, mystnb_patches, scaffold
 from booktools import chapters as bc
 
 INDEX = """# Book
@@ -297,18 +307,17 @@ def test_stream_chunks_are_joined_wherever_the_kernel_cut_them():
             {"output_type": "display_data", "data": {}},
             {"output_type": "stream", "name": "stdout", "text": text[cut:]},
         ]
-        joined = build.join_stream_chunks(chunks)
+        joined = mystnb_patches.join_stream_chunks(chunks)
         assert joined[0]["text"] == text
         assert chunks[0]["text"] == text[:cut]  # the input is left alone
         assert [o["output_type"] for o in joined] == ["stream", "display_data"]
 
 
 def test_myst_nb_stream_merging_is_made_deterministic():
-    pytest.importorskip("myst_nb")
     from myst_nb.core import render
 
-    assert build.fix_stream_merging()
-    assert build.fix_stream_merging()  # idempotent
+    mystnb_patches.fix_stream_merging()
+    mystnb_patches.fix_stream_merging()  # idempotent
     chunks = [
         {"output_type": "stream", "name": "stdout", "text": "eigenvalues of S:"},
         {"output_type": "stream", "name": "stdout", "text": " [-3.05 1.71]\n"},
@@ -331,13 +340,12 @@ def test_notebook_paths_include_an_executable_index(tmp_path: Path):
 
 
 def test_text_notebooks_get_the_same_cell_ids_on_every_read():
-    pytest.importorskip("myst_nb")
     from myst_nb import sphinx_ as nb_sphinx
     from myst_nb.core.config import NbParserConfig
     from myst_parser.config.main import MdParserConfig
 
-    assert build.fix_cell_ids()
-    assert build.fix_cell_ids()  # idempotent
+    mystnb_patches.fix_cell_ids()
+    mystnb_patches.fix_cell_ids()  # idempotent
     path = bc.ROOT / "book" / "repeated-multiplication.md"
     text = path.read_text("utf-8")
 
@@ -351,14 +359,15 @@ def test_text_notebooks_get_the_same_cell_ids_on_every_read():
 
 
 def test_cached_outputs_reach_the_notebook_myst_nb_saves(monkeypatch):
-    cache_module = pytest.importorskip("myst_nb.core.execute.cache")
+    from myst_nb.core.execute import cache as cache_module
+
     client_class = cache_module.NotebookClientCache
 
     def start_from_cache(self):  # what a cache hit does: render from a merged copy
         self._notebook = {"cells": ["cell with outputs"]}
 
     monkeypatch.setattr(client_class, "start_client", start_from_cache)
-    assert build.fix_cached_notebook_outputs()
+    mystnb_patches.fix_cached_notebook_outputs(check=False)  # start_client is a stand-in here
     client = object.__new__(client_class)
     saved = {"cells": ["cell without outputs"]}
     client._notebook = saved
@@ -392,3 +401,161 @@ def test_normalize_measured_blanks_only_tagged_cell_outputs():
     blanked = normalize_measured("p.ipynb", json.dumps(notebook).encode()).decode()
     assert "12 ms" not in blanked
     assert "0.71" in blanked
+
+
+# --- myst-nb patches: each checks the upstream code it was written for -------------------------
+
+
+@pytest.mark.parametrize("patch", mystnb_patches.PATCHES, ids=lambda p: p.name)
+def test_each_patch_matches_the_installed_myst_nb(patch):
+    mystnb_patches.check_upstream(patch)  # the lock file pins the myst-nb the patches expect
+
+
+def test_a_changed_upstream_function_stops_the_build_and_says_what_to_recheck():
+    patch = mystnb_patches.PATCHES[0]
+    dotted = next(iter(patch.sources))
+    changed = dataclasses.replace(patch, sources={**patch.sources, dotted: "0" * 16})
+    with pytest.raises(mystnb_patches.UpstreamChanged, match="Re-check") as info:
+        mystnb_patches.check_upstream(changed)
+    assert dotted in str(info.value)
+    assert patch.written_for in str(info.value)
+
+
+def test_a_missing_upstream_function_stops_the_build():
+    patch = mystnb_patches.PATCHES[1]
+    gone = dataclasses.replace(patch, sources={"myst_nb.core.read:no_such_function": "0" * 16})
+    with pytest.raises(mystnb_patches.UpstreamChanged, match="not found"):
+        mystnb_patches.check_upstream(gone)
+
+
+def test_patches_apply_twice_and_still_check_as_upstream():
+    mystnb_patches.apply_all()
+    mystnb_patches.apply_all()  # a wrapped function hashes as the function it wraps
+    assert mystnb_patches.main([]) == 0
+
+
+def test_record_prints_every_patched_function(capsys):
+    assert mystnb_patches.main(["--record"]) == 0
+    out = capsys.readouterr().out
+    for patch in mystnb_patches.PATCHES:
+        for dotted, recorded in patch.sources.items():
+            assert f'"{dotted}": "{recorded}"' in out
+
+
+# --- the lock file: every requirement of pyproject.toml pinned, and installed from -------------
+
+
+def _locked() -> dict[str, str]:
+    pins = {}
+    for line in (bc.ROOT / "requirements.lock").read_text("utf-8").splitlines():
+        if line and not line.startswith((" ", "#", "-")):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version.split(";")[0].strip()
+    return pins
+
+
+def _requirements() -> list[Requirement]:
+    project = tomllib.loads((bc.ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    extras = project["optional-dependencies"].values()
+    return [Requirement(r) for r in [*project["dependencies"], *(r for e in extras for r in e)]]
+
+
+def test_lock_pins_every_requirement_of_pyproject_at_a_version_it_allows():
+    pins = _locked()
+    for requirement in _requirements():
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock: run `nox -s lock`"
+        version = Version(pins[name])
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {name}=={version}, outside {requirement.specifier}: "
+            "run `nox -s lock`"
+        )
+
+
+def test_lock_holds_torch_cpu_wheel_and_no_cuda_packages():
+    pins = _locked()
+    assert pins["torch"].endswith("+cpu")
+    assert not [name for name in pins if name.startswith("nvidia-")]
+
+
+def test_every_nox_session_installs_against_the_lock():
+    noxfile = (bc.ROOT / "noxfile.py").read_text("utf-8")
+    installs = re.findall(r"session\.install\((.*?)\)\n", noxfile)
+    assert installs
+    for args in installs:
+        assert "LOCK" in args or args.strip() == "UV", f"session.install({args}) ignores the lock"
+
+
+def test_installed_myst_nb_is_the_locked_one():
+    assert importlib.metadata.version("myst-nb") == _locked()["myst-nb"]
+
+
+# --- run a chapter at home: the served wheel and the reader check ------------------------------
+from booktools import reader_check, run_at_home  # noqa: E402
+
+
+def test_install_line_names_the_served_wheel_and_the_notebooks_extra():
+    version = run_at_home.project_version()
+    expected = f'python -m pip install "eiginit-{version}-py3-none-any.whl[notebooks]"'
+    assert expected == run_at_home.INSTALL_LINE
+    with pytest.raises(ValueError, match="PEP 440"):
+        run_at_home.wheel_name("not a version")
+
+
+def test_the_notebooks_extra_covers_what_chapters_import():
+    extra = tomllib.loads((bc.ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    names = {
+        re.split(r"[<>=!~\[ ]", spec, maxsplit=1)[0].lower().replace("-", "_")
+        for spec in extra["dependencies"] + extra["optional-dependencies"]["notebooks"]
+    }
+    # Import names that differ from distribution names; IPython comes with any Jupyter kernel.
+    provided = (names - {"scikit_learn"}) | {"sklearn", "eiginit", "IPython"}
+    stdlib = set(sys.stdlib_module_names)
+    imported = set()
+    for path in bc.chapter_paths():
+        for _, tree in bc.Chapter.read(path).trees():
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    imported |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    imported.add(node.module.split(".")[0])
+    missing = sorted(imported - stdlib - provided - {"numpy", "matplotlib"})
+    assert not missing, f"chapters import {missing}, which eiginit[notebooks] does not bring"
+
+
+def test_the_wheel_is_built_reproducibly(tmp_path, monkeypatch):
+    pytest.importorskip("hatchling")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    first = run_at_home.build_wheel(tmp_path / "a")
+    second = run_at_home.build_wheel(tmp_path / "b")
+    assert first.name == run_at_home.wheel_name(run_at_home.project_version())
+    assert first.read_bytes() == second.read_bytes()
+    names = zipfile.ZipFile(first).namelist()
+    assert "eiginit/notebook.py" in names
+    assert any(n.startswith("eiginit/data/") for n in names)  # the seed matrix ships with it
+
+
+def test_run_at_home_box_links_the_notebook_and_the_wheel():
+    box = run_at_home.run_at_home_box("power-iteration", "", "0.1.0")
+    from docutils import nodes
+
+    refs = [node["refuri"] for node in box.findall(nodes.reference)]
+    assert refs == ["_sources/power-iteration.ipynb", "eiginit-0.1.0-py3-none-any.whl"]
+    assert run_at_home.install_line("0.1.0") in box.astext()
+
+
+def test_reader_check_refuses_a_site_without_wheel_or_notebooks(tmp_path):
+    with pytest.raises(SystemExit, match="expected one eiginit wheel"):
+        reader_check.find_wheel(tmp_path)
+    (tmp_path / "_sources").mkdir()
+    (tmp_path / "_sources" / "a.ipynb").write_text("{}")
+    assert reader_check.notebooks(tmp_path, ["a"]) == [tmp_path / "_sources" / "a.ipynb"]
+    with pytest.raises(SystemExit, match=r"no notebook for: b\.ipynb"):
+        reader_check.notebooks(tmp_path, ["a", "b"])
+
+
+def test_reader_environment_cannot_see_the_repository(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(bc.ROOT))
+    env = reader_check.reader_env()
+    assert "PYTHONPATH" not in env
+    assert env["MPLBACKEND"] == "Agg"

@@ -6,7 +6,6 @@ its pure parts and the build-time guards without either.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import ipaddress
 import re
@@ -20,22 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import eiginit
+from booktools import browser_check, sphinx_ext
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-browser_check = _load("browser_check", ROOT / "tools" / "browser_check.py")
-
-
-# --- tools/browser_check.py ------------------------------------------------------------------
+# --- booktools/browser_check.py ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -133,13 +122,12 @@ def test_main_refuses_a_folder_without_a_built_book(tmp_path, capsys):
     assert "build the book first" in capsys.readouterr().err
 
 
-# --- book/_ext/eiginit_book.py ---------------------------------------------------------------
+# --- booktools/sphinx_ext.py -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def ext():
-    pytest.importorskip("sphinx")
-    return _load("eiginit_book", ROOT / "book" / "_ext" / "eiginit_book.py")
+    return sphinx_ext
 
 
 def test_public_modules_cover_every_exported_name_once(ext):
@@ -202,7 +190,6 @@ def test_chapter_map_links_by_slug_then_by_title_keyword_and_never_to_a_missing_
 
 
 def test_mathjax_is_served_from_a_package_not_a_cdn(ext):
-    pytest.importorskip("mathjax")
     es5 = ext.mathjax_source()
     assert (es5 / ext.MATHJAX_ENTRY).stat().st_size > 100_000
     assert (es5 / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
@@ -286,3 +273,59 @@ def test_public_alias_maps_the_import_path_to_the_defining_module(ext):
     assert ext.public_alias("eiginit.power.iterate", modules) is None  # already a full path
     assert ext.public_alias("eiginit.missing", modules) is None
     assert ext.public_alias("numpy.linalg.eig", modules) is None
+
+
+# --- the notebooks' execution-time budget -----------------------------------------------------
+
+
+def _exec_table(times):
+    from myst_nb.ext.execution_tables import make_stat_table
+
+    metadata = {
+        doc: {"exec_data": {"mtime": 0.0, "runtime": t, "method": "force", "succeeded": True}}
+        for doc, t in times.items()
+    }
+    return make_stat_table("execution-statistics", metadata)
+
+
+def _budget_app(times, budget=60, limit=None):
+    metadata = {doc: {"exec_data": {"runtime": t}} for doc, t in times.items()}
+    config = SimpleNamespace(eiginit_notebook_budget=budget, eiginit_notebook_time_limit=limit)
+    return SimpleNamespace(env=SimpleNamespace(nb_metadata=metadata), config=config)
+
+
+def test_rows_of_notebooks_over_budget_are_marked(ext):
+    from docutils import nodes
+
+    times = {"fast": 12.0, "slow": 61.5, "edge": 60.0}
+    document = nodes.section()
+    document += _exec_table(times)
+    ext.mark_over_budget(_budget_app(times), document, "execution-statistics")
+    rows = list(document.findall(nodes.row))[1:]  # the header row first
+    marked = {row.children[0].astext(): "over-budget" in row["classes"] for row in rows}
+    assert marked == {"edge": False, "fast": False, "slow": True}
+
+
+def test_a_notebook_over_the_limit_is_a_warning(ext, caplog):
+    app = _budget_app({"fast": 12.0, "slow": 95.0}, limit=90)
+    with caplog.at_level("INFO"):
+        ext.check_notebook_times(app, None)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "slow executed in 95.0 s, over the limit of 90 s" in warnings[0].getMessage()
+    assert "slowest slow, 95.0 s; over the 60 s budget: slow" in caplog.text
+
+
+def test_no_limit_means_no_warning_however_slow(ext, caplog):
+    with caplog.at_level("INFO"):
+        ext.check_notebook_times(_budget_app({"slow": 500.0}), None)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "over the 60 s budget: slow" in caplog.text
+
+
+def test_conf_sets_the_budget_bench_reports_and_a_limit_in_ci_only():
+    from booktools.bench import NOTEBOOK_BUDGET
+
+    conf = (ROOT / "conf.py").read_text()
+    assert f"eiginit_notebook_budget = {NOTEBOOK_BUDGET:g}\n" in conf
+    assert '"90" if _build.in_ci() else "0"' in conf

@@ -16,6 +16,10 @@ Loaded from ``conf.py``. It adds, for any number of chapters and modules, with n
 - Code that calls ``eiginit.<name>`` links to that name's entry in the API reference.
 - An offline guard: any ``<script>``, stylesheet, font or ``url()`` in the built site that points
   off-site is reported as a warning (the strict build turns it into an error).
+- The notebooks' execution-time budget: the execution-statistics table marks every notebook
+  whose run time exceeds ``eiginit_notebook_budget`` (seconds), the build log names the slowest,
+  and a notebook over ``eiginit_notebook_time_limit`` (if set; conf.py sets it in CI) is a
+  warning, so the strict build fails.
 """
 
 from __future__ import annotations
@@ -405,6 +409,83 @@ def check_offline(app: Sphinx, exc: Exception | None) -> None:
         logger.warning("%s loads %s from the network; serve it with the site", file, url)
 
 
+# --- execution-time budget -------------------------------------------------------------------
+
+#: The header of myst-nb's execution-statistics column holding each notebook's run time.
+RUNTIME_HEADER = "Run Time (s)"
+
+
+def notebook_times(env: Any) -> dict[str, float]:
+    """Return each executed notebook's run time in seconds, as myst-nb recorded it.
+
+    A notebook served from the execution cache reports the run time of the execution cached.
+
+    >>> from types import SimpleNamespace
+    >>> env = SimpleNamespace(nb_metadata={"a": {"exec_data": {"runtime": 12.5}}, "b": {}})
+    >>> notebook_times(env)
+    {'a': 12.5}
+    """
+    times = {}
+    for docname, data in getattr(env, "nb_metadata", {}).items():
+        runtime = (data.get("exec_data") or {}).get("runtime")
+        if runtime is not None:
+            times[docname] = float(runtime)
+    return times
+
+
+def mark_over_budget(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Give the class ``over-budget`` to each row of an execution-statistics table over budget."""
+    budget = app.config.eiginit_notebook_budget
+    for table in doctree.findall(nodes.table):
+        heads = list(table.findall(nodes.thead))
+        if not heads:
+            continue
+        header = [entry.astext().strip() for entry in heads[0].findall(nodes.entry)]
+        if RUNTIME_HEADER not in header:
+            continue
+        column = header.index(RUNTIME_HEADER)
+        for body in table.findall(nodes.tbody):
+            for row in body.children:
+                try:
+                    seconds = float(row.children[column].astext())
+                except (IndexError, ValueError):
+                    continue
+                if seconds > budget:
+                    row["classes"].append("over-budget")
+
+
+def check_notebook_times(app: Sphinx, exc: Exception | None) -> None:
+    """Log the slowest notebook against the budget; warn for each one over the time limit."""
+    if exc is not None:
+        return
+    times = notebook_times(app.env)
+    if not times:
+        return
+    budget, limit = app.config.eiginit_notebook_budget, app.config.eiginit_notebook_time_limit
+    slowest = max(times, key=times.__getitem__)
+    over = sorted(d for d, t in times.items() if t > budget)
+    logger.info(
+        "notebook run times: slowest %s, %.1f s; over the %g s budget: %s",
+        slowest,
+        times[slowest],
+        budget,
+        ", ".join(over) or "none",
+    )
+    if not limit:
+        return
+    for docname in sorted(times):
+        if times[docname] > limit:
+            logger.warning(
+                "%s executed in %.1f s, over the limit of %g s per notebook (the budget is %g s):"
+                " make it faster (smaller sizes, fewer seeds) or split it",
+                docname,
+                times[docname],
+                limit,
+                budget,
+                location=docname,
+            )
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the directives and hooks."""
     app.add_node(chapter_map_entry)
@@ -419,4 +500,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("build-finished", drop_fontawesome_js, priority=800)
     app.add_config_value("eiginit_drop_fontawesome_js", True, "html", types=frozenset({bool}))
     app.connect("build-finished", check_offline, priority=900)
+    seconds = frozenset({int, float})
+    app.add_config_value("eiginit_notebook_budget", 60.0, "", types=seconds)
+    app.add_config_value("eiginit_notebook_time_limit", None, "", types=seconds | {type(None)})
+    app.connect("doctree-resolved", mark_over_budget)
+    app.connect("build-finished", check_notebook_times)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,6 +1,6 @@
 """Run the training study of chapter "Does it train?" and store its results.
 
-    PYTHONPATH=. OPENBLAS_NUM_THREADS=1 python tools/training_study.py [CELL ...]
+    nox -s study [-- CELL ...]    (or: PYTHONPATH=. python -m booktools.training_study [CELL ...])
 
 A cell is dataset-activation-optimizer (for example ``mnist1d-relu-adam``), optionally with the
 suffix ``-shallow`` (depth 3, longer, see STUDY); with no argument every cell runs. Each cell is
@@ -50,8 +50,13 @@ def cells() -> list[str]:
     return [*deep, "mnist1d-relu-adam-shallow"]
 
 
-def main(names: list[str]) -> None:
-    """Run the cells `names` (all if empty) and write one file per cell."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the cells named in `argv` (all if none) and write one file per cell."""
+    names = sys.argv[1:] if argv is None else argv
+    unknown = sorted(set(names) - set(cells()))
+    if unknown:
+        print(f"unknown cells {unknown}; the cells are {cells()}")
+        return 2
     OUT.mkdir(parents=True, exist_ok=True)
     for cell in names or cells():
         dataset, activation, optimizer, *shallow = cell.split("-")
@@ -70,7 +75,8 @@ def main(names: list[str]) -> None:
         arrays["batch_size"] = np.asarray(STUDY["batch_size"])
         np.savez_compressed(OUT / f"{cell}.npz", **arrays)
         print(f"{cell}: {time.perf_counter() - start:.0f} s", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main())

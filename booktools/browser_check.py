@@ -15,7 +15,7 @@ chapter: every byte the browser fetched, with a cold cache, to show that page.
 
 Usage (``nox -s browser`` runs it after building the book)::
 
-    python tools/browser_check.py _build/html [--chromium /usr/bin/chromium] [--screenshots DIR]
+    python -m booktools.browser_check _build/html [--chromium /usr/bin/chromium] [--screenshots DIR]
 
 It needs only ``websockets`` (a pure-Python package) besides the browser: no WebDriver.
 """

@@ -1,0 +1,991 @@
+r"""Residual stacks, normalization at initialization and branch multipliers, in plain numpy.
+
+The engine of chapter "Residual networks and normalization" (Part V). A residual stack of
+depth :math:`L` and width :math:`n` computes
+
+.. math:: x_{\ell+1} = x_\ell + \alpha_\ell\, F_\ell(x_\ell), \qquad \ell = 0, \dots, L-1,
+
+where the branch :math:`F_\ell` is a small pre-activation ReLU network of :math:`m` layers
+(He et al. 2016, "Identity mappings in deep residual networks"),
+
+.. math:: u_0 = x_\ell, \qquad u_j = W_{\ell j}\, \mathrm{relu}(N(u_{j-1})),
+          \qquad F_\ell(x_\ell) = u_m ,
+
+with :math:`N` the identity, batch normalization (over the batch, per feature) or layer
+normalization (over the features, per input), both at initialization (scale 1, shift 0).
+Without the skip (``skip=False``) the same stack is the plain network
+:math:`x_{\ell+1} = \alpha_\ell F_\ell(x_\ell)`; with ``post_norm=True`` the sum is
+layer-normalized, :math:`x_{\ell+1} = \mathrm{LN}(x_\ell + \alpha_\ell F_\ell(x_\ell))`, the
+"Post-LN" transformer arrangement (Xiong et al. 2020).
+
+Every array carries a leading *replica* axis ``R``, so that ``R`` independent networks run as one
+stacked matmul: weights have shape ``(R, L, m, n, n)``, activations ``(R, batch, n)``. The
+module has
+
+- :class:`ResidualStack` with :meth:`~ResidualStack.forward`, :meth:`~ResidualStack.backward`
+  (checked against finite differences in the tests) and the input-output Jacobian
+  :math:`J = \prod_\ell (I + \alpha_\ell\, \partial F_\ell / \partial x)`;
+- :func:`batch_norm` and :func:`layer_norm` at initialization;
+- :func:`mean_square_profile`, the per-layer mean square of :math:`x_\ell` of fresh random stacks,
+  beside its closed form :func:`residual_variance` :math:`= (1 + \alpha^2)^\ell` for a
+  Kaiming-scaled ReLU branch;
+- :func:`fixup_scale`, Fixup's :math:`L^{-1/(2m-2)}` (Zhang, Dauphin & Ma 2019);
+- :func:`residual_classifier` and :func:`train_residual`, a compact batched training loop (Adam,
+  float32) for residual MLPs under several initialization schemes, :data:`SCHEMES`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eiginit._checks import _describe, check_int, check_positive_float, check_rng
+from eiginit.datasets import Dataset
+
+__all__ = [
+    "NORMALIZATIONS",
+    "SCHEMES",
+    "ResidualClassifier",
+    "ResidualForward",
+    "ResidualGradients",
+    "ResidualStack",
+    "ResidualTrainingResult",
+    "batch_norm",
+    "fixup_scale",
+    "layer_norm",
+    "layer_norm_vjp",
+    "mean_square_profile",
+    "residual_classifier",
+    "residual_variance",
+    "train_residual",
+]
+
+#: The normalizations a branch may apply to its input: none, batch norm or layer norm.
+NORMALIZATIONS: tuple[str | None, ...] = (None, "batch", "layer")
+
+#: The initialization schemes of :func:`residual_classifier`.
+SCHEMES: tuple[str, ...] = ("kaiming", "scaled", "fixup", "rezero")
+
+_EPS = 1e-5  # the eps of torch.nn.BatchNorm1d and torch.nn.LayerNorm
+
+
+# ------------------------------------------------------------------------------ normalization
+def _normalize(u: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """(u - mean) / sqrt(var + eps) along `axis`, and 1 / sqrt(var + eps) (no input checks)."""
+    centred = u - u.mean(axis=axis, keepdims=True)
+    inv_std = 1 / np.sqrt((centred**2).mean(axis=axis, keepdims=True) + _EPS)
+    return centred * inv_std, inv_std
+
+
+def _normalize_backward(g: np.ndarray, z: np.ndarray, inv_std: np.ndarray, axis: int) -> np.ndarray:
+    """Return the vector-Jacobian product of :func:`_normalize` (batch norm's backward)."""
+    return inv_std * (
+        g - g.mean(axis=axis, keepdims=True) - z * (g * z).mean(axis=axis, keepdims=True)
+    )
+
+
+def _check_activations(x: Any, name: str = "x") -> np.ndarray:
+    if isinstance(x, str | bytes):
+        raise TypeError(f"{name} must be an array of real numbers, got {_describe(x)}")
+    array = np.asarray(x)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {_describe(x)}")
+    if array.dtype.kind != "f":
+        array = array.astype(np.float64)
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise ValueError(
+            f"{name} must have shape (batch, n) or (replicas, batch, n), got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got NaN or infinite entries")
+    return array
+
+
+def batch_norm(x: Any) -> np.ndarray:
+    r"""Batch normalization at initialization: every feature standardized over the batch.
+
+    .. math:: \mathrm{BN}(u)_{bi} = \frac{u_{bi} - \mu_i}{\sqrt{\sigma_i^2 + \epsilon}}, \qquad
+              \mu_i = \frac1B \sum_b u_{bi}, \quad \sigma_i^2 = \frac1B \sum_b (u_{bi} - \mu_i)^2,
+
+    with :math:`\epsilon = 10^{-5}` and the learned scale and shift at their initial values 1 and
+    0 (Ioffe & Szegedy 2015; torch.nn.BatchNorm1d in training mode).
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, n) or (replicas, batch, n)
+        At least two rows per batch.
+
+    Returns
+    -------
+    numpy.ndarray, the shape of `x`
+
+    Examples
+    --------
+    >>> z = batch_norm([[1.0, 10.0], [3.0, 30.0]])
+    >>> np.round(z, 3).tolist()
+    [[-1.0, -1.0], [1.0, 1.0]]
+    """
+    array = _check_activations(x)
+    if array.shape[-2] < 2:
+        raise ValueError(f"batch_norm needs a batch of at least 2 rows, got shape {array.shape}")
+    return _normalize(array, -2)[0]
+
+
+def layer_norm(x: Any) -> np.ndarray:
+    r"""Layer normalization at initialization: every input standardized over its features.
+
+    .. math:: \mathrm{LN}(u)_{bi} = \frac{u_{bi} - \mu_b}{\sqrt{\sigma_b^2 + \epsilon}}
+
+    with the mean and variance over the :math:`n` features of row :math:`b`,
+    :math:`\epsilon = 10^{-5}`, scale 1 and shift 0 (Ba, Kiros & Hinton 2016; torch.nn.LayerNorm).
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, n) or (replicas, batch, n)
+        At least two features.
+
+    Returns
+    -------
+    numpy.ndarray, the shape of `x`
+
+    Examples
+    --------
+    >>> np.round(layer_norm([[1.0, 3.0]]), 3).tolist()
+    [[-1.0, 1.0]]
+    """
+    array = _check_activations(x)
+    if array.shape[-1] < 2:
+        raise ValueError(f"layer_norm needs at least 2 features, got shape {array.shape}")
+    return _normalize(array, -1)[0]
+
+
+def layer_norm_vjp(x: Any, grad: Any) -> np.ndarray:
+    r"""Return :math:`J^\top g`, the gradient through :func:`layer_norm` at `x`.
+
+    With :math:`z = \mathrm{LN}(x)` and :math:`s = 1/\sqrt{\sigma^2 + \epsilon}` per row,
+
+    .. math:: J^\top g = s\,\big(g - \bar g - z\, \overline{g \odot z}\big),
+
+    bars meaning means over the features (the backward formula of Ioffe & Szegedy 2015, section
+    3, applied along the features). Used for the final layer norm of a Pre-LN stack.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, n) or (replicas, batch, n)
+        The input of the layer norm.
+    grad : array_like, the shape of `x`
+        The gradient with respect to its output.
+
+    Returns
+    -------
+    numpy.ndarray, the shape of `x`
+
+    Examples
+    --------
+    >>> layer_norm_vjp([[1.0, 3.0]], [[1.0, 1.0]]).tolist()   # a shift changes nothing
+    [[0.0, 0.0]]
+    """
+    array = _check_activations(x)
+    g = _check_activations(grad, "grad")
+    if g.shape != array.shape:
+        raise ValueError(f"grad must have the shape of x, {array.shape}, got {g.shape}")
+    if array.shape[-1] < 2:
+        raise ValueError(f"layer_norm needs at least 2 features, got shape {array.shape}")
+    z, inv_std = _normalize(array, -1)
+    return _normalize_backward(g, z, inv_std, -1)
+
+
+def _check_norm(norm: Any) -> str | None:
+    if norm not in NORMALIZATIONS:
+        raise ValueError(f"norm must be one of None, 'batch', 'layer', got {_describe(norm)}")
+    return norm
+
+
+# ----------------------------------------------------------------------------- closed forms
+def residual_variance(alpha: float, depth: int) -> np.ndarray:
+    r"""Return :math:`(1 + \alpha^2)^\ell`, ``l = 0..depth``: the residual variance growth.
+
+    For :math:`x_{\ell+1} = x_\ell + \alpha W \mathrm{relu}(x_\ell)` with :math:`W` drawn afresh
+    with entries :math:`\mathcal{N}(0, 2/n)` (Kaiming), the branch is uncorrelated with
+    :math:`x_\ell` and :math:`\mathbb{E}\|W\mathrm{relu}(x)\|^2 = \|x\|^2` for a symmetric
+    :math:`x`, so :math:`\mathbb{E}\|x_{\ell+1}\|^2 = (1 + \alpha^2)\,\mathbb{E}\|x_\ell\|^2`.
+    A branch of :math:`m` such layers gives the same factor.
+
+    Parameters
+    ----------
+    alpha : float
+        The branch multiplier (0 or more).
+    depth : int
+        The number of blocks :math:`L`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (depth + 1,)
+        :math:`\mathbb{E}\|x_\ell\|^2 / \|x_0\|^2`.
+
+    Examples
+    --------
+    >>> residual_variance(1.0, 3).tolist()
+    [1.0, 2.0, 4.0, 8.0]
+    """
+    a = _check_alpha(alpha)
+    depth = check_int(depth, "depth", minimum=1)
+    growth = np.arange(depth + 1) * np.log1p(a * a)
+    if growth[-1] > 700:
+        raise ValueError(
+            f"(1 + alpha^2)^depth overflows float64 for alpha = {a} and depth = {depth}; "
+            "use a smaller alpha or depth"
+        )
+    return np.exp(growth)
+
+
+def fixup_scale(depth: int, branch_layers: int) -> float:
+    r"""Fixup's scale :math:`L^{-1/(2m-2)}` for the branch layers that are not zero.
+
+    Fixup (Zhang, Dauphin & Ma 2019, section 3, "Fixup initialization") sets the last layer of
+    each of the :math:`L` residual branches to zero and rescales the other layers of a branch of
+    :math:`m \ge 2` layers, initialized by He's rule, by :math:`L^{-1/(2m-2)}`.
+
+    Parameters
+    ----------
+    depth : int
+        The number of residual branches :math:`L`.
+    branch_layers : int
+        The number of layers :math:`m \ge 2` in a branch.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> fixup_scale(16, 2)
+    0.25
+    """
+    depth = check_int(depth, "depth", minimum=1)
+    m = check_int(branch_layers, "branch_layers", minimum=2)
+    return float(depth ** (-1 / (2 * m - 2)))
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a real number, got {_describe(alpha)}")
+    if not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
+    return float(alpha)
+
+
+# ------------------------------------------------------------------------- the residual stack
+@dataclass(frozen=True, eq=False)
+class ResidualForward:
+    r"""What :meth:`ResidualStack.forward` computed, kept for the backward pass.
+
+    Attributes
+    ----------
+    states : tuple of numpy.ndarray
+        ``states[l]`` is :math:`x_\ell`, shape ``(R, batch, n)``, ``l = 0..L``.
+    branch_out : tuple of numpy.ndarray
+        ``branch_out[l]`` is the branch output :math:`F_\ell(x_\ell)` before the multiplier.
+    normalized : tuple of tuple of numpy.ndarray
+        ``normalized[l][j]`` is :math:`N(u_{j})`, the normalized input of branch layer ``j``.
+    inv_std : tuple of tuple
+        The normalizations' :math:`1/\sqrt{\sigma^2 + \epsilon}` (None without normalization).
+    post_inv_std : tuple of numpy.ndarray
+        With ``post_norm``: the post-addition layer norms' :math:`1/\sqrt{\sigma^2 + \epsilon}`.
+    """
+
+    states: tuple[np.ndarray, ...]
+    branch_out: tuple[np.ndarray, ...]
+    normalized: tuple[tuple[np.ndarray, ...], ...]
+    inv_std: tuple[tuple[Any, ...], ...]
+    post_inv_std: tuple[np.ndarray, ...]
+
+    @property
+    def output(self) -> np.ndarray:
+        """The stack's output :math:`x_L`, shape ``(R, batch, n)``."""
+        return self.states[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualGradients:
+    r"""Gradients of a scalar loss from :meth:`ResidualStack.backward`, summed over the batch.
+
+    Attributes
+    ----------
+    weights : numpy.ndarray
+        Shape ``(R, L, m, n, n)``.
+    alpha : numpy.ndarray
+        Shape ``(R, L)``.
+    states : tuple of numpy.ndarray
+        ``states[l]`` is :math:`\partial \mathcal{L} / \partial x_\ell`, shape ``(R, batch, n)``.
+    """
+
+    weights: np.ndarray
+    alpha: np.ndarray
+    states: tuple[np.ndarray, ...]
+
+    @property
+    def inputs(self) -> np.ndarray:
+        r""":math:`\partial \mathcal{L} / \partial x_0`, shape ``(R, batch, n)``."""
+        return self.states[0]
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualStack:
+    r"""A stack of residual blocks :math:`x_{\ell+1} = x_\ell + \alpha_\ell F_\ell(x_\ell)`.
+
+    See the module docstring for the branch :math:`F_\ell`. Build one with
+    :meth:`ResidualStack.create`.
+
+    Attributes
+    ----------
+    weights : numpy.ndarray
+        Shape ``(R, L, m, n, n)``. ``weights[r, l, j]`` is :math:`W_{\ell j}` of replica
+        ``r``, PyTorch's ``(fan_out, fan_in)``.
+    alpha : numpy.ndarray
+        Shape ``(R, L)``. The branch multipliers :math:`\alpha_\ell`.
+    skip : bool, default True
+        False drops the identity: the plain network :math:`x_{\ell+1} = \alpha_\ell F_\ell(x_\ell)`.
+    norm : str or None, default None
+        The normalization applied to the input of every branch layer: None, ``"batch"`` or
+        ``"layer"``.
+    post_norm : bool, default False
+        Layer-normalize every block's output (Post-LN).
+
+    Examples
+    --------
+    >>> stack = ResidualStack.create(4, 3, rng=np.random.default_rng(0), alpha=0.0)
+    >>> x = np.ones((2, 4))
+    >>> bool(np.allclose(stack(x)[0], x))   # alpha = 0: every block is the identity
+    True
+    >>> stack.weights.shape
+    (1, 3, 1, 4, 4)
+    """
+
+    weights: np.ndarray
+    alpha: np.ndarray
+    skip: bool = True
+    norm: str | None = None
+    post_norm: bool = False
+
+    def __post_init__(self) -> None:
+        W, a = self.weights, self.alpha
+        if not isinstance(W, np.ndarray) or W.dtype.kind != "f" or W.ndim != 5:
+            raise TypeError(
+                "weights must be a float array of shape (replicas, depth, branch_layers, n, n), "
+                f"got {_describe(W)}"
+            )
+        if W.shape[-1] != W.shape[-2] or min(W.shape) < 1:
+            raise ValueError(
+                f"weights must hold non-empty square n x n matrices, got shape {W.shape}"
+            )
+        if not isinstance(a, np.ndarray) or a.shape != W.shape[:2] or a.dtype != W.dtype:
+            raise ValueError(
+                f"alpha must be an array of shape {W.shape[:2]} (replicas, depth) and dtype "
+                f"{W.dtype}, got {_describe(a)}"
+            )
+        if not isinstance(self.skip, bool) or not isinstance(self.post_norm, bool):
+            raise TypeError("skip and post_norm must be True or False")
+        _check_norm(self.norm)
+
+    @classmethod
+    def create(
+        cls,
+        width: int,
+        depth: int,
+        *,
+        rng: np.random.Generator,
+        branch_layers: int = 1,
+        alpha: float = 1.0,
+        gain: float = np.sqrt(2.0),
+        replicas: int = 1,
+        skip: bool = True,
+        norm: str | None = None,
+        post_norm: bool = False,
+        dtype: Any = np.float64,
+    ) -> ResidualStack:
+        r"""Draw a stack with Gaussian weights :math:`\mathcal{N}(0, \mathrm{gain}^2 / n)`.
+
+        The default gain :math:`\sqrt 2` is Kaiming's for ReLU (He et al. 2015).
+
+        Parameters
+        ----------
+        width, depth : int
+            :math:`n` and :math:`L`, at least 1.
+        rng : numpy.random.Generator
+        branch_layers : int, default 1
+            :math:`m`, the layers of one branch.
+        alpha : float, default 1.0
+            Every branch multiplier (0 is SkipInit/ReZero: every block is the identity).
+        gain : float, default sqrt(2)
+        replicas : int, default 1
+            Independent stacks drawn at once (the leading axis).
+        skip, norm, post_norm
+            As in the class.
+        dtype : numpy dtype, default float64
+            ``np.float64`` or ``np.float32``.
+
+        Returns
+        -------
+        ResidualStack
+        """
+        check_rng(rng)
+        n = check_int(width, "width", minimum=1)
+        depth = check_int(depth, "depth", minimum=1)
+        m = check_int(branch_layers, "branch_layers", minimum=1)
+        R = check_int(replicas, "replicas", minimum=1)
+        a = _check_alpha(alpha)
+        g = check_positive_float(gain, "gain")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        W = (g / np.sqrt(n)) * rng.standard_normal((R, depth, m, n, n))
+        return cls(W.astype(dtype), np.full((R, depth), a, dtype), skip, norm, post_norm)
+
+    @property
+    def replicas(self) -> int:
+        """The number of independent stacks R."""
+        return self.weights.shape[0]
+
+    @property
+    def depth(self) -> int:
+        """The number of blocks L."""
+        return self.weights.shape[1]
+
+    @property
+    def branch_layers(self) -> int:
+        """The layers m of one branch."""
+        return self.weights.shape[2]
+
+    @property
+    def width(self) -> int:
+        """The width n."""
+        return self.weights.shape[3]
+
+    def _inputs(self, x: Any) -> np.ndarray:
+        array = _check_activations(x)
+        if array.shape[-1] != self.width:
+            raise ValueError(
+                f"x must have {self.width} features (the stack's width), got shape {array.shape}"
+            )
+        if array.ndim == 2:
+            array = np.broadcast_to(array, (self.replicas, *array.shape))
+        elif array.shape[0] != self.replicas:
+            raise ValueError(
+                f"x of shape (replicas, batch, n) must have {self.replicas} replicas, "
+                f"got shape {array.shape}"
+            )
+        if self.norm == "batch" and array.shape[1] < 2:
+            raise ValueError(f"batch norm needs a batch of at least 2 inputs, got {array.shape}")
+        return array.astype(self.weights.dtype)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """Return the output :math:`x_L`, shape ``(R, batch, n)``, keeping nothing else."""
+        return self._output(self._inputs(x), strict=True)
+
+    def _output(self, x: np.ndarray, *, strict: bool) -> np.ndarray:
+        """Return the output on checked input, without storing the intermediate activations."""
+        axis = {"batch": -2, "layer": -1}.get(self.norm or "", 0)
+        mode = "raise" if strict else "ignore"
+        with np.errstate(over=mode, invalid=mode):
+            try:
+                for layer in range(self.depth):
+                    u = x
+                    for j in range(self.branch_layers):
+                        z = _normalize(u, axis)[0] if axis else u
+                        u = np.maximum(z, 0) @ np.swapaxes(self.weights[:, layer, j], -1, -2)
+                    u = self.alpha[:, layer, None, None] * u
+                    x = x + u if self.skip else u
+                    if self.post_norm:
+                        x = _normalize(x, -1)[0]
+            except FloatingPointError as error:
+                raise ValueError(
+                    f"the activations overflow {x.dtype} at block {layer + 1} of {self.depth}; "
+                    "use float64, a smaller alpha or a smaller depth"
+                ) from error
+        return x
+
+    def forward(self, x: Any) -> ResidualForward:
+        r"""Run the stack on `x` and keep what the backward pass needs.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, n) or (R, batch, n)
+            The same batch is fed to every replica if it has no replica axis.
+
+        Returns
+        -------
+        ResidualForward
+
+        Raises
+        ------
+        ValueError
+            If the activations overflow the dtype.
+        """
+        return self._run(self._inputs(x), strict=True)
+
+    def _run(self, x: np.ndarray, *, strict: bool) -> ResidualForward:
+        """Run the forward pass on checked input; `strict` turns overflow into a ValueError."""
+        axis = {"batch": -2, "layer": -1}.get(self.norm or "", 0)
+        states, branch_out, normalized, inv_std, post_inv_std = [x], [], [], [], []
+        mode = "raise" if strict else "ignore"
+        with np.errstate(over=mode, invalid=mode):
+            try:
+                for layer in range(self.depth):
+                    u, zs, stds = x, [], []
+                    for j in range(self.branch_layers):
+                        z, std = _normalize(u, axis) if axis else (u, None)
+                        zs.append(z)
+                        stds.append(std)
+                        u = np.maximum(z, 0) @ np.swapaxes(self.weights[:, layer, j], -1, -2)
+                    normalized.append(tuple(zs))
+                    inv_std.append(tuple(stds))
+                    branch_out.append(u)
+                    total = self.alpha[:, layer, None, None] * u
+                    if self.skip:
+                        total = total + x
+                    if self.post_norm:
+                        total, std = _normalize(total, -1)
+                        post_inv_std.append(std)
+                    x = total
+                    states.append(x)
+            except FloatingPointError as error:
+                raise ValueError(
+                    f"the activations overflow {x.dtype} at block {layer + 1} of {self.depth}; "
+                    "use float64, a smaller alpha or a smaller depth"
+                ) from error
+        return ResidualForward(
+            tuple(states), tuple(branch_out), tuple(normalized), tuple(inv_std), tuple(post_inv_std)
+        )
+
+    def backward(self, fp: ResidualForward, grad_out: Any) -> ResidualGradients:
+        r"""Backpropagate :math:`\partial \mathcal{L} / \partial x_L` through the stack.
+
+        Block by block, from the top: with :math:`g = \partial\mathcal{L}/\partial x_{\ell+1}`,
+        :math:`\partial\mathcal{L}/\partial\alpha_\ell = \langle g, F_\ell(x_\ell)\rangle`, the
+        branch receives :math:`\alpha_\ell g`, each branch layer gives
+        :math:`\partial\mathcal{L}/\partial W_{\ell j} = \delta^\top \mathrm{relu}(N(u_{j-1}))`
+        and passes back :math:`N'(\cdot)^\top (\mathbf 1_{N(u) > 0} \odot W_{\ell j}^\top\delta)`,
+        and the skip adds :math:`g` itself.
+
+        Parameters
+        ----------
+        fp : ResidualForward
+            From :meth:`forward` of this stack.
+        grad_out : array_like, shape (batch, n) or (R, batch, n)
+
+        Returns
+        -------
+        ResidualGradients
+        """
+        if (
+            not isinstance(fp, ResidualForward)
+            or len(fp.states) != self.depth + 1
+            or fp.output.shape[0] != self.replicas
+        ):
+            raise TypeError(f"fp must be this stack's ResidualForward, got {_describe(fp)}")
+        g = _check_activations(grad_out, "grad_out")
+        if g.ndim == 2:
+            g = np.broadcast_to(g, (self.replicas, *g.shape))
+        if g.shape != fp.output.shape:
+            raise ValueError(
+                f"grad_out must have the output's shape {fp.output.shape}, got {g.shape}"
+            )
+        return self._backprop(fp, g.astype(self.weights.dtype))
+
+    def _backprop(self, fp: ResidualForward, g: np.ndarray) -> ResidualGradients:
+        """Run the backward pass on checked input (training uses it unchecked)."""
+        axis = {"batch": -2, "layer": -1}.get(self.norm or "", 0)
+        dW = np.empty_like(self.weights)
+        dalpha = np.empty_like(self.alpha)
+        dstates = [g]
+        for layer in reversed(range(self.depth)):
+            if self.post_norm:
+                g = _normalize_backward(g, fp.states[layer + 1], fp.post_inv_std[layer], -1)
+            dalpha[:, layer] = (g * fp.branch_out[layer]).sum(axis=(1, 2))
+            delta = self.alpha[:, layer, None, None] * g
+            for j in reversed(range(self.branch_layers)):
+                z = fp.normalized[layer][j]
+                dW[:, layer, j] = np.swapaxes(delta, -1, -2) @ np.maximum(z, 0)
+                delta = (delta @ self.weights[:, layer, j]) * (z > 0)
+                if axis:
+                    delta = _normalize_backward(delta, z, fp.inv_std[layer][j], axis)
+            g = g + delta if self.skip else delta
+            dstates.append(g)
+        return ResidualGradients(dW, dalpha, tuple(reversed(dstates)))
+
+    def jacobian(self, x: Any) -> np.ndarray:
+        r"""Return the input-output Jacobian :math:`J = \partial x_L / \partial x_0` at every input.
+
+        .. math:: J = \prod_{\ell = L-1}^{0} \big(I + \alpha_\ell\, W_{\ell m} D_{\ell m}
+                  \cdots W_{\ell 1} D_{\ell 1}\big), \qquad
+                  D_{\ell j} = \operatorname{diag} \mathbf 1_{u_{j-1} > 0},
+
+        without the :math:`I` when ``skip=False``. Refused with a normalization: batch norm
+        couples the inputs of a batch, so one input has no Jacobian of its own.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, n) or (R, batch, n)
+
+        Returns
+        -------
+        numpy.ndarray, shape (R, batch, n, n)
+        """
+        if self.norm is not None or self.post_norm:
+            raise ValueError(
+                "jacobian is defined here for stacks without normalization (norm=None, "
+                f"post_norm=False), got norm={self.norm!r}, post_norm={self.post_norm}"
+            )
+        fp = self.forward(x)
+        R, B, n = fp.output.shape
+        J = np.broadcast_to(np.eye(n, dtype=self.weights.dtype), (R, B, n, n)).copy()
+        for layer in range(self.depth):
+            branch = J
+            for j in range(self.branch_layers):
+                mask = (fp.normalized[layer][j] > 0).astype(J.dtype)
+                branch = self.weights[:, layer, j, None] @ (mask[..., None] * branch)
+            branch = self.alpha[:, layer, None, None, None] * branch
+            J = J + branch if self.skip else branch
+        return J
+
+    def jacobian_singular_values(self, x: Any) -> np.ndarray:
+        """Return the singular values of :meth:`jacobian`, largest first, shape ``(R, batch, n)``.
+
+        Examples
+        --------
+        >>> stack = ResidualStack.create(3, 2, rng=np.random.default_rng(1), alpha=0.0)
+        >>> stack.jacobian_singular_values(np.ones((1, 3))).round(12).tolist()
+        [[[1.0, 1.0, 1.0]]]
+        """
+        return np.linalg.svd(self.jacobian(x), compute_uv=False)
+
+
+def mean_square_profile(
+    width: int,
+    depth: int,
+    alpha: float,
+    *,
+    rng: np.random.Generator,
+    trials: int = 8,
+    batch: int = 32,
+    norm: str | None = None,
+    skip: bool = True,
+) -> np.ndarray:
+    r"""Measure :math:`\mathbb{E}\,\|x_\ell\|^2 / n`, ``l = 0..depth``, over fresh random stacks.
+
+    Runs `trials` independent stacks of one-layer Kaiming branches
+    (:math:`x_{\ell+1} = x_\ell + \alpha W_\ell \mathrm{relu}(N(x_\ell))`, entries of
+    :math:`W_\ell` from :math:`\mathcal{N}(0, 2/n)`) on a batch of standard Gaussian inputs,
+    drawing one layer's weights at a time so that deep stacks need little memory. Compare with
+    :func:`residual_variance` (no normalization) or :math:`1 + \alpha^2 \ell` (batch norm:
+    every branch adds a unit-variance signal, De & Smith 2020).
+
+    Parameters
+    ----------
+    width, depth : int
+    alpha : float
+    rng : numpy.random.Generator
+    trials : int, default 8
+    batch : int, default 32
+    norm : {None, "batch", "layer"}, default None
+    skip : bool, default True
+
+    Returns
+    -------
+    numpy.ndarray, shape (depth + 1,)
+        The mean square of the entries of :math:`x_\ell` over trials, batch and features.
+
+    Raises
+    ------
+    ValueError
+        If the activations overflow float64.
+
+    Examples
+    --------
+    >>> mean_square_profile(8, 2, 0.0, rng=np.random.default_rng(0))[-1] > 0
+    np.True_
+    """
+    check_rng(rng)
+    n = check_int(width, "width", minimum=1)
+    depth = check_int(depth, "depth", minimum=1)
+    a = _check_alpha(alpha)
+    trials = check_int(trials, "trials", minimum=1)
+    batch = check_int(batch, "batch", minimum=2 if norm == "batch" else 1)
+    norm = _check_norm(norm)
+    axis = {"batch": -2, "layer": -1}.get(norm or "", 0)
+    x = rng.standard_normal((trials, batch, n))
+    profile = [float(np.mean(x**2))]
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            for _ in range(depth):
+                W = np.sqrt(2 / n) * rng.standard_normal((trials, n, n))
+                z = _normalize(x, axis)[0] if axis else x
+                branch = a * (np.maximum(z, 0) @ np.swapaxes(W, -1, -2))
+                x = x + branch if skip else branch
+                profile.append(float(np.mean(x**2)))
+        except FloatingPointError as error:
+            raise ValueError(
+                f"the activations overflow float64 after {len(profile) - 1} of {depth} blocks; "
+                "use a smaller alpha or depth"
+            ) from error
+    return np.array(profile)
+
+
+# ------------------------------------------------------------------------------ training
+@dataclass(frozen=True, eq=False)
+class ResidualClassifier:
+    r"""A residual MLP classifier: an input layer, a :class:`ResidualStack`, a linear readout.
+
+    .. math:: x_0 = W_{\mathrm{in}}\, v + b_{\mathrm{in}}, \qquad x_L = \text{stack}(x_0),
+              \qquad \text{logits} = W_{\mathrm{out}}\, \mathrm{relu}(x_L) + b_{\mathrm{out}}
+
+    for an input :math:`v`, with a leading replica axis on every parameter.
+
+    Attributes
+    ----------
+    w_in : numpy.ndarray
+        Shape ``(R, n, d)``.
+    b_in : numpy.ndarray
+        Shape ``(R, n)``.
+    stack : ResidualStack
+    w_out : numpy.ndarray
+        Shape ``(R, c, n)``.
+    b_out : numpy.ndarray
+        Shape ``(R, c)``.
+    train_alpha : numpy.ndarray of bool
+        Shape ``(R,)``. Which replicas' branch multipliers training updates (ReZero's are).
+    """
+
+    w_in: np.ndarray
+    b_in: np.ndarray
+    stack: ResidualStack
+    w_out: np.ndarray
+    b_out: np.ndarray
+    train_alpha: np.ndarray
+
+    def parameters(self) -> list[np.ndarray]:
+        """Return the arrays an optimizer updates, in a fixed order."""
+        return [self.w_in, self.b_in, self.stack.weights, self.stack.alpha, self.w_out, self.b_out]
+
+    def logits(self, v: np.ndarray) -> np.ndarray:
+        """Return the logits of every replica, shape ``(R, batch, c)``."""
+        x0 = v @ np.swapaxes(self.w_in, -1, -2) + self.b_in[:, None]
+        top = np.maximum(self.stack._output(x0, strict=False), 0)
+        return top @ np.swapaxes(self.w_out, -1, -2) + self.b_out[:, None]
+
+
+def residual_classifier(
+    schemes: str | Sequence[str],
+    *,
+    inputs: int,
+    classes: int,
+    width: int,
+    depth: int,
+    rng: np.random.Generator,
+    dtype: Any = np.float32,
+) -> ResidualClassifier:
+    r"""Draw residual MLP classifiers (two-layer branches), one replica per scheme named.
+
+    Every scheme draws the input layer with Kaiming's :math:`\mathcal{N}(0, 2/d)` (zero
+    biases) and the branch layers with :math:`\mathcal{N}(0, 2/n)`; they differ in:
+
+    ============  ================================================================================
+    ``kaiming``   nothing more: :math:`\alpha = 1`, the variance grows as :math:`2^\ell`
+    ``scaled``    :math:`\alpha = 1/\sqrt{L}`, the branch scaling of GPT-2 (Radford et al. 2019)
+    ``fixup``     the second layer of every branch and the readout zero, the first scaled by
+                  :func:`fixup_scale` :math:`= L^{-1/2}` (Zhang, Dauphin & Ma 2019; without
+                  Fixup's scalar biases and multipliers)
+    ``rezero``    :math:`\alpha = 0`, trained (Bachlechner et al. 2021)
+    ============  ================================================================================
+
+    The readout is :math:`\mathcal{N}(0, 1/n)` except under Fixup.
+
+    Parameters
+    ----------
+    schemes : str or sequence of str
+        One of :data:`SCHEMES` per replica (a single name gives one replica).
+    inputs, classes, width, depth : int
+    rng : numpy.random.Generator
+    dtype : numpy dtype, default float32
+
+    Returns
+    -------
+    ResidualClassifier
+
+    Examples
+    --------
+    >>> net = residual_classifier(["fixup", "rezero"], inputs=4, classes=3, width=8, depth=2,
+    ...                           rng=np.random.default_rng(0))
+    >>> net.stack.weights.shape, net.train_alpha.tolist()
+    ((2, 2, 2, 8, 8), [False, True])
+    """
+    names = [schemes] if isinstance(schemes, str) else list(schemes)
+    if not names or any(name not in SCHEMES for name in names):
+        raise ValueError(
+            f"schemes must name one or more of {', '.join(SCHEMES)}, got {_describe(schemes)}"
+        )
+    d = check_int(inputs, "inputs", minimum=1)
+    c = check_int(classes, "classes", minimum=2)
+    n = check_int(width, "width", minimum=1)
+    L = check_int(depth, "depth", minimum=1)
+    R = len(names)
+    stack = ResidualStack.create(n, L, rng=rng, branch_layers=2, replicas=R, dtype=dtype)
+    w_in = np.sqrt(2 / d) * rng.standard_normal((R, n, d))
+    w_out = rng.standard_normal((R, c, n)) / np.sqrt(n)
+    for r, name in enumerate(names):
+        stack.alpha[r] = {"kaiming": 1.0, "scaled": 1 / np.sqrt(L), "fixup": 1.0, "rezero": 0.0}[
+            name
+        ]
+        if name == "fixup":
+            stack.weights[r, :, 0] *= fixup_scale(L, 2)
+            stack.weights[r, :, 1] = 0
+            w_out[r] = 0
+    return ResidualClassifier(
+        w_in.astype(dtype),
+        np.zeros((R, n), dtype),
+        stack,
+        w_out.astype(dtype),
+        np.zeros((R, c), dtype),
+        train_alpha=np.array([name == "rezero" for name in names]),
+    )
+
+
+def _loss_and_gradients(
+    net: ResidualClassifier, v: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Mean cross-entropy per replica and the gradients of its sum over replicas."""
+    B = v.shape[0]
+    x0 = v @ np.swapaxes(net.w_in, -1, -2) + net.b_in[:, None]
+    fp = net.stack._run(x0, strict=False)
+    top = np.maximum(fp.output, 0)
+    z = top @ np.swapaxes(net.w_out, -1, -2) + net.b_out[:, None]
+    z = z - z.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    loss = -log_p[:, np.arange(B), y].mean(axis=1)
+    dz = np.exp(log_p)
+    dz[:, np.arange(B), y] -= 1
+    dz /= B
+    d_out = np.swapaxes(dz, -1, -2) @ top
+    g_top = (dz @ net.w_out) * (fp.output > 0)
+    grads = net.stack._backprop(fp, g_top)
+    g0 = grads.inputs
+    dalpha = grads.alpha * net.train_alpha[:, None]
+    d_in = np.swapaxes(g0, -1, -2) @ v
+    return loss, [d_in, g0.sum(axis=1), grads.weights, dalpha, d_out, dz.sum(axis=1)]
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualTrainingResult:
+    """The per-replica record of :func:`train_residual`.
+
+    Attributes
+    ----------
+    train_loss : numpy.ndarray
+        Shape ``(epochs + 1, R)``. The mean training loss over each epoch (row 0: the initial
+        loss on the first batches).
+    val_accuracy : numpy.ndarray
+        Shape ``(epochs + 1, R)``. Validation accuracy after each epoch (row 0: at initialization).
+    test_accuracy : numpy.ndarray
+        Shape ``(R,)``. Test accuracy of the final networks.
+    diverged : numpy.ndarray of bool
+        Shape ``(R,)``. Replicas whose loss became non-finite; their later entries are NaN.
+    """
+
+    train_loss: np.ndarray
+    val_accuracy: np.ndarray
+    test_accuracy: np.ndarray
+    diverged: np.ndarray
+
+
+def _accuracy(net: ResidualClassifier, v: np.ndarray, y: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return (net.logits(v).argmax(axis=-1) == y).mean(axis=1)
+
+
+def train_residual(
+    net: ResidualClassifier,
+    data: Dataset,
+    lr: Any,
+    *,
+    rng: np.random.Generator,
+    epochs: int = 5,
+    batch_size: int = 128,
+) -> ResidualTrainingResult:
+    r"""Train the R replicas of `net` at once with Adam, each at its own learning rate.
+
+    Adam (Kingma & Ba 2015, Algorithm 1) with :math:`\beta_1 = 0.9`, :math:`\beta_2 = 0.999`,
+    :math:`\epsilon = 10^{-8}`, on the softmax cross-entropy; every replica sees the same
+    minibatches (shuffled by `rng`). The parameters of `net` are updated in place. A replica
+    whose loss turns non-finite is marked diverged and frozen.
+
+    Parameters
+    ----------
+    net : ResidualClassifier
+    data : Dataset
+        With a validation set (``x_val``, ``y_val``).
+    lr : float or array_like of shape (R,)
+        The learning rate of every replica.
+    rng : numpy.random.Generator
+    epochs : int, default 5
+    batch_size : int, default 128
+
+    Returns
+    -------
+    ResidualTrainingResult
+    """
+    if not isinstance(net, ResidualClassifier):
+        raise TypeError(f"net must be a ResidualClassifier, got {_describe(net)}")
+    if not isinstance(data, Dataset) or data.x_val is None:
+        raise TypeError(f"data must be a Dataset with a validation set, got {_describe(data)}")
+    check_rng(rng)
+    epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    params = net.parameters()
+    R, dtype = params[0].shape[0], params[0].dtype
+    if data.x_train.shape[1] != params[0].shape[2]:
+        raise ValueError(
+            f"data has {data.x_train.shape[1]} features, the network expects {params[0].shape[2]}"
+        )
+    rates = np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)).copy()
+    if not np.all(np.isfinite(rates)) or np.any(rates <= 0):
+        raise ValueError(f"lr must be finite and > 0 for every replica, got {rates}")
+    x, y = data.x_train.astype(dtype), data.y_train
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    b1, b2, step = 0.9, 0.999, 0
+    diverged = np.zeros(R, bool)
+    losses = np.full((epochs + 1, R), np.nan)
+    val = np.full((epochs + 1, R), np.nan)
+    val[0] = _accuracy(net, data.x_val.astype(dtype), data.y_val)
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(y))
+        epoch_loss = np.zeros(R)
+        for start in range(0, len(y), batch_size):
+            idx = order[start : start + batch_size]
+            with np.errstate(all="ignore"):
+                loss, grads = _loss_and_gradients(net, x[idx], y[idx])
+            if epoch == 1 and start == 0:
+                losses[0] = loss
+            diverged |= ~np.isfinite(loss)
+            epoch_loss += np.where(diverged, 0, loss) * len(idx)
+            step += 1
+            live = (~diverged * rates / (1 - b1**step)).astype(dtype)
+            for p, g, s1, s2 in zip(params, grads, m1, m2, strict=True):
+                g = np.where(np.isfinite(g), g, 0).astype(dtype)
+                s1 *= b1
+                s1 += (1 - b1) * g
+                s2 *= b2
+                s2 += (1 - b2) * g * g
+                shape = (R,) + (1,) * (p.ndim - 1)
+                p -= live.reshape(shape) * s1 / (np.sqrt(s2 / (1 - b2**step)) + 1e-8)
+        losses[epoch] = np.where(diverged, np.nan, epoch_loss / len(y))
+        val[epoch] = np.where(
+            diverged, np.nan, _accuracy(net, data.x_val.astype(dtype), data.y_val)
+        )
+    test = np.where(diverged, np.nan, _accuracy(net, data.x_test.astype(dtype), data.y_test))
+    return ResidualTrainingResult(losses, val, test, diverged)

@@ -1,0 +1,360 @@
+"""Tests for eiginit.residual: residual stacks, normalization at initialization, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eiginit.datasets import Dataset
+from eiginit.residual import (
+    SCHEMES,
+    ResidualStack,
+    batch_norm,
+    fixup_scale,
+    layer_norm,
+    layer_norm_vjp,
+    mean_square_profile,
+    residual_classifier,
+    residual_variance,
+    train_residual,
+)
+
+CONFIGS = [  # (branch_layers, norm, post_norm, skip)
+    (1, None, False, True),
+    (2, None, False, True),
+    (2, "batch", False, True),
+    (2, "layer", False, True),
+    (1, "layer", True, True),
+    (2, None, False, False),
+    (1, "batch", False, False),
+]
+
+
+def central_difference(f, array: np.ndarray, index: tuple[int, ...], eps: float = 1e-6) -> float:
+    array[index] += eps
+    up = f()
+    array[index] -= 2 * eps
+    down = f()
+    array[index] += eps
+    return (up - down) / (2 * eps)
+
+
+# --- forward and backward -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("m", "norm", "post_norm", "skip"), CONFIGS)
+def test_backward_matches_finite_differences(m, norm, post_norm, skip) -> None:
+    rng = np.random.default_rng(3)
+    stack = ResidualStack.create(
+        5, 3, rng=rng, branch_layers=m, alpha=0.7, replicas=2, norm=norm,
+        post_norm=post_norm, skip=skip,
+    )  # fmt: skip
+    x = rng.standard_normal((2, 4, 5))
+    g_out = rng.standard_normal((2, 4, 5))
+    grads = stack.backward(stack.forward(x), g_out)
+
+    def loss() -> float:
+        return float(np.sum(stack(x) * g_out))
+
+    for index in [(0, 0, 0, 1, 2), (1, 2, m - 1, 4, 0), (1, 1, 0, 2, 3)]:
+        numeric = central_difference(loss, stack.weights, index)
+        assert grads.weights[index] == pytest.approx(numeric, rel=1e-5, abs=1e-7)
+    for index in [(0, 0), (1, 2)]:
+        numeric = central_difference(loss, stack.alpha, index)
+        assert grads.alpha[index] == pytest.approx(numeric, rel=1e-5, abs=1e-7)
+    for index in [(0, 1, 2), (1, 3, 4)]:
+        numeric = central_difference(loss, x, index)
+        assert grads.inputs[index] == pytest.approx(numeric, rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize(("m", "skip"), [(1, True), (2, True), (3, False)])
+def test_jacobian_matches_finite_differences(m, skip) -> None:
+    rng = np.random.default_rng(4)
+    stack = ResidualStack.create(6, 4, rng=rng, branch_layers=m, alpha=0.6, skip=skip)
+    x = rng.standard_normal((1, 6))
+    J = stack.jacobian(x)[0, 0]
+    numeric = np.array(
+        [(stack(x + 1e-6 * e)[0, 0] - stack(x - 1e-6 * e)[0, 0]) / 2e-6 for e in np.eye(6)]
+    ).T
+    np.testing.assert_allclose(J, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_forward_states_and_call_agree() -> None:
+    stack = ResidualStack.create(4, 5, rng=np.random.default_rng(0), norm="batch", replicas=3)
+    x = np.random.default_rng(1).standard_normal((6, 4))
+    fp = stack.forward(x)
+    assert len(fp.states) == 6
+    np.testing.assert_allclose(fp.output, stack(x))
+    assert fp.output.shape == (3, 6, 4)
+
+
+@given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 3), st.integers(0, 10**6))
+@settings(max_examples=25, deadline=None)
+def test_zero_branch_multiplier_is_an_exact_isometry(n, depth, m, seed) -> None:
+    # SkipInit / ReZero: alpha = 0 makes every block the identity, so J = I exactly.
+    rng = np.random.default_rng(seed)
+    stack = ResidualStack.create(n, depth, rng=rng, branch_layers=m, alpha=0.0)
+    x = rng.standard_normal((2, n))
+    np.testing.assert_array_equal(stack(x)[0], x)
+    np.testing.assert_array_equal(stack.jacobian(x)[0], np.broadcast_to(np.eye(n), (2, n, n)))
+
+
+def test_plain_stack_is_a_relu_network() -> None:
+    # skip=False, one-layer branches: x_{l+1} = W relu(x_l), the chapter-7 network's layer.
+    rng = np.random.default_rng(5)
+    stack = ResidualStack.create(5, 3, rng=rng, skip=False)
+    x = rng.standard_normal((2, 5))
+    expected = x
+    for W in stack.weights[0, :, 0]:
+        expected = np.maximum(expected, 0) @ W.T
+    np.testing.assert_allclose(stack(x)[0], expected)
+
+
+def test_block_jacobian_eigenvalues_sit_in_a_disk_around_one() -> None:
+    # One block's Jacobian is I + alpha W D. D keeps the k active units, so W D has n - k zero
+    # eigenvalues (lambda = 1 exactly) and, by the circular law, k more filling a disk of
+    # radius about 1 (entries N(0, 2/n) = N(0, 1/k) with k near n/2): radius alpha around 1.
+    n, alpha = 400, 0.3
+    stack = ResidualStack.create(n, 1, rng=np.random.default_rng(6), alpha=alpha)
+    x = np.random.default_rng(7).standard_normal((1, n))
+    lam = np.linalg.eigvals(stack.jacobian(x)[0, 0])
+    radius = np.abs(lam - 1)
+    active = int(np.sum(x > 0))
+    assert int(np.sum(radius < 1e-9)) == n - active
+    spread = np.sort(radius)[n - active :] / alpha
+    assert spread.max() < 1.15
+    # Circular law: a share r^2 of the disk's eigenvalues lies within radius r.
+    assert abs(np.mean(spread < 0.5) - 0.25) < 0.05
+
+
+# --- normalization --------------------------------------------------------------------------
+
+
+def test_batch_and_layer_norm_standardize() -> None:
+    x = np.random.default_rng(8).normal(3.0, 2.0, size=(50, 7))
+    z = batch_norm(x)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(z.var(axis=0), 1, rtol=1e-4)
+    z = layer_norm(x)
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(z.var(axis=1), 1, rtol=1e-4)
+
+
+def test_layer_norm_vjp_matches_finite_differences() -> None:
+    rng = np.random.default_rng(9)
+    x, g = rng.standard_normal((3, 5)), rng.standard_normal((3, 5))
+    vjp = layer_norm_vjp(x, g)
+    for index in [(0, 0), (2, 4), (1, 2)]:
+        numeric = central_difference(lambda: float(np.sum(layer_norm(x) * g)), x, index)
+        assert vjp[index] == pytest.approx(numeric, rel=1e-5, abs=1e-8)
+
+
+# --- closed forms -------------------------------------------------------------------------
+
+
+def test_residual_variance_closed_form() -> None:
+    np.testing.assert_allclose(residual_variance(0.5, 4), 1.25 ** np.arange(5))
+    assert residual_variance(1 / np.sqrt(64), 64)[-1] == pytest.approx((1 + 1 / 64) ** 64)
+    with pytest.raises(ValueError, match="overflows"):
+        residual_variance(1.0, 2000)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_first_block_multiplies_the_mean_square_by_one_plus_alpha_squared(alpha) -> None:
+    # Exact at any width for Gaussian x_0: E||x_1||^2 = (1 + alpha^2) E||x_0||^2.
+    ratios = [
+        (lambda p: p[1] / p[0])(
+            mean_square_profile(16, 1, alpha, rng=np.random.default_rng(s), trials=50, batch=8)
+        )
+        for s in range(40)
+    ]
+    mean, se = np.mean(ratios), np.std(ratios, ddof=1) / np.sqrt(len(ratios))
+    assert abs(mean - (1 + alpha**2)) < 4 * se
+
+
+def test_deep_growth_approaches_the_closed_form_from_above() -> None:
+    # (1 + alpha^2)^L is the wide limit; at width n each block adds a relative excess of
+    # order alpha^2 / n (the branch input is not exactly symmetric), which the chapter
+    # measures as below 1/n per block.
+    L = 8
+    ratios = np.array(
+        [
+            (lambda p: p[-1] / p[0])(
+                mean_square_profile(64, L, 1.0, rng=np.random.default_rng(s), trials=40, batch=8)
+            )
+            for s in range(30)
+        ]
+    )
+    mean, se = ratios.mean(), ratios.std(ddof=1) / np.sqrt(len(ratios))
+    assert mean > 2**L - 4 * se
+    assert mean < 2**L * (1 + 1 / 64) ** L + 4 * se
+
+
+def test_batch_norm_branch_grows_linearly() -> None:
+    # De & Smith 2020: a batch-normalized branch adds unit variance per block: 1 + alpha^2 l.
+    profiles = np.array(
+        [
+            mean_square_profile(64, 12, 1.0, rng=np.random.default_rng(s), trials=8, norm="batch")
+            for s in range(20)
+        ]
+    )
+    mean = profiles.mean(axis=0)
+    se = profiles.std(axis=0, ddof=1) / np.sqrt(len(profiles))
+    expected = 1 + np.arange(13)
+    assert np.all(np.abs(mean - expected) < 4 * se + 0.01 * expected)
+
+
+def test_pre_ln_branch_adds_n_sigma_squared_over_two() -> None:
+    # Pre-LN, one-layer branch W relu(LN(x)) with entries N(0, s^2): each block adds
+    # n s^2 / 2 to the mean square of x_l.
+    n, L, s = 32, 6, 0.1
+    stack = ResidualStack.create(n, L, rng=np.random.default_rng(10), gain=s * np.sqrt(n),
+                                 replicas=200, norm="layer")  # fmt: skip
+    x0 = np.random.default_rng(11).standard_normal((8, n))
+    ms = [float(np.mean(x**2)) for x in stack.forward(x0).states]
+    per_replica = np.mean(stack(x0) ** 2, axis=(1, 2)) - np.mean(x0**2)
+    se = per_replica.std(ddof=1) / np.sqrt(len(per_replica))
+    assert abs((ms[-1] - ms[0]) - L * n * s**2 / 2) < 4 * se
+
+
+def test_fixup_scale() -> None:
+    assert fixup_scale(16, 2) == 0.25
+    assert fixup_scale(27, 4) == pytest.approx(27 ** (-1 / 6))
+    with pytest.raises(ValueError, match="branch_layers"):
+        fixup_scale(16, 1)
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+def tiny_data(seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((3, 6)) * 2
+    y = rng.integers(0, 3, 300)
+    x = (centers[y] + rng.standard_normal((300, 6))).astype(np.float32)
+    return Dataset(x[:200], y[:200], x[250:], y[250:], 3, "blobs", x[200:250], y[200:250])
+
+
+def test_schemes_initialize_as_documented() -> None:
+    net = residual_classifier(list(SCHEMES), inputs=6, classes=3, width=8, depth=4,
+                              rng=np.random.default_rng(0))  # fmt: skip
+    alpha = net.stack.alpha[:, 0].tolist()
+    assert alpha == pytest.approx([1.0, 0.5, 1.0, 0.0])
+    fixup = SCHEMES.index("fixup")
+    assert np.all(net.stack.weights[fixup, :, 1] == 0)
+    assert np.all(net.w_out[fixup] == 0)
+    assert net.train_alpha.tolist() == [False, False, False, True]
+
+
+def test_training_learns_separable_blobs_with_every_scheme() -> None:
+    data = tiny_data()
+    net = residual_classifier(list(SCHEMES) * 2, inputs=6, classes=3, width=8, depth=4,
+                              rng=np.random.default_rng(1))  # fmt: skip
+    result = train_residual(net, data, 1e-2, rng=np.random.default_rng(2), epochs=8)
+    assert not result.diverged.any()
+    assert np.all(result.val_accuracy[-1] > 0.7)  # chance is 1/3
+    assert np.all(result.train_loss[-1] < result.train_loss[0])
+
+
+def test_training_marks_divergence_instead_of_returning_nan() -> None:
+    data = tiny_data()
+    net = residual_classifier(["kaiming", "fixup"], inputs=6, classes=3, width=8, depth=4,
+                              rng=np.random.default_rng(3))  # fmt: skip
+    net.stack.weights[0] *= 1e12  # overflows float32 at once
+    result = train_residual(net, data, [1e-3, 1e-3], rng=np.random.default_rng(4), epochs=1)
+    assert result.diverged.tolist() == [True, False]
+    assert np.isnan(result.test_accuracy[0])
+    assert np.isfinite(result.test_accuracy[1])
+
+
+# --- input checks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: ResidualStack.create(0, 3, rng=np.random.default_rng(0)), ValueError, "width"),
+        (lambda: ResidualStack.create(4, 0, rng=np.random.default_rng(0)), ValueError, "depth"),
+        (lambda: ResidualStack.create(4, 2, rng=0), TypeError, "Generator"),
+        (lambda: ResidualStack.create(4, 2, rng=np.random.default_rng(0), alpha=-1.0),
+         ValueError, "alpha"),
+        (lambda: ResidualStack.create(4, 2, rng=np.random.default_rng(0), norm="group"),
+         ValueError, "norm"),
+        (lambda: ResidualStack(np.zeros((1, 2, 1, 3, 4)), np.zeros((1, 2))), ValueError,
+         "square"),
+        (lambda: ResidualStack(np.zeros((2, 3, 3)), np.zeros((1, 2))), TypeError, "shape"),
+        (lambda: ResidualStack(np.zeros((1, 2, 1, 3, 3)), np.zeros((1, 3))), ValueError,
+         "alpha"),
+        (lambda: batch_norm(np.ones((1, 3))), ValueError, "at least 2"),
+        (lambda: batch_norm("abc"), TypeError, "real numbers"),
+        (lambda: layer_norm([[1.0, np.nan]]), ValueError, "finite"),
+        (lambda: residual_variance(1.0, 0), ValueError, "depth"),
+        (lambda: mean_square_profile(4, 2, 1.0, rng=np.random.default_rng(0), batch=1,
+                                     norm="batch"), ValueError, "batch"),
+        (lambda: residual_classifier("lsuv", inputs=2, classes=2, width=2, depth=2,
+                                     rng=np.random.default_rng(0)), ValueError, "schemes"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_refused(call, error, match) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_stack_refuses_bad_shapes_and_normalized_jacobians() -> None:
+    stack = ResidualStack.create(4, 2, rng=np.random.default_rng(0), replicas=2)
+    with pytest.raises(ValueError, match="4 features"):
+        stack(np.ones((3, 5)))
+    with pytest.raises(ValueError, match="2 replicas"):
+        stack(np.ones((3, 3, 4)))
+    with pytest.raises(ValueError, match="output's shape"):
+        stack.backward(stack.forward(np.ones((3, 4))), np.ones((2, 4)))
+    bn = ResidualStack.create(4, 2, rng=np.random.default_rng(0), norm="batch")
+    with pytest.raises(ValueError, match="without normalization"):
+        bn.jacobian(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        bn(np.ones((1, 4)))
+
+
+def test_overflow_is_an_error_not_inf() -> None:
+    stack = ResidualStack.create(8, 3, rng=np.random.default_rng(0), gain=1e120)
+    with pytest.raises(ValueError, match="overflow"):
+        stack(np.ones((2, 8)))
+    with pytest.raises(ValueError, match="overflow"):
+        mean_square_profile(8, 200, 30.0, rng=np.random.default_rng(0))
+
+
+def test_batch_norm_makes_the_gradient_blind_to_the_weight_scale() -> None:
+    # x_{l+1} = W relu(BN(x_l)): scaling every W by c scales x_l (l >= 1) by c, and BN's
+    # backward divides by c again, so the gradient at every block l >= 1 is unchanged (up to
+    # BN's epsilon); the plain stack's gradient grows towards the input whatever the scale.
+    rng = np.random.default_rng(12)
+    stack = ResidualStack.create(32, 6, rng=rng, skip=False, norm="batch")
+    scaled = ResidualStack(4 * stack.weights, stack.alpha, skip=False, norm="batch")
+    x, g = rng.standard_normal((2, 16, 32))
+    one = stack.backward(stack.forward(x), g).states
+    four = scaled.backward(scaled.forward(x), g).states
+    for a, b in zip(one[1:], four[1:], strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-3 * np.abs(a).max())
+    np.testing.assert_allclose(four[0], 4 * one[0], atol=4e-3 * np.abs(one[0]).max())
+
+
+def test_skips_keep_input_gradients_correlated() -> None:
+    # Shattered gradients: at depth 64 the plain network's gradient dy/dt decorrelates between
+    # neighbouring inputs, the residual stack's does not.
+    rng = np.random.default_rng(13)
+    n, L = 32, 64
+    t = np.linspace(-2, 2, 256)
+    a, b, w = rng.standard_normal((3, n))
+    x0 = t[:, None] * a + b
+
+    def correlation(stack: ResidualStack) -> float:
+        g = stack.backward(stack.forward(x0), np.broadcast_to(w, x0.shape)).inputs @ a
+        g = g - g.mean(axis=1, keepdims=True)
+        return float(np.mean((g[:, 1:] * g[:, :-1]).sum(axis=1) / (g**2).sum(axis=1)))
+
+    plain = ResidualStack.create(n, L, rng=rng, skip=False, replicas=6)
+    resid = ResidualStack.create(n, L, rng=rng, alpha=1 / np.sqrt(L), replicas=6)
+    assert correlation(resid) > 0.9
+    assert correlation(plain) < correlation(resid) - 0.2
