@@ -72,13 +72,14 @@ nb_execution_show_tb = True
 nb_merge_streams = True
 # Each notebook's budget is 60 s alone on the build machine (2 cores): the execution-statistics
 # page marks a notebook over it and the build log names the slowest. A measured time fails the
-# build only in CI, on its own machine, and only past 90 s: on a shared machine a chapter within
-# budget can take several times as long, and a timing is no reason to fail a contributor's build.
+# build only in CI, on its own machine, and only past 120 s (twice the budget: CI runs two
+# chapters at once on its two cores); on a shared machine a chapter within budget can take several
+# times as long, and a timing is no reason to fail a contributor's build.
 # `nox -s bench` reports every notebook against the budget. EIGINIT_NOTEBOOK_TIME_LIMIT (seconds,
 # 0 for none) overrides the limit.
 eiginit_notebook_budget = 60
 eiginit_notebook_time_limit = (
-    float(os.environ.get("EIGINIT_NOTEBOOK_TIME_LIMIT", "90" if _build.in_ci() else "0")) or None
+    float(os.environ.get("EIGINIT_NOTEBOOK_TIME_LIMIT", "120" if _build.in_ci() else "0")) or None
 )
 # --- end of execution block -------------------------------------------------------------------
 

@@ -937,6 +937,20 @@ def train_residual(
     Returns
     -------
     ResidualTrainingResult
+
+    Examples
+    --------
+    A Fixup and a ReZero network of depth 2 on a toy task, trained for two epochs:
+
+    >>> from eiginit.datasets import Dataset
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((120, 4)); y = (x[:, 0] > 0).astype(int)
+    >>> data = Dataset(x[:80], y[:80], x[100:], y[100:], 2, "toy", x_val=x[80:100], y_val=y[80:100])
+    >>> net = residual_classifier(["fixup", "rezero"], inputs=4, classes=2, width=8, depth=2,
+    ...                           rng=rng)
+    >>> result = train_residual(net, data, [1e-2, 1e-2], rng=rng, epochs=2, batch_size=16)
+    >>> result.train_loss.shape, result.diverged.tolist()
+    ((3, 2), [False, False])
     """
     if not isinstance(net, ResidualClassifier):
         raise TypeError(f"net must be a ResidualClassifier, got {_describe(net)}")

@@ -328,4 +328,4 @@ def test_conf_sets_the_budget_bench_reports_and_a_limit_in_ci_only():
 
     conf = (ROOT / "conf.py").read_text()
     assert f"eiginit_notebook_budget = {NOTEBOOK_BUDGET:g}\n" in conf
-    assert '"90" if _build.in_ci() else "0"' in conf
+    assert '"120" if _build.in_ci() else "0"' in conf
