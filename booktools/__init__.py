@@ -10,6 +10,9 @@ Used by the build (``conf.py``):
   myst-nb code it was written for.
 - :mod:`booktools.sphinx_ext`: the Sphinx extension (chapter map, API reference, offline
   MathJax, notebook downloads, offline guard, execution-time budget).
+- :mod:`booktools.run_at_home`: the Sphinx extension that serves the eiginit wheel the chapters
+  ran with and opens every chapter page with how to run it at home.
+- :mod:`booktools.wheel`: that wheel's name, build and install line (standard library only).
 
 Checks and tools (each a ``nox`` session):
 
@@ -21,14 +24,16 @@ Checks and tools (each a ``nox`` session):
 - :mod:`booktools.bench`: ``nox -s bench``, the build benchmark table.
 - :mod:`booktools.repro`: ``nox -s repro``, two clean builds must be byte-identical.
 - :mod:`booktools.browser_check`: ``nox -s browser``, the built site in headless Chromium.
+- :mod:`booktools.reader_check`: ``nox -s reader``, the served wheel installed in a fresh
+  environment with the line the pages print, and downloaded chapters executed there.
+- :mod:`booktools.training_study`: ``nox -s study``, chapter 8's training study, whose stored
+  results the chapter reads and spot-checks.
 - :mod:`booktools.runner`: project copies and ``sphinx-build`` runs shared by the tools above.
 - :mod:`booktools.cache_race`: the SQLite race that forbids parallel builds with the cache.
 
 A new tool goes here as one more module with a ``main(argv)``, a ``nox`` session that runs it
 and tests in ``tests/test_booktools.py`` (a check of the built site in ``tests/test_site.py``).
-The check that a downloaded chapter runs at a reader's home (the built site's eiginit wheel
-installed in a fresh environment, the chapter's notebook run there) belongs here as
-``booktools/reader_check.py``; the packages such an environment needs go in an extra of
-``pyproject.toml``, which ``nox -s lock`` adds to the lock file with every other extra.
+What a downloaded chapter needs goes in the ``notebooks`` extra of ``pyproject.toml``, which
+``nox -s lock`` adds to the lock file with every other extra.
 Static files the tools need live in ``booktools/assets/``.
 """

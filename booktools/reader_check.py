@@ -3,7 +3,7 @@
 ``python -m booktools.reader_check [SITE] [--chapters SLUG ...]`` (``nox -s reader``) takes only
 the built site (default ``_build/html``): it creates a fresh virtual environment outside the
 repository, runs the install line printed on every chapter page
-(:data:`booktools.run_at_home.INSTALL_LINE`) next to the wheel the site serves, and executes the
+(:data:`booktools.wheel.INSTALL_LINE`) next to the wheel the site serves, and executes the
 chapters' downloaded notebooks (``_sources/<slug>.ipynb``) there with nbclient, from a folder
 that holds nothing else, so ``import eiginit`` can only find the installed wheel. Any failing
 cell fails the check. It prints how long the install and each notebook took.
@@ -26,6 +26,8 @@ import time
 import venv
 from collections.abc import Sequence
 from pathlib import Path
+
+from booktools.wheel import INSTALL_LINE
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
@@ -84,8 +86,6 @@ def reader_env() -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Install the site's wheel in a fresh environment and execute downloaded chapters."""
-    from booktools.run_at_home import INSTALL_LINE
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
     parser.add_argument("--chapters", nargs="+", default=list(DEFAULT_CHAPTERS))

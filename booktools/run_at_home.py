@@ -16,8 +16,6 @@ which prints the values when myst-nb is absent.
 
 from __future__ import annotations
 
-import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,69 +23,30 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
+from booktools.wheel import (
+    EXTRA,
+    INSTALL_LINE,
+    build_wheel,
+    install_line,
+    project_version,
+    wheel_name,
+)
+
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-
-#: The extra of ``pyproject.toml`` that a downloaded chapter needs.
-EXTRA = "notebooks"
-
-
-def wheel_name(version: str) -> str:
-    """Return the file name of eiginit's pure-Python wheel at `version` (PEP 427).
-
-    >>> wheel_name("0.1.0")
-    'eiginit-0.1.0-py3-none-any.whl'
-    """
-    if not re.fullmatch(r"[0-9][0-9A-Za-z.+!]*", version):
-        raise ValueError(f"version must be a PEP 440 version string, got {version!r}")
-    return f"eiginit-{version}-py3-none-any.whl"
-
-
-def install_line(version: str) -> str:
-    """Return the one command that installs a downloaded wheel with what the chapters import.
-
-    >>> install_line("0.1.0")
-    'python -m pip install "eiginit-0.1.0-py3-none-any.whl[notebooks]"'
-    """
-    return f'python -m pip install "{wheel_name(version)}[{EXTRA}]"'
-
-
-def project_version(root: Path = ROOT) -> str:
-    """Return the version in ``pyproject.toml`` (the wheel's version)."""
-    import tomllib
-
-    with (root / "pyproject.toml").open("rb") as handle:
-        return str(tomllib.load(handle)["project"]["version"])
-
-
-#: The install line for this checkout's version, as printed on every chapter page.
-INSTALL_LINE = install_line(project_version())
-
-
-def build_wheel(outdir: Path, root: Path = ROOT) -> Path:
-    """Build eiginit's wheel from `root` into `outdir` and return its path.
-
-    Calls hatchling's PEP 517 hook in this process (no network, no isolated environment).
-    Hatchling writes reproducible archives: fixed file order and permissions, and every
-    timestamp set from ``SOURCE_DATE_EPOCH``, which the book build sets.
-    """
-    import os
-
-    from hatchling.build import build_wheel as hatchling_build_wheel
-
-    outdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as staging:
-        here = Path.cwd()
-        os.chdir(root)
-        try:
-            name = hatchling_build_wheel(staging)
-        finally:
-            os.chdir(here)
-        built = Path(staging) / name
-        target = outdir / name
-        target.write_bytes(built.read_bytes())
-    return target
+__all__ = [
+    "EXTRA",
+    "INSTALL_LINE",
+    "add_run_at_home",
+    "build_wheel",
+    "install_line",
+    "is_chapter",
+    "project_version",
+    "run_at_home_box",
+    "serve_wheel",
+    "setup",
+    "wheel_name",
+]
 
 
 def serve_wheel(app: Sphinx, exc: Exception | None) -> None:

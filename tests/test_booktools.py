@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tomllib
 import zipfile
@@ -559,3 +560,15 @@ def test_reader_environment_cannot_see_the_repository(monkeypatch):
     env = reader_check.reader_env()
     assert "PYTHONPATH" not in env
     assert env["MPLBACKEND"] == "Agg"
+
+
+def test_reader_check_needs_no_sphinx():
+    # The reader's session has only the standard library: importing the check must not pull in
+    # Sphinx or docutils (the run-at-home extension does; the shared wheel helpers must not).
+    code = (
+        "import sys; sys.modules['docutils'] = None; sys.modules['sphinx'] = None; "
+        "import booktools.reader_check"
+    )
+    env = {**os.environ, "PYTHONPATH": str(bc.ROOT)}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
