@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "as_array_of",
     "as_int_array",
     "as_matrix",
     "as_real_array",
@@ -46,24 +47,36 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
 
+def as_array_of(
+    value: Any, name: str, *, kinds: str = "biuf", what: str = "real numbers", layout: str = ""
+) -> np.ndarray:
+    """Return ``np.asarray(value)``, refusing strings, ragged nesting and other element kinds.
+
+    `kinds` are the numpy dtype kinds allowed (``"biuf"``: bool, integers, floats; ``"iu"``:
+    integers), `what` names them in the message, and `layout` ("flat", "rectangular") says what
+    shape of array was expected. No copy, no cast, no finiteness check: the callers add those.
+    """
+    an_array = f"a {layout} array" if layout else "an array"
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be {an_array} of {what}, got {_describe(value)}")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged nested lists, for example
+        raise TypeError(f"{name} must be {an_array} of {what}, got {_describe(value)}") from error
+    if array.dtype.kind not in kinds:
+        raise TypeError(
+            f"{name} must hold {what}, got {_describe(value)}"
+            + (" (complex input is not supported)" if array.dtype.kind == "c" else "")
+        )
+    return array
+
+
 def _as_real_array(value: Any, name: str, *, keep_float32: bool = False) -> np.ndarray:
     """Convert to a float64 array, refusing non-numeric, complex and non-finite input.
 
     With `keep_float32`, float32 (and float16, promoted to float32) input stays float32.
     """
-    if isinstance(value, str | bytes):
-        raise TypeError(f"{name} must be an array of real numbers, got {_describe(value)}")
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as error:  # ragged nested lists, for example
-        raise TypeError(
-            f"{name} must be an array of real numbers, got {_describe(value)}"
-        ) from error
-    if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must hold real numbers, got {_describe(value)}"
-            + (" (complex input is not supported)" if array.dtype.kind == "c" else "")
-        )
+    array = as_array_of(value, name)
     if array.dtype.kind == "f" and array.dtype.itemsize > 8:
         # long double: entries beyond float64's range would become infinite in the cast.
         if not np.all(np.isfinite(array)):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _as_real_array, _describe, check_rng
+from eiginit._checks import _as_real_array, _describe, as_array_of, check_rng
 
 __all__ = ["Dataset", "load_digits", "load_mnist1d", "standardize", "stratified_split"]
 
@@ -390,16 +390,7 @@ def _check_float_dtype(dtype: Any) -> np.dtype:
 
 def _as_labels(labels: Any, name: str) -> np.ndarray:
     """Return *labels* as a non-empty 1-D int64 array of non-negative integers."""
-    if isinstance(labels, str | bytes):
-        raise TypeError(f"{name} must be an array of integers, got {_describe(labels)}")
-    try:
-        array = np.asarray(labels)
-    except (TypeError, ValueError) as error:  # ragged nested lists, for example
-        raise TypeError(
-            f"{name} must be a flat array of integers, got {_describe(labels)}"
-        ) from error
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers (class indices), got {_describe(labels)}")
+    array = as_array_of(labels, name, kinds="iu", what="integers (class indices)", layout="flat")
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {array.shape}")
     if array.min() < 0:

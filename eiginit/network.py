@@ -32,6 +32,7 @@ import numpy as np
 
 from eiginit._checks import (
     _describe,
+    as_array_of,
     as_real_array,
     check_callable,
     check_int,
@@ -523,16 +524,7 @@ class MLP:
 
     def _as_batch(self, x: Any, name: str = "x") -> np.ndarray:
         """Check `x` and return it as a (batch, n_0) array of the network's dtype."""
-        if isinstance(x, str | bytes):
-            raise TypeError(f"{name} must be an array of real numbers, got {_describe(x)}")
-        try:
-            array = np.asarray(x)
-        except (TypeError, ValueError) as error:  # ragged nested lists, for example
-            raise TypeError(
-                f"{name} must be an array of real numbers, got {_describe(x)}"
-            ) from error
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold real numbers, got {_describe(x)}")
+        array = as_array_of(x, name)
         if array.ndim != 2 or array.shape[1] != self.sizes[0] or array.shape[0] == 0:
             raise ValueError(
                 f"{name} must have shape (batch, {self.sizes[0]}) with batch >= 1 to match the "

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_positive_float, check_rng
+from eiginit._checks import _describe, as_array_of, check_int, check_positive_float, check_rng
 from eiginit.datasets import Dataset, _as_labels
 from eiginit.network import MLP
 
@@ -50,16 +50,7 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 
 # --------------------------------------------------------------------------------------- loss
 def _check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(logits, str | bytes):
-        raise TypeError(f"logits must be an array of real numbers, got {_describe(logits)}")
-    try:
-        z = np.asarray(logits)
-    except (TypeError, ValueError) as error:  # ragged nested lists, for example
-        raise TypeError(
-            f"logits must be a rectangular array of real numbers, got {_describe(logits)}"
-        ) from error
-    if z.dtype.kind not in "biuf":
-        raise TypeError(f"logits must hold real numbers, got {_describe(logits)}")
+    z = as_array_of(logits, "logits", layout="rectangular")
     if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
         raise ValueError(
             f"logits must have shape (batch, n_classes) with batch >= 1 and n_classes >= 2, "

@@ -66,3 +66,17 @@ def test_bool_callable_tol() -> None:
     assert check_tol(1e-12) == 1e-12
     with pytest.raises(ValueError, match="tol must be < 1"):
         check_tol(1.0)
+
+
+def test_as_array_of_refuses_strings_ragged_and_other_kinds():
+    from eiginit._checks import as_array_of
+
+    assert as_array_of([1, 2], "x").dtype.kind == "i"
+    with pytest.raises(TypeError, match="x must be an array of real numbers"):
+        as_array_of("12", "x")
+    with pytest.raises(TypeError, match="y must be a flat array of integers"):
+        as_array_of([[1], [2, 3]], "y", kinds="iu", what="integers", layout="flat")
+    with pytest.raises(TypeError, match=r"must hold integers, got .*"):
+        as_array_of([1.5], "y", kinds="iu", what="integers")
+    with pytest.raises(TypeError, match="complex input is not supported"):
+        as_array_of([1j], "z")
