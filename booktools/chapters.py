@@ -395,6 +395,23 @@ def check_runs_without_sphinx(chapter: Chapter) -> list[str]:
     return problems
 
 
+def count_claims(chapter: Chapter) -> int:
+    """Count the sentence checks in a chapter's code: calls of eiginit's ``claim`` and ``compare``.
+
+    Every sentence that states a direction, an order, a threshold or a tie about a number the
+    page computes is guarded by one (CONTRIBUTING.md, "Sentences that answer to their numbers").
+    """
+    count = 0
+    for _, tree in chapter.trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _dotted(node.func).split(".")[-1] in {
+                "claim",
+                "compare",
+            }:
+                count += 1
+    return count
+
+
 ALL_CHECKS = (
     check_label,
     check_sections,

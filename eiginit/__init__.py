@@ -11,6 +11,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
+- :mod:`eiginit.claims`: ``claim`` and ``compare``, which make a sentence about a computed
+  result fail the build when the numbers contradict it.
 - :mod:`eiginit.notebook`: ``glue``, which hands a chapter's numbers to the book, or prints them
   when a downloaded chapter runs without Sphinx.
 - :mod:`eiginit.data`: the seed blog post's matrix.
@@ -42,6 +44,7 @@ saying what it received and what it expected; every function that draws takes an
 """
 
 from eiginit.batched import BatchedResult, train_batched
+from eiginit.claims import ClaimError, claim, compare
 from eiginit.convolution import (
     CNN1d,
     CNNTrainingResult,
@@ -211,6 +214,7 @@ __all__ = [
     "BatchedResult",
     "CNN1d",
     "CNNTrainingResult",
+    "ClaimError",
     "Contender",
     "ConvFans",
     "CoordinateCheck",
@@ -254,6 +258,8 @@ __all__ = [
     "calculate_fan_in_and_fan_out",
     "calculate_gain",
     "circular_law_cdf",
+    "claim",
+    "compare",
     "contenders",
     "conv1d",
     "conv1d_backward",

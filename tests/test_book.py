@@ -172,3 +172,15 @@ def test_toctree_entries_reads_explicit_titles(tmp_path: Path):
         "# Book\n\n:::{toctree}\n:caption: A\n:maxdepth: 1\n\none\nTitle <two>\n:::\n", "utf-8"
     )
     assert bc.toctree_entries(index) == [("A", ["one", "two"])]
+
+
+#: The sentence checks (calls of eiginit's ``claim`` and ``compare``) a page must keep: every
+#: sentence that states a direction, an order, a threshold or a tie about a number the page
+#: computes has one. Raise a page's number when you add a check; never lower it to pass.
+CLAIMS_AT_LEAST = {"my-topic": 1}
+
+
+def test_sentence_checks_per_page():
+    counts = {c.slug: bc.count_claims(c) for c in CHECKED}
+    short = {s: (counts.get(s), n) for s, n in CLAIMS_AT_LEAST.items() if counts.get(s, 0) < n}
+    assert not short, f"pages with fewer sentence checks than they had (found, expected): {short}"
