@@ -272,3 +272,69 @@ def check_rng(rng: Any) -> np.random.Generator:
             f"got {_describe(rng)}"
         )
     return rng
+
+
+# --- Part V (residual, convolution, parametrization)
+# Checks shared by eiginit.residual, eiginit.convolution and eiginit.parametrization.
+
+#: The most entries an array built from size arguments may hold (400 MB in float64); larger
+#: requests are refused with a message instead of reaching the allocator.
+MAX_ENTRIES = 50_000_000
+
+
+def check_entries(entries: int, what: str, sizes: str) -> None:
+    """Refuse to build `what` when it would hold more than :data:`MAX_ENTRIES` entries.
+
+    `sizes` names the arguments that set the size, for the message.
+    """
+    if entries > MAX_ENTRIES:
+        raise ValueError(
+            f"{what} would hold {entries:.3g} entries, more than {MAX_ENTRIES:.0e} (400 MB in "
+            f"float64); use smaller {sizes}"
+        )
+
+
+def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """Return `dtype` as a numpy dtype if it is float32 or float64 (an integer would truncate)."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(
+            f"{name} must be a numpy float dtype (np.float32 or np.float64), got {_describe(dtype)}"
+        ) from error
+    if checked not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name} must be float32 or float64, got {checked}")
+    return checked
+
+
+def check_rates(value: Any, replicas: int, name: str = "lr") -> np.ndarray:
+    """Return learning rates, one finite number > 0 or one per replica, as a float64 (R,) array.
+
+    Booleans, strings and complex numbers are refused, not read as numbers.
+    """
+    what = f"positive real numbers (one, or one per replica: {replicas})"
+    rates = _as_real_array(as_array_of(value, name, kinds="iuf", what=what), name)
+    if rates.ndim == 0:
+        rates = np.full(replicas, float(rates))
+    if rates.shape != (replicas,):
+        raise ValueError(
+            f"{name} must be one number or {replicas} numbers (one per replica), got shape "
+            f"{rates.shape}"
+        )
+    if np.any(rates <= 0):
+        raise ValueError(f"{name} must be > 0 for every replica, got {rates.tolist()}"[:200])
+    return rates
+
+
+def check_betas(value: Any, name: str = "betas") -> tuple[float, float]:
+    """Return Adam's ``(beta1, beta2)``, each a real number in [0, 1)."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {_describe(value)}")
+    checked = []
+    for part, beta in zip(("beta1", "beta2"), value, strict=True):
+        number = check_real(beta, part)
+        if not 0 <= number < 1:
+            # beta1 = 1 divides by 1 - beta1**t = 0; beta2 > 1 takes the root of a negative.
+            raise ValueError(f"{part} must be a real number in [0, 1), got {number}")
+        checked.append(number)
+    return checked[0], checked[1]

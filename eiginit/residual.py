@@ -36,14 +36,25 @@ module has
 
 from __future__ import annotations
 
-import numbers
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_positive_float, check_rng
+from eiginit._checks import (
+    _as_real_array,
+    _describe,
+    check_bool,
+    check_entries,
+    check_float_dtype,
+    check_int,
+    check_positive_float,
+    check_rates,
+    check_real,
+    check_rng,
+)
 from eiginit.datasets import Dataset
 
 __all__ = [
@@ -74,11 +85,35 @@ _EPS = 1e-5  # the eps of torch.nn.BatchNorm1d and torch.nn.LayerNorm
 
 
 # ------------------------------------------------------------------------------ normalization
+def _standardize(u: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    r"""Return ``(z, r, e)``: :math:`z = (u - \mu)/\sqrt{\sigma^2 + \epsilon}` along `axis`.
+
+    :math:`1/\sqrt{\sigma^2 + \epsilon} = r\, 2^{-e}`, with ``e`` None (meaning 0) when the
+    direct formula could be used. The direct formula squares the centred entries, which
+    overflows once they pass about 1e154 (float64) or 2e19 (float32); then every slice is first
+    divided by :math:`2^e`, its largest entry's power of two (for :math:`e \ge 1`), and
+    :math:`\epsilon` by :math:`4^e`. Powers of two scale exactly, so the two routes give the
+    same digits wherever the direct one does not overflow. No input checks.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        centred = u - u.mean(axis=axis, keepdims=True)
+        var = (centred**2).mean(axis=axis, keepdims=True)
+    if np.all(np.isfinite(var)):
+        inv_std = 1 / np.sqrt(var + _EPS)
+        return centred * inv_std, inv_std, None
+    with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN in u (a diverged replica)
+        exponent = np.maximum(np.frexp(np.max(np.abs(u), axis=axis, keepdims=True))[1], 0)
+        scaled = np.ldexp(u, -exponent)
+        centred = scaled - scaled.mean(axis=axis, keepdims=True)
+        var = (centred**2).mean(axis=axis, keepdims=True)
+        r = 1 / np.sqrt(var + np.ldexp(u.dtype.type(_EPS), -2 * exponent))
+    return centred * r, r, exponent
+
+
 def _normalize(u: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """(u - mean) / sqrt(var + eps) along `axis`, and 1 / sqrt(var + eps) (no input checks)."""
-    centred = u - u.mean(axis=axis, keepdims=True)
-    inv_std = 1 / np.sqrt((centred**2).mean(axis=axis, keepdims=True) + _EPS)
-    return centred * inv_std, inv_std
+    z, r, exponent = _standardize(u, axis)
+    return z, (r if exponent is None else np.ldexp(r, -exponent))
 
 
 def _normalize_backward(g: np.ndarray, z: np.ndarray, inv_std: np.ndarray, axis: int) -> np.ndarray:
@@ -89,19 +124,12 @@ def _normalize_backward(g: np.ndarray, z: np.ndarray, inv_std: np.ndarray, axis:
 
 
 def _check_activations(x: Any, name: str = "x") -> np.ndarray:
-    if isinstance(x, str | bytes):
-        raise TypeError(f"{name} must be an array of real numbers, got {_describe(x)}")
-    array = np.asarray(x)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got {_describe(x)}")
-    if array.dtype.kind != "f":
-        array = array.astype(np.float64)
+    """Return `x` as a finite float array (float32 stays float32), of shape (B, n) or (R, B, n)."""
+    array = _as_real_array(x, name, keep_float32=True)
     if array.ndim not in (2, 3) or array.size == 0:
         raise ValueError(
             f"{name} must have shape (batch, n) or (replicas, batch, n), got shape {array.shape}"
         )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite, got NaN or infinite entries")
     return array
 
 
@@ -195,8 +223,19 @@ def layer_norm_vjp(x: Any, grad: Any) -> np.ndarray:
         raise ValueError(f"grad must have the shape of x, {array.shape}, got {g.shape}")
     if array.shape[-1] < 2:
         raise ValueError(f"layer_norm needs at least 2 features, got shape {array.shape}")
-    z, inv_std = _normalize(array, -1)
-    return _normalize_backward(g, z, inv_std, -1)
+    z, r, exponent = _standardize(array, -1)
+    # g is divided by its largest power of two too, so that g - mean(g) cannot overflow; the
+    # result is scaled back once, and refused only if it is beyond the dtype's range.
+    g_exponent = int(np.frexp(np.max(np.abs(g)))[1])
+    h = _normalize_backward(np.ldexp(g, -g_exponent), z, r, -1)
+    with np.errstate(over="ignore"):
+        out = np.ldexp(h, g_exponent - (0 if exponent is None else exponent))
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            f"the gradient is beyond {out.dtype}'s range: grad is too large for an input x this "
+            "small (the layer norm multiplies by 1/sqrt(var + 1e-5), up to 316)"
+        )
+    return out
 
 
 def _check_norm(norm: Any) -> str | None:
@@ -234,6 +273,7 @@ def residual_variance(alpha: float, depth: int) -> np.ndarray:
     """
     a = _check_alpha(alpha)
     depth = check_int(depth, "depth", minimum=1)
+    check_entries(depth + 1, "the profile", "depth")
     growth = np.arange(depth + 1) * np.log1p(a * a)
     if growth[-1] > 700:
         raise ValueError(
@@ -268,15 +308,16 @@ def fixup_scale(depth: int, branch_layers: int) -> float:
     """
     depth = check_int(depth, "depth", minimum=1)
     m = check_int(branch_layers, "branch_layers", minimum=2)
+    if depth > 2**1000:  # beyond float64's range as a float: take the power through its logarithm
+        return math.exp(-math.log(depth) / (2 * m - 2))
     return float(depth ** (-1 / (2 * m - 2)))
 
 
 def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a real number, got {_describe(alpha)}")
-    if not np.isfinite(alpha) or alpha < 0:
+    a = check_real(alpha, "alpha")  # any real number: int, float, Fraction, numpy scalar
+    if a < 0:
         raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
-    return float(alpha)
+    return a
 
 
 # ------------------------------------------------------------------------- the residual stack
@@ -391,6 +432,8 @@ class ResidualStack:
         if not isinstance(self.skip, bool) or not isinstance(self.post_norm, bool):
             raise TypeError("skip and post_norm must be True or False")
         _check_norm(self.norm)
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(a))):
+            raise ValueError("weights and alpha must be finite, got NaN or infinite entries")
 
     @classmethod
     def create(
@@ -440,11 +483,20 @@ class ResidualStack:
         R = check_int(replicas, "replicas", minimum=1)
         a = _check_alpha(alpha)
         g = check_positive_float(gain, "gain")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        W = (g / np.sqrt(n)) * rng.standard_normal((R, depth, m, n, n))
-        return cls(W.astype(dtype), np.full((R, depth), a, dtype), skip, norm, post_norm)
+        dtype = check_float_dtype(dtype)
+        _check_norm(norm)
+        check_entries(
+            R * depth * m * n * n, "the weights", "width, depth, branch_layers or replicas"
+        )
+        with np.errstate(over="ignore"):
+            W = ((g / np.sqrt(n)) * rng.standard_normal((R, depth, m, n, n))).astype(dtype)
+            alphas = np.full((R, depth), a).astype(dtype)
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(alphas))):
+            raise ValueError(
+                f"gain = {g} or alpha = {a} is beyond {dtype}'s range for these weights; use "
+                "smaller values"
+            )
+        return cls(W, alphas, skip, norm, post_norm)
 
     @property
     def replicas(self) -> int:
@@ -595,7 +647,14 @@ class ResidualStack:
             raise ValueError(
                 f"grad_out must have the output's shape {fp.output.shape}, got {g.shape}"
             )
-        return self._backprop(fp, g.astype(self.weights.dtype))
+        with np.errstate(over="ignore", invalid="ignore"):
+            grads = self._backprop(fp, g.astype(self.weights.dtype))
+        if not all(np.all(np.isfinite(a)) for a in (grads.weights, grads.alpha, *grads.states)):
+            raise ValueError(
+                f"the gradients overflow {self.weights.dtype}: grad_out is too large for this "
+                "stack; divide it by a power of two and scale the gradients back"
+            )
+        return grads
 
     def _backprop(self, fp: ResidualForward, g: np.ndarray) -> ResidualGradients:
         """Run the backward pass on checked input (training uses it unchecked)."""
@@ -644,13 +703,19 @@ class ResidualStack:
         fp = self.forward(x)
         R, B, n = fp.output.shape
         J = np.broadcast_to(np.eye(n, dtype=self.weights.dtype), (R, B, n, n)).copy()
-        for layer in range(self.depth):
-            branch = J
-            for j in range(self.branch_layers):
-                mask = (fp.normalized[layer][j] > 0).astype(J.dtype)
-                branch = self.weights[:, layer, j, None] @ (mask[..., None] * branch)
-            branch = self.alpha[:, layer, None, None, None] * branch
-            J = J + branch if self.skip else branch
+        with np.errstate(over="ignore", invalid="ignore"):
+            for layer in range(self.depth):
+                branch = J
+                for j in range(self.branch_layers):
+                    mask = (fp.normalized[layer][j] > 0).astype(J.dtype)
+                    branch = self.weights[:, layer, j, None] @ (mask[..., None] * branch)
+                branch = self.alpha[:, layer, None, None, None] * branch
+                J = J + branch if self.skip else branch
+        if not np.all(np.isfinite(J)):
+            raise ValueError(
+                f"the Jacobian overflows {J.dtype}: its entries grow past the dtype's range "
+                "through the blocks; use float64, a smaller alpha or a smaller depth"
+            )
         return J
 
     def jacobian_singular_values(self, x: Any) -> np.ndarray:
@@ -715,8 +780,11 @@ def mean_square_profile(
     depth = check_int(depth, "depth", minimum=1)
     a = _check_alpha(alpha)
     trials = check_int(trials, "trials", minimum=1)
-    batch = check_int(batch, "batch", minimum=2 if norm == "batch" else 1)
     norm = _check_norm(norm)
+    batch = check_int(batch, "batch", minimum=2 if norm == "batch" else 1)
+    skip = check_bool(skip, "skip")
+    check_entries(trials * n * max(n, batch), "one layer", "trials, width or batch")
+    check_entries(depth + 1, "the profile", "depth")
     axis = {"batch": -2, "layer": -1}.get(norm or "", 0)
     x = rng.standard_normal((trials, batch, n))
     profile = [float(np.mean(x**2))]
@@ -824,8 +892,13 @@ def residual_classifier(
     >>> net.stack.weights.shape, net.train_alpha.tolist()
     ((2, 2, 2, 8, 8), [False, True])
     """
+    if not isinstance(schemes, str | Sequence | np.ndarray):
+        raise TypeError(
+            f"schemes must be a scheme name or a sequence of them ({', '.join(SCHEMES)}), "
+            f"got {_describe(schemes)}"
+        )
     names = [schemes] if isinstance(schemes, str) else list(schemes)
-    if not names or any(name not in SCHEMES for name in names):
+    if not names or any(not isinstance(name, str) or name not in SCHEMES for name in names):
         raise ValueError(
             f"schemes must name one or more of {', '.join(SCHEMES)}, got {_describe(schemes)}"
         )
@@ -965,9 +1038,13 @@ def train_residual(
         raise ValueError(
             f"data has {data.x_train.shape[1]} features, the network expects {params[0].shape[2]}"
         )
-    rates = np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)).copy()
-    if not np.all(np.isfinite(rates)) or np.any(rates <= 0):
-        raise ValueError(f"lr must be finite and > 0 for every replica, got {rates}")
+    classes = params[4].shape[1]
+    if data.n_classes > classes:
+        raise ValueError(
+            f"data has {data.n_classes} classes (labels 0..{data.n_classes - 1}), but the "
+            f"network's readout has {classes} outputs"
+        )
+    rates = check_rates(lr, R)
     x, y = data.x_train.astype(dtype), data.y_train
     m1 = [np.zeros_like(p) for p in params]
     m2 = [np.zeros_like(p) for p in params]
