@@ -28,14 +28,24 @@ input padded circularly by ``s_0`` on the left and ``w - 1 - s_0`` on the right.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _as_real_array, _describe, check_int, check_rng
+from eiginit._checks import (
+    _as_real_array,
+    _describe,
+    as_int_array,
+    check_betas,
+    check_entries,
+    check_float_dtype,
+    check_int,
+    check_positive_float,
+    check_rates,
+    check_rng,
+)
 from eiginit.datasets import Dataset
 from eiginit.initializers import _as_shape, lecun_normal, orthogonal
 from eiginit.training import softmax_cross_entropy
@@ -80,6 +90,55 @@ def _check_length(n: Any, width: int) -> int:
             f"n (the signal length) must be at least the kernel width {width}, got n = {n}"
         )
     return n
+
+
+# Kernels whose largest entry lies outside [2**-400, 2**400] are divided by its power of two
+# before the Fourier sums and SVDs, and the results multiplied back: exact, and no overflow or
+# underflow in between. Inside that range nothing is rescaled, so ordinary results keep their
+# digits.
+_SAFE_EXPONENT = 400
+
+
+def _kernel_exponent(K: np.ndarray) -> int:
+    """Return the power of two to divide the kernel `K` by (0 for ordinary magnitudes)."""
+    peak = float(np.max(np.abs(K)))
+    exponent = int(np.frexp(peak)[1]) if peak > 0 else 0
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def _scale_back(values: np.ndarray, exponent: int, what: str) -> np.ndarray:
+    """Return ``values * 2**exponent`` (real or complex), refusing results beyond float64."""
+    if exponent == 0:
+        return values
+    with np.errstate(over="ignore"):
+        if np.iscomplexobj(values):
+            out = np.ldexp(values.real, exponent) + 1j * np.ldexp(values.imag, exponent)
+        else:
+            out = np.ldexp(values, exponent)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            f"{what} are beyond float64's range (about 1.8e308) for this kernel; divide the "
+            "kernel by a power of two and scale the result back yourself"
+        )
+    return out
+
+
+def _blocks(K: np.ndarray, n: int) -> np.ndarray:
+    """Return the frequency blocks of a checked kernel, shape (n, c_out, c_in); no checks."""
+    width = K.shape[2]
+    centre = (width - 1) // 2
+    omega = np.arange(n)[:, None]
+    phase = np.exp(2j * np.pi * omega * (np.arange(width)[None, :] - centre) / n)
+    return np.einsum("ois,ws->woi", K, phase)
+
+
+def _check_blocks(kernel: Any, n: Any) -> tuple[np.ndarray, int]:
+    """Return the checked kernel and length, refusing blocks too large to hold."""
+    K = _check_kernel(kernel)
+    c_out, c_in, width = K.shape
+    n = _check_length(n, width)
+    check_entries(n * (c_out * c_in + width), "the frequency blocks", "n or kernel dimensions")
+    return K, n
 
 
 def conv_operator(kernel: Any, n: int) -> np.ndarray:
@@ -168,13 +227,10 @@ def conv_frequency_blocks(kernel: Any, n: int) -> np.ndarray:
     >>> conv_frequency_blocks(np.array([[[0.0, 1.0, 0.0]]]), 4)[:, 0, 0].real  # identity
     array([1., 1., 1., 1.])
     """
-    K = _check_kernel(kernel)
-    width = K.shape[2]
-    n = _check_length(n, width)
-    centre = (width - 1) // 2
-    omega = np.arange(n)[:, None]
-    phase = np.exp(2j * np.pi * omega * (np.arange(width)[None, :] - centre) / n)
-    return np.einsum("ois,ws->woi", K, phase)
+    K, n = _check_blocks(kernel, n)
+    exponent = _kernel_exponent(K)
+    blocks = _blocks(np.ldexp(K, -exponent), n)
+    return _scale_back(blocks, exponent, "the frequency blocks")
 
 
 def conv_singular_values(kernel: Any, n: int) -> np.ndarray:
@@ -201,9 +257,10 @@ def conv_singular_values(kernel: Any, n: int) -> np.ndarray:
     >>> conv_singular_values(np.array([[[1.0, 1.0, 1.0]]]), 3).round(6).tolist()
     [3.0, 0.0, 0.0]
     """
-    blocks = conv_frequency_blocks(kernel, n)
-    values = np.linalg.svd(blocks, compute_uv=False).ravel()
-    return np.sort(values)[::-1]
+    K, n = _check_blocks(kernel, n)
+    exponent = _kernel_exponent(K)
+    values = np.linalg.svd(_blocks(np.ldexp(K, -exponent), n), compute_uv=False).ravel()
+    return _scale_back(np.sort(values)[::-1], exponent, "the singular values")
 
 
 def conv_eigenvalues(kernel: Any, n: int) -> np.ndarray:
@@ -240,7 +297,10 @@ def conv_eigenvalues(kernel: Any, n: int) -> np.ndarray:
             "eigenvalues need a square layer (c_out == c_in), got kernel shape "
             f"{K.shape}; use conv_singular_values for c_out != c_in"
         )
-    return np.linalg.eigvals(conv_frequency_blocks(K, n)).ravel()
+    K, n = _check_blocks(K, n)
+    exponent = _kernel_exponent(K)
+    values = np.linalg.eigvals(_blocks(np.ldexp(K, -exponent), n)).ravel()
+    return _scale_back(values, exponent, "the eigenvalues")
 
 
 # ------------------------------------------------------------------------------ initializers
@@ -452,6 +512,15 @@ def _conv_backward(
     return grad_x, grad_kernel
 
 
+def _check_finite(values: np.ndarray, what: str, culprits: str) -> None:
+    """Refuse a result that overflowed: sums of finite products beyond the dtype's range."""
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"{what} overflows {values.dtype} (beyond about 1.8e308): {culprits} too large; "
+            "divide by a power of two and scale the result back"
+        )
+
+
 def _check_signal_and_kernel(x: Any, kernel: Any) -> tuple[np.ndarray, np.ndarray]:
     K = _check_kernel(kernel)
     X = _as_real_array(x, "x")
@@ -488,7 +557,9 @@ def conv1d(x: Any, kernel: Any) -> np.ndarray:
     array([[[2., 1., 0., 3.]]])
     """
     X, K = _check_signal_and_kernel(x, kernel)
-    y, _ = _conv_forward(X.transpose(2, 0, 1)[None], K[None])
+    with np.errstate(over="ignore", invalid="ignore"):
+        y, _ = _conv_forward(X.transpose(2, 0, 1)[None], K[None])
+    _check_finite(y, "the output", "x or kernel")
     return y[0].transpose(1, 2, 0)
 
 
@@ -530,13 +601,37 @@ def conv1d_backward(x: Any, kernel: Any, grad_y: Any) -> tuple[np.ndarray, np.nd
     expected = (X.shape[0], K.shape[0], X.shape[2])
     if G.shape != expected:
         raise ValueError(f"grad_y must have the output's shape {expected}, got {G.shape}")
-    _, padded = _conv_forward(X.transpose(2, 0, 1)[None], K[None])
-    grad_x, grad_kernel = _conv_backward(padded, K[None], G.transpose(2, 0, 1)[None])
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, padded = _conv_forward(X.transpose(2, 0, 1)[None], K[None])
+        grad_x, grad_kernel = _conv_backward(padded, K[None], G.transpose(2, 0, 1)[None])
+    _check_finite(grad_x, "the input gradient", "kernel or grad_y")
+    _check_finite(grad_kernel, "the kernel gradient", "x or grad_y")
     return grad_x[0].transpose(1, 2, 0), grad_kernel[0]
 
 
 # ------------------------------------------------------------------------------ a small CNN
 Initializer = Callable[..., np.ndarray]
+
+
+def _init_kernel(init: Initializer, shape: tuple[int, int, int], rng: np.random.Generator) -> Any:
+    """Call ``init(shape, rng=rng)`` and check that it returns finite real numbers of `shape`."""
+    try:
+        kernel = np.asarray(init(shape, rng=rng))
+    except TypeError as error:
+        if "rng" not in str(error):
+            raise
+        raise TypeError(
+            "init must accept the keyword argument rng, as init(shape, *, rng); bind other "
+            f"options with functools.partial ({error})"
+        ) from error
+    if kernel.shape != shape:
+        raise ValueError(
+            f"init returned shape {kernel.shape} for a kernel of shape (c_out, c_in, width) = "
+            f"{shape}"
+        )
+    if kernel.dtype.kind not in "iuf" or not np.all(np.isfinite(kernel)):
+        raise ValueError(f"init must return finite real numbers, got {_describe(kernel)}")
+    return kernel
 
 
 class CNN1d:
@@ -637,18 +732,34 @@ class CNN1d:
         replicas = check_int(replicas, "replicas", minimum=1)
         if not callable(init):
             raise TypeError(f"init must be callable as init(shape, rng=rng), got {_describe(init)}")
+        if isinstance(pool_after, str | bytes) or not isinstance(
+            pool_after, tuple | list | range | np.ndarray
+        ):
+            raise TypeError(
+                f"pool_after must be a tuple of layer numbers, such as (1,), got "
+                f"{_describe(pool_after)}"
+            )
         pools = tuple(
             sorted({check_int(p, "each entry of pool_after", minimum=1) for p in pool_after})
         )
         if pools and pools[-1] > depth:
             raise ValueError(f"pool_after must list layers in 1..{depth}, got {pool_after!r}")
         rng = check_rng(rng)
+        dtype = check_float_dtype(dtype)
+        check_entries(
+            replicas * (channels * channels * width * depth + n_classes * length * channels),
+            "the parameters",
+            "replicas, channels, width, depth or length",
+        )
         n = length
         kernels, biases = [], []
         for layer in range(1, depth + 1):
             _check_length(n, width)
             shape = (channels, 1 if layer == 1 else channels, width)
-            kernels.append(np.stack([init(shape, rng=rng) for _ in range(replicas)]).astype(dtype))
+            kernels.append(np.stack([_init_kernel(init, shape, rng) for _ in range(replicas)]))
+            if not np.all(np.isfinite(kernels[-1].astype(dtype))):
+                raise ValueError(f"init returned kernels beyond {dtype}'s range")
+            kernels[-1] = kernels[-1].astype(dtype)
             biases.append(np.zeros((replicas, channels), dtype=dtype))
             if layer in pools:
                 if n % 2:
@@ -694,9 +805,29 @@ class CNN1d:
         logits = np.matmul(flat, self.readout.transpose(0, 2, 1)) + self.readout_bias[:, None]
         return logits, padded_inputs, masks, flat
 
+    def _labels(self, labels: Any, batch: int) -> np.ndarray:
+        """Return `labels` as int64 class indices, one per row of a batch of `batch` rows."""
+        y = as_int_array(labels, "labels")
+        if y.shape != (batch,):
+            raise ValueError(
+                f"labels must have one entry per row of x ({batch}), got shape {y.shape}"
+            )
+        classes = self.readout.shape[1]
+        if int(y.max()) >= classes:
+            raise ValueError(
+                f"labels must lie in 0..{classes - 1} (the network's classes), got {int(y.max())}"
+            )
+        return y
+
     def logits(self, x: Any) -> np.ndarray:
-        """Return the logits of every replica, shape (R, batch, n_classes), for x (batch, n)."""
-        return self._forward(self._input(x))[0]
+        """Return the logits of every replica, shape (R, batch, n_classes), for x (batch, n).
+
+        Raises ValueError if they overflow (inputs or weights too large for the dtype).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = self._forward(self._input(x))[0]
+        _check_finite(z, "the logits", "x or the weights")
+        return z
 
     def gradients(self, x: Any, labels: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         """Return each replica's mean cross-entropy (R,) and the gradients of :attr:`params`.
@@ -712,11 +843,19 @@ class CNN1d:
         >>> loss.shape, [g.shape for g in grads] == [p.shape for p in net.params]
         ((3,), True)
         """
-        logits, padded_inputs, masks, flat = self._forward(self._input(x))
+        X = self._input(x)
+        y = self._labels(labels, X.shape[2])
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads = self._gradients(X, y)
+        _check_finite(loss, "the loss", "x or the weights")
+        for g in grads:
+            _check_finite(g, "the gradients", "x or the weights")
+        return loss, grads
+
+    def _gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Return :meth:`gradients` for checked input (training: NaN marks a diverged replica)."""
+        logits, padded_inputs, masks, flat = self._forward(x)
         R, B, C = logits.shape
-        y = np.asarray(labels)
-        if y.shape != (B,):
-            raise ValueError(f"labels must have one entry per row of x ({B}), got shape {y.shape}")
         _, g = softmax_cross_entropy(logits.reshape(R * B, C), np.tile(y, R))
         g = (g * R).reshape(R, B, C)  # each replica's own mean over its batch
         shifted = logits - logits.max(axis=2, keepdims=True)
@@ -742,8 +881,10 @@ class CNN1d:
 
     def accuracy(self, x: Any, labels: Any) -> np.ndarray:
         """Return each replica's accuracy on (x, labels), shape (R,); NaN logits count as wrong."""
-        z = self.logits(x)
-        y = np.asarray(labels)
+        X = self._input(x)
+        y = self._labels(labels, X.shape[2])
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = self._forward(X)[0]
         finite = np.all(np.isfinite(z), axis=2)
         right = np.argmax(np.where(np.isfinite(z), z, -np.inf), axis=2) == y[None]
         return (right & finite).mean(axis=1)
@@ -821,16 +962,23 @@ def train_cnn(
     if not isinstance(data, Dataset) or data.x_val is None:
         raise ValueError("data must be a Dataset with a validation split (x_val, y_val)")
     R = net.replicas
-    rates = _as_real_array(lr, "lr")
-    rates = np.broadcast_to(rates, (R,)) if rates.ndim == 0 else rates
-    if rates.shape != (R,) or np.any(rates <= 0):
-        raise ValueError(f"lr must be a positive number or R = {R} positive numbers, got {lr!r}")
+    if data.n_features != net.length:
+        raise ValueError(
+            f"data has signals of length {data.n_features}, but the network takes length "
+            f"{net.length}"
+        )
+    classes = net.readout.shape[1]
+    if data.n_classes > classes:
+        raise ValueError(
+            f"data has {data.n_classes} classes (labels 0..{data.n_classes - 1}), but the "
+            f"network's readout has {classes} outputs"
+        )
+    rates = check_rates(lr, R)
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     rng = check_rng(rng)
-    if not (isinstance(eps, numbers.Real) and eps > 0):
-        raise ValueError(f"eps must be > 0, got {eps!r}")
-    b1, b2 = betas
+    eps = check_positive_float(eps, "eps")
+    b1, b2 = check_betas(betas)
     params = net.params
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
@@ -844,7 +992,8 @@ def train_cnn(
         batch_losses = []
         for start in range(0, n_train, batch_size):
             idx = order[start : start + batch_size]
-            loss, grads = net.gradients(data.x_train[idx], data.y_train[idx])
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss, grads = net._gradients(net._input(data.x_train[idx]), data.y_train[idx])
             bad = ~np.isfinite(loss)
             for g in grads:
                 bad |= ~np.all(np.isfinite(g.reshape(R, -1)), axis=1)
