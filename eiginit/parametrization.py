@@ -33,8 +33,13 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import (
+    _INT64_MAX,
     _as_real_array,
     _describe,
+    as_array_of,
+    check_bool,
+    check_entries,
+    check_float_dtype,
     check_int,
     check_positive_float,
     check_rng,
@@ -189,13 +194,18 @@ def layer_scale(
     ...
     ValueError: role must be one of ['input', 'hidden', 'output'], got 'middle'
     """
-    fan_in = check_int(fan_in, "fan_in", minimum=1)
-    fan_out = check_int(fan_out, "fan_out", minimum=1)
+    # Fans beyond int64 describe no layer, and their square roots overflow float64 near 1e308.
+    fan_in = check_int(fan_in, "fan_in", minimum=1, maximum=_INT64_MAX)
+    fan_out = check_int(fan_out, "fan_out", minimum=1, maximum=_INT64_MAX)
     role = _check_choice(role, "role", ROLES)
     parametrization = _check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
     optimizer = _check_choice(optimizer, "optimizer", _OPTIMIZERS)
     gain = check_positive_float(gain, "gain")
-    base = 1 if base_width is None else check_int(base_width, "base_width", minimum=1)
+    base = (
+        1
+        if base_width is None
+        else check_int(base_width, "base_width", minimum=1, maximum=_INT64_MAX)
+    )
     std = gain / math.sqrt(fan_in)
     if parametrization == "sp":
         return LayerScale(role, fan_in, fan_out, std, 1.0)
@@ -310,13 +320,24 @@ def init_weights(
     layers = _check_scales(scales)
     replicas = check_int(replicas, "replicas", minimum=1)
     rng = check_rng(rng)
+    zero_readout = check_bool(zero_readout, "zero_readout")
+    dtype = check_float_dtype(dtype)
+    check_entries(
+        replicas * sum(s.fan_in * s.fan_out for s in layers), "the weights", "widths or replicas"
+    )
     weights = []
     for i, s in enumerate(layers):
         shape = (replicas, s.fan_out, s.fan_in)
         if zero_readout and i == len(layers) - 1:
             weights.append(np.zeros(shape, dtype=dtype))
         else:
-            weights.append((s.init_std * rng.standard_normal(shape)).astype(dtype))
+            with np.errstate(over="ignore"):
+                weights.append((s.init_std * rng.standard_normal(shape)).astype(dtype))
+            if not np.all(np.isfinite(weights[-1])):
+                raise ValueError(
+                    f"layer {i}'s init_std {s.init_std:g} gives weights beyond {dtype}'s range; "
+                    "use a smaller gain"
+                )
     return weights
 
 
@@ -326,13 +347,18 @@ def _check_weights(weights: Any) -> list[np.ndarray]:
             f"weights must be a list of at least two arrays of shape (replicas, fan_out, fan_in), "
             f"got {_describe(weights)}"
         )
-    arrays = [np.asarray(w) for w in weights]
+    arrays = [
+        as_array_of(w, f"weights[{i}]", kinds="f", what="floats", layout="rectangular")
+        for i, w in enumerate(weights)
+    ]
     for i, w in enumerate(arrays):
-        if w.ndim != 3 or w.dtype.kind != "f":
+        if w.ndim != 3 or w.dtype.kind != "f" or w.size == 0:
             raise ValueError(
-                f"weights[{i}] must be a float array of shape (replicas, fan_out, fan_in), "
-                f"got {_describe(w)}"
+                f"weights[{i}] must be a non-empty float array of shape (replicas, fan_out, "
+                f"fan_in), got {_describe(w)}"
             )
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"weights[{i}] must be finite, got NaN or infinite entries")
         if w.shape[0] != arrays[0].shape[0]:
             raise ValueError(
                 f"every layer needs the same number of replicas: weights[0] has "
@@ -351,10 +377,15 @@ def _batch(weights: list[np.ndarray], x: Any, name: str = "x") -> np.ndarray:
     replicas, fan_in = weights[0].shape[0], weights[0].shape[2]
     if array.ndim == 2:
         array = np.broadcast_to(array, (replicas, *array.shape))
-    if array.ndim != 3 or array.shape[0] != replicas or array.shape[2] != fan_in:
+    if (
+        array.ndim != 3
+        or array.shape[0] != replicas
+        or array.shape[2] != fan_in
+        or array.shape[1] == 0
+    ):
         raise ValueError(
-            f"{name} must have shape (batch, {fan_in}) or ({replicas}, batch, {fan_in}), "
-            f"got shape {np.shape(x)}"
+            f"{name} must have shape (batch, {fan_in}) or ({replicas}, batch, {fan_in}) with "
+            f"batch >= 1, got shape {np.shape(x)}"
         )
     return array
 
@@ -391,14 +422,24 @@ def forward_replicas(weights: Sequence[np.ndarray], x: Any) -> list[np.ndarray]:
     [(2, 5, 3), (2, 5, 4), (2, 5, 2)]
     """
     arrays = _check_weights(weights)
-    return _forward(arrays, _batch(arrays, x))
+    xb = _batch(arrays, x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        acts = _forward(arrays, xb)
+    _check_overflow(acts, "the activations", "x or the weights")
+    return acts
+
+
+def _check_overflow(arrays: Sequence[np.ndarray], what: str, culprits: str) -> None:
+    """Refuse results that overflowed their dtype (finite input, too large a product)."""
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        raise ValueError(
+            f"{what} overflow {arrays[0].dtype}: {culprits} too large; divide by a power of two"
+        )
 
 
 def _labels(labels: Any, shape: tuple[int, int], n_classes: int) -> np.ndarray:
-    y = np.asarray(labels)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got {_describe(labels)}")
-    if y.ndim == 1:
+    y = as_array_of(labels, "labels", kinds="iu", what="integer class indices")
+    if y.ndim == 1 and y.shape == shape[1:]:
         y = np.broadcast_to(y, shape)
     if y.shape != shape:
         raise ValueError(f"labels must have shape {shape[1:]} or {shape}, got {np.shape(labels)}")
@@ -460,7 +501,10 @@ def loss_and_gradients(
     arrays = _check_weights(weights)
     xb = _batch(arrays, x)
     y = _labels(labels, xb.shape[:2], arrays[-1].shape[1])
-    return _loss_grads(arrays, xb, y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss, grads = _loss_grads(arrays, xb, y)
+    _check_overflow([loss, *grads], "the loss and gradients", "x or the weights")
+    return loss, grads
 
 
 @dataclass(frozen=True)
@@ -529,18 +573,29 @@ def coordinate_check(
     weights = init_weights(layers, replicas=replicas, rng=rng, zero_readout=zero_readout)
     xb = _batch(weights, x)
     y = _labels(labels, xb.shape[:2], layers[-1].fan_out)
-    before = _forward(weights, xb)
-    _, grads = _loss_grads(weights, xb, y)
-    stepped = [W - lr * s.lr_multiplier * g for W, s, g in zip(weights, layers, grads, strict=True)]
-    after = _forward(stepped, xb)
 
-    def rms(a: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.mean(a**2, axis=(1, 2)))
+    def rms(a: np.ndarray) -> np.ndarray:  # the root mean square, without overflow in a**2
+        peak = np.max(np.abs(a), axis=(1, 2), keepdims=True)
+        exponent = np.frexp(peak)[1]
+        return np.ldexp(
+            np.sqrt(np.mean(np.ldexp(a, -exponent) ** 2, axis=(1, 2))), exponent[:, 0, 0]
+        )
 
-    return CoordinateCheck(
-        before=np.stack([rms(a) for a in before[1:]], axis=1),
-        change=np.stack([rms(a - b) for a, b in zip(after[1:], before[1:], strict=True)], axis=1),
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        before = _forward(weights, xb)
+        _, grads = _loss_grads(weights, xb, y)
+        stepped = [
+            W - lr * s.lr_multiplier * g for W, s, g in zip(weights, layers, grads, strict=True)
+        ]
+        after = _forward(stepped, xb)
+        result = CoordinateCheck(
+            before=np.stack([rms(a) for a in before[1:]], axis=1),
+            change=np.stack(
+                [rms(a - b) for a, b in zip(after[1:], before[1:], strict=True)], axis=1
+            ),
+        )
+    _check_overflow([result.before, result.change], "the activations after the step", "x or lr")
+    return result
 
 
 @dataclass(frozen=True)
@@ -627,7 +682,9 @@ def train_replicas(
             f"the network maps {layers[0].fan_in} inputs to {layers[-1].fan_out} classes, but the "
             f"data has {data.n_features} features and {data.n_classes} classes"
         )
-    lrs = _as_real_array(learning_rates, "learning_rates")
+    what = "learning rates (numbers > 0)"
+    lrs = as_array_of(learning_rates, "learning_rates", kinds="iuf", what=what)
+    lrs = _as_real_array(lrs, "learning_rates")
     if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0):
         raise ValueError(
             f"learning_rates must be a non-empty 1-D array of numbers > 0, got {_describe(lrs)}"
@@ -640,6 +697,7 @@ def train_replicas(
             f"batch_size must be at most {n_train} (the training set), got {batch_size}"
         )
     rng = check_rng(rng)
+    dtype = check_float_dtype(dtype)
     if not isinstance(zero_readout, bool | np.bool_):
         raise TypeError(f"zero_readout must be a bool, got {_describe(zero_readout)}")
     replicas = lrs.size
