@@ -516,8 +516,8 @@ def _check_finite(values: np.ndarray, what: str, culprits: str) -> None:
     """Refuse a result that overflowed: sums of finite products beyond the dtype's range."""
     if not np.all(np.isfinite(values)):
         raise ValueError(
-            f"{what} overflows {values.dtype} (beyond about 1.8e308): {culprits} too large; "
-            "divide by a power of two and scale the result back"
+            f"overflow in {what} ({values.dtype} holds at most {np.finfo(values.dtype).max:.1e}):"
+            f" {culprits} too large; divide by a power of two and scale the result back"
         )
 
 

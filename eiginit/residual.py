@@ -712,9 +712,10 @@ class ResidualStack:
                 branch = self.alpha[:, layer, None, None, None] * branch
                 J = J + branch if self.skip else branch
         if not np.all(np.isfinite(J)):
+            hint = "float64, " if J.dtype == np.float32 else ""
             raise ValueError(
                 f"the Jacobian overflows {J.dtype}: its entries grow past the dtype's range "
-                "through the blocks; use float64, a smaller alpha or a smaller depth"
+                f"through the blocks; use {hint}a smaller alpha or a smaller depth"
             )
         return J
 
