@@ -338,3 +338,16 @@ def check_betas(value: Any, name: str = "betas") -> tuple[float, float]:
             raise ValueError(f"{part} must be a real number in [0, 1), got {number}")
         checked.append(number)
     return checked[0], checked[1]
+
+
+def cast_finite(array: np.ndarray, dtype: Any, name: str) -> np.ndarray:
+    """Return ``array.astype(dtype)``, refusing entries beyond the range of `dtype` (float32)."""
+    with np.errstate(over="ignore"):
+        cast = array.astype(dtype)
+    if not np.all(np.isfinite(cast)):
+        raise ValueError(
+            f"{name} has entries beyond {cast.dtype}'s range (at most "
+            f"{np.finfo(cast.dtype).max:.1e} in magnitude), the dtype of the network; rescale "
+            "the input or use float64"
+        )
+    return cast

@@ -38,6 +38,7 @@ from eiginit._checks import (
     _as_real_array,
     _describe,
     as_int_array,
+    cast_finite,
     check_betas,
     check_entries,
     check_float_dtype,
@@ -352,6 +353,7 @@ def delta_orthogonal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator)
             f"delta_orthogonal needs c_out >= c_in (orthonormal columns), got c_out = {c_out} "
             f"and c_in = {c_in}"
         )
+    check_entries(c_out * c_in * width, "the kernel", "dimensions in shape")
     kernel = np.zeros(dims)
     kernel[:, :, (width - 1) // 2] = orthogonal((c_out, c_in), gain, rng=rng)
     return kernel
@@ -785,7 +787,7 @@ class CNN1d:
         X = _as_real_array(x, "x")
         if X.ndim != 2 or X.shape[1] != self.length or X.shape[0] == 0:
             raise ValueError(f"x must have shape (batch, {self.length}), got shape {X.shape}")
-        X = X.astype(self.readout.dtype).T  # (n, batch)
+        X = cast_finite(X, self.readout.dtype, "x").T  # (n, batch)
         return np.broadcast_to(X[None, :, :, None], (self.replicas, *X.shape, 1))
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, list, list, np.ndarray]:

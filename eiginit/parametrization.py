@@ -37,6 +37,7 @@ from eiginit._checks import (
     _as_real_array,
     _describe,
     as_array_of,
+    cast_finite,
     check_bool,
     check_entries,
     check_float_dtype,
@@ -373,7 +374,7 @@ def _check_weights(weights: Any) -> list[np.ndarray]:
 
 
 def _batch(weights: list[np.ndarray], x: Any, name: str = "x") -> np.ndarray:
-    array = _as_real_array(x, name).astype(weights[0].dtype)
+    array = cast_finite(_as_real_array(x, name), weights[0].dtype, name)
     replicas, fan_in = weights[0].shape[0], weights[0].shape[2]
     if array.ndim == 2:
         array = np.broadcast_to(array, (replicas, *array.shape))
@@ -704,7 +705,7 @@ def train_replicas(
     weights = init_weights(
         layers, replicas=replicas, rng=rng, zero_readout=bool(zero_readout), dtype=dtype
     )
-    x_train = np.asarray(data.x_train, dtype=dtype)
+    x_train = cast_finite(data.x_train, dtype, "data.x_train")
     y_train = np.asarray(data.y_train)
     steps = (
         lrs[:, None, None] * np.array([s.lr_multiplier for s in layers])[None, None, :]
@@ -730,7 +731,7 @@ def train_replicas(
                 g[~alive] = 0
                 W -= steps[:, :, i : i + 1] * g
         train_loss[alive, epoch] = total[alive] / n_batches
-    x_val = np.asarray(data.x_val, dtype=dtype)
+    x_val = cast_finite(data.x_val, dtype, "data.x_val")
     y_val = np.broadcast_to(np.asarray(data.y_val), (replicas, x_val.shape[0]))
     val_loss, _ = _loss_grads(weights, np.broadcast_to(x_val, (replicas, *x_val.shape)), y_val)
     logits = _forward(weights, np.broadcast_to(x_val, (replicas, *x_val.shape)))[-1]

@@ -46,6 +46,7 @@ import numpy as np
 from eiginit._checks import (
     _as_real_array,
     _describe,
+    cast_finite,
     check_bool,
     check_entries,
     check_float_dtype,
@@ -533,7 +534,7 @@ class ResidualStack:
             )
         if self.norm == "batch" and array.shape[1] < 2:
             raise ValueError(f"batch norm needs a batch of at least 2 inputs, got {array.shape}")
-        return array.astype(self.weights.dtype)
+        return cast_finite(array, self.weights.dtype, "x")
 
     def __call__(self, x: Any) -> np.ndarray:
         """Return the output :math:`x_L`, shape ``(R, batch, n)``, keeping nothing else."""
@@ -648,7 +649,7 @@ class ResidualStack:
                 f"grad_out must have the output's shape {fp.output.shape}, got {g.shape}"
             )
         with np.errstate(over="ignore", invalid="ignore"):
-            grads = self._backprop(fp, g.astype(self.weights.dtype))
+            grads = self._backprop(fp, cast_finite(g, self.weights.dtype, "grad_out"))
         if not all(np.all(np.isfinite(a)) for a in (grads.weights, grads.alpha, *grads.states)):
             raise ValueError(
                 f"the gradients overflow {self.weights.dtype}: grad_out is too large for this "
@@ -908,6 +909,7 @@ def residual_classifier(
     n = check_int(width, "width", minimum=1)
     L = check_int(depth, "depth", minimum=1)
     R = len(names)
+    check_entries(R * n * (d + c), "the input and readout layers", "inputs, classes or width")
     stack = ResidualStack.create(n, L, rng=rng, branch_layers=2, replicas=R, dtype=dtype)
     w_in = np.sqrt(2 / d) * rng.standard_normal((R, n, d))
     w_out = rng.standard_normal((R, c, n)) / np.sqrt(n)
@@ -1046,14 +1048,16 @@ def train_residual(
             f"network's readout has {classes} outputs"
         )
     rates = check_rates(lr, R)
-    x, y = data.x_train.astype(dtype), data.y_train
+    x, y = cast_finite(data.x_train, dtype, "data.x_train"), data.y_train
+    x_val = cast_finite(data.x_val, dtype, "data.x_val")
+    x_test = cast_finite(data.x_test, dtype, "data.x_test")
     m1 = [np.zeros_like(p) for p in params]
     m2 = [np.zeros_like(p) for p in params]
     b1, b2, step = 0.9, 0.999, 0
     diverged = np.zeros(R, bool)
     losses = np.full((epochs + 1, R), np.nan)
     val = np.full((epochs + 1, R), np.nan)
-    val[0] = _accuracy(net, data.x_val.astype(dtype), data.y_val)
+    val[0] = _accuracy(net, x_val, data.y_val)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(y))
         epoch_loss = np.zeros(R)
@@ -1076,8 +1080,6 @@ def train_residual(
                 shape = (R,) + (1,) * (p.ndim - 1)
                 p -= live.reshape(shape) * s1 / (np.sqrt(s2 / (1 - b2**step)) + 1e-8)
         losses[epoch] = np.where(diverged, np.nan, epoch_loss / len(y))
-        val[epoch] = np.where(
-            diverged, np.nan, _accuracy(net, data.x_val.astype(dtype), data.y_val)
-        )
-    test = np.where(diverged, np.nan, _accuracy(net, data.x_test.astype(dtype), data.y_test))
+        val[epoch] = np.where(diverged, np.nan, _accuracy(net, x_val, data.y_val))
+    test = np.where(diverged, np.nan, _accuracy(net, x_test, data.y_test))
     return ResidualTrainingResult(losses, val, test, diverged)

@@ -62,6 +62,11 @@ def _weights() -> list[np.ndarray]:
     return E.init_weights(E.parametrize([3, 5, 2]), replicas=2, rng=rng(0))
 
 
+def _huge_data() -> E.Dataset:
+    d = _toy()
+    return E.Dataset(d.x_train * 1e300, d.y_train, d.x_test, d.y_test, 2, "huge", d.x_val, d.y_val)
+
+
 # ------------------------------------------------------------- H6: normalization of large input
 def test_H6_batch_norm_of_huge_entries_is_plus_minus_one() -> None:
     z = E.batch_norm([[1e200, 3.0], [-1e200, 1.0]])
@@ -180,6 +185,13 @@ RESIDUAL_REFUSALS = [
      lambda: E.ResidualStack.create(16, 700, rng=rng(0), alpha=3.0).jacobian(
          np.abs(rng(1).standard_normal((1, 16))) * 1e-300),
      ValueError, "Jacobian overflows float64"),
+    ("beyond-report-float32-stack-input-beyond-range",
+     lambda: E.ResidualStack.create(2, 1, rng=rng(0), dtype=np.float32)(np.full((2, 2), 1e300)),
+     ValueError, "x has entries beyond float32's range"),
+    ("beyond-report-residual_classifier-inputs-1e9",
+     lambda: E.residual_classifier("fixup", inputs=10**9, classes=2, width=4, depth=1,
+                                   rng=rng(0)),
+     ValueError, "use smaller inputs"),
 ]  # fmt: skip
 
 
@@ -289,6 +301,10 @@ CONV_REFUSALS = [
      ValueError, "overflow in the input gradient"),
     ("beyond-report-logits-overflow", lambda: _huge_readout().logits(np.full((2, 8), 1e30)),
      ValueError, "overflow in the logits .float32"),
+    ("beyond-report-float32-cnn-input-beyond-range",
+     lambda: _cnn().logits(np.full((2, 8), 1e300)), ValueError, "x has entries beyond float32"),
+    ("beyond-report-delta_orthogonal-huge-shape",
+     lambda: E.delta_orthogonal((10**5, 10**5, 3), rng=rng(0)), ValueError, "the kernel would"),
 ]  # fmt: skip
 
 
@@ -358,6 +374,10 @@ PARAM_REFUSALS = [
     ("beyond-report-forward_replicas-overflow",
      lambda: E.forward_replicas([w * 1e200 for w in _weights()], np.full((3, 3), 1e10)),
      ValueError, "activations overflow"),
+    ("beyond-report-train_replicas-float32-data-beyond-range",
+     lambda: E.train_replicas(E.parametrize([8, 5, 2]), _huge_data(), [0.1], epochs=1,
+                              batch_size=8, rng=rng(0)),
+     ValueError, "data.x_train has entries beyond float32's range"),
 ]  # fmt: skip
 
 
