@@ -288,14 +288,20 @@ def check_entries(entries: int, what: str, sizes: str) -> None:
     `sizes` names the arguments that set the size, for the message.
     """
     if entries > MAX_ENTRIES:
+        count = f"{entries:.3g}" if entries < 1e300 else f"about 1e{len(str(entries)) - 1}"
         raise ValueError(
-            f"{what} would hold {entries:.3g} entries, more than {MAX_ENTRIES:.0e} (400 MB in "
+            f"{what} would hold {count} entries, more than {MAX_ENTRIES:.0e} (400 MB in "
             f"float64); use smaller {sizes}"
         )
 
 
 def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
-    """Return `dtype` as a numpy dtype if it is float32 or float64 (an integer would truncate)."""
+    """Return `dtype` as a numpy dtype if it is float32 or float64 (an integer would truncate).
+
+    None is refused too: numpy reads it as float64, which would hide a missing argument.
+    """
+    if dtype is None:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got None")
     try:
         checked = np.dtype(dtype)
     except TypeError as error:

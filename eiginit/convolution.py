@@ -183,10 +183,11 @@ def conv_operator(kernel: Any, n: int) -> np.ndarray:
     K = _check_kernel(kernel)
     c_out, c_in, width = K.shape
     n = _check_length(n, width)
-    entries = c_out * c_in * n * n
-    if entries > _MAX_DENSE_ENTRIES:
+    if c_out * c_in * n * n > _MAX_DENSE_ENTRIES:
+        entries = c_out * c_in * n * n
+        count = f"{entries:.2e}" if entries < 1e300 else f"about 1e{len(str(entries)) - 1}"
         raise ValueError(
-            f"the dense operator would have {entries:.2e} entries (more than "
+            f"the dense operator would have {count} entries (more than "
             f"{_MAX_DENSE_ENTRIES:.0e}); use conv_singular_values, which never forms it"
         )
     centre = (width - 1) // 2
@@ -751,7 +752,7 @@ class CNN1d:
         check_entries(
             replicas * (channels * channels * width * depth + n_classes * length * channels),
             "the parameters",
-            "replicas, channels, width, depth or length",
+            "replicas, channels, width, depth, length or n_classes",
         )
         n = length
         kernels, biases = [], []
@@ -981,6 +982,7 @@ def train_cnn(
     rng = check_rng(rng)
     eps = check_positive_float(eps, "eps")
     b1, b2 = check_betas(betas)
+    check_entries(epochs * R, "the training record", "epochs")
     params = net.params
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]

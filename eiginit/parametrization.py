@@ -691,6 +691,7 @@ def train_replicas(
             f"learning_rates must be a non-empty 1-D array of numbers > 0, got {_describe(lrs)}"
         )
     epochs = check_int(epochs, "epochs", minimum=1)
+    check_entries(epochs * lrs.size, "the training record", "epochs")
     n_train = data.x_train.shape[0]
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if batch_size > n_train:

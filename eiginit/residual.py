@@ -240,7 +240,7 @@ def layer_norm_vjp(x: Any, grad: Any) -> np.ndarray:
 
 
 def _check_norm(norm: Any) -> str | None:
-    if norm not in NORMALIZATIONS:
+    if not (norm is None or isinstance(norm, str)) or norm not in NORMALIZATIONS:
         raise ValueError(f"norm must be one of None, 'batch', 'layer', got {_describe(norm)}")
     return norm
 
@@ -1048,6 +1048,7 @@ def train_residual(
             f"network's readout has {classes} outputs"
         )
     rates = check_rates(lr, R)
+    check_entries((epochs + 1) * R, "the training record", "epochs")
     x, y = cast_finite(data.x_train, dtype, "data.x_train"), data.y_train
     x_val = cast_finite(data.x_val, dtype, "data.x_val")
     x_test = cast_finite(data.x_test, dtype, "data.x_test")

@@ -192,6 +192,18 @@ RESIDUAL_REFUSALS = [
      lambda: E.residual_classifier("fixup", inputs=10**9, classes=2, width=4, depth=1,
                                    rng=rng(0)),
      ValueError, "use smaller inputs"),
+    ("beyond-report-ResidualStack.create-width-10**400",
+     lambda: E.ResidualStack.create(10**400, 1, rng=rng(0)), ValueError, "about 1e800 entries"),
+    ("beyond-report-norm-array",
+     lambda: E.ResidualStack.create(2, 1, rng=rng(0), norm=np.zeros(0)), ValueError,
+     "norm must be one of"),
+    ("beyond-report-train_residual-epochs-huge",
+     lambda: E.train_residual(_classifier(), _toy(), 0.1, rng=rng(0), epochs=10**12),
+     ValueError, "use smaller epochs"),
+    ("L7-residual_classifier-dtype-None",
+     lambda: E.residual_classifier("fixup", inputs=2, classes=2, width=2, depth=1, rng=rng(0),
+                                   dtype=None),
+     TypeError, "dtype must be np.float32 or np.float64, got None"),
 ]  # fmt: skip
 
 
@@ -305,6 +317,10 @@ CONV_REFUSALS = [
      lambda: _cnn().logits(np.full((2, 8), 1e300)), ValueError, "x has entries beyond float32"),
     ("beyond-report-delta_orthogonal-huge-shape",
      lambda: E.delta_orthogonal((10**5, 10**5, 3), rng=rng(0)), ValueError, "the kernel would"),
+    ("beyond-report-conv_operator-n-10**400",
+     lambda: E.conv_operator(np.ones((1, 1, 3)), 10**400), ValueError, "about 1e800 entries"),
+    ("beyond-report-train_cnn-epochs-huge", lambda: _train_cnn(epochs=10**12),
+     ValueError, "use smaller epochs"),
 ]  # fmt: skip
 
 
