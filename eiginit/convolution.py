@@ -250,9 +250,18 @@ def conv_singular_values(kernel: Any, n: int) -> np.ndarray:
     n : int
         The signal length, ``n >= width``.
 
+    Kernels of any finite magnitude: one with entries beyond :math:`2^{\pm 400}` is divided by a
+    power of two first and the values multiplied back, exactly.
+
     Returns
     -------
     numpy.ndarray, shape (min(c_out, c_in) * n,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a kernel that is not a finite 3-D real array, ``n < width``, more than 5e7 block
+        entries, or singular values beyond float64's range.
 
     Examples
     --------
@@ -940,10 +949,18 @@ def train_cnn(
     epochs, batch_size : int
     rng : numpy.random.Generator
     betas, eps : Adam's constants.
+        ``0 <= beta1, beta2 < 1`` and a finite ``eps > 0``.
 
     Returns
     -------
     CNNTrainingResult
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a learning rate that is not one positive number or one per replica, betas outside
+        [0, 1), a non-finite or non-positive eps, or data whose signal length or classes do not
+        fit the network.
 
     Examples
     --------

@@ -143,20 +143,31 @@ def batch_norm(x: Any) -> np.ndarray:
     with :math:`\epsilon = 10^{-5}` and the learned scale and shift at their initial values 1 and
     0 (Ioffe & Szegedy 2015; torch.nn.BatchNorm1d in training mode).
 
+    Any finite input is normalized correctly: where the squares would overflow (entries above
+    about 1e154 in float64, 2e19 in float32) each feature is first divided by a power of two,
+    exactly, and :math:`\epsilon` with it; elsewhere the formula is evaluated as written.
+
     Parameters
     ----------
     x : array_like, shape (batch, n) or (replicas, batch, n)
-        At least two rows per batch.
+        At least two rows per batch. float32 stays float32; other real input becomes float64.
 
     Returns
     -------
     numpy.ndarray, the shape of `x`
+
+    Raises
+    ------
+    TypeError, ValueError
+        For input that is not a finite real array of one of those shapes.
 
     Examples
     --------
     >>> z = batch_norm([[1.0, 10.0], [3.0, 30.0]])
     >>> np.round(z, 3).tolist()
     [[-1.0, -1.0], [1.0, 1.0]]
+    >>> batch_norm([[1e200], [-1e200]]).tolist()  # scale-invariant once var >> eps
+    [[1.0], [-1.0]]
     """
     array = _check_activations(x)
     if array.shape[-2] < 2:
@@ -171,6 +182,7 @@ def layer_norm(x: Any) -> np.ndarray:
 
     with the mean and variance over the :math:`n` features of row :math:`b`,
     :math:`\epsilon = 10^{-5}`, scale 1 and shift 0 (Ba, Kiros & Hinton 2016; torch.nn.LayerNorm).
+    Inputs of any finite magnitude, as in :func:`batch_norm`.
 
     Parameters
     ----------
@@ -200,7 +212,9 @@ def layer_norm_vjp(x: Any, grad: Any) -> np.ndarray:
     .. math:: J^\top g = s\,\big(g - \bar g - z\, \overline{g \odot z}\big),
 
     bars meaning means over the features (the backward formula of Ioffe & Szegedy 2015, section
-    3, applied along the features). Used for the final layer norm of a Pre-LN stack.
+    3, applied along the features). Used for the final layer norm of a Pre-LN stack. `x` and
+    `grad` of any finite magnitude: both are divided by powers of two before the formula, and the
+    result is scaled back once; a result beyond the dtype's range is refused with a ValueError.
 
     Parameters
     ----------
