@@ -444,8 +444,9 @@ class ResidualStack:
                 f"alpha must be an array of shape {W.shape[:2]} (replicas, depth) and dtype "
                 f"{W.dtype}, got {_describe(a)}"
             )
-        if not isinstance(self.skip, bool) or not isinstance(self.post_norm, bool):
-            raise TypeError("skip and post_norm must be True or False")
+        # numpy booleans are accepted and stored as bool, as check_bool does everywhere else.
+        object.__setattr__(self, "skip", check_bool(self.skip, "skip"))
+        object.__setattr__(self, "post_norm", check_bool(self.post_norm, "post_norm"))
         _check_norm(self.norm)
         if not (np.all(np.isfinite(W)) and np.all(np.isfinite(a))):
             raise ValueError("weights and alpha must be finite, got NaN or infinite entries")

@@ -217,6 +217,15 @@ def test_residual_refuses_with_the_argument_named(call: Any, error: type, match:
         call()
 
 
+def test_L8_stack_takes_numpy_booleans() -> None:
+    # Beyond the report (its L8 class): np.bool_ was refused where True was accepted.
+    stack = E.ResidualStack.create(2, 1, rng=rng(0), skip=np.bool_(False), post_norm=np.True_)
+    assert stack.skip is False
+    assert stack.post_norm is True
+    with pytest.raises(TypeError, match="post_norm must be True or False"):
+        E.ResidualStack.create(2, 1, rng=rng(0), post_norm="yes")
+
+
 def test_L5_residual_variance_takes_a_fraction() -> None:
     np.testing.assert_array_equal(E.residual_variance(Fraction(1, 2), 2), [1.0, 1.25, 1.5625])
 
