@@ -353,7 +353,7 @@ def cast_finite(array: np.ndarray, dtype: Any, name: str) -> np.ndarray:
     if not np.all(np.isfinite(cast)):
         raise ValueError(
             f"{name} has entries beyond {cast.dtype}'s range (at most "
-            f"{np.finfo(cast.dtype).max:.1e} in magnitude), the dtype of the network; rescale "
-            "the input or use float64"
+            f"{np.finfo(cast.dtype).max:.1e} in magnitude), the dtype of the network; use "
+            "smaller values or float64"
         )
     return cast

@@ -994,6 +994,7 @@ def train_cnn(
             f"network's readout has {classes} outputs"
         )
     rates = check_rates(lr, R)
+    cast_finite(rates, net.readout.dtype, "lr")
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     rng = check_rng(rng)

@@ -208,6 +208,10 @@ def layer_scale(
         else check_int(base_width, "base_width", minimum=1, maximum=_INT64_MAX)
     )
     std = gain / math.sqrt(fan_in)
+    if not math.isfinite(std * (math.sqrt(fan_in) + math.sqrt(fan_out))):
+        raise ValueError(
+            f"gain = {gain} is too large: the layer's expected norm would overflow float64"
+        )
     if parametrization == "sp":
         return LayerScale(role, fan_in, fan_out, std, 1.0)
     r = (fan_out if role == "input" else fan_in) / base
@@ -708,9 +712,9 @@ def train_replicas(
     )
     x_train = cast_finite(data.x_train, dtype, "data.x_train")
     y_train = np.asarray(data.y_train)
-    steps = (
-        lrs[:, None, None] * np.array([s.lr_multiplier for s in layers])[None, None, :]
-    ).astype(dtype)  # (replicas, 1, layers)
+    with np.errstate(over="ignore"):
+        steps = lrs[:, None, None] * np.array([s.lr_multiplier for s in layers])[None, None, :]
+    steps = cast_finite(steps, dtype, "learning_rates times the layers' lr_multiplier")
     limit = 100 * math.log(data.n_classes)
     alive = np.ones(replicas, dtype=bool)
     train_loss = np.full((replicas, epochs), np.inf)

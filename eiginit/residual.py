@@ -573,7 +573,8 @@ class ResidualStack:
             except FloatingPointError as error:
                 raise ValueError(
                     f"the activations overflow {x.dtype} at block {layer + 1} of {self.depth}; "
-                    "use float64, a smaller alpha or a smaller depth"
+                    f"use {'float64, ' if x.dtype == np.float32 else ''}a smaller alpha, a "
+                    "smaller depth or a smaller x"
                 ) from error
         return x
 
@@ -624,7 +625,8 @@ class ResidualStack:
             except FloatingPointError as error:
                 raise ValueError(
                     f"the activations overflow {x.dtype} at block {layer + 1} of {self.depth}; "
-                    "use float64, a smaller alpha or a smaller depth"
+                    f"use {'float64, ' if x.dtype == np.float32 else ''}a smaller alpha, a "
+                    "smaller depth or a smaller x"
                 ) from error
         return ResidualForward(
             tuple(states), tuple(branch_out), tuple(normalized), tuple(inv_std), tuple(post_inv_std)
@@ -1063,6 +1065,7 @@ def train_residual(
             f"network's readout has {classes} outputs"
         )
     rates = check_rates(lr, R)
+    cast_finite(rates, dtype, "lr")
     check_entries((epochs + 1) * R, "the training record", "epochs")
     x, y = cast_finite(data.x_train, dtype, "data.x_train"), data.y_train
     x_val = cast_finite(data.x_val, dtype, "data.x_val")

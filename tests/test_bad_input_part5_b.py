@@ -200,6 +200,9 @@ RESIDUAL_REFUSALS = [
     ("beyond-report-train_residual-epochs-huge",
      lambda: E.train_residual(_classifier(), _toy(), 0.1, rng=rng(0), epochs=10**12),
      ValueError, "use smaller epochs"),
+    ("beyond-report-train_residual-lr-beyond-float32",
+     lambda: E.train_residual(_classifier(), _toy(), 1e39, rng=rng(0)),
+     ValueError, "lr has entries beyond float32's range"),
     ("L7-residual_classifier-dtype-None",
      lambda: E.residual_classifier("fixup", inputs=2, classes=2, width=2, depth=1, rng=rng(0),
                                    dtype=None),
@@ -330,6 +333,8 @@ CONV_REFUSALS = [
      lambda: E.conv_operator(np.ones((1, 1, 3)), 10**400), ValueError, "about 1e800 entries"),
     ("beyond-report-train_cnn-epochs-huge", lambda: _train_cnn(epochs=10**12),
      ValueError, "use smaller epochs"),
+    ("beyond-report-train_cnn-lr-beyond-float32", lambda: _train_cnn(lr=1e39),
+     ValueError, "lr has entries beyond float32's range"),
 ]  # fmt: skip
 
 
@@ -403,6 +408,12 @@ PARAM_REFUSALS = [
      lambda: E.train_replicas(E.parametrize([8, 5, 2]), _huge_data(), [0.1], epochs=1,
                               batch_size=8, rng=rng(0)),
      ValueError, "data.x_train has entries beyond float32's range"),
+    ("beyond-report-train_replicas-lr-beyond-float32",
+     lambda: E.train_replicas(E.parametrize([8, 5, 2]), _toy(), [1e39], epochs=1, batch_size=8,
+                              rng=rng(0)),
+     ValueError, "learning_rates times the layers' lr_multiplier has entries beyond float32"),
+    ("beyond-report-layer_scale-gain-1e308", lambda: E.layer_scale(4, 4, "hidden", gain=1e308),
+     ValueError, "gain = 1e.308 is too large"),
 ]  # fmt: skip
 
 
