@@ -69,7 +69,7 @@ __all__ = [
 #: The bias variance of chapter "The backward pass"'s critical tanh network (a small q*).
 CRITICAL_SIGMA_B2 = 5e-6
 
-#: LSUV's tolerance here: small enough that every layer is rescaled at least once.
+#: LSUV's tolerance here: small enough that almost every layer is rescaled at least once.
 LSUV_TOL = 0.01
 
 #: The most rescalings LSUV makes per layer.
