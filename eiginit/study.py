@@ -12,13 +12,13 @@ Every run keeps the weights of its best validation epoch (early stopping on vali
 set is evaluated once per run, on those weights. All runs of a stage train together in one call
 of :func:`eiginit.train_batched`.
 
-The whole study (:data:`STUDY`, every cell of :func:`cells`) takes tens of minutes, so
+The whole study (``STUDY``, every cell of ``cells()``) takes tens of minutes, so
 ``nox -s study`` runs it and stores each cell in ``eiginit/data/training-study/``: the arrays of
 :class:`StudyCell` (``<cell>.npz``) and a record (``<cell>.json``) of everything that produced
-them, :func:`manifest` (the settings, every contender's weight rule, gain, bias rule and LSUV
+them, ``manifest(cell)`` (the settings, every contender's weight rule, gain, bias rule and LSUV
 tolerance, the constants, the versions of numpy and eiginit), and a *brief run*
-(:func:`brief_run`: the first epoch of one seed of every contender, the same code path). The
-chapter calls :func:`check_stored`, which recomputes both from the code and fails, naming what
+(``brief_run``: the first epoch of one seed of every contender, the same code path). The
+chapter calls ``check_stored``, which recomputes both from the code and fails, naming what
 changed, when the stored results no longer come from this code.
 """
 
@@ -126,7 +126,7 @@ class Contender:
     ----------
     name : str
     weights : str
-        How each ``(fan_out, fan_in)`` matrix is drawn (:meth:`init`):
+        How each ``(fan_out, fan_in)`` matrix is drawn (by the method ``init``):
 
         - ``"lecun_normal"``: :math:`N(0, \mathrm{gain}^2/\mathrm{fan\_in})` (LeCun with gain 1,
           Kaiming's normal with the activation's gain);
@@ -182,7 +182,7 @@ class Contender:
         return self.lsuv_tol is not None
 
     def init(self, shape: tuple[int, int], *, rng: np.random.Generator) -> np.ndarray:
-        """Draw one ``(fan_out, fan_in)`` weight matrix by :attr:`weights` and :attr:`gain`."""
+        """Draw one ``(fan_out, fan_in)`` weight matrix by ``weights`` and ``gain``."""
         if self.weights == "lecun_normal":
             return ini.lecun_normal(shape, self.gain, rng=rng)
         if self.weights == "xavier_normal":
@@ -196,7 +196,7 @@ class Contender:
         return ini.torch_linear_default(shape, rng=rng)
 
     def describe(self) -> dict[str, Any]:
-        """Return the contender as plain data (what :func:`manifest` stores)."""
+        """Return the contender as plain data (what ``manifest`` stores)."""
         return asdict(self)
 
 
