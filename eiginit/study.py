@@ -207,7 +207,8 @@ def contenders(activation: str) -> list[Contender]:
     (orthogonal with gain 1, then rescaled with tolerance ``LSUV_TOL``), the seed's recipe
     G / rho(G) per square layer (and, for ReLU, times sqrt 2), PyTorch's ``nn.Linear`` default
     with its uniform bias, and for tanh the critical network of chapter "The backward pass":
-    orthogonal at the critical sigma_w^2 for sigma_b^2 = ``CRITICAL_SIGMA_B2``.
+    orthogonal at the critical sigma_w^2 for sigma_b^2 = ``CRITICAL_SIGMA_B2``, and its control,
+    orthogonal with gain 1 and no bias.
 
     Examples
     --------
@@ -238,6 +239,8 @@ def contenders(activation: str) -> list[Contender]:
                 bias_variance=CRITICAL_SIGMA_B2,
             )
         )  # fmt: skip
+        # The control for the critical network: the same kind of matrix at gain 1, no bias.
+        out.append(Contender("orthogonal, gain 1", "orthogonal", 1.0))
     return out
 
 
