@@ -126,9 +126,10 @@ def bench(session: nox.Session) -> None:
 def study(session: nox.Session) -> None:
     """Re-run chapter 8's training study and store its results in eiginit/data/training-study/.
 
-    Tens of minutes of CPU: the build does not run it; the chapter re-trains a sample of the stored
-    runs and fails when they no longer match the code. `nox -s study -- mnist1d-relu-adam` runs one
-    cell. Run it after any change to eiginit that changes training, then commit the files.
+    Tens of minutes of CPU: the build does not run it. Each cell stores its arrays and a record of
+    every setting, constant and version plus a brief run; the chapter (eiginit.study.check_stored)
+    fails the build, naming what changed, when the code no longer matches them. `nox -s study --
+    mnist1d-relu-adam` runs one cell. Run it after any such change, then commit the files.
     """
     _install(session, "docs")
     session.run(

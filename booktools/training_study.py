@@ -4,13 +4,17 @@
 
 A cell is dataset-activation-optimizer (for example ``mnist1d-relu-adam``), optionally with the
 suffix ``-shallow`` (depth 3, longer, see STUDY); with no argument every cell runs. Each cell is
-written to ``eiginit/data/training-study/<cell>.npz``. The chapter reads these files and re-trains a
-sample of the runs to check that they come from this code. The settings are in STUDY; changing
-them means re-running this script. The whole study takes tens of minutes of CPU time.
+written to ``eiginit/data/training-study/<cell>.npz`` (the arrays of ``eiginit.StudyCell``) and
+``<cell>.json`` (``eiginit.study.record``: every setting, every contender's constants, the versions
+of numpy and eiginit, and a brief run that the chapter repeats at every build). The settings are
+``eiginit.study.STUDY`` and the constants beside it; the chapter fails the build, naming what
+changed, when they or the code no longer match the stored files: then re-run this script. The
+whole study takes tens of minutes of CPU time.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import asdict
@@ -19,61 +23,49 @@ from pathlib import Path
 import numpy as np
 
 import eiginit
-from eiginit.study import run_cell
+from eiginit import study
+from eiginit.study import STUDY, cell_settings, cells, run_cell
+
+__all__ = ["OUT", "STUDY", "cells", "load", "main", "write"]
 
 OUT = Path(__file__).resolve().parents[1] / "eiginit" / "data" / "training-study"
 
-STUDY = {
-    "depth": 12,
-    "width": 64,
-    "batch_size": 64,
-    "sweep_seeds": (0, 1),
-    "seeds": (0, 1, 2, 3, 4),
-    "lr_grid": {"adam": (3e-4, 1e-3, 3e-3), "sgd": (1e-2, 3e-2, 1e-1)},
-    "epochs": {"digits": 20, "mnist1d": 15},
-    # The "-shallow" cell: two hidden layers, trained longer and with a higher rate grid, for the
-    # published anchor (Greydanus 2020's MLP on MNIST-1D).
-    "shallow": {"depth": 3, "epochs": 60, "lr_grid": (1e-3, 3e-3, 1e-2)},
-}
-
 
 def load(name: str) -> eiginit.Dataset:
-    """Return the dataset `name` with the chapter's split (seed 0)."""
-    rng = np.random.default_rng(0)
-    return eiginit.load_digits(rng=rng) if name == "digits" else eiginit.load_mnist1d(rng=rng)
+    """Return the dataset `name` with the study's split (``STUDY["split_seed"]``)."""
+    return study.load_dataset(name)
 
 
-def cells() -> list[str]:
-    """Return the names of every cell."""
-    deep = [f"{d}-{a}-{o}" for d in ("mnist1d", "digits") for a in ("relu", "tanh")
-            for o in ("adam", "sgd")]  # fmt: skip
-    return [*deep, "mnist1d-relu-adam-shallow"]
+def write(cell: str, result: eiginit.StudyCell, data: eiginit.Dataset, out: Path = OUT) -> None:
+    """Store `cell`'s arrays (``.npz``) and its record (``.json``: manifest and brief run)."""
+    settings = cell_settings(cell)
+    arrays = {k: np.asarray(v) for k, v in asdict(result).items()}
+    for key in ("depth", "width", "batch_size"):
+        arrays[key] = np.asarray(settings[key])
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / f"{cell}.npz", **arrays)
+    record = study.record(cell, data, result.chosen_lr.tolist())
+    (out / f"{cell}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", "utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the cells named in `argv` (all if none) and write one file per cell."""
+    """Run the cells named in `argv` (all if none) and write two files per cell."""
     names = sys.argv[1:] if argv is None else argv
     unknown = sorted(set(names) - set(cells()))
     if unknown:
         print(f"unknown cells {unknown}; the cells are {cells()}")
         return 2
-    OUT.mkdir(parents=True, exist_ok=True)
     for cell in names or cells():
-        dataset, activation, optimizer, *shallow = cell.split("-")
-        depth = STUDY["shallow"]["depth"] if shallow else STUDY["depth"]
-        grid = STUDY["shallow"]["lr_grid"] if shallow else STUDY["lr_grid"][optimizer]
-        epochs = STUDY["shallow"]["epochs"] if shallow else STUDY["epochs"][dataset]
+        s = cell_settings(cell)
         start = time.perf_counter()
+        data = load(s["dataset"])
         result = run_cell(
-            load(dataset), activation, optimizer,
-            depth=depth, width=STUDY["width"], batch_size=STUDY["batch_size"],
-            lr_grid=grid, sweep_seeds=STUDY["sweep_seeds"], seeds=STUDY["seeds"], epochs=epochs,
+            data, s["activation"], s["optimizer"],
+            depth=s["depth"], width=s["width"], batch_size=s["batch_size"],
+            lr_grid=s["lr_grid"], sweep_seeds=s["sweep_seeds"], seeds=s["seeds"],
+            epochs=s["epochs"], dtype=np.dtype(s["dtype"]),
         )  # fmt: skip
-        arrays = {k: np.asarray(v) for k, v in asdict(result).items()}
-        arrays["depth"] = np.asarray(depth)
-        arrays["width"] = np.asarray(STUDY["width"])
-        arrays["batch_size"] = np.asarray(STUDY["batch_size"])
-        np.savez_compressed(OUT / f"{cell}.npz", **arrays)
+        write(cell, result, data)
         print(f"{cell}: {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 

@@ -1,4 +1,4 @@
-r"""The training study of chapter "Does it train?": its contenders and one cell of its grid.
+r"""The training study of chapter "Does it train?": its settings, contenders and cells.
 
 A *cell* is one dataset, one activation, one optimizer and one depth. In a cell every
 initialization ("contender") is trained
@@ -11,110 +11,236 @@ initialization ("contender") is trained
 Every run keeps the weights of its best validation epoch (early stopping on validation); the test
 set is evaluated once per run, on those weights. All runs of a stage train together in one call
 of :func:`eiginit.train_batched`.
+
+The whole study (``STUDY``, every cell of ``cells()``) takes tens of minutes, so
+``nox -s study`` runs it and stores each cell in ``eiginit/data/training-study/``: the arrays of
+:class:`StudyCell` (``<cell>.npz``) and a record (``<cell>.json``) of everything that produced
+them, ``manifest(cell)`` (the settings, every contender's weight rule, gain, bias rule and LSUV
+tolerance, the constants, the versions of numpy and eiginit), and a *brief run*
+(``brief_run``: the first epoch of one seed of every contender, the same code path). The
+chapter calls ``check_stored``, which recomputes both from the code and fails, naming what
+changed, when the stored results no longer come from this code.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eiginit import initializers as ini
+from eiginit._checks import _describe, check_int, check_positive_float
 from eiginit.batched import train_batched
-from eiginit.datasets import Dataset
+from eiginit.datasets import Dataset, load_digits, load_mnist1d
 from eiginit.meanfield import critical_sigma_w2
 from eiginit.network import MLP
 from eiginit.training import lsuv
 
 __all__ = [
+    "BRIEF",
     "CRITICAL_SIGMA_B2",
+    "LSUV_BATCH",
+    "LSUV_MAX_ITER",
+    "LSUV_TOL",
+    "MINIBATCH_SEED_OFFSET",
+    "OPTIMIZER_OPTIONS",
+    "STUDY",
     "Contender",
     "StudyCell",
+    "StudyDriftError",
+    "brief_run",
     "build_contender",
+    "cell_settings",
+    "cells",
+    "check_stored",
     "contenders",
+    "load_dataset",
+    "manifest",
     "networks",
+    "record",
     "run_cell",
 ]
 
 #: The bias variance of chapter "The backward pass"'s critical tanh network (a small q*).
 CRITICAL_SIGMA_B2 = 5e-6
 
-#: LSUV's tolerance here: small enough that every layer is rescaled at least once.
+#: LSUV's tolerance here: small enough that almost every layer is rescaled at least once.
 LSUV_TOL = 0.01
+
+#: The most rescalings LSUV makes per layer.
+LSUV_MAX_ITER = 10
+
+#: How many training inputs LSUV measures the variances on (all of them if there are fewer).
+LSUV_BATCH = 256
+
+#: Seed ``s`` of a run shuffles its minibatches with ``numpy.random.default_rng(offset + s)``.
+MINIBATCH_SEED_OFFSET = 1000
+
+#: The optimizers' options the study passes to :func:`eiginit.train_batched`.
+OPTIMIZER_OPTIONS: dict[str, dict[str, Any]] = {
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8},
+    "sgd": {"momentum": 0.9},
+}
+
+#: The settings of the study that ``nox -s study`` runs (``booktools/training_study.py``).
+STUDY: dict[str, Any] = {
+    "depth": 12,
+    "width": 64,
+    "batch_size": 64,
+    "sweep_seeds": (0, 1),
+    "seeds": (0, 1, 2, 3, 4),
+    "lr_grid": {"adam": (3e-4, 1e-3, 3e-3), "sgd": (1e-2, 3e-2, 1e-1)},
+    "epochs": {"digits": 20, "mnist1d": 15},
+    # The "-shallow" cell: two hidden layers, trained longer and with a higher rate grid, for the
+    # published anchor (Greydanus 2020's MLP on MNIST-1D).
+    "shallow": {"depth": 3, "epochs": 60, "lr_grid": (1e-3, 3e-3, 1e-2)},
+    # Both datasets are split with numpy.random.default_rng(split_seed).
+    "split_seed": 0,
+    "dtype": "float32",
+}
+
+#: The brief run that :func:`check_stored` repeats at build time: this seed of every contender
+#: of every cell, at its stored learning rate, for this many epochs.
+BRIEF: dict[str, int] = {"seed": 0, "epochs": 1}
+
+_WEIGHT_RULES = (
+    "lecun_normal",
+    "xavier_normal",
+    "orthogonal",
+    "spectral_radius_normal",
+    "torch_linear_default",
+)
+_BIAS_RULES = ("zero", "torch", "normal")
 
 
 @dataclass(frozen=True)
 class Contender:
-    """One initialization: how to draw a weight matrix and what else to do to the network.
+    r"""One initialization, described by data: its weight rule, gain, bias rule and LSUV.
 
     Attributes
     ----------
     name : str
-    init : callable
-        ``init(shape, *, rng)``, one ``(fan_out, fan_in)`` matrix.
-    bias : str
-        ``"zero"``, ``"torch"`` (uniform in +-1/sqrt(fan_in), as ``nn.Linear``) or ``"critical"``
-        (normal with variance ``CRITICAL_SIGMA_B2``).
-    lsuv : bool
-        Rescale the layers on a batch of training data afterwards (Mishkin & Matas 2016).
+    weights : str
+        How each ``(fan_out, fan_in)`` matrix is drawn (by the method ``init``):
+
+        - ``"lecun_normal"``: :math:`N(0, \mathrm{gain}^2/\mathrm{fan\_in})` (LeCun with gain 1,
+          Kaiming's normal with the activation's gain);
+        - ``"xavier_normal"``: :math:`N(0, 2\,\mathrm{gain}^2/(\mathrm{fan\_in} +
+          \mathrm{fan\_out}))`;
+        - ``"orthogonal"``: gain times a Haar-random orthogonal matrix;
+        - ``"spectral_radius_normal"``: the seed's recipe, gain times :math:`G/\rho(G)` for a
+          square layer, ``"lecun_normal"`` for the first and last (eigenvalues need a square
+          matrix);
+        - ``"torch_linear_default"``: ``nn.Linear``'s uniform weights (gain must be 1).
+    gain : float, default 1
+    bias : str, default "zero"
+        ``"zero"``, ``"torch"`` (uniform in :math:`\pm 1/\sqrt{\mathrm{fan\_in}}`, as
+        ``nn.Linear``) or ``"normal"`` (:math:`N(0, \mathrm{bias\_variance})`).
+    bias_variance : float, default 0
+        The variance of the ``"normal"`` bias (0 for the other rules).
+    lsuv_tol : float or None, default None
+        If set, LSUV (Mishkin & Matas 2016) rescales the layers afterwards on a batch of
+        training data, with this tolerance.
+    lsuv_max_iter : int, default 10
+        LSUV's most rescalings per layer.
     """
 
     name: str
-    init: Callable[..., np.ndarray]
+    weights: str
+    gain: float = 1.0
     bias: str = "zero"
-    lsuv: bool = False
+    bias_variance: float = 0.0
+    lsuv_tol: float | None = None
+    lsuv_max_iter: int = LSUV_MAX_ITER
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"name must be a non-empty string, got {_describe(self.name)}")
+        if self.weights not in _WEIGHT_RULES:
+            raise ValueError(f"weights must be one of {_WEIGHT_RULES}, got {self.weights!r}")
+        check_positive_float(self.gain, "gain")
+        if self.weights == "torch_linear_default" and self.gain != 1:
+            raise ValueError(f"torch_linear_default takes no gain, got gain={self.gain}")
+        if self.bias not in _BIAS_RULES:
+            raise ValueError(f"bias must be one of {_BIAS_RULES}, got {self.bias!r}")
+        if self.bias == "normal":
+            check_positive_float(self.bias_variance, "bias_variance")
+        elif self.bias_variance != 0:
+            raise ValueError(f"bias_variance is for bias='normal' only, got {self.bias_variance}")
+        if self.lsuv_tol is not None:
+            check_positive_float(self.lsuv_tol, "lsuv_tol")
+        check_int(self.lsuv_max_iter, "lsuv_max_iter", minimum=1)
 
-def _seed_recipe(gain: float) -> Callable[..., np.ndarray]:
-    def draw(shape: tuple[int, int], *, rng: np.random.Generator) -> np.ndarray:
-        if shape[0] != shape[1]:  # eigenvalues need a square matrix: first and last layer
-            return ini.lecun_normal(shape, gain, rng=rng)
-        return gain * ini.spectral_radius_normal(shape, rng=rng)
+    @property
+    def lsuv(self) -> bool:
+        """Whether LSUV rescales the network after it is drawn."""
+        return self.lsuv_tol is not None
 
-    return draw
+    def init(self, shape: tuple[int, int], *, rng: np.random.Generator) -> np.ndarray:
+        """Draw one ``(fan_out, fan_in)`` weight matrix by ``weights`` and ``gain``."""
+        if self.weights == "lecun_normal":
+            return ini.lecun_normal(shape, self.gain, rng=rng)
+        if self.weights == "xavier_normal":
+            return ini.xavier_normal(shape, self.gain, rng=rng)
+        if self.weights == "orthogonal":
+            return ini.orthogonal(shape, self.gain, rng=rng)
+        if self.weights == "spectral_radius_normal":
+            if shape[0] != shape[1]:  # eigenvalues need a square matrix: first and last layer
+                return ini.lecun_normal(shape, self.gain, rng=rng)
+            return self.gain * ini.spectral_radius_normal(shape, rng=rng)
+        return ini.torch_linear_default(shape, rng=rng)
+
+    def describe(self) -> dict[str, Any]:
+        """Return the contender as plain data (what ``manifest`` stores)."""
+        return asdict(self)
 
 
 def contenders(activation: str) -> list[Contender]:
     """Return the initializations the study trains for ``"relu"`` or ``"tanh"``.
 
     LeCun, Xavier (gain 1), Kaiming and orthogonal (PyTorch's gain for the activation), LSUV
-    (orthogonal with gain 1, then rescaled), the seed's recipe G / rho(G) per square layer (and,
-    for ReLU, times sqrt 2), PyTorch's ``nn.Linear`` default with its uniform bias, and for tanh
-    the critical network of chapter "The backward pass": orthogonal at the critical sigma_w^2 for
-    sigma_b^2 = ``CRITICAL_SIGMA_B2``.
+    (orthogonal with gain 1, then rescaled with tolerance ``LSUV_TOL``), the seed's recipe
+    G / rho(G) per square layer (and, for ReLU, times sqrt 2), PyTorch's ``nn.Linear`` default
+    with its uniform bias, and for tanh the critical network of chapter "The backward pass":
+    orthogonal at the critical sigma_w^2 for sigma_b^2 = ``CRITICAL_SIGMA_B2``, and its control,
+    orthogonal with gain 1 and no bias.
 
     Examples
     --------
     >>> [c.name for c in contenders("relu")][:3]
     ['LeCun', 'Xavier', 'Kaiming']
+    >>> contenders("relu")[2].weights, round(contenders("relu")[2].gain ** 2, 12)
+    ('lecun_normal', 2.0)
     """
     if activation not in ("relu", "tanh"):
         raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
     gain = ini.calculate_gain(activation)
-
-    def kaiming(s: tuple[int, int], *, rng: np.random.Generator) -> np.ndarray:
-        return ini.kaiming_normal(s, nonlinearity=activation, rng=rng)
-
-    def orthogonal(g: float) -> Callable[..., np.ndarray]:
-        return lambda s, *, rng: ini.orthogonal(s, g, rng=rng)
-
     out = [
-        Contender("LeCun", ini.lecun_normal),
-        Contender("Xavier", ini.xavier_normal),
-        Contender("Kaiming", kaiming),
-        Contender("orthogonal", orthogonal(gain)),
-        Contender("LSUV", orthogonal(1.0), lsuv=True),
-        Contender("seed G/ρ(G)", _seed_recipe(1.0)),  # noqa: RUF001
+        Contender("LeCun", "lecun_normal"),
+        Contender("Xavier", "xavier_normal"),
+        Contender("Kaiming", "lecun_normal", gain),
+        Contender("orthogonal", "orthogonal", gain),
+        Contender("LSUV", "orthogonal", 1.0, lsuv_tol=LSUV_TOL, lsuv_max_iter=LSUV_MAX_ITER),
+        Contender("seed G/ρ(G)", "spectral_radius_normal"),  # noqa: RUF001
     ]
     if activation == "relu":
-        out.append(Contender("seed √2·G/ρ(G)", _seed_recipe(math.sqrt(2))))  # noqa: RUF001
-    out.append(Contender("PyTorch default", ini.torch_linear_default, bias="torch"))
+        out.append(Contender("seed √2·G/ρ(G)", "spectral_radius_normal", math.sqrt(2)))  # noqa: RUF001
+    out.append(Contender("PyTorch default", "torch_linear_default", bias="torch"))
     if activation == "tanh":
         sw = math.sqrt(float(critical_sigma_w2(CRITICAL_SIGMA_B2)))
-        out.append(Contender("critical orthogonal", orthogonal(sw), bias="critical"))
+        out.append(
+            Contender(
+                "critical orthogonal", "orthogonal", sw, bias="normal",
+                bias_variance=CRITICAL_SIGMA_B2,
+            )
+        )  # fmt: skip
+        # The control for the critical network: the same kind of matrix at gain 1, no bias.
+        out.append(Contender("orthogonal, gain 1", "orthogonal", 1.0))
     return out
 
 
@@ -129,8 +255,8 @@ def build_contender(
 ) -> tuple[MLP, int]:
     """Build one network of `contender` from `seed`; return it and how many layers LSUV touched.
 
-    The weights are drawn with ``numpy.random.default_rng(seed)``; LSUV rescales on `x_batch`
-    with tolerance ``LSUV_TOL`` (at most 10 rescalings per layer).
+    The weights are drawn with ``numpy.random.default_rng(seed)``, then the biases with the same
+    generator; LSUV rescales on `x_batch` with the contender's tolerance.
 
     Examples
     --------
@@ -140,6 +266,9 @@ def build_contender(
     >>> lsuv_contender.name, net.sizes, touched
     ('LSUV', (8, 32, 32, 3), 3)
     """
+    if not isinstance(contender, Contender):
+        raise TypeError(f"contender must be an eiginit.Contender, got {_describe(contender)}")
+    seed = check_int(seed, "seed")
     rng = np.random.default_rng(seed)
     net = MLP.create(sizes, activation, contender.init, rng=rng, dtype=dtype)
     if contender.bias != "zero":
@@ -149,11 +278,11 @@ def build_contender(
                 bound = 1 / math.sqrt(W.shape[1])
                 biases.append(rng.uniform(-bound, bound, W.shape[0]))
             else:
-                biases.append(math.sqrt(CRITICAL_SIGMA_B2) * rng.standard_normal(W.shape[0]))
+                biases.append(math.sqrt(contender.bias_variance) * rng.standard_normal(W.shape[0]))
         net = net.with_parameters([W.copy() for W in net.weights], biases)
     touched = 0
     if contender.lsuv:
-        result = lsuv(net, x_batch, tol=LSUV_TOL, max_iter=10)
+        result = lsuv(net, x_batch, tol=contender.lsuv_tol, max_iter=contender.lsuv_max_iter)
         net, touched = result.network, int(np.count_nonzero(result.iterations))
     return net, touched
 
@@ -168,16 +297,42 @@ def networks(
 ) -> tuple[list[MLP], list[int]]:
     """Build the study's network for each (contender, seed) pair, and LSUV's touched-layer counts.
 
-    Seed s draws the weights (:func:`build_contender`) and LSUV's batch: 256 training inputs
-    chosen by ``numpy.random.default_rng(s)``. :func:`run_cell` builds its networks this way.
+    Seed s draws the weights (:func:`build_contender`) and LSUV's batch: ``LSUV_BATCH`` training
+    inputs (all of them if there are fewer) chosen by ``numpy.random.default_rng(s)``.
+    :func:`run_cell` builds its networks this way.
     """
+    n = len(data.x_train)
     built = []
     for c, s in pairs:
-        pick = np.random.default_rng(s).choice(len(data.x_train), 256, replace=False)
+        pick = np.random.default_rng(check_int(s, "seed")).choice(
+            n, min(LSUV_BATCH, n), replace=False
+        )
         built.append(
             build_contender(c, sizes, activation, seed=s, x_batch=data.x_train[pick], dtype=dtype)
         )
     return [b[0] for b in built], [b[1] for b in built]
+
+
+def _train(
+    data: Dataset,
+    activation: str,
+    optimizer: str,
+    pairs: Sequence[tuple[Contender, int]],
+    lrs: Sequence[float],
+    sizes: Sequence[int],
+    *,
+    epochs: int,
+    batch_size: int,
+    dtype: Any,
+) -> tuple[Any, list[int]]:
+    """Train the (contender, seed) pairs at their rates, as every stage of the study does."""
+    nets, touched = networks(data, activation, pairs, sizes, dtype=dtype)
+    result = train_batched(
+        nets, data, lrs=list(lrs), seeds=[MINIBATCH_SEED_OFFSET + s for _, s in pairs],
+        optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+        **OPTIMIZER_OPTIONS[optimizer],
+    )  # fmt: skip
+    return result, touched
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +376,49 @@ class StudyCell:
     lsuv_touched: np.ndarray
 
 
+def _seed_list(value: Any, name: str) -> list[int]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+        raise TypeError(
+            f"{name} must be a sequence of non-negative integers, got {_describe(value)}"
+        )
+    seeds = [check_int(s, f"each of {name}") for s in value]
+    if not seeds:
+        raise ValueError(f"{name} must hold at least one seed, got none")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{name} must not repeat a seed, got {seeds}")
+    return seeds
+
+
+def _check_cell_arguments(
+    data: Any, optimizer: Any, lr_grid: Any, sweep_seeds: Any, seeds: Any
+) -> tuple[list[float], list[int], list[int]]:
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an eiginit.Dataset, got {_describe(data)}")
+    if data.x_val is None or data.y_val is None:
+        raise ValueError(
+            f"data ({data.name!r}) has no validation split: run_cell chooses each learning rate "
+            "and stopping epoch on validation accuracy, never on test data; give data x_val and "
+            "y_val (eiginit.load_digits and eiginit.load_mnist1d hold one out)"
+        )
+    if optimizer not in OPTIMIZER_OPTIONS:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {_describe(optimizer)}")
+    if isinstance(lr_grid, str | bytes) or not isinstance(lr_grid, Sequence | np.ndarray):
+        raise TypeError(f"lr_grid must be a sequence of learning rates, got {_describe(lr_grid)}")
+    grid = [check_positive_float(lr, "each learning rate of lr_grid") for lr in lr_grid]
+    if not grid:
+        raise ValueError("lr_grid must hold at least one learning rate, got none")
+    if len(set(grid)) != len(grid):
+        raise ValueError(f"lr_grid must not repeat a rate, got {grid}")
+    sweep, final = _seed_list(sweep_seeds, "sweep_seeds"), _seed_list(seeds, "seeds")
+    missing = [s for s in sweep if s not in final]
+    if missing:
+        raise ValueError(
+            f"sweep_seeds must be a subset of seeds (the sweep's runs are reused), but {missing} "
+            f"are not in seeds {final}"
+        )
+    return grid, sweep, final
+
+
 def run_cell(
     data: Dataset,
     activation: str,
@@ -238,9 +436,19 @@ def run_cell(
 ) -> StudyCell:
     """Run one cell of the study: a learning-rate sweep, then all `seeds` at each chosen rate.
 
-    `sweep_seeds` must be a subset of `seeds`. The minibatch order of seed s uses seed
-    ``1000 + s``; the LSUV batch is 256 training inputs drawn with seed s. `names` restricts the
-    cell to some contenders.
+    `data` must have a validation split (the rates and the stopping epochs are chosen on it).
+    The network has `depth` weight layers (>= 1): ``depth - 1`` hidden layers of `width`.
+    `sweep_seeds` must be a subset of `seeds` (equal is allowed: then there is no second stage).
+    The minibatch order of seed s uses seed ``MINIBATCH_SEED_OFFSET + s``; the LSUV batch is
+    ``LSUV_BATCH`` training inputs drawn with seed s. `names` restricts the cell to some
+    contenders.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For data without a validation split, an unknown activation, optimizer or contender name,
+        ``depth < 1``, a width, epoch count or batch size < 1, an empty or non-positive rate
+        grid, or seeds that are empty, repeated, negative or (for the sweep) not among `seeds`.
 
     Examples
     --------
@@ -251,30 +459,43 @@ def run_cell(
     >>> cell.names, cell.test.shape, float(cell.chosen_lr[0]) in (1e-3, 1e-2)
     (('Kaiming',), (1, 2), True)
     """
+    lr_grid, sweep_seeds, seeds = _check_cell_arguments(
+        data, optimizer, lr_grid, sweep_seeds, seeds
+    )
     found = contenders(activation)
+    depth = check_int(depth, "depth", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     if names is not None:
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise TypeError(f"names must be a sequence of contender names, got {_describe(names)}")
+        known = [c.name for c in found]
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise ValueError(
+                f"names must name contenders of {activation!r}, got {list(names)!r}; the "
+                f"contenders are {known}"
+            )
         found = [c for c in found if c.name in names]
     sizes = [data.n_features] + [width] * (depth - 1) + [data.n_classes]
 
-    def nets_for(pairs: list[tuple[Contender, int]]) -> tuple[list[MLP], list[int]]:
-        return networks(data, activation, pairs, sizes, dtype=dtype)
+    def train(pairs: list[tuple[Contender, int]], lrs: list[float]) -> tuple[Any, list[int]]:
+        return _train(data, activation, optimizer, pairs, lrs, sizes, epochs=epochs,
+                      batch_size=batch_size, dtype=dtype)  # fmt: skip
 
     C, L, S = len(found), len(lr_grid), len(sweep_seeds)
     pairs = [(c, s) for c in found for _ in lr_grid for s in sweep_seeds]
-    nets, _ = nets_for(pairs)
-    lrs = [lr for _ in found for lr in lr_grid for _ in sweep_seeds]
-    sweep = train_batched(nets, data, lrs=lrs, seeds=[1000 + s for _, s in pairs],
-                          optimizer=optimizer, epochs=epochs, batch_size=batch_size)  # fmt: skip
+    sweep, sweep_touched = train(pairs, [lr for _ in found for lr in lr_grid for _ in sweep_seeds])
     sweep_val = np.nan_to_num(sweep.best_val_accuracy, nan=0.0).reshape(C, L, S)
     sweep_div = sweep.diverged.reshape(C, L, S)
     chosen = np.asarray(lr_grid)[np.argmax(sweep_val.mean(axis=2), axis=1)]
 
     extra = [s for s in seeds if s not in sweep_seeds]
-    pairs2 = [(c, s) for c in found for s in extra]
-    nets2, _ = nets_for(pairs2)
-    lrs2 = [chosen[i] for i in range(C) for _ in extra]
-    more = train_batched(nets2, data, lrs=lrs2, seeds=[1000 + s for _, s in pairs2],
-                         optimizer=optimizer, epochs=epochs, batch_size=batch_size)  # fmt: skip
+    more, more_touched = None, []
+    if extra:  # seeds == sweep_seeds: every final run is a sweep run
+        pairs2 = [(c, s) for c in found for s in extra]
+        more, more_touched = train(pairs2, [chosen[i] for i in range(C) for _ in extra])
 
     n_seeds = len(seeds)
     shape = (C, n_seeds)
@@ -285,16 +506,359 @@ def run_cell(
         np.zeros(shape),
         np.zeros(shape, int),
     )
-    for i, c in enumerate(found):
+    for i in range(C):
         j_lr = int(np.flatnonzero(np.asarray(lr_grid) == chosen[i])[0])
         for k, s in enumerate(seeds):
             if s in sweep_seeds:
-                res, r = sweep, (i * L + j_lr) * S + list(sweep_seeds).index(s)
+                res, r = sweep, (i * L + j_lr) * S + sweep_seeds.index(s)
+                touched[i, k] = sweep_touched[r]
             else:
                 res, r = more, i * len(extra) + extra.index(s)
+                touched[i, k] = more_touched[r]
             val[i, k], test[i, k] = res.best_val_accuracy[r], res.test_accuracy[r]
             ep[i, k], div[i, k] = res.best_epoch[r], res.diverged[r]
             curves[i, k], loss0[i, k] = res.val_accuracy[r], res.train_loss[r, 0]
-            touched[i, k] = nets_for([(c, s)])[1][0] if c.lsuv else 0
     return StudyCell(tuple(c.name for c in found), np.asarray(lr_grid, float), sweep_val,
                      sweep_div, chosen, val, test, ep, div, curves, loss0, touched)  # fmt: skip
+
+
+# --- The stored study, and the check that it still comes from this code ---------------------
+
+
+class StudyDriftError(AssertionError):
+    """The stored results of the training study no longer match the code that should make them."""
+
+
+_REFRESH = (
+    "The stored results no longer come from this code. Refresh them with `nox -s study` "
+    "(tens of minutes; `nox -s study -- CELL ...` runs only the cells named) and commit "
+    "eiginit/data/training-study/."
+)
+
+
+def cells() -> list[str]:
+    """Return the names of every cell: ``dataset-activation-optimizer``, and one ``-shallow``."""
+    deep = [f"{d}-{a}-{o}" for d in ("mnist1d", "digits") for a in ("relu", "tanh")
+            for o in ("adam", "sgd")]  # fmt: skip
+    return [*deep, "mnist1d-relu-adam-shallow"]
+
+
+def cell_settings(cell: str) -> dict[str, Any]:
+    """Return every setting of `cell` (one of :func:`cells`): :data:`STUDY` and the constants.
+
+    Examples
+    --------
+    >>> s = cell_settings("digits-tanh-sgd")
+    >>> s["depth"], s["epochs"], s["lr_grid"], s["optimizer_options"]
+    (12, 20, (0.01, 0.03, 0.1), {'momentum': 0.9})
+    """
+    if cell not in cells():
+        raise ValueError(f"cell must be one of {cells()}, got {_describe(cell)}")
+    dataset, activation, optimizer, *shallow = cell.split("-")
+    part = STUDY["shallow"] if shallow else {}
+    return {
+        "dataset": dataset,
+        "split_seed": STUDY["split_seed"],
+        "activation": activation,
+        "optimizer": optimizer,
+        "optimizer_options": dict(OPTIMIZER_OPTIONS[optimizer]),
+        "depth": part.get("depth", STUDY["depth"]),
+        "width": STUDY["width"],
+        "batch_size": STUDY["batch_size"],
+        "epochs": part.get("epochs", STUDY["epochs"][dataset]),
+        "lr_grid": tuple(part.get("lr_grid", STUDY["lr_grid"][optimizer])),
+        "sweep_seeds": tuple(STUDY["sweep_seeds"]),
+        "seeds": tuple(STUDY["seeds"]),
+        "dtype": STUDY["dtype"],
+        "minibatch_seed_offset": MINIBATCH_SEED_OFFSET,
+        "lsuv_batch": LSUV_BATCH,
+    }
+
+
+def load_dataset(name: str, split_seed: int | None = None) -> Dataset:
+    """Return the dataset `name` (``"digits"`` or ``"mnist1d"``) split as the study splits it."""
+    seed = STUDY["split_seed"] if split_seed is None else check_int(split_seed, "split_seed")
+    rng = np.random.default_rng(seed)
+    if name == "digits":
+        return load_digits(rng=rng)
+    if name == "mnist1d":
+        return load_mnist1d(rng=rng)
+    raise ValueError(f"name must be 'digits' or 'mnist1d', got {_describe(name)}")
+
+
+def manifest(cell: str) -> dict[str, Any]:
+    """Describe everything that produces `cell`'s stored results, as plain (JSON) data.
+
+    The settings (:func:`cell_settings`), every contender (:meth:`Contender.describe`: weight rule,
+    gain, bias rule and variance, LSUV tolerance), the study's constants, and the versions of
+    numpy and eiginit. :func:`check_stored` compares it, field by field, with the stored one.
+    """
+    import eiginit  # the package is fully imported by the time this runs
+
+    settings = cell_settings(cell)
+    return _plain(
+        {
+            "cell": cell,
+            "settings": settings,
+            "contenders": [c.describe() for c in contenders(settings["activation"])],
+            "constants": {
+                "CRITICAL_SIGMA_B2": CRITICAL_SIGMA_B2,
+                "LSUV_TOL": LSUV_TOL,
+                "LSUV_MAX_ITER": LSUV_MAX_ITER,
+                "LSUV_BATCH": LSUV_BATCH,
+                "MINIBATCH_SEED_OFFSET": MINIBATCH_SEED_OFFSET,
+            },
+            "brief": dict(BRIEF),
+            "versions": {"numpy": np.__version__, "eiginit": eiginit.__version__},
+        }
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Return `value` as JSON gives it back (tuples become lists, numpy scalars Python ones)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item()))
+
+
+def brief_run(data: Dataset, cell: str, chosen_lr: Sequence[float]) -> dict[str, Any]:
+    """Repeat the start of `cell`: seed ``BRIEF["seed"]`` of every contender, ``BRIEF["epochs"]``.
+
+    Each contender trains at its rate in `chosen_lr` through the code path of :func:`run_cell`
+    (same networks, minibatch seeds, optimizer options and batch size). Returns the training loss
+    before and during each epoch and the validation accuracy after each, one list per contender:
+    the stored study holds the same numbers for that seed (its first columns).
+    """
+    settings = cell_settings(cell)
+    found = contenders(settings["activation"])
+    rates = [check_positive_float(lr, "chosen_lr") for lr in chosen_lr]
+    if len(rates) != len(found):
+        raise ValueError(f"chosen_lr must hold one rate per contender ({len(found)}), got {rates}")
+    sizes = [data.n_features] + [settings["width"]] * (settings["depth"] - 1) + [data.n_classes]
+    result, touched = _train(
+        data, settings["activation"], settings["optimizer"],
+        [(c, BRIEF["seed"]) for c in found], rates, sizes, epochs=BRIEF["epochs"],
+        batch_size=settings["batch_size"], dtype=np.dtype(settings["dtype"]),
+    )  # fmt: skip
+    return _plain(
+        {
+            "seed": BRIEF["seed"],
+            "epochs": BRIEF["epochs"],
+            "lr": rates,
+            "train_loss": result.train_loss.tolist(),
+            "val_accuracy": result.val_accuracy.tolist(),
+            "lsuv_touched": touched,
+        }
+    )
+
+
+def record(cell: str, data: Dataset, chosen_lr: Sequence[float]) -> dict[str, Any]:
+    """Return what ``nox -s study`` stores beside `cell`'s arrays.
+
+    That is :func:`manifest` and the :func:`brief_run` at the chosen rates.
+    """
+    return {**manifest(cell), "brief_run": brief_run(data, cell, chosen_lr)}
+
+
+def _differences(stored: Any, now: Any, path: str) -> list[str]:
+    """List the fields where `stored` and `now` differ, as 'path: stored X, code Y'."""
+    if isinstance(stored, dict) and isinstance(now, dict):
+        out = []
+        for key in sorted(set(stored) | set(now), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in now:
+                out.append(f"{where}: stored {stored[key]!r}, no longer in the code")
+            elif key not in stored:
+                out.append(f"{where}: not stored, code {now[key]!r}")
+            else:
+                out += _differences(stored[key], now[key], where)
+        return out
+    if isinstance(stored, list) and isinstance(now, list) and len(stored) == len(now):
+        out = []
+        for i, (a, b) in enumerate(zip(stored, now, strict=True)):
+            name = b.get("name") if isinstance(b, dict) else None
+            out += _differences(a, b, f"{path}[{name!r}]" if name else f"{path}[{i}]")
+        return out
+    same = (
+        math.isclose(stored, now, rel_tol=1e-9)
+        if isinstance(stored, float) and isinstance(now, float)
+        else stored == now
+    )
+    return [] if same else [f"{path}: stored {stored!r}, code {now!r}"]
+
+
+def _array_checks(cell: str, arrays: Mapping[str, np.ndarray], settings: dict) -> list[str]:
+    """Check that the stored arrays have the shapes and settings the manifest says."""
+    out = []
+    names = [str(n) for n in arrays["names"]]
+    code_names = [c.name for c in contenders(settings["activation"])]
+    if names != code_names:
+        out.append(f"{cell}: contenders: stored {names}, code {code_names}")
+    checks = {
+        "depth": int(arrays["depth"]),
+        "width": int(arrays["width"]),
+        "batch_size": int(arrays["batch_size"]),
+        "epochs": int(arrays["val_curves"].shape[-1] - 1),
+        "seeds": len(arrays["test"][0]) if len(arrays["test"]) else 0,
+        "lr_grid": [float(v) for v in arrays["lr_grid"]],
+    }
+    for key, stored in checks.items():
+        code = len(settings[key]) if key == "seeds" else settings[key]
+        if stored != code:
+            out.append(f"{cell}: {key} in the arrays: stored {stored!r}, code {code!r}")
+    return out
+
+
+def _mismatch(
+    new: np.ndarray, old: np.ndarray, tol: float, denominator: Any
+) -> tuple[float, np.ndarray]:
+    """Return the largest finite difference (relative to `denominator`) and the rows that differ.
+
+    A row differs by more than `tol`, or has NaN (a divergence) where the other has none.
+    """
+    nan_differs = np.isnan(new) != np.isnan(old)
+    with np.errstate(invalid="ignore"):
+        gap = np.where(np.isnan(new) | np.isnan(old), 0.0, np.abs(new - old) / denominator)
+    return float(gap.max(initial=0.0)), (nan_differs | (gap > tol)).any(axis=1)
+
+
+def _by_cell(lines: list[str]) -> dict[str, list[str]]:
+    """Group lines 'cell: what' by what, keeping the order of first appearance."""
+    grouped: dict[str, list[str]] = {}
+    for line in lines:
+        cell, _, what = line.partition(": ")
+        grouped.setdefault(what, []).append(cell)
+    return grouped
+
+
+def check_stored(
+    directory: str | Path,
+    *,
+    names: Sequence[str] | None = None,
+    datasets: Mapping[str, Dataset] | None = None,
+    expect: Mapping[str, Any] | None = None,
+    loss_rtol: float = 1e-3,
+    accuracy_tol: float = 0.02,
+) -> dict[str, float]:
+    """Fail, naming what changed, when the stored study no longer comes from this code.
+
+    For every cell (or those in `names`):
+
+    1. the stored record's :func:`manifest` must equal the code's, field by field (settings,
+       contenders, constants; the versions are compared only to explain a failure);
+    2. the stored arrays must have the stored settings (contenders, depth, width, epochs, seeds,
+       rate grid), and `expect`'s settings (``{"depth": 12, "width": 64}``, a chapter's) must
+       equal the deep cells';
+    3. :func:`brief_run` is repeated at the stored chosen rates and must match the stored brief
+       run (losses to relative `loss_rtol`, accuracies to `accuracy_tol`) and the stored arrays
+       (initial loss, and the validation curve of that seed).
+
+    The tolerances allow float32 rounding of another BLAS; on one machine the runs are identical.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where ``<cell>.npz`` and ``<cell>.json`` are, ``eiginit/data/training-study``.
+    names : sequence of str, optional
+        The cells to check (default: all of :func:`cells`).
+    datasets : mapping, optional
+        ``{"digits": ..., "mnist1d": ...}`` already loaded with the study's split; loaded if absent.
+    expect : mapping, optional
+        Settings the caller relies on, compared with every deep cell's.
+    loss_rtol, accuracy_tol : float
+
+    Returns
+    -------
+    dict
+        The largest relative loss difference and the largest accuracy difference found
+        (``"loss"``, ``"accuracy"``), and the number of runs repeated (``"runs"``).
+
+    Raises
+    ------
+    StudyDriftError
+        Listing every difference, with the command that refreshes the stored results.
+    """
+    directory = Path(directory)
+    chosen = list(cells()) if names is None else list(names)
+    for cell in chosen:
+        cell_settings(cell)  # a ValueError for an unknown cell
+    datasets = dict(datasets or {})
+    problems: list[str] = []
+    hints: list[str] = []
+    worst = {"loss": 0.0, "accuracy": 0.0, "runs": 0}
+    for cell in chosen:
+        npz, js = directory / f"{cell}.npz", directory / f"{cell}.json"
+        missing = [p.name for p in (npz, js) if not p.is_file()]
+        if missing:
+            problems.append(f"{cell}: no stored {' or '.join(missing)} in {directory}")
+            continue
+        stored = json.loads(js.read_text("utf-8"))
+        now = manifest(cell)
+        changed = _differences(
+            {k: v for k, v in stored.items() if k not in ("versions", "brief_run")},
+            {k: v for k, v in now.items() if k != "versions"},
+            "",
+        )
+        problems += [f"{cell}: {line}" for line in changed]
+        hints += [f"{cell}: {line}" for line in _differences(stored["versions"], now["versions"],
+                                                             "versions")]  # fmt: skip
+        settings = now["settings"]
+        if expect and not cell.endswith("-shallow"):
+            for key, value in expect.items():
+                if settings.get(key) != value:
+                    changed.append(
+                        f"{key}: the study uses {settings.get(key)!r}, the caller {value!r}"
+                    )
+                    problems.append(f"{cell}: {changed[-1]}")
+        with np.load(npz) as f:
+            arrays = {k: f[k] for k in f.files}
+        problems += _array_checks(cell, arrays, settings)
+        if changed or len(arrays["chosen_lr"]) != len(now["contenders"]):
+            continue  # the code no longer describes the stored runs: nothing to repeat
+        name = settings["dataset"]
+        if name not in datasets:
+            datasets[name] = load_dataset(name)
+        redo = brief_run(datasets[name], cell, arrays["chosen_lr"].tolist())
+        worst["runs"] += len(redo["lr"])
+        before = stored["brief_run"]
+        k = list(settings["seeds"]).index(BRIEF["seed"])
+        e = BRIEF["epochs"]
+        references = {
+            "the stored brief run": (before["train_loss"], before["val_accuracy"]),
+            "the stored study": (
+                arrays["initial_loss"][:, k : k + 1],
+                arrays["val_curves"][:, k, : e + 1],
+            ),
+        }
+        if not np.allclose(before["lr"], arrays["chosen_lr"], rtol=1e-12, atol=0):
+            problems.append(
+                f"{cell}: chosen rates: {before['lr']} in the stored brief run, "
+                f"{arrays['chosen_lr'].tolist()} in the stored study"
+            )
+        new_loss = np.asarray(redo["train_loss"], float)
+        new_acc = np.asarray(redo["val_accuracy"], float)
+        for what, (loss, acc) in references.items():
+            loss, acc = np.asarray(loss, float), np.asarray(acc, float)
+            now_loss = new_loss[:, : loss.shape[1]]
+            scale = np.maximum(np.abs(loss), 1e-12)
+            for quantity, new, old, tol, denominator in (
+                ("training loss", now_loss, loss, loss_rtol, scale),
+                ("validation accuracy", new_acc, acc, accuracy_tol, 1.0),
+            ):
+                gap, bad = _mismatch(new, old, tol, denominator)
+                key = "loss" if quantity == "training loss" else "accuracy"
+                worst[key] = max(worst[key], gap)
+                for i in np.flatnonzero(bad):
+                    problems.append(
+                        f"{cell}: {now['contenders'][i]['name']}, seed {BRIEF['seed']}: "
+                        f"{quantity} {np.round(new[i], 6).tolist()} now, "
+                        f"{np.round(old[i], 6).tolist()} in {what}"
+                    )
+    if problems:
+        lines = ["the stored training study does not match the code:"]
+        for text, where in _by_cell(problems).items():
+            lines.append(f"  - {text} ({', '.join(where)})")
+        if hints:
+            lines.append("  The study was stored with other versions, which may explain it:")
+            lines += [f"  - {text} ({', '.join(where)})" for text, where in _by_cell(hints).items()]
+        lines.append(_REFRESH)
+        raise StudyDriftError("\n".join(lines))
+    return worst
