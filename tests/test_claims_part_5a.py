@@ -69,3 +69,44 @@ def test_the_simulated_memory_curve_matches_the_exact_one_where_it_is_well_condi
     exact = _exact_memory_curve(W, w, 8)
     measured = memory_capacity(W, w, rng=np.random.default_rng(7), steps=20_000, max_delay=8)
     np.testing.assert_allclose(measured.per_delay[:6], exact[:6], atol=0.03)
+
+
+def test_the_excess_over_the_closed_form_is_positive_at_small_width():
+    # Chapter 10, "What goes wrong": pooled over many stacks of width 16 and depth 4 the mean
+    # square grows by more than 2^4 (the excess is positive, of order 1/n per block).
+    from eiginit import mean_square_profile
+
+    growth = np.array(
+        [
+            (lambda p: p[-1] / p[0])(
+                mean_square_profile(
+                    16, 4, 1.0, rng=np.random.default_rng(500 + i), trials=2000, batch=1
+                )
+            )
+            for i in range(12)
+        ]
+    )
+    se = growth.std(ddof=1) / np.sqrt(len(growth))
+    assert growth.mean() - 16 > 4 * se
+    assert growth.mean() < 16 * (1 + 1 / 16) ** 4  # below one full 1/n per block
+
+
+def test_pre_ln_weight_gradients_are_bottom_heavy_and_post_ln_flat():
+    # Chapter 10: with Kaiming branches Pre-LN's weight gradients fall from the first block to
+    # the last (each branch's backward contribution is divided by the growing stream's rms);
+    # Post-LN's stay level (from block 2: block 1 reads the tiny embedding).
+    from eiginit import ResidualStack, layer_norm_vjp
+
+    rng = np.random.default_rng(48)
+    n, L, batch = 64, 24, 16
+    x0 = 0.02 * rng.standard_normal((batch, n))
+    g_out = rng.standard_normal((batch, n))
+    pre = ResidualStack.create(n, L, rng=rng, norm="layer", replicas=6)
+    fp = pre.forward(x0)
+    g = layer_norm_vjp(fp.output, np.broadcast_to(g_out, fp.output.shape))
+    pre_w = np.linalg.norm(pre.backward(fp, g).weights[:, :, 0], axis=(2, 3))  # (R, L)
+    post = ResidualStack.create(n, L, rng=rng, post_norm=True, replicas=6)
+    fq = post.forward(x0)
+    post_w = np.linalg.norm(post.backward(fq, g_out).weights[:, :, 0], axis=(2, 3))
+    assert np.all(pre_w[:, 0] > 2 * pre_w[:, -1])
+    assert np.all(np.max(post_w[:, 1:], axis=1) < 2.5 * np.min(post_w[:, 1:], axis=1))
