@@ -27,6 +27,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
 - :mod:`eiginit.deep_products`: singular values of long matrix products from their factors,
   accurate where a direct SVD of the formed product is not (Part V).
+- :mod:`eiginit.shattering`: gradients along a line of inputs, with and without centred units,
+  for the shattered-gradients experiment (Part V).
 - :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
   predicted (Part III).
 - :mod:`eiginit.recurrent`: echo-state reservoirs, memory capacity, the Fisher memory curve and
@@ -179,6 +181,7 @@ from eiginit.residual import (
     residual_variance,
     train_residual,
 )
+from eiginit.shattering import line_input_gradients
 from eiginit.spectra import (
     circular_law_cdf,
     expected_real_eigenvalues,
@@ -305,6 +308,7 @@ __all__ = [
     "layer_scale",
     "lecun_normal",
     "lecun_uniform",
+    "line_input_gradients",
     "load_digits",
     "load_mnist1d",
     "log_norm_growth",
