@@ -165,7 +165,7 @@ def residual_block_jacobians(stack: Any, x: Any, *, replica: int = 0) -> np.ndar
     For an :class:`eiginit.ResidualStack` without normalization, at one input `x`: factor
     :math:`\ell` is :math:`I + \alpha_\ell W_{\ell m} D_{\ell m} \cdots W_{\ell 1} D_{\ell 1}`
     (without the :math:`I` when ``skip=False``), so that the input-output Jacobian is
-    ``factors[L-1] @ ... @ factors[0]``, the product :meth:`ResidualStack.jacobian` forms.
+    ``factors[L-1] @ ... @ factors[0]``, the product :meth:`eiginit.ResidualStack.jacobian` forms.
     Hand them to :func:`product_singular_values`.
 
     Parameters
