@@ -25,6 +25,10 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
+- :mod:`eiginit.deep_products`: singular values of long matrix products from their factors,
+  accurate where a direct SVD of the formed product is not (Part V).
+- :mod:`eiginit.shattering`: gradients along a line of inputs, with and without centred units,
+  for the shattered-gradients experiment (Part V).
 - :mod:`eiginit.propagation`: per-layer activation and gradient variances, measured and
   predicted (Part III).
 - :mod:`eiginit.recurrent`: echo-state reservoirs, memory capacity, the Fisher memory curve and
@@ -71,6 +75,11 @@ from eiginit.curvature import (
 )
 from eiginit.data import seed_matrix
 from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
+from eiginit.deep_products import (
+    ProductSpectrum,
+    product_singular_values,
+    residual_block_jacobians,
+)
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -172,6 +181,7 @@ from eiginit.residual import (
     residual_variance,
     train_residual,
 )
+from eiginit.shattering import line_input_gradients
 from eiginit.spectra import (
     circular_law_cdf,
     expected_real_eigenvalues,
@@ -232,6 +242,7 @@ __all__ = [
     "MeanField",
     "MemoryCapacity",
     "PowerIterationResult",
+    "ProductSpectrum",
     "PropagationStats",
     "RNNForwardPass",
     "RNNGradients",
@@ -297,6 +308,7 @@ __all__ = [
     "layer_scale",
     "lecun_normal",
     "lecun_uniform",
+    "line_input_gradients",
     "load_digits",
     "load_mnist1d",
     "log_norm_growth",
@@ -317,9 +329,11 @@ __all__ = [
     "parametrize",
     "power_iteration",
     "prob_all_real",
+    "product_singular_values",
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "residual_block_jacobians",
     "residual_classifier",
     "residual_variance",
     "run_cell",

@@ -703,8 +703,10 @@ def adding_problem(
     Each sequence has two channels: values :math:`u_t \sim U(0, 1)` and a marker that is 1 at
     exactly two steps, one in the first half and one in the second, else 0. The target is the
     sum of the two marked values. Predicting the constant 1 gives a mean squared error of
-    :math:`\mathrm{Var}(u + u') = 1/6`; beating it requires carrying the first marked value
-    across at least half the sequence.
+    :math:`\mathrm{Var}(u + u') = 1/6`. Remembering only the second marked value (at most
+    ``steps - steps // 2 - 1`` steps old) and predicting :math:`u' + 1/2` gives
+    :math:`\mathrm{Var}(u) = 1/12`; only an error below 1/12 shows that the first value was
+    carried across at least half the sequence.
 
     Parameters
     ----------
