@@ -57,6 +57,7 @@ from eiginit.convolution import (
     conv_operator,
     conv_singular_values,
     delta_orthogonal,
+    spread_orthogonal,
     train_cnn,
     train_cnn_independent,
 )
@@ -333,6 +334,7 @@ __all__ = [
     "spectral_norm",
     "spectral_radius",
     "spectral_radius_normal",
+    "spread_orthogonal",
     "standardize",
     "stratified_split",
     "subspace_iteration",

@@ -52,6 +52,7 @@ __all__ = [
     "conv_operator",
     "conv_singular_values",
     "delta_orthogonal",
+    "spread_orthogonal",
     "train_cnn",
     "train_cnn_independent",
 ]
@@ -1013,3 +1014,79 @@ def train_cnn_independent(
         losses[epoch] = np.mean(batch_losses, axis=0)
         val_acc[epoch] = net.accuracy(data.x_val, data.y_val)
     return CNNTrainingResult(losses, val_acc, diverged)
+
+
+# -------------------------------------- orthogonal kernels spread over every tap (issue 24)
+def spread_orthogonal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) -> np.ndarray:
+    r"""Draw a kernel that uses every tap and makes a circular layer exactly orthogonal (Xiao 2018).
+
+    Delta-orthogonal kernels (:func:`delta_orthogonal`) make a layer orthogonal by putting all
+    the weight on the centre tap. Xiao et al. (2018) also construct orthogonal layers whose
+    kernel is spread over the taps, from products of two-tap kernels built on symmetric
+    projections (TensorFlow ships the construction as ``ConvolutionOrthogonal1D``, whose
+    docstring cites their Algorithm 1). In polynomial notation, :math:`K(z) = \sum_s
+    K_{\cdot\cdot s} z^s`,
+
+    .. math::
+
+        K(z) = \mathrm{gain}\; \prod_{j=1}^{w-1} \big(P_j + (I - P_j)\, z\big)\; H ,
+
+    with :math:`H` a Haar ``c_out x c_in`` matrix with orthonormal columns and each :math:`P_j`
+    the orthogonal projection onto a random :math:`\lfloor c_\mathrm{out}/2 \rfloor`-dimensional
+    subspace. At :math:`z = e^{i\theta}` each factor :math:`P + (I - P) e^{i\theta}` is unitary
+    (it multiplies the range of :math:`P` by 1 and its complement by :math:`e^{i\theta}`), so
+    every frequency block :math:`\hat K(\omega)` (:func:`conv_frequency_blocks`) is `gain`
+    times an isometry and the layer satisfies :math:`A^\top A = \mathrm{gain}^2 I` for any
+    signal length :math:`n \ge w`, with weight on every tap.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        ``(c_out, c_in, width)`` with ``c_out >= c_in`` and ``c_out >= 2``.
+    gain : float, default 1
+        Multiplies the kernel, > 0.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray, shape `shape`
+
+    Raises
+    ------
+    ValueError
+        If `shape` is not three positive dimensions with ``c_out >= c_in`` and ``c_out >= 2``,
+        or `gain` is not > 0.
+    TypeError
+        If `rng` is not a numpy Generator.
+
+    Examples
+    --------
+    >>> K = spread_orthogonal((4, 4, 3), rng=np.random.default_rng(0))
+    >>> A = conv_operator(K, 6)
+    >>> bool(np.allclose(A.T @ A, np.eye(24))), bool(np.all(np.abs(K).sum(axis=(0, 1)) > 0))
+    (True, True)
+    """
+    dims = _as_shape(shape, min_ndim=3)
+    if len(dims) != 3:
+        raise ValueError(f"shape must be (c_out, c_in, width) for a 1-D convolution, got {dims!r}")
+    c_out, c_in, width = dims
+    if c_out < c_in or c_out < 2:
+        raise ValueError(
+            f"spread_orthogonal needs c_out >= c_in and c_out >= 2, got c_out = {c_out} "
+            f"and c_in = {c_in}"
+        )
+    if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not gain > 0:
+        raise ValueError(f"gain must be a number > 0, got {gain!r}")
+    rng = check_rng(rng)
+    kernel = np.zeros((c_out, c_in, width))
+    kernel[:, :, 0] = orthogonal((c_out, c_in), rng=rng)
+    eye = np.eye(c_out)
+    for _ in range(1, width):
+        basis = orthogonal((c_out, c_out // 2), rng=rng)
+        projection = basis @ basis.T
+        shifted = np.zeros_like(kernel)
+        shifted[:, :, 1:] = kernel[:, :, :-1]  # multiply by z: every tap moves one to the right
+        kernel = np.einsum("ab,bcs->acs", projection, kernel) + np.einsum(
+            "ab,bcs->acs", eye - projection, shifted
+        )
+    return float(gain) * kernel

@@ -516,7 +516,11 @@ class GradientDescentRun:
     sharpness_steps : numpy.ndarray of int
         The steps at which the sharpness was measured.
     sharpness : numpy.ndarray
-        The top Hessian eigenvalue at those steps (power iteration, warm-started).
+        At those steps, the signed Rayleigh quotient that power iteration reaches after at most
+        `sharpness_iter` Hessian-vector products, warm-started from the previous direction: an
+        estimate of the eigenvalue of largest *modulus*, which is the sharpness
+        :math:`\lambda_{\max}` when the positive end of the spectrum dominates. Its convergence
+        is not checked; use :func:`hessian_extreme_eigenvalues` for both ends.
     network : MLP
         The network after the last step.
     diverged : bool

@@ -157,3 +157,66 @@ def test_lanczos_rejects_bad_input():
         eiginit.hessian_extreme_eigenvalues(net, x, y, rng=np.random.default_rng(0), tol=0.0)
     with pytest.raises(TypeError, match="gauss_newton"):
         eiginit.hessian_extreme_eigenvalues(net, x, y, rng=np.random.default_rng(0), gauss_newton=1)
+
+
+# --- convolution: orthogonal kernels spread over the taps -------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(4, 4, 3), (6, 3, 4), (8, 8, 5), (2, 1, 2)])
+def test_spread_orthogonal_layer_is_an_isometry_with_weight_on_every_tap(shape):
+    K = eiginit.spread_orthogonal(shape, gain=1.5, rng=np.random.default_rng(0))
+    assert K.shape == shape
+    for n in (shape[2], 7, 12):
+        A = eiginit.conv_operator(K, n)
+        np.testing.assert_allclose(A.T @ A, 1.5**2 * np.eye(shape[1] * n), atol=1e-12)
+    assert np.all(np.linalg.norm(K, axis=(0, 1)) > 0)
+
+
+def test_spread_orthogonal_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="c_out >= c_in"):
+        eiginit.spread_orthogonal((2, 4, 3), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="gain"):
+        eiginit.spread_orthogonal((4, 4, 3), gain=0.0, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="1-D convolution"):
+        eiginit.spread_orthogonal((4, 4, 3, 3), rng=np.random.default_rng(0))
+
+
+def test_few_channels_spread_the_spectrum_but_lower_the_typical_maximum():
+    # Chapter 11's "few channels, small blocks", at small size: 30 draws at c = 4 and c = 16.
+    rng = np.random.default_rng(7)
+    stats = {}
+    for c in (4, 16):
+        s = [
+            eiginit.conv_singular_values(
+                eiginit.kaiming_normal((c, c, 3), nonlinearity="linear", rng=rng), 16
+            )
+            for _ in range(30)
+        ]
+        stats[c] = (np.mean([x.max() for x in s]), np.mean([np.mean(x > 2) for x in s]))
+    assert stats[4][1] > stats[16][1]  # a larger share beyond the edge at 2
+    assert stats[4][0] < stats[16][0]  # yet a lower typical maximum
+
+
+# --- parametrization: SP with a 1/n learning rate freezes the hidden layers --------------------
+
+
+def test_sp_with_a_one_over_width_rate_keeps_logits_and_freezes_the_first_layer():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((32, 20)), rng.integers(0, 10, 32)
+    widths = [32, 64, 128, 256]
+    change = np.array(
+        [
+            eiginit.coordinate_check(
+                eiginit.parametrize([20, n, n, 10], "sp", base_width=32, gain=np.sqrt(2)),
+                x,
+                y,
+                0.05 * 32 / n,
+                replicas=3,
+                rng=rng,
+            ).change.mean(axis=0)
+            for n in widths
+        ]
+    )
+    slope = np.polyfit(np.log(widths), np.log(change), 1)[0]
+    assert slope[0] == pytest.approx(-1.5, abs=0.3)  # x_1: (1/sqrt n) * (1/n)
+    assert abs(slope[2]) < 0.3  # logits: order one
