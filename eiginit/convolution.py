@@ -63,7 +63,9 @@ __all__ = [
     "conv_operator",
     "conv_singular_values",
     "delta_orthogonal",
+    "spread_orthogonal",
     "train_cnn",
+    "train_cnn_independent",
 ]
 
 # A dense operator bigger than this many entries (400 MB in float64) is refused.
@@ -1035,3 +1037,227 @@ def train_cnn(
         losses[epoch] = np.mean(batch_losses, axis=0)
         val_acc[epoch] = net.accuracy(data.x_val, data.y_val)
     return CNNTrainingResult(losses, val_acc, diverged)
+
+
+# ------------------------------------------- training with independent minibatch orders (issue 24)
+def _replica_gradients(
+    net: CNN1d, x: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Like :meth:`CNN1d.gradients`, but replica r sees its own batch ``x[r]``, ``labels[r]``.
+
+    ``x`` has shape (R, batch, n), ``labels`` (R, batch).
+    """
+    X = x.astype(net.readout.dtype).transpose(0, 2, 1)[..., None]  # (R, n, B, 1)
+    logits, padded_inputs, masks, flat = net._forward(X)
+    R, B, _ = logits.shape
+    shifted = logits - logits.max(axis=2, keepdims=True)
+    prob = np.exp(shifted)
+    prob /= prob.sum(axis=2, keepdims=True)
+    picked = np.take_along_axis(shifted, labels[..., None], axis=2)[..., 0]
+    loss = (np.log(np.exp(shifted).sum(axis=2)) - picked).mean(axis=1)
+    g = prob
+    np.put_along_axis(g, labels[..., None], np.take_along_axis(g, labels[..., None], 2) - 1, 2)
+    g = (g / B).astype(logits.dtype)  # each replica's mean over its own batch
+    grad_readout = np.matmul(g.transpose(0, 2, 1), flat)
+    grad_readout_bias = g.sum(axis=1)
+    c = net.kernels[-1].shape[1]
+    h_grad = np.matmul(g, net.readout).reshape(R, B, -1, c).transpose(0, 2, 1, 3)
+    depth = len(net.kernels)
+    grad_kernels: list[Any] = [None] * depth
+    grad_biases: list[Any] = [None] * depth
+    for layer in reversed(range(depth)):
+        if layer + 1 in net.pool_after:
+            h_grad = np.repeat(h_grad, 2, axis=1) / 2
+        delta = h_grad * masks[layer]
+        grad_biases[layer] = delta.sum(axis=(1, 2))
+        h_grad, grad_kernels[layer] = _conv_backward(
+            padded_inputs[layer], net.kernels[layer], delta
+        )
+    return loss.astype(np.float64), [*grad_kernels, *grad_biases, grad_readout, grad_readout_bias]
+
+
+def train_cnn_independent(
+    net: CNN1d,
+    data: Dataset,
+    *,
+    lr: Any,
+    epochs: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> CNNTrainingResult:
+    r"""Train every replica of `net` with Adam, each on its own minibatch order.
+
+    The same Adam update as :func:`train_cnn`, with one difference: :func:`train_cnn` shuffles
+    the training set once per epoch for all replicas, so replicas that differ only in their
+    initial weights share the data order, and their spread understates run-to-run variation.
+    Here `rng` is split with :meth:`numpy.random.Generator.spawn` into one child generator per
+    replica, and replica :math:`r` draws its own permutation of the training set from child
+    :math:`r` every epoch. Replicas drawn by :meth:`CNN1d.create` from one generator have
+    independent weights; with this function they are independent runs (weights *and* data
+    order), as a comparison of initializations across seeds needs. The cost is that of
+    :func:`train_cnn`: the batched products already run per replica.
+
+    Parameters
+    ----------
+    net : CNN1d
+        Trained in place.
+    data : Dataset
+        With a validation split (``x_val``, ``y_val``); accuracy is tracked there.
+    lr : float or array_like of shape (replicas,)
+        The learning rate of each replica, > 0.
+    epochs, batch_size : int
+        >= 1. The last minibatch of an epoch may be smaller.
+    rng : numpy.random.Generator
+        Spawns the replicas' data-order generators.
+    betas, eps : Adam's constants, as in :func:`train_cnn`.
+
+    Returns
+    -------
+    CNNTrainingResult
+
+    Raises
+    ------
+    TypeError
+        If `net` is not a :class:`CNN1d` or `rng` not a Generator.
+    ValueError
+        If `data` has no validation split, a rate is not > 0, `epochs` or `batch_size` < 1.
+
+    Examples
+    --------
+    >>> from eiginit.datasets import Dataset
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((120, 8)); y = (x[:, :4].sum(1) > x[:, 4:].sum(1)).astype(int)
+    >>> data = Dataset(x[:80], y[:80], x[100:], y[100:], 2, "toy", x_val=x[80:100], y_val=y[80:100])
+    >>> net = CNN1d.create(length=8, depth=2, channels=4, width=3, n_classes=2,
+    ...                    init=delta_orthogonal, replicas=3, rng=rng)
+    >>> train_cnn_independent(net, data, lr=1e-2, epochs=2, batch_size=16, rng=rng).train_loss.shape
+    (2, 3)
+    """
+    if not isinstance(net, CNN1d):
+        raise TypeError(f"net must be a CNN1d, got {_describe(net)}")
+    if not isinstance(data, Dataset) or data.x_val is None:
+        raise ValueError("data must be a Dataset with a validation split (x_val, y_val)")
+    R = net.replicas
+    rates = _as_real_array(lr, "lr")
+    rates = np.broadcast_to(rates, (R,)) if rates.ndim == 0 else rates
+    if rates.shape != (R,) or not np.all(rates > 0):
+        raise ValueError(f"lr must be a positive number or R = {R} positive numbers, got {lr!r}")
+    epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    rng = check_rng(rng)
+    if not (isinstance(eps, numbers.Real) and eps > 0):
+        raise ValueError(f"eps must be > 0, got {eps!r}")
+    b1, b2 = betas
+    children = rng.spawn(R)
+    params = net.params
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    dtype = params[0].dtype
+    diverged = np.zeros(R, dtype=bool)
+    x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
+    n_train = x_train.shape[0]
+    losses, val_acc = np.zeros((epochs, R)), np.zeros((epochs, R))
+    step = 0
+    for epoch in range(epochs):
+        orders = np.stack([child.permutation(n_train) for child in children])  # (R, n_train)
+        batch_losses = []
+        for start in range(0, n_train, batch_size):
+            idx = orders[:, start : start + batch_size]
+            loss, grads = _replica_gradients(net, x_train[idx], y_train[idx])
+            bad = ~np.isfinite(loss)
+            for g in grads:
+                bad |= ~np.all(np.isfinite(g.reshape(R, -1)), axis=1)
+            diverged |= bad
+            batch_losses.append(loss)
+            step += 1
+            scale = rates * math.sqrt(1 - b2**step) / (1 - b1**step)
+            scale = np.where(diverged, 0.0, scale).astype(dtype)
+            for p, g, mi, vi in zip(params, grads, m, v, strict=True):
+                g = np.where(diverged.reshape((R,) + (1,) * (g.ndim - 1)), 0, g).astype(dtype)
+                mi *= b1
+                mi += (1 - b1) * g
+                vi *= b2
+                vi += (1 - b2) * g * g
+                shape = (R,) + (1,) * (p.ndim - 1)
+                p -= scale.reshape(shape) * mi / (np.sqrt(vi) + eps * math.sqrt(1 - b2**step))
+        losses[epoch] = np.mean(batch_losses, axis=0)
+        val_acc[epoch] = net.accuracy(data.x_val, data.y_val)
+    return CNNTrainingResult(losses, val_acc, diverged)
+
+
+# -------------------------------------- orthogonal kernels spread over every tap (issue 24)
+def spread_orthogonal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator) -> np.ndarray:
+    r"""Draw a kernel that uses every tap and makes a circular layer exactly orthogonal (Xiao 2018).
+
+    Delta-orthogonal kernels (:func:`delta_orthogonal`) make a layer orthogonal by putting all
+    the weight on the centre tap. Xiao et al. (2018) also construct orthogonal layers whose
+    kernel is spread over the taps, from products of two-tap kernels built on symmetric
+    projections (TensorFlow ships the construction as ``ConvolutionOrthogonal1D``, whose
+    docstring cites their Algorithm 1). In polynomial notation, :math:`K(z) = \sum_s
+    K_{\cdot\cdot s} z^s`,
+
+    .. math::
+
+        K(z) = \mathrm{gain}\; \prod_{j=1}^{w-1} \big(P_j + (I - P_j)\, z\big)\; H ,
+
+    with :math:`H` a Haar ``c_out x c_in`` matrix with orthonormal columns and each :math:`P_j`
+    the orthogonal projection onto a random :math:`\lfloor c_\mathrm{out}/2 \rfloor`-dimensional
+    subspace. At :math:`z = e^{i\theta}` each factor :math:`P + (I - P) e^{i\theta}` is unitary
+    (it multiplies the range of :math:`P` by 1 and its complement by :math:`e^{i\theta}`), so
+    every frequency block :math:`\hat K(\omega)` (:func:`conv_frequency_blocks`) is `gain`
+    times an isometry and the layer satisfies :math:`A^\top A = \mathrm{gain}^2 I` for any
+    signal length :math:`n \ge w`, with weight on every tap.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        ``(c_out, c_in, width)`` with ``c_out >= c_in`` and ``c_out >= 2``.
+    gain : float, default 1
+        Multiplies the kernel, > 0.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray, shape `shape`
+
+    Raises
+    ------
+    ValueError
+        If `shape` is not three positive dimensions with ``c_out >= c_in`` and ``c_out >= 2``,
+        or `gain` is not > 0.
+    TypeError
+        If `rng` is not a numpy Generator.
+
+    Examples
+    --------
+    >>> K = spread_orthogonal((4, 4, 3), rng=np.random.default_rng(0))
+    >>> A = conv_operator(K, 6)
+    >>> bool(np.allclose(A.T @ A, np.eye(24))), bool(np.all(np.abs(K).sum(axis=(0, 1)) > 0))
+    (True, True)
+    """
+    dims = _as_shape(shape, min_ndim=3)
+    if len(dims) != 3:
+        raise ValueError(f"shape must be (c_out, c_in, width) for a 1-D convolution, got {dims!r}")
+    c_out, c_in, width = dims
+    if c_out < c_in or c_out < 2:
+        raise ValueError(
+            f"spread_orthogonal needs c_out >= c_in and c_out >= 2, got c_out = {c_out} "
+            f"and c_in = {c_in}"
+        )
+    if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not gain > 0:
+        raise ValueError(f"gain must be a number > 0, got {gain!r}")
+    rng = check_rng(rng)
+    kernel = np.zeros((c_out, c_in, width))
+    kernel[:, :, 0] = orthogonal((c_out, c_in), rng=rng)
+    eye = np.eye(c_out)
+    for _ in range(1, width):
+        basis = orthogonal((c_out, c_out // 2), rng=rng)
+        projection = basis @ basis.T
+        shifted = np.zeros_like(kernel)
+        shifted[:, :, 1:] = kernel[:, :, :-1]  # multiply by z: every tap moves one to the right
+        kernel = np.einsum("ab,bcs->acs", projection, kernel) + np.einsum(
+            "ab,bcs->acs", eye - projection, shifted
+        )
+    return float(gain) * kernel

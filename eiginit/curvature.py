@@ -40,8 +40,10 @@ from eiginit.training import softmax_cross_entropy
 __all__ = [
     "GradientDescentRun",
     "HessianEigenResult",
+    "HessianSpectrumEnds",
     "flatten_parameters",
     "gradient_descent",
+    "hessian_extreme_eigenvalues",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
     "loss_and_gradient",
@@ -514,7 +516,11 @@ class GradientDescentRun:
     sharpness_steps : numpy.ndarray of int
         The steps at which the sharpness was measured.
     sharpness : numpy.ndarray
-        The top Hessian eigenvalue at those steps (power iteration, warm-started).
+        At those steps, the signed Rayleigh quotient that power iteration reaches after at most
+        `sharpness_iter` Hessian-vector products, warm-started from the previous direction: an
+        estimate of the eigenvalue of largest *modulus*, which is the sharpness
+        :math:`\lambda_{\max}` when the positive end of the spectrum dominates. Its convergence
+        is not checked; use :func:`hessian_extreme_eigenvalues` for both ends.
     network : MLP
         The network after the last step.
     diverged : bool
@@ -656,4 +662,124 @@ def gradient_descent(
         network=current,
         diverged=diverged,
         final_loss=float("inf") if diverged else float(final),
+    )
+
+
+# ----------------------------------------------- both ends of the spectrum by Lanczos (issue 24)
+@dataclass(frozen=True, eq=False)
+class HessianSpectrumEnds:
+    r"""The result of :func:`hessian_extreme_eigenvalues`.
+
+    Attributes
+    ----------
+    smallest, largest : float
+        :math:`\lambda_{\min}` and :math:`\lambda_{\max}` of the loss Hessian (or of its
+        Gauss-Newton part): the most negative curvature and the sharpness.
+    products : int
+        Hessian-vector products used.
+    loss : float
+        The loss at the point where the Hessian was taken.
+    """
+
+    smallest: float
+    largest: float
+    products: int
+    loss: float
+
+
+def hessian_extreme_eigenvalues(
+    net: MLP,
+    x: Any,
+    labels: Any,
+    *,
+    rng: np.random.Generator,
+    tol: float = 1e-6,
+    max_products: int = 2000,
+    gauss_newton: bool = False,
+) -> HessianSpectrumEnds:
+    r"""Return the smallest and the largest eigenvalue of the loss Hessian, by Lanczos.
+
+    Power iteration (:func:`hessian_top_eigenvalue`) finds the eigenvalue of largest *modulus*
+    and stalls when the two ends of the spectrum have nearly equal moduli, at a rate
+    :math:`|\lambda_2|/|\lambda_1| \approx 1`. The Lanczos method builds the Krylov space
+    :math:`\mathrm{span}\{v, Hv, H^2 v, \dots\}` and finds both ends from it (Golub & Van Loan,
+    *Matrix Computations*, 4th ed. 2013, chapter 10; here ARPACK's implicitly restarted
+    version, :func:`scipy.sparse.linalg.eigsh` with ``which="BE"``, on a
+    :class:`~scipy.sparse.linalg.LinearOperator` that calls the exact Hessian-vector product of
+    :func:`hessian_vector_product`), so a sign does not hide the other end.
+
+    Parameters
+    ----------
+    net : MLP
+    x : array_like, shape (batch, sizes[0])
+    labels : array_like of int, shape (batch,)
+    rng : numpy.random.Generator
+        Draws the start vector (the result is reproducible).
+    tol : float, default 1e-6
+        ARPACK's relative accuracy for the eigenvalues, > 0.
+    max_products : int, default 2000
+        At most this many restarts' worth of products (ARPACK's ``maxiter``), >= 1.
+    gauss_newton : bool, default False
+        Use the Gauss-Newton part :math:`G` instead of :math:`H`.
+
+    Returns
+    -------
+    HessianSpectrumEnds
+
+    Raises
+    ------
+    TypeError
+        If `net` is not an MLP, `rng` not a Generator or `gauss_newton` not a bool.
+    ValueError
+        If `tol` is not > 0, `max_products` < 1, the network has fewer than 3 parameters, the
+        loss is not finite, or ARPACK does not converge (its message is passed on).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> init = lambda shape, *, rng: rng.standard_normal(shape) / np.sqrt(shape[1])
+    >>> net = MLP.create([4, 8, 3], "tanh", init, rng=rng)
+    >>> x, y = rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
+    >>> ends = hessian_extreme_eigenvalues(net, x, y, rng=rng)
+    >>> top = hessian_top_eigenvalue(net, x, y, rng=rng, tol=1e-10, max_iter=10_000)
+    >>> bool(abs(ends.largest - top.eigenvalue) < 1e-6), ends.smallest < 0 < ends.largest
+    (True, True)
+    """
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+    net = _check_net(net)
+    rng = check_rng(rng)
+    tol = check_positive_float(tol, "tol")
+    max_products = check_int(max_products, "max_products", minimum=1)
+    if not isinstance(gauss_newton, bool):
+        raise TypeError(f"gauss_newton must be True or False, got {_describe(gauss_newton)}")
+    size = _parameter_count(net)
+    if size < 3:
+        raise ValueError(f"the network must have at least 3 parameters for Lanczos, got {size}")
+    state = _Curvature(net, x, labels)
+    count = [0]
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        count[0] += 1
+        image = state.apply(np.asarray(v, dtype=net.dtype).ravel(), gauss_newton)
+        return image.astype(np.float64)
+
+    operator = LinearOperator((size, size), matvec=matvec, dtype=np.float64)
+    try:
+        values = eigsh(
+            operator,
+            k=2,
+            which="BE",
+            v0=rng.standard_normal(size),
+            tol=tol,
+            maxiter=max_products,
+            return_eigenvectors=False,
+        )
+    except ArpackNoConvergence as error:
+        raise ValueError(f"Lanczos did not converge: {error}") from error
+    return HessianSpectrumEnds(
+        smallest=float(np.min(values)),
+        largest=float(np.max(values)),
+        products=count[0],
+        loss=float(state.loss),
     )

@@ -182,6 +182,9 @@ CLAIMS_AT_LEAST = {
     "training": 52,
     "recurrent-networks": 26,
     "residual-networks": 35,
+    "convolutions": 14,
+    "width": 17,
+    "curvature": 19,
 }
 
 
