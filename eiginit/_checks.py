@@ -23,11 +23,13 @@ __all__ = [
     "as_int_array",
     "as_matrix",
     "as_real_array",
+    "as_real_array_for",
     "as_square_matrix",
     "as_square_stack",
     "as_vector",
     "check_bool",
     "check_callable",
+    "check_float_dtype",
     "check_int",
     "check_positive_float",
     "check_real",
@@ -272,3 +274,48 @@ def check_rng(rng: Any) -> np.random.Generator:
             f"got {_describe(rng)}"
         )
     return rng
+
+
+# --- Part V (recurrent, curvature, datasets, batched)
+# Checks for the Part V modules: the floating-point type of a network, and arrays that must
+# fit into it. numpy casts 1e300 to float32 as inf without a word, and np.dtype(None) is
+# float64, so neither cast nor dtype lookup can be left to numpy.
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_float_dtype(value: Any, name: str = "dtype") -> np.dtype:
+    """Return *value* as ``np.dtype(float32)`` or ``np.dtype(float64)``, else raise.
+
+    ``None`` is refused (numpy reads it as float64), and so are names numpy does not know.
+    """
+    if value is None:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got None")
+    try:
+        resolved = np.dtype(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be np.float32 or np.float64, got {_describe(value)}"
+        ) from error
+    if resolved not in _FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def as_real_array_for(value: Any, name: str, dtype: Any) -> np.ndarray:
+    """Return *value* as a finite real array of *dtype* (float32 or float64), a copy.
+
+    Refuses strings, ragged nesting, complex and object arrays, NaN and infinities, and
+    entries beyond the range of *dtype* (for float32, above 3.4e38 in modulus), which a plain
+    cast would turn into infinities.
+    """
+    dtype = check_float_dtype(dtype)
+    array = _as_real_array(value, name)
+    if array.size and dtype != array.dtype:
+        limit = float(np.finfo(dtype).max)
+        if float(np.max(np.abs(array))) > limit:
+            raise ValueError(
+                f"{name} has entries beyond {dtype}'s range (above {limit:.2g} in modulus); "
+                f"expected values a {dtype} array can hold"
+            )
+    return array.astype(dtype)

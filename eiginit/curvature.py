@@ -33,7 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_positive_float, check_rng
+from eiginit._checks import (
+    _describe,
+    as_array_of,
+    check_bool,
+    check_int,
+    check_positive_float,
+    check_real,
+    check_rng,
+    check_tol,
+)
 from eiginit.network import MLP
 from eiginit.training import softmax_cross_entropy
 
@@ -97,11 +106,7 @@ def flatten_parameters(net: MLP) -> np.ndarray:
 
 
 def _as_flat(net: MLP, vector: Any, name: str) -> np.ndarray:
-    if isinstance(vector, str | bytes):
-        raise TypeError(f"{name} must be an array of real numbers, got {_describe(vector)}")
-    array = np.asarray(vector)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got {_describe(vector)}")
+    array = as_array_of(vector, name, layout="flat")
     n = _parameter_count(net)
     if array.shape != (n,):
         raise ValueError(
@@ -110,6 +115,12 @@ def _as_flat(net: MLP, vector: Any, name: str) -> np.ndarray:
         )
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got NaN or infinite entries")
+    limit = float(np.finfo(net.dtype).max)
+    if array.size and array.dtype.kind == "f" and float(np.max(np.abs(array))) > limit:
+        raise ValueError(
+            f"{name} has entries beyond the range of the network's dtype {net.dtype} (above "
+            f"{limit:.2g} in modulus)"
+        )
     return array.astype(net.dtype)
 
 
@@ -306,11 +317,25 @@ def hessian_vector_product(
     >>> hessian_vector_product(net, [[0.0]], [0], [0.0, 0.0, 1.0, 0.0]).tolist()
     [0.0, 0.0, 0.25, -0.25]
     """
-    if not isinstance(gauss_newton, bool):
-        raise TypeError(f"gauss_newton must be True or False, got {_describe(gauss_newton)}")
+    gauss_newton = check_bool(gauss_newton, "gauss_newton")
     state = _Curvature(net, x, labels)
     v = _as_flat(state.net, vector, "vector")
-    return state.apply(v, gauss_newton)
+    # H v is linear in v, so v is scaled by a power of two (exact) to a largest entry in
+    # [0.5, 1) and the product scaled back: a vector of 1e-300 or 1e300 neither underflows
+    # nor overflows on the way, and ordinary vectors give the same digits.
+    peak = float(np.max(np.abs(v)))
+    if peak == 0.0:
+        return state.apply(v, gauss_newton)
+    exponent = int(np.frexp(peak)[1])
+    product = state.apply(np.ldexp(v, -exponent).astype(v.dtype), gauss_newton)
+    with np.errstate(over="ignore"):
+        result = np.ldexp(product, exponent).astype(product.dtype)
+    if not np.all(np.isfinite(result)):
+        raise ValueError(
+            f"the product H v is beyond {result.dtype}'s range: vector (largest entry "
+            f"{peak:.3g}) is too large for this Hessian; scale it down and the result back"
+        )
+    return result
 
 
 @dataclass(frozen=True, eq=False)
@@ -397,7 +422,7 @@ def hessian_top_eigenvalue(
     rng : numpy.random.Generator
         Draws the random start vector (ignored when `v0` is given).
     tol : float, default 1e-4
-        Relative residual tolerance, > 0. The eigenvalue's own error is much smaller, about
+        Relative residual tolerance, in (0, 1). The eigenvalue's own error is much smaller, about
         ``tol**2`` times :math:`|\lambda_1|^2 / (\lambda_1 - \lambda_2)` when the gap is clear.
     max_iter : int, default 500
         The most Hessian-vector products, >= 1.
@@ -423,7 +448,10 @@ def hessian_top_eigenvalue(
     ------
     TypeError, ValueError
         For a `net` that is not an MLP, inputs or labels that do not fit it, a non-finite loss,
-        a bad `tol`, `max_iter` or `v0`, or a Hessian that maps the iterate to zero.
+        a bad `tol` (it must be below 1: a relative residual of 1 certifies nothing),
+        `max_iter` or `v0`, a Hessian that maps the iterate to zero, or a `shift` so large
+        that rounding :math:`(H + sI)u` hides the eigenvalue (about :math:`\epsilon |s|
+        \sqrt{n} \ge tol\, |\lambda|`): then no residual test can be trusted.
 
     Examples
     --------
@@ -437,29 +465,43 @@ def hessian_top_eigenvalue(
     """
     net = _check_net(net)
     check_rng(rng)
-    tol = check_positive_float(tol, "tol")
+    tol = check_tol(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    if not isinstance(gauss_newton, bool):
-        raise TypeError(f"gauss_newton must be True or False, got {_describe(gauss_newton)}")
-    if isinstance(shift, bool) or not isinstance(shift, int | float | np.floating):
-        raise TypeError(f"shift must be a real number, got {_describe(shift)}")
-    if not np.isfinite(shift):
-        raise ValueError(f"shift must be finite, got {shift}")
-    shift = float(shift)
+    gauss_newton = check_bool(gauss_newton, "gauss_newton")
+    shift = check_real(shift, "shift")
     state = _Curvature(net, x, labels)
     if v0 is None:
         u = rng.standard_normal(_parameter_count(net)).astype(net.dtype)
     else:
         u = _as_flat(net, v0, "v0")
+        peak = float(np.max(np.abs(u)))
+        if peak == 0.0:
+            raise ValueError("v0 must be a nonzero vector, got the zero vector")
+        # A power of two (exact) first, so that the norm of a v0 of 1e-200 or 1e200 does not
+        # underflow or overflow.
+        u = np.ldexp(u, -int(np.frexp(peak)[1])).astype(u.dtype)
     norm = float(np.linalg.norm(u))
     if norm == 0.0:
         raise ValueError("v0 must be a nonzero vector, got the zero vector")
     u = u / norm
+    # Rounding H u + s u and mu - s leaves an error of a few eps |s| in the eigenvalue and the
+    # residual: below it, the residual test would certify rounding noise (shift=1e20 gives
+    # eigenvalue 0 and residual 0).
+    noise = 8.0 * float(np.finfo(u.dtype).eps) * abs(shift) * np.sqrt(u.size)
     estimates = np.empty(max_iter)
     mu, residual = 0.0, np.inf
     for n in range(max_iter):
-        image = state.apply(u, gauss_newton) + shift * u
+        product = state.apply(u, gauss_newton)
+        image = product + shift * u
         q = float(np.linalg.norm(image))
+        if not np.isfinite(q):
+            culprit = (
+                f"shift = {shift:g} is too large for float64"
+                if np.all(np.isfinite(product))
+                else "the Hessian-vector product overflowed (the network's weights or inputs "
+                "are too large)"
+            )
+            raise ValueError(f"the iterate's image (H + shift I) u is not finite: {culprit}")
         if q == 0.0:
             raise ValueError(
                 f"the Hessian maps the iterate to zero at step {n + 1}; the start vector lies "
@@ -471,6 +513,13 @@ def hessian_top_eigenvalue(
         if residual <= tol * abs(mu - shift) or n == max_iter - 1:
             break
         u = image / q
+    if shift != 0.0 and tol * abs(mu - shift) <= noise:
+        raise ValueError(
+            f"shift = {shift:g} swamps the Hessian: rounding (H + shift I) u in {u.dtype} "
+            f"leaves errors of about {noise:.1e}, more than tol * |eigenvalue| = "
+            f"{tol * abs(mu - shift):.1e}, so the residual test cannot be trusted; use a "
+            "shift about the size of the eigenvalues (for example 2 |lambda_min|)"
+        )
     if residual <= tol * abs(mu - shift):
         return HessianEigenResult(
             eigenvalue=mu - shift,

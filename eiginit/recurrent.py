@@ -27,9 +27,13 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import (
+    _as_real_array,
     _describe,
+    as_array_of,
+    as_real_array_for,
     as_square_matrix,
     as_vector,
+    check_float_dtype,
     check_int,
     check_positive_float,
     check_rng,
@@ -62,6 +66,11 @@ def _check_fraction(value: Any, name: str) -> float:
     return float(value)
 
 
+# The largest reservoir echo_state_reservoir draws: a dense 8192 x 8192 float64 matrix is
+# 0.5 GiB, and its eigenvalues take minutes; beyond that the allocator would be the one refusing.
+_MAX_RESERVOIR = 8192
+
+
 def echo_state_reservoir(
     k: int, spectral_radius: float, *, density: float = 1.0, rng: np.random.Generator
 ) -> np.ndarray:
@@ -80,7 +89,7 @@ def echo_state_reservoir(
     Parameters
     ----------
     k : int
-        The number of units, >= 1.
+        The number of units, from 1 to 8192 (a dense matrix whose eigenvalues are computed).
     spectral_radius : float
         The spectral radius :math:`r` of the result, > 0.
     density : float, default 1
@@ -105,7 +114,7 @@ def echo_state_reservoir(
     >>> round(float(np.abs(np.linalg.eigvals(W)).max()), 12)
     0.9
     """
-    k = check_int(k, "k", minimum=1)
+    k = check_int(k, "k", minimum=1, maximum=_MAX_RESERVOIR)
     radius = check_positive_float(spectral_radius, "spectral_radius")
     density = _check_fraction(density, "density")
     rng = check_rng(rng)
@@ -236,6 +245,10 @@ def memory_capacity(
         )
     total_steps = washout + steps
     u = rng.uniform(-1.0, 1.0, size=total_steps)
+    if activation == "linear" and _outside_band(w):
+        # A linear reservoir's states are linear in w, and its capacity does not depend on
+        # w's size: a power of two (exact) keeps 1e-300 or 1e300 from under- or overflowing.
+        w = np.ldexp(w, -int(np.frexp(np.max(np.abs(w)))[1]))
     states = np.empty((total_steps, k))
     x = np.zeros(k)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -248,9 +261,17 @@ def memory_capacity(
         raise ValueError(
             "the reservoir state overflowed: a linear reservoir needs spectral radius < 1 "
             "(or fewer steps)"
+            if activation == "linear"
+            else "the reservoir state is not finite: W @ x overflowed (W's entries are too large)"
         )
     recorded = np.arange(washout, total_steps)
-    features = np.column_stack((states[recorded], np.ones(steps)))
+    kept = states[recorded]
+    if _outside_band(kept):
+        # The readout is fitted next to a column of ones (the intercept): states far smaller
+        # or larger than 1 would be cut by lstsq's rank cutoff, relative to the largest
+        # singular value. A power of two (exact) changes no correlation.
+        kept = np.ldexp(kept, -int(np.frexp(np.max(np.abs(kept)))[1]))
+    features = np.column_stack((kept, np.ones(steps)))
     delays = np.arange(max_delay + 1)
     targets = u[recorded[:, None] - delays[None, :]]  # (steps, D + 1)
     half = steps // 2
@@ -260,6 +281,16 @@ def memory_capacity(
     return MemoryCapacity(
         total=float(per_delay[1:].sum()), per_delay=per_delay, delays=delays, units=k
     )
+
+
+# Arrays whose largest entry lies within 2**-10 .. 2**10 (zero included) are used as they are;
+# outside it, they are scaled by a power of two. Ordinary inputs keep their exact digits.
+_BAND = 10
+
+
+def _outside_band(array: np.ndarray) -> bool:
+    peak = float(np.max(np.abs(array))) if array.size else 0.0
+    return peak > 0.0 and not 2.0**-_BAND <= peak <= 2.0**_BAND
 
 
 def _squared_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -279,14 +310,22 @@ def _noise_covariance(matrix: np.ndarray) -> np.ndarray:
     k = matrix.shape[0]
     C = np.eye(k)
     P = matrix.copy()
-    for _ in range(200):
-        update = P @ C @ P.T
-        C = C + update
-        if np.linalg.norm(update) <= 1e-16 * np.linalg.norm(C):
-            return C
-        P = P @ P
-        if not np.all(np.isfinite(P)):
-            break
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(200):
+            update = P @ C @ P.T
+            C = C + update
+            if not (np.all(np.isfinite(update)) and np.all(np.isfinite(C))):
+                break  # an overflow; inf <= 1e-16 * inf must not pass as convergence
+            # The Frobenius norms of C / 2**e and update / 2**e (exact) cannot overflow, and
+            # their ratio is that of the unscaled norms.
+            exponent = -int(np.frexp(np.max(np.abs(C)))[1])
+            if np.linalg.norm(np.ldexp(update, exponent)) <= 1e-16 * np.linalg.norm(
+                np.ldexp(C, exponent)
+            ):
+                return C
+            P = P @ P
+            if not np.all(np.isfinite(P)):
+                break
     raise ValueError(
         "the noise covariance sum_j W^j W^j^T did not converge: W is too close to spectral "
         "radius 1 or too non-normal for float64"
@@ -344,11 +383,23 @@ def fisher_memory(W: Any, v: Any, *, max_delay: int) -> np.ndarray:
             f"fisher_memory needs spectral radius < 1 (finite noise covariance), got {rho:.6g}"
         )
     C = _noise_covariance(matrix)
+    # J is quadratic in v: v / 2**e (exact) keeps W^d v from under- or overflowing, and J is
+    # scaled back by 4**e at the end. For ordinary v the digits are those of the plain formula.
+    peak = float(np.max(np.abs(vector)))
+    exponent = int(np.frexp(peak)[1]) if peak > 0 else 0
     powers = np.empty((k, max_delay + 1))
-    powers[:, 0] = vector
-    for d in range(1, max_delay + 1):
-        powers[:, d] = matrix @ powers[:, d - 1]
-    return np.einsum("id,id->d", powers, np.linalg.solve(C, powers))
+    powers[:, 0] = np.ldexp(vector, -exponent)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for d in range(1, max_delay + 1):
+            powers[:, d] = matrix @ powers[:, d - 1]
+        J = np.einsum("id,id->d", powers, np.linalg.solve(C, powers))
+        result = np.ldexp(J, 2 * exponent)
+    if not np.all(np.isfinite(result)):
+        raise ValueError(
+            "the Fisher memory is beyond float64's range: W^d v overflows (W is too "
+            f"non-normal for float64) or v (largest entry {peak:.3g}) is too large"
+        )
+    return result
 
 
 # --------------------------------------------------------------------------- the Elman RNN
@@ -511,28 +562,33 @@ class ElmanRNN:
         ElmanRNN
         """
         rng = check_rng(rng)
-        array = np.asarray(w_rec, dtype=np.float64) if not isinstance(w_rec, str) else None
-        if array is None or array.ndim not in (2, 3) or array.shape[-1] != array.shape[-2]:
+        dtype = check_float_dtype(dtype, "dtype")
+        array = as_real_array_for(w_rec, "w_rec", dtype)
+        if array.ndim not in (2, 3) or array.shape[-1] != array.shape[-2]:
             raise ValueError(
                 f"w_rec must have shape (n, n) or (models, n, n), got {_describe(w_rec)}"
             )
-        if array.size == 0 or not np.all(np.isfinite(array)):
-            raise ValueError("w_rec must be non-empty and finite")
-        stack = array[np.newaxis] if array.ndim == 2 else array.copy()
+        if array.size == 0:
+            raise ValueError(f"w_rec must not be empty, got shape {array.shape}")
+        stack = array[np.newaxis] if array.ndim == 2 else array
         m, n = stack.shape[0], stack.shape[-1]
         d = check_int(input_size, "input_size", minimum=1)
         o = check_int(output_size, "output_size", minimum=1)
-        dtype = np.dtype(dtype)
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
         scale = (
             1.0 / np.sqrt(d)
             if input_scale is None
             else check_positive_float(input_scale, "input_scale")
         )
+        with np.errstate(over="ignore"):
+            w_in = (scale * rng.standard_normal((m, n, d))).astype(dtype)
+        if not np.all(np.isfinite(w_in)):
+            raise ValueError(
+                f"input_scale = {scale:g} draws input weights beyond {dtype}'s range; "
+                "expected a standard deviation the dtype can hold"
+            )
         return cls(
-            w_in=(scale * rng.standard_normal((m, n, d))).astype(dtype),
-            w_rec=stack.astype(dtype),
+            w_in=w_in,
+            w_rec=stack,
             bias=np.zeros((m, n), dtype),
             w_out=(rng.standard_normal((m, o, n)) / np.sqrt(n)).astype(dtype),
             b_out=np.zeros((m, o), dtype),
@@ -559,9 +615,7 @@ class ElmanRNN:
         return (self.w_in, self.w_rec, self.bias, self.w_out, self.b_out)
 
     def _as_inputs(self, x: Any) -> np.ndarray:
-        array = np.asarray(x) if not isinstance(x, str | bytes) else np.asarray([])
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"x must hold real numbers, got {_describe(x)}")
+        array = as_array_of(x, "x")
         d = self.w_in.shape[-1]
         if array.ndim == 3:
             array = np.broadcast_to(array, (self.models, *array.shape))
@@ -572,7 +626,7 @@ class ElmanRNN:
             )
         if min(array.shape) == 0 or not np.all(np.isfinite(array)):
             raise ValueError("x must be non-empty and finite")
-        return array.astype(self.dtype)
+        return as_real_array_for(array, "x", self.dtype)
 
     def forward(self, x: Any) -> RNNForwardPass:
         r"""Run every network over the sequences `x`, keeping each state for BPTT.
@@ -654,14 +708,19 @@ class ElmanRNN:
                 f"forward_pass must come from net.forward(x), got {_describe(forward_pass)}"
             )
         fp = forward_pass
-        steps, m, _, _ = fp.inputs.shape
+        m = fp.inputs.shape[1]
         if m != self.models or fp.hidden.shape[-1] != self.hidden_size:
             raise ValueError("forward_pass does not come from networks of this shape")
-        g = np.asarray(grad_output, dtype=self.dtype)
+        g = as_real_array_for(grad_output, "grad_output", self.dtype)
         if g.shape != fp.output.shape:
             raise ValueError(
                 f"grad_output must have the output's shape {fp.output.shape}, got {g.shape}"
             )
+        return self._backward(fp, g)
+
+    def _backward(self, fp: RNNForwardPass, g: np.ndarray) -> RNNGradients:
+        """BPTT for a checked `g` of the output's shape and dtype (NaN passes through)."""
+        steps = fp.inputs.shape[0]
         hidden_grads = np.zeros_like(fp.hidden)
         hidden_grads[-1] = g @ self.w_out
         delta = np.empty_like(fp.preactivations[0])
@@ -770,8 +829,10 @@ class RNNTrainingResult:
 
 
 def _per_model(value: Any, name: str, models: int) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64) if not isinstance(value, str) else None
-    if array is None or array.ndim > 1 or (array.ndim == 1 and array.shape[0] != models):
+    # Real numbers only: True, "0.01" and complex rates are refused, not converted.
+    array = as_array_of(value, name, kinds="iuf", what="real numbers (learning rates)")
+    array = _as_real_array(array, name) if array.ndim <= 1 else array
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != models):
         raise ValueError(
             f"{name} must be a number or one number per model ({models}), got {value!r}"
         )
@@ -855,11 +916,38 @@ def train_rnn(
     clipped = np.zeros((iterations, m), dtype=bool)
     diverged = np.zeros(m, dtype=bool)
     for it in range(iterations):
-        x, y = task(batch_size, rng=rng)
+        x, y = _check_task_output(task(batch_size, rng=rng), work, batch_size)
         with np.errstate(over="ignore", invalid="ignore"):
             record = (losses[it], norms[it], clipped[it])
             _sgd_step(work, x, y, lrs, clip, momentum, velocity, record, diverged)
     return RNNTrainingResult(work, losses, norms, clipped, diverged)
+
+
+def _check_task_output(out: Any, net: ElmanRNN, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the task's ``(x, y)`` if they fit the networks, else say what the task got wrong.
+
+    A fault in the data must not be reported as a diverged network: NaN targets would make
+    every loss NaN, and a target of the wrong width would surface as a shape error in BPTT.
+    """
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise TypeError(f"task must return a pair (x, y), got {_describe(out)}")
+    x, y = out
+    d, o = net.w_in.shape[-1], net.w_out.shape[1]
+    xs = as_array_of(x, "the x returned by task")
+    if xs.ndim != 3 or xs.shape[0] != batch or xs.shape[-1] != d or xs.shape[1] == 0:
+        raise ValueError(
+            f"task must return x of shape ({batch}, T, {d}) with T >= 1 (batch_size sequences "
+            f"of the networks' {d} inputs), got shape {xs.shape}"
+        )
+    ys = _as_real_array(as_array_of(y, "the y returned by task"), "the y returned by task")
+    if ys.shape != (batch, o):
+        raise ValueError(
+            f"task must return y of shape ({batch}, {o}) (one target per sequence and output "
+            f"of the networks), got shape {ys.shape}"
+        )
+    if not np.all(np.isfinite(xs)):
+        raise ValueError("task returned x with NaN or infinite entries; expected finite inputs")
+    return x, y
 
 
 def _sgd_step(
@@ -879,7 +967,7 @@ def _sgd_step(
     fp = work.forward(x)
     error = fp.output - np.asarray(y, dtype=work.dtype)[None]
     loss = np.mean(error**2, axis=(1, 2))
-    grads = work.backward(fp, 2.0 * error / (error.shape[1] * error.shape[2])).parameters()
+    grads = work._backward(fp, 2.0 * error / (error.shape[1] * error.shape[2])).parameters()
     norm = np.sqrt(sum(np.sum(g**2, axis=tuple(range(1, g.ndim))) for g in grads))
     diverged |= ~np.isfinite(loss) | ~np.isfinite(norm)
     loss_row[:] = np.where(diverged, np.inf, loss)
