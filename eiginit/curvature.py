@@ -493,7 +493,8 @@ def hessian_top_eigenvalue(
     for n in range(max_iter):
         product = state.apply(u, gauss_newton)
         image = product + shift * u
-        q = float(np.linalg.norm(image))
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            q = float(np.linalg.norm(image))
         if not np.isfinite(q):
             culprit = (
                 f"shift = {shift:g} is too large for float64"
