@@ -358,9 +358,9 @@ class HessianEigenResult:
         :math:`H`, and some eigenvalue of :math:`H` lies within :math:`\|H u - \mu u\|` of
         :math:`\mu`. No residual test can certify that this eigenvalue is the one of largest
         modulus: a start vector nearly orthogonal to the top eigenvector lets the iterate
-        settle on the next one first (about 1 random start in 300 at ``tol=1e-2`` in the
-        package's tests, none seen at ``tol <= 1e-3``). A smaller `tol`, or a second call
-        with another start, guards against it.
+        settle on the next one first (a few random starts in a thousand at ``tol=1e-2`` for
+        the small networks of the package's tests, none seen at ``tol <= 1e-3``). A smaller
+        `tol`, or a second call with another start, guards against it.
     residual : float
         The final residual norm :math:`\|H u - \mu u\|`.
     estimates : numpy.ndarray, shape (iterations,)
