@@ -29,6 +29,7 @@ __all__ = [
     "as_vector",
     "check_bool",
     "check_callable",
+    "check_entries",
     "check_float_dtype",
     "check_int",
     "check_positive_float",
@@ -319,3 +320,18 @@ def as_real_array_for(value: Any, name: str, dtype: Any) -> np.ndarray:
                 f"expected values a {dtype} array can hold"
             )
     return array.astype(dtype)
+
+
+# The most entries an array that a Part V function allocates up front may have: 2**28 float64
+# numbers are 2 GiB. Beyond it numpy's allocator would refuse ("Unable to allocate 7.28 TiB")
+# or the machine would swap; a ValueError naming the arguments says which size to lower.
+MAX_ENTRIES = 2**28
+
+
+def check_entries(entries: int, what: str) -> None:
+    """Raise ValueError if an array of *entries* numbers (*what*, naming the sizes) is too big."""
+    if entries > MAX_ENTRIES:
+        raise ValueError(
+            f"{what} would hold {entries:.3g} numbers ({8 * entries / 2**30:.3g} GiB in float64), "
+            f"more than the {MAX_ENTRIES:.3g} this function allocates; use smaller sizes"
+        )

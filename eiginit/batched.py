@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_positive_float
+from eiginit._checks import _describe, check_entries, check_int, check_positive_float
 from eiginit.datasets import Dataset, _as_labels
 from eiginit.network import MLP, _activation, _derivative
 
@@ -342,6 +342,7 @@ def train_batched(
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {_describe(optimizer)}")
     optimizer = optimizer.lower()
     epochs = check_int(epochs, "epochs", minimum=1)
+    check_entries(2 * R * (epochs + 1), f"the record of epochs = {epochs} for {R} networks")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if patience is not None:
         patience = check_int(patience, "patience", minimum=1)

@@ -37,6 +37,7 @@ from eiginit._checks import (
     _describe,
     as_array_of,
     check_bool,
+    check_entries,
     check_int,
     check_positive_float,
     check_real,
@@ -471,6 +472,7 @@ def hessian_top_eigenvalue(
     check_rng(rng)
     tol = check_tol(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
+    check_entries(max_iter, f"the estimates of max_iter = {max_iter} products")
     gauss_newton = check_bool(gauss_newton, "gauss_newton")
     shift = check_real(shift, "shift")
     state = _Curvature(net, x, labels)

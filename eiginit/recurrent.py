@@ -33,6 +33,7 @@ from eiginit._checks import (
     as_real_array_for,
     as_square_matrix,
     as_vector,
+    check_entries,
     check_float_dtype,
     check_int,
     check_positive_float,
@@ -122,12 +123,20 @@ def echo_state_reservoir(
     if density < 1.0:
         g = g * (rng.random((k, k)) < density)
     try:
-        return radius * normalize_spectral_radius(g)
+        normalized = normalize_spectral_radius(g)
     except ValueError as error:
         raise ValueError(
             f"this {k} x {k} reservoir of density {density} has no eigenvalue that can be "
             f"rescaled to radius {radius} ({error}); use a larger k or density, or another seed"
         ) from error
+    with np.errstate(over="ignore"):
+        W = radius * normalized
+    if not np.all(np.isfinite(W)):
+        raise ValueError(
+            f"spectral_radius = {radius:g} gives entries beyond float64's range for this "
+            "reservoir; expected a radius whose entries float64 can hold"
+        )
+    return W
 
 
 @dataclass(frozen=True)
@@ -243,6 +252,11 @@ def memory_capacity(
             f"washout must be >= max_delay = {max_delay} so that every delayed input exists, "
             f"got washout = {washout}"
         )
+    check_entries(
+        (washout + steps) * (k + max_delay + 2),
+        f"the states and targets for washout + steps = {washout + steps}, k = {k} and "
+        f"max_delay = {max_delay}",
+    )
     total_steps = washout + steps
     u = rng.uniform(-1.0, 1.0, size=total_steps)
     if activation == "linear" and _outside_band(w):
@@ -260,7 +274,7 @@ def memory_capacity(
     if not np.all(np.isfinite(states)):
         raise ValueError(
             "the reservoir state overflowed: a linear reservoir needs spectral radius < 1 "
-            "(or fewer steps)"
+            "(or fewer steps), and a transient growth of W's powers that float64 can hold"
             if activation == "linear"
             else "the reservoir state is not finite: W @ x overflowed (W's entries are too large)"
         )
@@ -377,6 +391,7 @@ def fisher_memory(W: Any, v: Any, *, max_delay: int) -> np.ndarray:
     k = matrix.shape[0]
     vector = as_vector(v, k, "v")
     max_delay = check_int(max_delay, "max_delay")
+    check_entries(k * (max_delay + 1), f"W^d v for k = {k} and max_delay = {max_delay}")
     rho = float(np.max(np.abs(np.linalg.eigvals(matrix))))
     if rho >= 1.0:
         raise ValueError(
@@ -574,6 +589,11 @@ class ElmanRNN:
         m, n = stack.shape[0], stack.shape[-1]
         d = check_int(input_size, "input_size", minimum=1)
         o = check_int(output_size, "output_size", minimum=1)
+        check_entries(
+            m * n * (d + o),
+            f"the input and output weights for {m} models, n = {n}, input_size = {d} and "
+            f"output_size = {o}",
+        )
         scale = (
             1.0 / np.sqrt(d)
             if input_scale is None
@@ -788,6 +808,7 @@ def adding_problem(
     """
     batch = check_int(batch, "batch", minimum=1)
     steps = check_int(steps, "steps", minimum=2)
+    check_entries(2 * batch * steps, f"x for batch = {batch} and steps = {steps}")
     rng = check_rng(rng)
     values = rng.random((batch, steps))
     half = steps // 2
@@ -904,6 +925,7 @@ def train_rnn(
     lrs = _per_model(lr, "lr", m)
     iterations = check_int(iterations, "iterations", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
+    check_entries(3 * iterations * m, f"the record of iterations = {iterations} for {m} models")
     clip = None if clip is None else check_positive_float(clip, "clip")
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
         raise TypeError(f"momentum must be a real number in [0, 1), got {_describe(momentum)}")

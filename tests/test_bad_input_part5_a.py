@@ -289,6 +289,41 @@ def test_L6_echo_state_reservoir_refuses_a_size_the_allocator_would() -> None:
         E.echo_state_reservoir(10**6, 0.9, rng=rng(0))
 
 
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: E.adding_problem(10**9, 10**9, rng=rng(0)), "batch = 1000000000 and steps"),
+        (lambda: E.fisher_memory(0.5 * np.eye(2), [1.0, 0.0], max_delay=10**12), "max_delay"),
+        (
+            lambda: E.memory_capacity(0.5 * np.eye(2), [1.0, 0.0], rng=rng(0), steps=10**12),
+            "washout \\+ steps",
+        ),
+        (lambda: E.ElmanRNN.create(np.eye(2), 10**9, 1, rng=rng(0)), "input_size"),
+        (
+            lambda: E.train_rnn(
+                _rnn(), _targets_of_width(1), lr=0.1, iterations=10**12, batch_size=2,
+                rng=rng(0),
+            ),
+            "iterations",
+        ),
+    ],
+    ids=["adding_problem", "fisher_memory", "memory_capacity", "ElmanRNN.create", "train_rnn"],
+)  # fmt: skip
+def test_L6_other_sizes_are_refused_before_the_allocator(call, match) -> None:
+    # The same class as L6: sizes that numpy would refuse with a MemoryError, or swap for.
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_L6_hessian_and_batched_sizes_are_refused_before_the_allocator(tiny_problem) -> None:
+    net, x, y = tiny_problem
+    with pytest.raises(ValueError, match="max_iter"):
+        E.hessian_top_eigenvalue(net, x, y, rng=rng(1), max_iter=10**12)
+    mlp = E.MLP.create([6, 4, 2], "tanh", _init, rng=rng(0))
+    with pytest.raises(ValueError, match="epochs"):
+        E.train_batched([mlp], _toy_data(), lrs=0.01, seeds=0, epochs=10**12)
+
+
 def test_L7_elman_create_names_an_unknown_dtype() -> None:
     with pytest.raises(TypeError, match=r"^dtype must be np.float32 or np.float64"):
         E.ElmanRNN.create(np.eye(3), 2, 1, rng=rng(0), dtype="abc")
