@@ -278,29 +278,47 @@ def check_rng(rng: Any) -> np.random.Generator:
 
 
 # --- Part V (recurrent, curvature, datasets, batched)
-# Checks for the Part V modules: the floating-point type of a network, and arrays that must
-# fit into it. numpy casts 1e300 to float32 as inf without a word, and np.dtype(None) is
-# float64, so neither cast nor dtype lookup can be left to numpy.
+# Checks for the Part V modules: the floating-point type of a network, arrays that must fit into
+# it, and sizes. numpy casts 1e300 to float32 as inf without a word, np.dtype(None) is float64,
+# and a size of 10**6 reaches the allocator ("Unable to allocate 7.28 TiB"), so none of these
+# can be left to numpy. MAX_ENTRIES, check_entries and check_float_dtype are written exactly as
+# in the block for residual, convolution and parametrization (a parallel branch), so that a
+# merge keeps one copy of each.
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: The most entries an array built from size arguments may hold (400 MB in float64); larger
+#: requests are refused with a message instead of reaching the allocator.
+MAX_ENTRIES = 50_000_000
 
 
-def check_float_dtype(value: Any, name: str = "dtype") -> np.dtype:
-    """Return *value* as ``np.dtype(float32)`` or ``np.dtype(float64)``, else raise.
+def check_entries(entries: int, what: str, sizes: str) -> None:
+    """Refuse to build `what` when it would hold more than :data:`MAX_ENTRIES` entries.
 
-    ``None`` is refused (numpy reads it as float64), and so are names numpy does not know.
+    `sizes` names the arguments that set the size, for the message.
     """
-    if value is None:
+    if entries > MAX_ENTRIES:
+        count = f"{entries:.3g}" if entries < 1e300 else f"about 1e{len(str(entries)) - 1}"
+        raise ValueError(
+            f"{what} would hold {count} entries, more than {MAX_ENTRIES:.0e} (400 MB in "
+            f"float64); use smaller {sizes}"
+        )
+
+
+def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """Return `dtype` as a numpy dtype if it is float32 or float64 (an integer would truncate).
+
+    None is refused too: numpy reads it as float64, which would hide a missing argument.
+    """
+    if dtype is None:
         raise TypeError(f"{name} must be np.float32 or np.float64, got None")
     try:
-        resolved = np.dtype(value)
-    except (TypeError, ValueError) as error:
+        checked = np.dtype(dtype)
+    except TypeError as error:
         raise TypeError(
-            f"{name} must be np.float32 or np.float64, got {_describe(value)}"
+            f"{name} must be a numpy float dtype (np.float32 or np.float64), got {_describe(dtype)}"
         ) from error
-    if resolved not in _FLOAT_DTYPES:
-        raise ValueError(f"{name} must be float32 or float64, got {resolved}")
-    return resolved
+    if checked not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name} must be float32 or float64, got {checked}")
+    return checked
 
 
 def as_real_array_for(value: Any, name: str, dtype: Any) -> np.ndarray:
@@ -320,18 +338,3 @@ def as_real_array_for(value: Any, name: str, dtype: Any) -> np.ndarray:
                 f"expected values a {dtype} array can hold"
             )
     return array.astype(dtype)
-
-
-# The most entries an array that a Part V function allocates up front may have: 2**28 float64
-# numbers are 2 GiB. Beyond it numpy's allocator would refuse ("Unable to allocate 7.28 TiB")
-# or the machine would swap; a ValueError naming the arguments says which size to lower.
-MAX_ENTRIES = 2**28
-
-
-def check_entries(entries: int, what: str) -> None:
-    """Raise ValueError if an array of *entries* numbers (*what*, naming the sizes) is too big."""
-    if entries > MAX_ENTRIES:
-        raise ValueError(
-            f"{what} would hold {entries:.3g} numbers ({8 * entries / 2**30:.3g} GiB in float64), "
-            f"more than the {MAX_ENTRIES:.3g} this function allocates; use smaller sizes"
-        )

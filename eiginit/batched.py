@@ -342,7 +342,7 @@ def train_batched(
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {_describe(optimizer)}")
     optimizer = optimizer.lower()
     epochs = check_int(epochs, "epochs", minimum=1)
-    check_entries(2 * R * (epochs + 1), f"the record of epochs = {epochs} for {R} networks")
+    check_entries(2 * R * (epochs + 1), f"the record of {R} networks", "epochs")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if patience is not None:
         patience = check_int(patience, "patience", minimum=1)

@@ -472,7 +472,7 @@ def hessian_top_eigenvalue(
     check_rng(rng)
     tol = check_tol(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    check_entries(max_iter, f"the estimates of max_iter = {max_iter} products")
+    check_entries(max_iter, "the record of the estimates", "max_iter")
     gauss_newton = check_bool(gauss_newton, "gauss_newton")
     shift = check_real(shift, "shift")
     state = _Curvature(net, x, labels)

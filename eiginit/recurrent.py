@@ -67,11 +67,6 @@ def _check_fraction(value: Any, name: str) -> float:
     return float(value)
 
 
-# The largest reservoir echo_state_reservoir draws: a dense 8192 x 8192 float64 matrix is
-# 0.5 GiB, and its eigenvalues take minutes; beyond that the allocator would be the one refusing.
-_MAX_RESERVOIR = 8192
-
-
 def echo_state_reservoir(
     k: int, spectral_radius: float, *, density: float = 1.0, rng: np.random.Generator
 ) -> np.ndarray:
@@ -90,7 +85,8 @@ def echo_state_reservoir(
     Parameters
     ----------
     k : int
-        The number of units, from 1 to 8192 (a dense matrix whose eigenvalues are computed).
+        The number of units, >= 1, with ``k**2`` at most ``eiginit._checks.MAX_ENTRIES``
+        (a dense matrix whose eigenvalues are computed).
     spectral_radius : float
         The spectral radius :math:`r` of the result, > 0.
     density : float, default 1
@@ -115,7 +111,8 @@ def echo_state_reservoir(
     >>> round(float(np.abs(np.linalg.eigvals(W)).max()), 12)
     0.9
     """
-    k = check_int(k, "k", minimum=1, maximum=_MAX_RESERVOIR)
+    k = check_int(k, "k", minimum=1)
+    check_entries(k * k, f"a {k} x {k} reservoir", "k")
     radius = check_positive_float(spectral_radius, "spectral_radius")
     density = _check_fraction(density, "density")
     rng = check_rng(rng)
@@ -254,8 +251,8 @@ def memory_capacity(
         )
     check_entries(
         (washout + steps) * (k + max_delay + 2),
-        f"the states and targets for washout + steps = {washout + steps}, k = {k} and "
-        f"max_delay = {max_delay}",
+        f"the states and targets of washout + steps = {washout + steps} steps",
+        "washout, steps, W (k) or max_delay",
     )
     total_steps = washout + steps
     u = rng.uniform(-1.0, 1.0, size=total_steps)
@@ -391,7 +388,7 @@ def fisher_memory(W: Any, v: Any, *, max_delay: int) -> np.ndarray:
     k = matrix.shape[0]
     vector = as_vector(v, k, "v")
     max_delay = check_int(max_delay, "max_delay")
-    check_entries(k * (max_delay + 1), f"W^d v for k = {k} and max_delay = {max_delay}")
+    check_entries(k * (max_delay + 1), f"W^d v for k = {k}, d <= {max_delay}", "max_delay")
     rho = float(np.max(np.abs(np.linalg.eigvals(matrix))))
     if rho >= 1.0:
         raise ValueError(
@@ -591,8 +588,8 @@ class ElmanRNN:
         o = check_int(output_size, "output_size", minimum=1)
         check_entries(
             m * n * (d + o),
-            f"the input and output weights for {m} models, n = {n}, input_size = {d} and "
-            f"output_size = {o}",
+            f"the input and output weights of {m} models of {n} units",
+            "input_size or output_size",
         )
         scale = (
             1.0 / np.sqrt(d)
@@ -808,7 +805,7 @@ def adding_problem(
     """
     batch = check_int(batch, "batch", minimum=1)
     steps = check_int(steps, "steps", minimum=2)
-    check_entries(2 * batch * steps, f"x for batch = {batch} and steps = {steps}")
+    check_entries(2 * batch * steps, f"x of batch = {batch} sequences", "batch or steps")
     rng = check_rng(rng)
     values = rng.random((batch, steps))
     half = steps // 2
@@ -925,7 +922,7 @@ def train_rnn(
     lrs = _per_model(lr, "lr", m)
     iterations = check_int(iterations, "iterations", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    check_entries(3 * iterations * m, f"the record of iterations = {iterations} for {m} models")
+    check_entries(3 * iterations * m, f"the record of {m} models", "iterations")
     clip = None if clip is None else check_positive_float(clip, "clip")
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
         raise TypeError(f"momentum must be a real number in [0, 1), got {_describe(momentum)}")

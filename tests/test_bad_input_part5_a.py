@@ -285,18 +285,18 @@ def test_L3_train_rnn_refuses_numbers_in_disguise(lr) -> None:
 
 
 def test_L6_echo_state_reservoir_refuses_a_size_the_allocator_would() -> None:
-    with pytest.raises(ValueError, match="k must be an integer <= 8192"):
+    with pytest.raises(ValueError, match=r"reservoir would hold 1e.12 entries.*use smaller k"):
         E.echo_state_reservoir(10**6, 0.9, rng=rng(0))
 
 
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: E.adding_problem(10**9, 10**9, rng=rng(0)), "batch = 1000000000 and steps"),
+        (lambda: E.adding_problem(10**9, 10**9, rng=rng(0)), "batch or steps"),
         (lambda: E.fisher_memory(0.5 * np.eye(2), [1.0, 0.0], max_delay=10**12), "max_delay"),
         (
             lambda: E.memory_capacity(0.5 * np.eye(2), [1.0, 0.0], rng=rng(0), steps=10**12),
-            "washout \\+ steps",
+            "washout, steps",
         ),
         (lambda: E.ElmanRNN.create(np.eye(2), 10**9, 1, rng=rng(0)), "input_size"),
         (
@@ -325,7 +325,7 @@ def test_L6_hessian_and_batched_sizes_are_refused_before_the_allocator(tiny_prob
 
 
 def test_L7_elman_create_names_an_unknown_dtype() -> None:
-    with pytest.raises(TypeError, match=r"^dtype must be np.float32 or np.float64"):
+    with pytest.raises(TypeError, match=r"^dtype must be a numpy float dtype"):
         E.ElmanRNN.create(np.eye(3), 2, 1, rng=rng(0), dtype="abc")
 
 
