@@ -6,7 +6,8 @@ L6, L7, L8, L9. Every one of them failed on the package at the report's commit, 
 three whose names say ``still``: they pin what the fix must keep (the default tolerance, a
 moderate shift, divergence reported as such). The tests named ``scale_*`` check the standard
 beyond the report's cases: finite input of any magnitude gives the right answer, or a
-ValueError naming the argument.
+ValueError naming the argument. ``found_*`` is a defect the property tests found (it failed
+before too).
 """
 
 from __future__ import annotations
@@ -58,6 +59,21 @@ def test_H1_default_tol_still_matches_the_dense_hessian(tiny_problem) -> None:
     r = E.hessian_top_eigenvalue(net, x, y, rng=rng(1))
     assert r.converged
     assert abs(r.eigenvalue - top) <= 1e-6
+
+
+def test_found_converged_means_the_dominant_eigenvalue_even_from_the_second_eigenvector(
+    tiny_problem,
+) -> None:
+    # Found by tests/test_properties_part5_a.py, not in the report: a residual test certifies an
+    # eigenpair, any eigenpair. Started on the second eigenvector, the iteration used to stop
+    # there after one product, converged=True with the wrong eigenvalue.
+    net, x, y = tiny_problem
+    eig, vectors = np.linalg.eigh(_dense_hessian(net, x, y))
+    order = np.argsort(-np.abs(eig))
+    r = E.hessian_top_eigenvalue(net, x, y, rng=rng(1), v0=vectors[:, order[1]])
+    assert r.converged
+    assert abs(r.eigenvalue - eig[order[0]]) <= r.residual + 1e-12
+    assert r.check_products > 0
 
 
 @pytest.mark.parametrize("shift", [1e20, -1e20, 1e13, 1e200])

@@ -191,23 +191,22 @@ def test_a_converged_top_eigenvalue_is_the_dense_one(
     assert abs(result.eigenvalue - dominant) <= result.residual + rounding
 
 
-def test_a_loose_tolerance_can_certify_a_lesser_eigenvalue():
-    """The limit of any residual test: it certifies an eigenpair, not that it is the dominant one.
+def test_a_loose_tolerance_still_finds_the_dominant_eigenvalue():
+    """A residual test certifies an eigenpair, not that it is the dominant one.
 
     A start vector nearly orthogonal to the top eigenvector lets the iterate settle on the
-    second eigenvector first. At tol = 1e-2 this happens for 1 of these 200 draws (5 of 1800
-    in a wider sweep); the bound keeps it rare, and the property test above, at tol <= 1e-3,
-    holds for every draw.
+    second eigenvector first: without the dominance check this happened for 1 of these 200
+    draws at tol = 1e-2 (5 of 1800 in a wider sweep, all at tol = 1e-2). With it, none here;
+    the wider sweep kept one, with a shift that makes the eigenvalues of H + sI nearly equal.
     """
-    wrong = converged = 0
+    wrong = 0
     for seed in range(200):
         net, x, y, r = _problem(1000 + seed, 1 + seed % 8, ["tanh", "selu", "linear"][seed % 3])
         eig = np.linalg.eigvalsh(_dense_hessian(net, x, y, gauss_newton=True))
         result = E.hessian_top_eigenvalue(net, x, y, rng=r, tol=1e-2, gauss_newton=True)
-        converged += result.converged
+        assert result.converged
         wrong += abs(result.eigenvalue - eig[-1]) > result.residual + 1e-12
-    assert converged == 200
-    assert wrong <= 4
+    assert wrong == 0
 
 
 # --------------------------------------------------------------------------- replicas
