@@ -664,7 +664,12 @@ class ElmanRNN:
         >>> net.forward(np.ones((1, 3, 1))).hidden[:, 0, 0, 0].tolist()  # h_t = h_{t-1}/2 + 1
         [0.0, 1.0, 1.5, 1.75]
         """
-        xs = self._as_inputs(x)
+        fp = self._forward(self._as_inputs(x))
+        _refuse_overflow(fp.hidden, "forward pass", "hidden state h_t", fp.output)
+        return fp
+
+    def _forward(self, xs: np.ndarray) -> RNNForwardPass:
+        """Run the forward pass on checked inputs; an exploding model's states become inf or NaN."""
         m, batch, steps, _ = xs.shape
         n = self.hidden_size
         # Time-major storage: hidden[t] is one contiguous (models, batch, n) block, so every
@@ -733,7 +738,10 @@ class ElmanRNN:
             raise ValueError(
                 f"grad_output must have the output's shape {fp.output.shape}, got {g.shape}"
             )
-        return self._backward(fp, g)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            grads = self._backward(fp, g)
+        _refuse_overflow(grads.hidden[::-1], "backward pass", "gradient dl/dh_t", grads.w_rec)
+        return grads
 
     def _backward(self, fp: RNNForwardPass, g: np.ndarray) -> RNNGradients:
         """BPTT for a checked `g` of the output's shape and dtype (NaN passes through)."""
@@ -766,6 +774,24 @@ class ElmanRNN:
             b_out=g.sum(axis=1),
             hidden=hidden_grads,
         )
+
+
+def _refuse_overflow(states: np.ndarray, what: str, name: str, *more: np.ndarray) -> None:
+    """Raise ValueError if a pass left float's range; `states` runs in the order it was computed.
+
+    :func:`train_rnn` uses the passes without this check: there a model that overflows is
+    reported as diverged and the others go on.
+    """
+    if all(np.all(np.isfinite(a)) for a in (states, *more)):
+        return
+    finite = np.isfinite(states).reshape(states.shape[0], states.shape[1], -1).all(axis=2)
+    step = int(np.argmin(finite.all(axis=1)))
+    models = np.flatnonzero(~finite.all(axis=0)).tolist()
+    raise ValueError(
+        f"the {what} overflowed: the {name} of model(s) {models[:10]} left {states.dtype}'s "
+        f"range after {step} steps (the networks explode on these inputs); train_rnn reports "
+        "such models as diverged instead"
+    )
 
 
 # --------------------------------------------------------------------------- training
@@ -983,7 +1009,7 @@ def _sgd_step(
     """One SGD step for every model, in place; `record` rows receive loss, norm, clipped."""
     loss_row, norm_row, clipped_row = record
     m = work.models
-    fp = work.forward(x)
+    fp = work._forward(work._as_inputs(x))
     error = fp.output - np.asarray(y, dtype=work.dtype)[None]
     loss = np.mean(error**2, axis=(1, 2))
     grads = work._backward(fp, 2.0 * error / (error.shape[1] * error.shape[2])).parameters()

@@ -383,6 +383,17 @@ def test_scale_float32_rnn_refuses_values_it_cannot_hold(call) -> None:
         call()
 
 
+def test_scale_elman_passes_refuse_an_overflow_instead_of_returning_inf() -> None:
+    # Before: forward returned inf and NaN states without a word.
+    W = np.stack([0.5 * np.eye(3), 3.0 * np.eye(3)])
+    net = E.ElmanRNN.create(W, 1, 1, rng=rng(0), activation="linear")
+    with pytest.raises(ValueError, match=r"forward pass overflowed.*model\(s\) \[1\]"):
+        net.forward(np.ones((2, 800, 1)))
+    fp = net.forward(np.ones((2, 50, 1)))
+    with pytest.raises(ValueError, match="backward pass overflowed"):
+        net.backward(fp, np.full((2, 2, 1), 1e300))
+
+
 # --------------------------------------------------------------------------- datasets
 
 
