@@ -757,7 +757,11 @@ def gradient_descent(
         eta = lr * min(1.0, (t + 1) / warmup) if warmup else lr
         losses.append(state.loss)
         rates.append(eta)
-        theta = theta - eta * state.gradient
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is divergence
+            theta = theta - eta * state.gradient
+        if not np.all(np.isfinite(theta)):
+            diverged = True
+            break
     else:
         current = unflatten_parameters(net, theta)
         with np.errstate(over="ignore", invalid="ignore"):

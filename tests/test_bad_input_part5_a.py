@@ -154,6 +154,18 @@ def test_scale_float32_network_refuses_a_vector_it_cannot_hold(tiny_problem) -> 
             call()
 
 
+@pytest.mark.parametrize(("lr", "dtype"), [(1e300, np.float32), (3e38, np.float32)])
+def test_scale_gradient_descent_reports_weights_that_overflow_as_divergence(
+    tiny_problem, lr, dtype
+) -> None:
+    # Before: the next step refused its own weights ("vector must be finite").
+    _, x, y = tiny_problem
+    net = E.MLP.create([3, 4, 2], "tanh", _init, rng=rng(0), bias_std=0.1, dtype=dtype)
+    run = E.gradient_descent(net, x, y, lr=lr, steps=4, max_loss=1e308)
+    assert run.diverged
+    assert run.final_loss == np.inf
+
+
 @pytest.mark.parametrize("scale", [1e-300, 1e300])
 def test_scale_hessian_top_eigenvalue_start_vector_of_any_size(tiny_problem, scale) -> None:
     # Before: a v0 of 1e-300 had norm 0 ("v0 must be a nonzero vector"), 1e300 an inf norm.
