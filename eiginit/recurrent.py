@@ -467,7 +467,20 @@ class RNNGradients:
         Shape ``(models, T + 1)``; read it from the right: index ``T`` is the step the loss
         sees, index ``T - s`` is :math:`s` steps back in time.
         """
-        return np.sqrt(np.sum(self.hidden**2, axis=(2, 3))).T
+        with np.errstate(over="ignore", under="ignore"):
+            norms = np.sqrt(np.sum(self.hidden**2, axis=(2, 3)))
+        # Squares of 1e200 overflow and squares of 1e-200 underflow: there, the norm of
+        # h / 2**e (exact) is scaled back, with e the exponent of the largest entry.
+        redo = ~np.isfinite(norms) | ((norms > 0) & (norms < 1e-150))
+        redo |= (norms == 0) & np.any(self.hidden != 0, axis=(2, 3))
+        if redo.any():
+            peak = np.max(np.abs(self.hidden), axis=(2, 3))
+            exponent = np.frexp(peak)[1]
+            scaled = np.ldexp(self.hidden, -exponent[:, :, None, None])
+            with np.errstate(over="ignore"):
+                exact = np.ldexp(np.sqrt(np.sum(scaled**2, axis=(2, 3))), exponent)
+            norms = np.where(redo, exact, norms)
+        return norms.T
 
     def parameters(self) -> tuple[np.ndarray, ...]:
         """Return the five parameter gradients, in :meth:`ElmanRNN.parameters` order."""
@@ -788,9 +801,9 @@ def _refuse_overflow(states: np.ndarray, what: str, name: str, *more: np.ndarray
     step = int(np.argmin(finite.all(axis=1)))
     models = np.flatnonzero(~finite.all(axis=0)).tolist()
     raise ValueError(
-        f"the {what} overflowed: the {name} of model(s) {models[:10]} left {states.dtype}'s "
-        f"range after {step} steps (the networks explode on these inputs); train_rnn reports "
-        "such models as diverged instead"
+        f"the {what} overflowed: the {name} of model(s) {models[:10]} became NaN or infinite "
+        f"after {step} steps, beyond {states.dtype}'s range (the networks explode on these "
+        "inputs, or their weights are not finite); train_rnn reports such models as diverged"
     )
 
 
@@ -941,6 +954,10 @@ def train_rnn(
     """
     if not isinstance(net, ElmanRNN):
         raise TypeError(f"net must be an ElmanRNN, got {_describe(net)}")
+    for name, p in zip(("w_in", "w_rec", "bias", "w_out", "b_out"), net.parameters(), strict=True):
+        if not np.all(np.isfinite(p)):
+            bad = np.flatnonzero(~np.isfinite(p).reshape(p.shape[0], -1).all(axis=1)).tolist()
+            raise ValueError(f"net.{name} must be finite, got NaN or inf in model(s) {bad[:10]}")
     if not callable(task):
         raise TypeError(f"task must be a callable task(batch, *, rng), got {_describe(task)}")
     rng = check_rng(rng)

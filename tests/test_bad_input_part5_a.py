@@ -406,6 +406,24 @@ def test_scale_elman_passes_refuse_an_overflow_instead_of_returning_inf() -> Non
         net.backward(fp, np.full((2, 2, 1), 1e300))
 
 
+@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e200])
+def test_scale_step_norms_of_gradients_of_any_size(scale) -> None:
+    # Before: squares of 1e200 overflowed to inf, squares of 1e-300 underflowed to 0.
+    net = E.ElmanRNN.create(np.stack([0.5 * np.eye(3)]), 1, 1, rng=rng(0), activation="linear")
+    fp = net.forward(np.ones((2, 20, 1)))
+    unit = net.backward(fp, np.ones((1, 2, 1))).step_norms
+    scaled = net.backward(fp, np.full((1, 2, 1), scale)).step_norms
+    np.testing.assert_allclose(scaled / scale, unit, rtol=1e-14)
+
+
+def test_scale_train_rnn_refuses_a_network_with_nan_weights() -> None:
+    # Before: the model was reported diverged, a fault of the weights it was given.
+    net = _rnn()
+    net.w_rec[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"net.w_rec must be finite.*model\(s\) \[0\]"):
+        E.train_rnn(net, _targets_of_width(1), lr=0.1, iterations=1, batch_size=2, rng=rng(0))
+
+
 # --------------------------------------------------------------------------- datasets
 
 
