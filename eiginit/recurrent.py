@@ -1001,14 +1001,15 @@ def _check_task_output(out: Any, net: ElmanRNN, batch: int) -> tuple[np.ndarray,
             f"task must return x of shape ({batch}, T, {d}) with T >= 1 (batch_size sequences "
             f"of the networks' {d} inputs), got shape {xs.shape}"
         )
-    ys = _as_real_array(as_array_of(y, "the y returned by task"), "the y returned by task")
+    ys = as_real_array_for(
+        as_array_of(y, "the y returned by task"), "the y returned by task", net.dtype
+    )
     if ys.shape != (batch, o):
         raise ValueError(
             f"task must return y of shape ({batch}, {o}) (one target per sequence and output "
             f"of the networks), got shape {ys.shape}"
         )
-    if not np.all(np.isfinite(xs)):
-        raise ValueError("task returned x with NaN or infinite entries; expected finite inputs")
+    as_real_array_for(xs, "the x returned by task", net.dtype)  # finite, and fits the dtype
     return x, y
 
 

@@ -253,6 +253,15 @@ def test_M8_train_rnn_blames_the_task_not_the_networks(task, match) -> None:
         E.train_rnn(_rnn(), task, lr=0.01, iterations=2, batch_size=4, rng=rng(0))
 
 
+def test_scale_train_rnn_refuses_targets_a_float32_network_cannot_hold() -> None:
+    # Before: the cast made the targets inf and the model was reported diverged.
+    with pytest.raises(ValueError, match="y returned by task has entries beyond float32"):
+        E.train_rnn(
+            _rnn(np.float32), _targets_of_width(1, 1e300), lr=0.01, iterations=1, batch_size=4,
+            rng=rng(0),
+        )  # fmt: skip
+
+
 def test_M8_train_rnn_checks_the_task_inputs() -> None:
     def bad(batch: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return np.ones((batch, 4, 3)), np.ones((batch, 1))
