@@ -503,6 +503,7 @@ def hessian_top_eigenvalue(
     noise = 8.0 * float(np.finfo(u.dtype).eps) * abs(shift) * np.sqrt(u.size)
     estimates = np.empty(max_iter)
     mu, residual, n, done, checks, check_products = 0.0, np.inf, 0, 0, 0, 0
+    refuted = False
     while True:
         for n in range(done, max_iter):
             product = state.apply(u, gauss_newton)
@@ -538,10 +539,10 @@ def hessian_top_eigenvalue(
         check_products += used
         if larger is None:
             break
-        u = larger
         if done == max_iter:
-            residual = np.inf  # no products left to converge on the larger eigenvalue
+            refuted = True  # no products left to converge on the larger eigenvalue
             break
+        u = larger
     if shift != 0.0 and tol * abs(mu - shift) <= noise:
         raise ValueError(
             f"shift = {shift:g} swamps the Hessian: rounding (H + shift I) u in {u.dtype} "
@@ -549,7 +550,7 @@ def hessian_top_eigenvalue(
             f"{tol * abs(mu - shift):.1e}, so the residual test cannot be trusted; use a "
             "shift about the size of the eigenvalues (for example 2 |lambda_min|)"
         )
-    if residual <= tol * abs(mu - shift):
+    if residual <= tol * abs(mu - shift) and not refuted:
         return HessianEigenResult(
             eigenvalue=mu - shift,
             eigenvector=u,
@@ -572,7 +573,10 @@ def hessian_top_eigenvalue(
         loss=state.loss,
         gauss_newton=gauss_newton,
         reason=(
-            f"no convergence in {max_iter} products (residual {residual:.2e} > tol * "
+            f"the residual test passed after {max_iter} products, but a check found an "
+            "eigenvalue of larger modulus and no products were left (raise max_iter)"
+            if refuted
+            else f"no convergence in {max_iter} products (residual {residual:.2e} > tol * "
             f"|eigenvalue|): "
             "the two eigenvalues of largest modulus may be close (for example +lambda and "
             "-lambda), or the gap is too small for max_iter"

@@ -74,6 +74,9 @@ def test_found_converged_means_the_dominant_eigenvalue_even_from_the_second_eige
     assert r.converged
     assert abs(r.eigenvalue - eig[order[0]]) <= r.residual + 1e-12
     assert r.check_products > 0
+    short = E.hessian_top_eigenvalue(net, x, y, rng=rng(1), v0=vectors[:, order[1]], max_iter=1)
+    assert not short.converged
+    assert "found an eigenvalue of larger modulus" in short.reason
 
 
 @pytest.mark.parametrize("shift", [1e20, -1e20, 1e13, 1e200])
