@@ -163,6 +163,18 @@ class _Curvature:
 
     def __init__(self, net: MLP, x: Any, labels: Any) -> None:
         self.net = _check_net(net)
+        inputs = as_array_of(x, "x")
+        limit = float(np.finfo(net.dtype).max)
+        if inputs.dtype.kind == "f" and inputs.size and inputs.dtype.itemsize > net.dtype.itemsize:
+            # A float32 network casts x; entries beyond its range would be an inf loss, blamed
+            # on the forward pass. (NaN and shapes are net.forward's to check.)
+            with np.errstate(invalid="ignore"):
+                peak = float(np.nanmax(np.abs(inputs))) if not np.all(np.isnan(inputs)) else 0.0
+            if np.isfinite(peak) and peak > limit:
+                raise ValueError(
+                    f"x has entries beyond the range of the network's dtype {net.dtype} (above "
+                    f"{limit:.2g} in modulus); rescale the inputs or use a float64 network"
+                )
         with np.errstate(over="ignore", invalid="ignore"):  # reported just below instead
             self.forward = net.forward(x)
             self.loss, grad_logits = softmax_cross_entropy(self.forward.output, labels)

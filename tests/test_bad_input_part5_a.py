@@ -169,6 +169,14 @@ def test_scale_gradient_descent_reports_weights_that_overflow_as_divergence(
     assert run.final_loss == np.inf
 
 
+def test_scale_float32_network_refuses_inputs_it_cannot_hold(tiny_problem) -> None:
+    # Before: "the loss of the network on this batch is nan: the forward pass overflowed".
+    _, x, y = tiny_problem
+    net32 = E.MLP.create([3, 4, 2], "tanh", _init, rng=rng(0), dtype=np.float32)
+    with pytest.raises(ValueError, match="x has entries beyond the range"):
+        E.loss_and_gradient(net32, x * 1e300, y)
+
+
 @pytest.mark.parametrize("scale", [1e-300, 1e300])
 def test_scale_hessian_top_eigenvalue_start_vector_of_any_size(tiny_problem, scale) -> None:
     # Before: a v0 of 1e-300 had norm 0 ("v0 must be a nonzero vector"), 1e300 an inf norm.
