@@ -333,6 +333,13 @@ def train_batched(
         _check_split(data, split, sizes, dtype)
     R = len(nets)
     lr = np.array([check_positive_float(v, "lrs") for v in _per_replica(lrs, "lrs", R)])
+    if float(lr.max()) > float(np.finfo(dtype).max):
+        # The step is taken in the networks' dtype: such a rate would be inf there, and every
+        # replica with it reported diverged for a fault of the argument.
+        raise ValueError(
+            f"lrs must fit the networks' dtype {dtype} (at most {np.finfo(dtype).max:.2g}), "
+            f"got {float(lr.max()):g}"
+        )
     seed_list = []
     for s in _per_replica(seeds, "seeds", R):
         if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:

@@ -963,6 +963,11 @@ def train_rnn(
     rng = check_rng(rng)
     m = net.models
     lrs = _per_model(lr, "lr", m)
+    if float(lrs.max()) > float(np.finfo(net.dtype).max):
+        raise ValueError(
+            f"lr must fit the networks' dtype {net.dtype} (at most "
+            f"{np.finfo(net.dtype).max:.2g}), got {float(lrs.max()):g}"
+        )
     iterations = check_int(iterations, "iterations", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     check_entries(3 * iterations * m, f"the record of {m} models", "iterations")

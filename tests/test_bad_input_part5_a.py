@@ -273,6 +273,18 @@ def test_scale_train_rnn_refuses_targets_a_float32_network_cannot_hold() -> None
         )  # fmt: skip
 
 
+def test_scale_float32_training_refuses_a_rate_beyond_float32() -> None:
+    # Before: the rate became inf in float32 and the models were reported diverged.
+    with pytest.raises(ValueError, match="lr must fit the networks' dtype float32"):
+        E.train_rnn(
+            _rnn(np.float32), _targets_of_width(1), lr=1e300, iterations=1, batch_size=2,
+            rng=rng(0),
+        )  # fmt: skip
+    net = E.MLP.create([6, 4, 2], "tanh", _init, rng=rng(0), dtype=np.float32)
+    with pytest.raises(ValueError, match="lrs must fit the networks' dtype float32"):
+        E.train_batched([net], _toy_data(), lrs=1e300, seeds=0, epochs=1)
+
+
 def test_M8_train_rnn_checks_the_task_inputs() -> None:
     def bad(batch: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return np.ones((batch, 4, 3)), np.ones((batch, 1))
