@@ -23,11 +23,14 @@ __all__ = [
     "as_int_array",
     "as_matrix",
     "as_real_array",
+    "as_real_array_for",
     "as_square_matrix",
     "as_square_stack",
     "as_vector",
     "check_bool",
     "check_callable",
+    "check_entries",
+    "check_float_dtype",
     "check_int",
     "check_positive_float",
     "check_real",
@@ -274,8 +277,11 @@ def check_rng(rng: Any) -> np.random.Generator:
     return rng
 
 
-# --- Part V (residual, convolution, parametrization)
-# Checks shared by eiginit.residual, eiginit.convolution and eiginit.parametrization.
+# --- Part V (recurrent, curvature, datasets, batched; residual, convolution, parametrization)
+# Checks for the Part V modules: the floating-point type of a network, arrays that must fit into
+# it, and sizes. numpy casts 1e300 to float32 as inf without a word, np.dtype(None) is float64,
+# and a size of 10**6 reaches the allocator ("Unable to allocate 7.28 TiB"), so none of these
+# can be left to numpy.
 
 #: The most entries an array built from size arguments may hold (400 MB in float64); larger
 #: requests are refused with a message instead of reaching the allocator.
@@ -357,3 +363,22 @@ def cast_finite(array: np.ndarray, dtype: Any, name: str) -> np.ndarray:
             "smaller values or float64"
         )
     return cast
+
+
+def as_real_array_for(value: Any, name: str, dtype: Any) -> np.ndarray:
+    """Return *value* as a finite real array of *dtype* (float32 or float64), a copy.
+
+    Refuses strings, ragged nesting, complex and object arrays, NaN and infinities, and
+    entries beyond the range of *dtype* (for float32, above 3.4e38 in modulus), which a plain
+    cast would turn into infinities.
+    """
+    dtype = check_float_dtype(dtype)
+    array = _as_real_array(value, name)
+    if array.size and dtype != array.dtype:
+        limit = float(np.finfo(dtype).max)
+        if float(np.max(np.abs(array))) > limit:
+            raise ValueError(
+                f"{name} has entries beyond {dtype}'s range (above {limit:.2g} in modulus); "
+                f"expected values a {dtype} array can hold"
+            )
+    return array.astype(dtype)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_positive_float
+from eiginit._checks import _describe, check_entries, check_int, check_positive_float
 from eiginit.datasets import Dataset, _as_labels
 from eiginit.network import MLP, _activation, _derivative
 
@@ -145,7 +145,7 @@ def _check_networks(nets: Any) -> list[MLP]:
     return nets
 
 
-def _check_split(data: Dataset, split: str, sizes: tuple[int, ...]) -> None:
+def _check_split(data: Dataset, split: str, sizes: tuple[int, ...], dtype: np.dtype) -> None:
     x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
     if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != sizes[0] or x.shape[0] == 0:
         raise ValueError(
@@ -154,6 +154,14 @@ def _check_split(data: Dataset, split: str, sizes: tuple[int, ...]) -> None:
         )
     if x.dtype.kind != "f" or not np.all(np.isfinite(x)):
         raise ValueError(f"data.x_{split} must hold finite real floats, got {_describe(x)}")
+    limit = float(np.finfo(dtype).max)
+    if x.dtype.itemsize > dtype.itemsize and float(np.max(np.abs(x))) > limit:
+        # The networks compute in their own dtype; a plain cast would make these entries inf
+        # and every replica would be reported diverged for a fault of the data.
+        raise ValueError(
+            f"data.x_{split} has entries beyond the range of the networks' dtype {dtype} "
+            f"(above {limit:.2g} in modulus); rescale the data or use float64 networks"
+        )
     labels = _as_labels(y, f"data.y_{split}")
     if labels.shape[0] != x.shape[0] or labels.max() >= sizes[-1]:
         raise ValueError(
@@ -322,9 +330,16 @@ def train_batched(
     sizes, dtype = nets[0].sizes, nets[0].dtype
     splits = ["train", "test"] + ([] if data.x_val is None else ["val"])
     for split in splits:
-        _check_split(data, split, sizes)
+        _check_split(data, split, sizes, dtype)
     R = len(nets)
     lr = np.array([check_positive_float(v, "lrs") for v in _per_replica(lrs, "lrs", R)])
+    if float(lr.max()) > float(np.finfo(dtype).max):
+        # The step is taken in the networks' dtype: such a rate would be inf there, and every
+        # replica with it reported diverged for a fault of the argument.
+        raise ValueError(
+            f"lrs must fit the networks' dtype {dtype} (at most {np.finfo(dtype).max:.2g}), "
+            f"got {float(lr.max()):g}"
+        )
     seed_list = []
     for s in _per_replica(seeds, "seeds", R):
         if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
@@ -334,14 +349,15 @@ def train_batched(
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {_describe(optimizer)}")
     optimizer = optimizer.lower()
     epochs = check_int(epochs, "epochs", minimum=1)
+    check_entries(2 * R * (epochs + 1), f"the record of {R} networks", "epochs")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if patience is not None:
         patience = check_int(patience, "patience", minimum=1)
-    for name, value in (("momentum", momentum), *zip(("beta1", "beta2"), betas, strict=False)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-            raise ValueError(f"{name} must be a real number in [0, 1), got {_describe(value)}")
     if not isinstance(betas, tuple | list) or len(betas) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {_describe(betas)}")
+    for name, value in (("momentum", momentum), *zip(("beta1", "beta2"), betas, strict=True)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+            raise ValueError(f"{name} must be a real number in [0, 1), got {_describe(value)}")
     eps = check_positive_float(eps, "eps")
 
     acts = [nets[0].layer_activation(i) for i in range(nets[0].depth)]

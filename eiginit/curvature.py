@@ -33,7 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_positive_float, check_rng
+from eiginit._checks import (
+    _describe,
+    as_array_of,
+    check_bool,
+    check_entries,
+    check_int,
+    check_positive_float,
+    check_real,
+    check_rng,
+    check_tol,
+)
 from eiginit.network import MLP
 from eiginit.training import softmax_cross_entropy
 
@@ -99,11 +109,7 @@ def flatten_parameters(net: MLP) -> np.ndarray:
 
 
 def _as_flat(net: MLP, vector: Any, name: str) -> np.ndarray:
-    if isinstance(vector, str | bytes):
-        raise TypeError(f"{name} must be an array of real numbers, got {_describe(vector)}")
-    array = np.asarray(vector)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got {_describe(vector)}")
+    array = as_array_of(vector, name, layout="flat")
     n = _parameter_count(net)
     if array.shape != (n,):
         raise ValueError(
@@ -112,6 +118,12 @@ def _as_flat(net: MLP, vector: Any, name: str) -> np.ndarray:
         )
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got NaN or infinite entries")
+    limit = float(np.finfo(net.dtype).max)
+    if array.size and array.dtype.kind == "f" and float(np.max(np.abs(array))) > limit:
+        raise ValueError(
+            f"{name} has entries beyond the range of the network's dtype {net.dtype} (above "
+            f"{limit:.2g} in modulus)"
+        )
     return array.astype(net.dtype)
 
 
@@ -153,6 +165,18 @@ class _Curvature:
 
     def __init__(self, net: MLP, x: Any, labels: Any) -> None:
         self.net = _check_net(net)
+        inputs = as_array_of(x, "x")
+        limit = float(np.finfo(net.dtype).max)
+        if inputs.dtype.kind == "f" and inputs.size and inputs.dtype.itemsize > net.dtype.itemsize:
+            # A float32 network casts x; entries beyond its range would be an inf loss, blamed
+            # on the forward pass. (NaN and shapes are net.forward's to check.)
+            with np.errstate(invalid="ignore"):
+                peak = float(np.nanmax(np.abs(inputs))) if not np.all(np.isnan(inputs)) else 0.0
+            if np.isfinite(peak) and peak > limit:
+                raise ValueError(
+                    f"x has entries beyond the range of the network's dtype {net.dtype} (above "
+                    f"{limit:.2g} in modulus); rescale the inputs or use a float64 network"
+                )
         with np.errstate(over="ignore", invalid="ignore"):  # reported just below instead
             self.forward = net.forward(x)
             self.loss, grad_logits = softmax_cross_entropy(self.forward.output, labels)
@@ -308,11 +332,25 @@ def hessian_vector_product(
     >>> hessian_vector_product(net, [[0.0]], [0], [0.0, 0.0, 1.0, 0.0]).tolist()
     [0.0, 0.0, 0.25, -0.25]
     """
-    if not isinstance(gauss_newton, bool):
-        raise TypeError(f"gauss_newton must be True or False, got {_describe(gauss_newton)}")
+    gauss_newton = check_bool(gauss_newton, "gauss_newton")
     state = _Curvature(net, x, labels)
     v = _as_flat(state.net, vector, "vector")
-    return state.apply(v, gauss_newton)
+    # H v is linear in v, so v is scaled by a power of two (exact) to a largest entry in
+    # [0.5, 1) and the product scaled back: a vector of 1e-300 or 1e300 neither underflows
+    # nor overflows on the way, and ordinary vectors give the same digits.
+    peak = float(np.max(np.abs(v)))
+    if peak == 0.0:
+        return state.apply(v, gauss_newton)
+    exponent = int(np.frexp(peak)[1])
+    product = state.apply(np.ldexp(v, -exponent).astype(v.dtype), gauss_newton)
+    with np.errstate(over="ignore"):
+        result = np.ldexp(product, exponent).astype(product.dtype)
+    if not np.all(np.isfinite(result)):
+        raise ValueError(
+            f"the product H v is beyond {result.dtype}'s range: vector (largest entry "
+            f"{peak:.3g}) is too large for this Hessian; scale it down and the result back"
+        )
+    return result
 
 
 @dataclass(frozen=True, eq=False)
@@ -333,7 +371,14 @@ class HessianEigenResult:
         True only if :math:`\|H u - \mu u\| \le tol\, |\mu|`. Then :math:`(\mu, u)` is an
         exact eigenpair of a symmetric matrix within :math:`tol\, |\mu| \le tol\, \|H\|_2` of
         :math:`H`, and some eigenvalue of :math:`H` lies within :math:`\|H u - \mu u\|` of
-        :math:`\mu`.
+        :math:`\mu`. No residual test can certify that this eigenvalue is the one of largest
+        modulus: a start vector nearly orthogonal to the top eigenvector lets the iterate
+        settle on the next one first. So, once the test passes, a few power steps from a
+        fixed random direction orthogonal to :math:`u` look for a Rayleigh quotient of
+        modulus above :math:`|\mu| + \|Hu - \mu u\|`; one found proves :math:`\mu` is not
+        dominant, and the iteration goes on from there. The check can miss a larger eigenvalue
+        that is close to :math:`\mu` relative to the shift; a smaller `tol`, or a second call
+        with another start, guards against that.
     residual : float
         The final residual norm :math:`\|H u - \mu u\|`.
     estimates : numpy.ndarray, shape (iterations,)
@@ -344,6 +389,9 @@ class HessianEigenResult:
         Whether the operator was the Gauss-Newton matrix :math:`G` rather than :math:`H`.
     reason : str
         Why the iteration stopped, in words.
+    check_products : int
+        Products spent checking, after the residual test passed, that no eigenvalue of larger
+        modulus is left (not counted in `iterations`).
     """
 
     eigenvalue: float
@@ -355,6 +403,7 @@ class HessianEigenResult:
     loss: float
     gauss_newton: bool
     reason: str
+    check_products: int = 0
 
 
 def hessian_top_eigenvalue(
@@ -399,7 +448,7 @@ def hessian_top_eigenvalue(
     rng : numpy.random.Generator
         Draws the random start vector (ignored when `v0` is given).
     tol : float, default 1e-4
-        Relative residual tolerance, > 0. The eigenvalue's own error is much smaller, about
+        Relative residual tolerance, in (0, 1). The eigenvalue's own error is much smaller, about
         ``tol**2`` times :math:`|\lambda_1|^2 / (\lambda_1 - \lambda_2)` when the gap is clear.
     max_iter : int, default 500
         The most Hessian-vector products, >= 1.
@@ -425,7 +474,10 @@ def hessian_top_eigenvalue(
     ------
     TypeError, ValueError
         For a `net` that is not an MLP, inputs or labels that do not fit it, a non-finite loss,
-        a bad `tol`, `max_iter` or `v0`, or a Hessian that maps the iterate to zero.
+        a bad `tol` (it must be below 1: a relative residual of 1 certifies nothing),
+        `max_iter` or `v0`, a Hessian that maps the iterate to zero, or a `shift` so large
+        that rounding :math:`(H + sI)u` hides the eigenvalue (about :math:`\epsilon |s|
+        \sqrt{n} \ge tol\, |\lambda|`): then no residual test can be trusted.
 
     Examples
     --------
@@ -439,51 +491,91 @@ def hessian_top_eigenvalue(
     """
     net = _check_net(net)
     check_rng(rng)
-    tol = check_positive_float(tol, "tol")
+    tol = check_tol(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    if not isinstance(gauss_newton, bool):
-        raise TypeError(f"gauss_newton must be True or False, got {_describe(gauss_newton)}")
-    if isinstance(shift, bool) or not isinstance(shift, int | float | np.floating):
-        raise TypeError(f"shift must be a real number, got {_describe(shift)}")
-    if not np.isfinite(shift):
-        raise ValueError(f"shift must be finite, got {shift}")
-    shift = float(shift)
+    check_entries(max_iter, "the record of the estimates", "max_iter")
+    gauss_newton = check_bool(gauss_newton, "gauss_newton")
+    shift = check_real(shift, "shift")
     state = _Curvature(net, x, labels)
     if v0 is None:
         u = rng.standard_normal(_parameter_count(net)).astype(net.dtype)
     else:
         u = _as_flat(net, v0, "v0")
+        peak = float(np.max(np.abs(u)))
+        if peak == 0.0:
+            raise ValueError("v0 must be a nonzero vector, got the zero vector")
+        # A power of two (exact) first, so that the norm of a v0 of 1e-200 or 1e200 does not
+        # underflow or overflow.
+        u = np.ldexp(u, -int(np.frexp(peak)[1])).astype(u.dtype)
     norm = float(np.linalg.norm(u))
     if norm == 0.0:
         raise ValueError("v0 must be a nonzero vector, got the zero vector")
     u = u / norm
+    # Rounding H u + s u and mu - s leaves an error of a few eps |s| in the eigenvalue and the
+    # residual: below it, the residual test would certify rounding noise (shift=1e20 gives
+    # eigenvalue 0 and residual 0).
+    noise = 8.0 * float(np.finfo(u.dtype).eps) * abs(shift) * np.sqrt(u.size)
     estimates = np.empty(max_iter)
-    mu, residual = 0.0, np.inf
-    for n in range(max_iter):
-        image = state.apply(u, gauss_newton) + shift * u
-        q = float(np.linalg.norm(image))
-        if q == 0.0:
-            raise ValueError(
-                f"the Hessian maps the iterate to zero at step {n + 1}; the start vector lies "
-                "in its null space (for example a direction the loss does not depend on)"
-            )
-        mu = float(u @ image)
-        residual = float(np.linalg.norm(image - mu * u))
-        estimates[n] = mu - shift
-        if residual <= tol * abs(mu - shift) or n == max_iter - 1:
+    mu, residual, n, done, checks, check_products = 0.0, np.inf, 0, 0, 0, 0
+    refuted = False
+    while True:
+        for n in range(done, max_iter):
+            product = state.apply(u, gauss_newton)
+            image = product + shift * u
+            with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+                q = float(np.linalg.norm(image))
+            if not np.isfinite(q):
+                culprit = (
+                    f"shift = {shift:g} is too large for float64"
+                    if np.all(np.isfinite(product))
+                    else "the Hessian-vector product overflowed (the network's weights or "
+                    "inputs are too large)"
+                )
+                raise ValueError(f"the iterate's image (H + shift I) u is not finite: {culprit}")
+            if q == 0.0:
+                raise ValueError(
+                    f"the Hessian maps the iterate to zero at step {n + 1}; the start vector "
+                    "lies in its null space (for example a direction the loss does not depend on)"
+                )
+            mu = float(u @ image)
+            residual = float(np.linalg.norm(image - mu * u))
+            estimates[n] = mu - shift
+            if residual <= tol * abs(mu - shift) or n == max_iter - 1:
+                break
+            u = image / q
+        done = n + 1
+        if residual > tol * abs(mu - shift) or checks == _DOMINANCE_ROUNDS:
             break
-        u = image / q
-    if residual <= tol * abs(mu - shift):
+        # The residual test certifies an eigenpair, not that it is the dominant one: look for
+        # a larger one away from u, and go on from there if there is one.
+        checks += 1
+        larger, used = _larger_eigenvalue(state, gauss_newton, shift, u, abs(mu) + residual)
+        check_products += used
+        if larger is None:
+            break
+        if done == max_iter:
+            refuted = True  # no products left to converge on the larger eigenvalue
+            break
+        u = larger
+    if shift != 0.0 and tol * abs(mu - shift) <= noise:
+        raise ValueError(
+            f"shift = {shift:g} swamps the Hessian: rounding (H + shift I) u in {u.dtype} "
+            f"leaves errors of about {noise:.1e}, more than tol * |eigenvalue| = "
+            f"{tol * abs(mu - shift):.1e}, so the residual test cannot be trusted; use a "
+            "shift about the size of the eigenvalues (for example 2 |lambda_min|)"
+        )
+    if residual <= tol * abs(mu - shift) and not refuted:
         return HessianEigenResult(
             eigenvalue=mu - shift,
             eigenvector=u,
-            iterations=n + 1,
+            iterations=done,
             converged=True,
             residual=residual,
-            estimates=estimates[: n + 1].copy(),
+            estimates=estimates[:done].copy(),
             loss=state.loss,
             gauss_newton=gauss_newton,
-            reason=f"residual {residual:.2e} <= tol * |eigenvalue| after {n + 1} products",
+            reason=f"residual {residual:.2e} <= tol * |eigenvalue| after {done} products",
+            check_products=check_products,
         )
     return HessianEigenResult(
         eigenvalue=mu - shift,
@@ -495,12 +587,51 @@ def hessian_top_eigenvalue(
         loss=state.loss,
         gauss_newton=gauss_newton,
         reason=(
-            f"no convergence in {max_iter} products (residual {residual:.2e} > tol * "
+            f"the residual test passed after {max_iter} products, but a check found an "
+            "eigenvalue of larger modulus and no products were left (raise max_iter)"
+            if refuted
+            else f"no convergence in {max_iter} products (residual {residual:.2e} > tol * "
             f"|eigenvalue|): "
             "the two eigenvalues of largest modulus may be close (for example +lambda and "
             "-lambda), or the gap is too small for max_iter"
         ),
+        check_products=check_products,
     )
+
+
+# The dominance check: a few power steps from a fixed random direction (its own generator, so
+# the caller's rng is not advanced), kept orthogonal to the converged eigenvector.
+_DOMINANCE_STEPS = 8
+_DOMINANCE_ROUNDS = 3
+_DOMINANCE_SEED = 20_160_301
+
+
+def _larger_eigenvalue(
+    state: _Curvature, gauss_newton: bool, shift: float, u: np.ndarray, bound: float
+) -> tuple[np.ndarray | None, int]:
+    r"""Return a unit vector whose Rayleigh quotient exceeds `bound` in modulus, if one is found.
+
+    Power iteration on :math:`(I - u u^\top)(H + sI)` from a fixed random start. Every Rayleigh
+    quotient :math:`w^\top (H + sI) w` of a unit :math:`w` lies between the extreme eigenvalues
+    of :math:`H + sI`, so one of modulus above ``|mu| + residual`` proves that the converged
+    :math:`\mu` is not the dominant eigenvalue. Returns the vector (or None) and the number of
+    products spent.
+    """
+    w = np.random.default_rng(_DOMINANCE_SEED).standard_normal(u.size).astype(u.dtype)
+    eps = float(np.finfo(u.dtype).eps)
+    for step in range(_DOMINANCE_STEPS):
+        w = w - (u @ w) * u
+        norm = float(np.linalg.norm(w))
+        if not norm > 0:
+            return None, step
+        w = w / norm
+        image = state.apply(w, gauss_newton) + shift * w
+        rho = float(w @ image)
+        margin = 8.0 * eps * np.sqrt(u.size) * float(np.linalg.norm(image))
+        if abs(rho) > bound + margin:
+            return w, step + 1
+        w = image
+    return None, _DOMINANCE_STEPS
 
 
 @dataclass(frozen=True, eq=False)
@@ -648,7 +779,11 @@ def gradient_descent(
         eta = lr * min(1.0, (t + 1) / warmup) if warmup else lr
         losses.append(state.loss)
         rates.append(eta)
-        theta = theta - eta * state.gradient
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is divergence
+            theta = theta - eta * state.gradient
+        if not np.all(np.isfinite(theta)):
+            diverged = True
+            break
     else:
         current = unflatten_parameters(net, theta)
         with np.errstate(over="ignore", invalid="ignore"):

@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _as_real_array, _describe, as_array_of, check_rng
+from eiginit._checks import (
+    _as_real_array,
+    _describe,
+    as_array_of,
+    check_float_dtype,
+    check_rng,
+)
 
 __all__ = ["Dataset", "load_digits", "load_mnist1d", "standardize", "stratified_split"]
 
@@ -190,10 +196,28 @@ def standardize(x_train: Any, x_test: Any) -> tuple[np.ndarray, np.ndarray]:
             f"x_test must be 2-D with {train.shape[1]} features like x_train, "
             f"got shape {test.shape}"
         )
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return (train - mean) / std, (test - mean) / std
+    # Each column is first divided by a power of two that brings its largest training entry
+    # into [0.5, 1) (exact, and without effect on the result in exact arithmetic): squares of
+    # 1e200 would overflow and squares of 1e-200 underflow inside std.
+    exponent = np.frexp(np.max(np.abs(train), axis=0))[1]
+    scaled_train = np.ldexp(train, -exponent)
+    mean = scaled_train.mean(axis=0)
+    std = scaled_train.std(axis=0)
+    constant = ~(std > 0)
+    std = np.where(constant, 1.0, std)
+    with np.errstate(over="ignore", invalid="ignore"):
+        train_out = (scaled_train - mean) / std
+        test_out = (np.ldexp(test, -exponent) - mean) / std
+        if constant.any():  # centred in the original units, not scaled
+            centre = train[:, constant].mean(axis=0)
+            train_out[:, constant] = train[:, constant] - centre
+            test_out[:, constant] = test[:, constant] - centre
+    if not np.all(np.isfinite(test_out)):
+        raise ValueError(
+            "x_test standardized is beyond float64's range: some of its entries lie more than "
+            "1.8e308 training standard deviations from the training mean"
+        )
+    return train_out, test_out
 
 
 def load_digits(
@@ -378,14 +402,8 @@ def _check_validation_fraction(value: Any) -> float:
 
 
 def _check_float_dtype(dtype: Any) -> np.dtype:
-    """Return *dtype* as float32 or float64, or raise a ValueError naming it."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError as error:
-        raise TypeError(f"dtype must be float32 or float64, got {_describe(dtype)}") from error
-    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {resolved}")
-    return resolved
+    """Return *dtype* as float32 or float64 (None refused), or raise an error naming it."""
+    return check_float_dtype(dtype, "dtype")
 
 
 def _as_labels(labels: Any, name: str) -> np.ndarray:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eiginit._checks import check_bool
+
 __all__ = ["glue"]
 
 
@@ -31,7 +33,7 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     Raises
     ------
     TypeError
-        If `name` is not a non-empty string or `display` is not a bool.
+        If `name` is not a non-empty string or `display` is not a bool (numpy's included).
 
     Examples
     --------
@@ -46,8 +48,7 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
-    if not isinstance(display, bool):
-        raise TypeError(f"display must be True or False, got {display!r}")
+    display = check_bool(display, "display")
     real = _myst_nb_glue if _myst_nb_glue is not _UNSET else _find_myst_nb_glue()
     if real is not None:
         real(name, value, display)

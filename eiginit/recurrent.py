@@ -27,9 +27,14 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import (
+    _as_real_array,
     _describe,
+    as_array_of,
+    as_real_array_for,
     as_square_matrix,
     as_vector,
+    check_entries,
+    check_float_dtype,
     check_int,
     check_positive_float,
     check_rng,
@@ -80,7 +85,8 @@ def echo_state_reservoir(
     Parameters
     ----------
     k : int
-        The number of units, >= 1.
+        The number of units, >= 1, with ``k**2`` at most ``eiginit._checks.MAX_ENTRIES``
+        (a dense matrix whose eigenvalues are computed).
     spectral_radius : float
         The spectral radius :math:`r` of the result, > 0.
     density : float, default 1
@@ -106,6 +112,7 @@ def echo_state_reservoir(
     0.9
     """
     k = check_int(k, "k", minimum=1)
+    check_entries(k * k, f"a {k} x {k} reservoir", "k")
     radius = check_positive_float(spectral_radius, "spectral_radius")
     density = _check_fraction(density, "density")
     rng = check_rng(rng)
@@ -113,12 +120,20 @@ def echo_state_reservoir(
     if density < 1.0:
         g = g * (rng.random((k, k)) < density)
     try:
-        return radius * normalize_spectral_radius(g)
+        normalized = normalize_spectral_radius(g)
     except ValueError as error:
         raise ValueError(
             f"this {k} x {k} reservoir of density {density} has no eigenvalue that can be "
             f"rescaled to radius {radius} ({error}); use a larger k or density, or another seed"
         ) from error
+    with np.errstate(over="ignore"):
+        W = radius * normalized
+    if not np.all(np.isfinite(W)):
+        raise ValueError(
+            f"spectral_radius = {radius:g} gives entries beyond float64's range for this "
+            "reservoir; expected a radius whose entries float64 can hold"
+        )
+    return W
 
 
 @dataclass(frozen=True)
@@ -234,8 +249,17 @@ def memory_capacity(
             f"washout must be >= max_delay = {max_delay} so that every delayed input exists, "
             f"got washout = {washout}"
         )
+    check_entries(
+        (washout + steps) * (k + max_delay + 2),
+        f"the states and targets of washout + steps = {washout + steps} steps",
+        "washout, steps, W (k) or max_delay",
+    )
     total_steps = washout + steps
     u = rng.uniform(-1.0, 1.0, size=total_steps)
+    if activation == "linear" and _outside_band(w):
+        # A linear reservoir's states are linear in w, and its capacity does not depend on
+        # w's size: a power of two (exact) keeps 1e-300 or 1e300 from under- or overflowing.
+        w = np.ldexp(w, -int(np.frexp(np.max(np.abs(w)))[1]))
     states = np.empty((total_steps, k))
     x = np.zeros(k)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -247,10 +271,18 @@ def memory_capacity(
     if not np.all(np.isfinite(states)):
         raise ValueError(
             "the reservoir state overflowed: a linear reservoir needs spectral radius < 1 "
-            "(or fewer steps)"
+            "(or fewer steps), and a transient growth of W's powers that float64 can hold"
+            if activation == "linear"
+            else "the reservoir state is not finite: W @ x overflowed (W's entries are too large)"
         )
     recorded = np.arange(washout, total_steps)
-    features = np.column_stack((states[recorded], np.ones(steps)))
+    kept = states[recorded]
+    if _outside_band(kept):
+        # The readout is fitted next to a column of ones (the intercept): states far smaller
+        # or larger than 1 would be cut by lstsq's rank cutoff, relative to the largest
+        # singular value. A power of two (exact) changes no correlation.
+        kept = np.ldexp(kept, -int(np.frexp(np.max(np.abs(kept)))[1]))
+    features = np.column_stack((kept, np.ones(steps)))
     delays = np.arange(max_delay + 1)
     targets = u[recorded[:, None] - delays[None, :]]  # (steps, D + 1)
     half = steps // 2
@@ -260,6 +292,16 @@ def memory_capacity(
     return MemoryCapacity(
         total=float(per_delay[1:].sum()), per_delay=per_delay, delays=delays, units=k
     )
+
+
+# Arrays whose largest entry lies within 2**-10 .. 2**10 (zero included) are used as they are;
+# outside it, they are scaled by a power of two. Ordinary inputs keep their exact digits.
+_BAND = 10
+
+
+def _outside_band(array: np.ndarray) -> bool:
+    peak = float(np.max(np.abs(array))) if array.size else 0.0
+    return peak > 0.0 and not 2.0**-_BAND <= peak <= 2.0**_BAND
 
 
 def _squared_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -279,14 +321,22 @@ def _noise_covariance(matrix: np.ndarray) -> np.ndarray:
     k = matrix.shape[0]
     C = np.eye(k)
     P = matrix.copy()
-    for _ in range(200):
-        update = P @ C @ P.T
-        C = C + update
-        if np.linalg.norm(update) <= 1e-16 * np.linalg.norm(C):
-            return C
-        P = P @ P
-        if not np.all(np.isfinite(P)):
-            break
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(200):
+            update = P @ C @ P.T
+            C = C + update
+            if not (np.all(np.isfinite(update)) and np.all(np.isfinite(C))):
+                break  # an overflow; inf <= 1e-16 * inf must not pass as convergence
+            # The Frobenius norms of C / 2**e and update / 2**e (exact) cannot overflow, and
+            # their ratio is that of the unscaled norms.
+            exponent = -int(np.frexp(np.max(np.abs(C)))[1])
+            if np.linalg.norm(np.ldexp(update, exponent)) <= 1e-16 * np.linalg.norm(
+                np.ldexp(C, exponent)
+            ):
+                return C
+            P = P @ P
+            if not np.all(np.isfinite(P)):
+                break
     raise ValueError(
         "the noise covariance sum_j W^j W^j^T did not converge: W is too close to spectral "
         "radius 1 or too non-normal for float64"
@@ -338,17 +388,30 @@ def fisher_memory(W: Any, v: Any, *, max_delay: int) -> np.ndarray:
     k = matrix.shape[0]
     vector = as_vector(v, k, "v")
     max_delay = check_int(max_delay, "max_delay")
+    check_entries(k * (max_delay + 1), f"W^d v for k = {k}, d <= {max_delay}", "max_delay")
     rho = float(np.max(np.abs(np.linalg.eigvals(matrix))))
     if rho >= 1.0:
         raise ValueError(
             f"fisher_memory needs spectral radius < 1 (finite noise covariance), got {rho:.6g}"
         )
     C = _noise_covariance(matrix)
+    # J is quadratic in v: v / 2**e (exact) keeps W^d v from under- or overflowing, and J is
+    # scaled back by 4**e at the end. For ordinary v the digits are those of the plain formula.
+    peak = float(np.max(np.abs(vector)))
+    exponent = int(np.frexp(peak)[1]) if peak > 0 else 0
     powers = np.empty((k, max_delay + 1))
-    powers[:, 0] = vector
-    for d in range(1, max_delay + 1):
-        powers[:, d] = matrix @ powers[:, d - 1]
-    return np.einsum("id,id->d", powers, np.linalg.solve(C, powers))
+    powers[:, 0] = np.ldexp(vector, -exponent)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for d in range(1, max_delay + 1):
+            powers[:, d] = matrix @ powers[:, d - 1]
+        J = np.einsum("id,id->d", powers, np.linalg.solve(C, powers))
+        result = np.ldexp(J, 2 * exponent)
+    if not np.all(np.isfinite(result)):
+        raise ValueError(
+            "the Fisher memory is beyond float64's range: W^d v overflows (W is too "
+            f"non-normal for float64) or v (largest entry {peak:.3g}) is too large"
+        )
+    return result
 
 
 # --------------------------------------------------------------------------- the Elman RNN
@@ -404,7 +467,20 @@ class RNNGradients:
         Shape ``(models, T + 1)``; read it from the right: index ``T`` is the step the loss
         sees, index ``T - s`` is :math:`s` steps back in time.
         """
-        return np.sqrt(np.sum(self.hidden**2, axis=(2, 3))).T
+        with np.errstate(over="ignore", under="ignore"):
+            norms = np.sqrt(np.sum(self.hidden**2, axis=(2, 3)))
+        # Squares of 1e200 overflow and squares of 1e-200 underflow: there, the norm of
+        # h / 2**e (exact) is scaled back, with e the exponent of the largest entry.
+        redo = ~np.isfinite(norms) | ((norms > 0) & (norms < 1e-150))
+        redo |= (norms == 0) & np.any(self.hidden != 0, axis=(2, 3))
+        if redo.any():
+            peak = np.max(np.abs(self.hidden), axis=(2, 3))
+            exponent = np.frexp(peak)[1]
+            scaled = np.ldexp(self.hidden, -exponent[:, :, None, None])
+            with np.errstate(over="ignore"):
+                exact = np.ldexp(np.sqrt(np.sum(scaled**2, axis=(2, 3))), exponent)
+            norms = np.where(redo, exact, norms)
+        return norms.T
 
     def parameters(self) -> tuple[np.ndarray, ...]:
         """Return the five parameter gradients, in :meth:`ElmanRNN.parameters` order."""
@@ -511,28 +587,38 @@ class ElmanRNN:
         ElmanRNN
         """
         rng = check_rng(rng)
-        array = np.asarray(w_rec, dtype=np.float64) if not isinstance(w_rec, str) else None
-        if array is None or array.ndim not in (2, 3) or array.shape[-1] != array.shape[-2]:
+        dtype = check_float_dtype(dtype, "dtype")
+        array = as_real_array_for(w_rec, "w_rec", dtype)
+        if array.ndim not in (2, 3) or array.shape[-1] != array.shape[-2]:
             raise ValueError(
                 f"w_rec must have shape (n, n) or (models, n, n), got {_describe(w_rec)}"
             )
-        if array.size == 0 or not np.all(np.isfinite(array)):
-            raise ValueError("w_rec must be non-empty and finite")
-        stack = array[np.newaxis] if array.ndim == 2 else array.copy()
+        if array.size == 0:
+            raise ValueError(f"w_rec must not be empty, got shape {array.shape}")
+        stack = array[np.newaxis] if array.ndim == 2 else array
         m, n = stack.shape[0], stack.shape[-1]
         d = check_int(input_size, "input_size", minimum=1)
         o = check_int(output_size, "output_size", minimum=1)
-        dtype = np.dtype(dtype)
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        check_entries(
+            m * n * (d + o),
+            f"the input and output weights of {m} models of {n} units",
+            "input_size or output_size",
+        )
         scale = (
             1.0 / np.sqrt(d)
             if input_scale is None
             else check_positive_float(input_scale, "input_scale")
         )
+        with np.errstate(over="ignore"):
+            w_in = (scale * rng.standard_normal((m, n, d))).astype(dtype)
+        if not np.all(np.isfinite(w_in)):
+            raise ValueError(
+                f"input_scale = {scale:g} draws input weights beyond {dtype}'s range; "
+                "expected a standard deviation the dtype can hold"
+            )
         return cls(
-            w_in=(scale * rng.standard_normal((m, n, d))).astype(dtype),
-            w_rec=stack.astype(dtype),
+            w_in=w_in,
+            w_rec=stack,
             bias=np.zeros((m, n), dtype),
             w_out=(rng.standard_normal((m, o, n)) / np.sqrt(n)).astype(dtype),
             b_out=np.zeros((m, o), dtype),
@@ -559,9 +645,7 @@ class ElmanRNN:
         return (self.w_in, self.w_rec, self.bias, self.w_out, self.b_out)
 
     def _as_inputs(self, x: Any) -> np.ndarray:
-        array = np.asarray(x) if not isinstance(x, str | bytes) else np.asarray([])
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"x must hold real numbers, got {_describe(x)}")
+        array = as_array_of(x, "x")
         d = self.w_in.shape[-1]
         if array.ndim == 3:
             array = np.broadcast_to(array, (self.models, *array.shape))
@@ -572,7 +656,7 @@ class ElmanRNN:
             )
         if min(array.shape) == 0 or not np.all(np.isfinite(array)):
             raise ValueError("x must be non-empty and finite")
-        return array.astype(self.dtype)
+        return as_real_array_for(array, "x", self.dtype)
 
     def forward(self, x: Any) -> RNNForwardPass:
         r"""Run every network over the sequences `x`, keeping each state for BPTT.
@@ -593,7 +677,12 @@ class ElmanRNN:
         >>> net.forward(np.ones((1, 3, 1))).hidden[:, 0, 0, 0].tolist()  # h_t = h_{t-1}/2 + 1
         [0.0, 1.0, 1.5, 1.75]
         """
-        xs = self._as_inputs(x)
+        fp = self._forward(self._as_inputs(x))
+        _refuse_overflow(fp.hidden, "forward pass", "hidden state h_t", fp.output)
+        return fp
+
+    def _forward(self, xs: np.ndarray) -> RNNForwardPass:
+        """Run the forward pass on checked inputs; an exploding model's states become inf or NaN."""
         m, batch, steps, _ = xs.shape
         n = self.hidden_size
         # Time-major storage: hidden[t] is one contiguous (models, batch, n) block, so every
@@ -654,14 +743,22 @@ class ElmanRNN:
                 f"forward_pass must come from net.forward(x), got {_describe(forward_pass)}"
             )
         fp = forward_pass
-        steps, m, _, _ = fp.inputs.shape
+        m = fp.inputs.shape[1]
         if m != self.models or fp.hidden.shape[-1] != self.hidden_size:
             raise ValueError("forward_pass does not come from networks of this shape")
-        g = np.asarray(grad_output, dtype=self.dtype)
+        g = as_real_array_for(grad_output, "grad_output", self.dtype)
         if g.shape != fp.output.shape:
             raise ValueError(
                 f"grad_output must have the output's shape {fp.output.shape}, got {g.shape}"
             )
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            grads = self._backward(fp, g)
+        _refuse_overflow(grads.hidden[::-1], "backward pass", "gradient dl/dh_t", grads.w_rec)
+        return grads
+
+    def _backward(self, fp: RNNForwardPass, g: np.ndarray) -> RNNGradients:
+        """BPTT for a checked `g` of the output's shape and dtype (NaN passes through)."""
+        steps = fp.inputs.shape[0]
         hidden_grads = np.zeros_like(fp.hidden)
         hidden_grads[-1] = g @ self.w_out
         delta = np.empty_like(fp.preactivations[0])
@@ -690,6 +787,24 @@ class ElmanRNN:
             b_out=g.sum(axis=1),
             hidden=hidden_grads,
         )
+
+
+def _refuse_overflow(states: np.ndarray, what: str, name: str, *more: np.ndarray) -> None:
+    """Raise ValueError if a pass left float's range; `states` runs in the order it was computed.
+
+    :func:`train_rnn` uses the passes without this check: there a model that overflows is
+    reported as diverged and the others go on.
+    """
+    if all(np.all(np.isfinite(a)) for a in (states, *more)):
+        return
+    finite = np.isfinite(states).reshape(states.shape[0], states.shape[1], -1).all(axis=2)
+    step = int(np.argmin(finite.all(axis=1)))
+    models = np.flatnonzero(~finite.all(axis=0)).tolist()
+    raise ValueError(
+        f"the {what} overflowed: the {name} of model(s) {models[:10]} became NaN or infinite "
+        f"after {step} steps, beyond {states.dtype}'s range (the networks explode on these "
+        "inputs, or their weights are not finite); train_rnn reports such models as diverged"
+    )
 
 
 # --------------------------------------------------------------------------- training
@@ -731,6 +846,7 @@ def adding_problem(
     """
     batch = check_int(batch, "batch", minimum=1)
     steps = check_int(steps, "steps", minimum=2)
+    check_entries(2 * batch * steps, f"x of batch = {batch} sequences", "batch or steps")
     rng = check_rng(rng)
     values = rng.random((batch, steps))
     half = steps // 2
@@ -772,8 +888,10 @@ class RNNTrainingResult:
 
 
 def _per_model(value: Any, name: str, models: int) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64) if not isinstance(value, str) else None
-    if array is None or array.ndim > 1 or (array.ndim == 1 and array.shape[0] != models):
+    # Real numbers only: True, "0.01" and complex rates are refused, not converted.
+    array = as_array_of(value, name, kinds="iuf", what="real numbers (learning rates)")
+    array = _as_real_array(array, name) if array.ndim <= 1 else array
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != models):
         raise ValueError(
             f"{name} must be a number or one number per model ({models}), got {value!r}"
         )
@@ -838,13 +956,23 @@ def train_rnn(
     """
     if not isinstance(net, ElmanRNN):
         raise TypeError(f"net must be an ElmanRNN, got {_describe(net)}")
+    for name, p in zip(("w_in", "w_rec", "bias", "w_out", "b_out"), net.parameters(), strict=True):
+        if not np.all(np.isfinite(p)):
+            bad = np.flatnonzero(~np.isfinite(p).reshape(p.shape[0], -1).all(axis=1)).tolist()
+            raise ValueError(f"net.{name} must be finite, got NaN or inf in model(s) {bad[:10]}")
     if not callable(task):
         raise TypeError(f"task must be a callable task(batch, *, rng), got {_describe(task)}")
     rng = check_rng(rng)
     m = net.models
     lrs = _per_model(lr, "lr", m)
+    if float(lrs.max()) > float(np.finfo(net.dtype).max):
+        raise ValueError(
+            f"lr must fit the networks' dtype {net.dtype} (at most "
+            f"{np.finfo(net.dtype).max:.2g}), got {float(lrs.max()):g}"
+        )
     iterations = check_int(iterations, "iterations", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
+    check_entries(3 * iterations * m, f"the record of {m} models", "iterations")
     clip = None if clip is None else check_positive_float(clip, "clip")
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
         raise TypeError(f"momentum must be a real number in [0, 1), got {_describe(momentum)}")
@@ -857,11 +985,39 @@ def train_rnn(
     clipped = np.zeros((iterations, m), dtype=bool)
     diverged = np.zeros(m, dtype=bool)
     for it in range(iterations):
-        x, y = task(batch_size, rng=rng)
+        x, y = _check_task_output(task(batch_size, rng=rng), work, batch_size)
         with np.errstate(over="ignore", invalid="ignore"):
             record = (losses[it], norms[it], clipped[it])
             _sgd_step(work, x, y, lrs, clip, momentum, velocity, record, diverged)
     return RNNTrainingResult(work, losses, norms, clipped, diverged)
+
+
+def _check_task_output(out: Any, net: ElmanRNN, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the task's ``(x, y)`` if they fit the networks, else say what the task got wrong.
+
+    A fault in the data must not be reported as a diverged network: NaN targets would make
+    every loss NaN, and a target of the wrong width would surface as a shape error in BPTT.
+    """
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise TypeError(f"task must return a pair (x, y), got {_describe(out)}")
+    x, y = out
+    d, o = net.w_in.shape[-1], net.w_out.shape[1]
+    xs = as_array_of(x, "the x returned by task")
+    if xs.ndim != 3 or xs.shape[0] != batch or xs.shape[-1] != d or xs.shape[1] == 0:
+        raise ValueError(
+            f"task must return x of shape ({batch}, T, {d}) with T >= 1 (batch_size sequences "
+            f"of the networks' {d} inputs), got shape {xs.shape}"
+        )
+    ys = as_real_array_for(
+        as_array_of(y, "the y returned by task"), "the y returned by task", net.dtype
+    )
+    if ys.shape != (batch, o):
+        raise ValueError(
+            f"task must return y of shape ({batch}, {o}) (one target per sequence and output "
+            f"of the networks), got shape {ys.shape}"
+        )
+    as_real_array_for(xs, "the x returned by task", net.dtype)  # finite, and fits the dtype
+    return x, y
 
 
 def _sgd_step(
@@ -878,10 +1034,10 @@ def _sgd_step(
     """One SGD step for every model, in place; `record` rows receive loss, norm, clipped."""
     loss_row, norm_row, clipped_row = record
     m = work.models
-    fp = work.forward(x)
+    fp = work._forward(work._as_inputs(x))
     error = fp.output - np.asarray(y, dtype=work.dtype)[None]
     loss = np.mean(error**2, axis=(1, 2))
-    grads = work.backward(fp, 2.0 * error / (error.shape[1] * error.shape[2])).parameters()
+    grads = work._backward(fp, 2.0 * error / (error.shape[1] * error.shape[2])).parameters()
     norm = np.sqrt(sum(np.sum(g**2, axis=tuple(range(1, g.ndim))) for g in grads))
     diverged |= ~np.isfinite(loss) | ~np.isfinite(norm)
     loss_row[:] = np.where(diverged, np.inf, loss)
