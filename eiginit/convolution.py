@@ -1140,16 +1140,12 @@ def train_cnn_independent(
     if not isinstance(data, Dataset) or data.x_val is None:
         raise ValueError("data must be a Dataset with a validation split (x_val, y_val)")
     R = net.replicas
-    rates = _as_real_array(lr, "lr")
-    rates = np.broadcast_to(rates, (R,)) if rates.ndim == 0 else rates
-    if rates.shape != (R,) or not np.all(rates > 0):
-        raise ValueError(f"lr must be a positive number or R = {R} positive numbers, got {lr!r}")
+    rates = check_rates(lr, R)
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     rng = check_rng(rng)
-    if not (isinstance(eps, numbers.Real) and eps > 0):
-        raise ValueError(f"eps must be > 0, got {eps!r}")
-    b1, b2 = betas
+    eps = check_positive_float(eps, "eps")
+    b1, b2 = check_betas(betas)
     children = rng.spawn(R)
     params = net.params
     m = [np.zeros_like(p) for p in params]
@@ -1246,8 +1242,7 @@ def spread_orthogonal(shape: Any, gain: float = 1.0, *, rng: np.random.Generator
             f"spread_orthogonal needs c_out >= c_in and c_out >= 2, got c_out = {c_out} "
             f"and c_in = {c_in}"
         )
-    if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not gain > 0:
-        raise ValueError(f"gain must be a number > 0, got {gain!r}")
+    gain = check_positive_float(gain, "gain")
     rng = check_rng(rng)
     kernel = np.zeros((c_out, c_in, width))
     kernel[:, :, 0] = orthogonal((c_out, c_in), rng=rng)
