@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -75,6 +76,38 @@ def docs(session: nox.Session) -> None:
     )  # fmt: skip
     session.log(f"The book is at {out / 'index.html'}")
     session.log(f"Serve it with: python3 -m http.server -d {out.relative_to(ROOT)} 8000")
+
+
+@nox.session
+def pdf(session: nox.Session) -> None:
+    """Build the PDF edition (xelatex via Sphinx's LaTeX builder), check it, serve it with the site.
+
+    Needs TeX Live from Debian (README.md; booktools.pdf.APT_PACKAGES). Run it after `nox -s docs`:
+    the LaTeX build reuses that build's doctrees (same environment, same configuration), so no
+    chapter executes again; on its own it executes every chapter first. The checked PDF is copied
+    to _build/html/eiginit-book.pdf, the file the landing page links.
+    """
+    _install(session, "docs")  # exactly the docs environment: the same execution-cache key
+    latex = BUILD / "latex"
+    session.run(
+        "sphinx-build",
+        "-b", "latex", "-c", str(ROOT), "-d", str(BUILD / "doctrees"),
+        "-W", "--keep-going",
+        "-n",
+        str(ROOT / "book"),
+        str(latex),
+        *session.posargs,
+    )  # fmt: skip
+    session.run("python", "-m", "booktools.pdf", str(latex), env=_tool_env())
+    html = BUILD / "html"
+    check = ["--latex-dir", str(latex), "--doctrees", str(BUILD / "doctrees")]
+    if (html / "index.html").is_file():
+        check += ["--html-dir", str(html)]
+    pdf = latex / "eiginit.pdf"
+    session.run("python", "-m", "booktools.pdf_check", str(pdf), *check, env=_tool_env())
+    html.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pdf, html / "eiginit-book.pdf")
+    session.log(f"The PDF is at {pdf}, and served as {html / 'eiginit-book.pdf'}")
 
 
 @nox.session

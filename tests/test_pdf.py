@@ -1,0 +1,262 @@
+"""Tests of the PDF edition's tooling (booktools/pdf.py, booktools/pdf_check.py), without TeX.
+
+`nox -s pdf` needs TeX Live and a built book; these tests check the configuration, the commands
+the tooling runs (with stand-in programs), and every verdict of the checker on made-up inputs.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import pickle
+import re
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from docutils import nodes
+from docutils.frontend import get_default_settings
+from docutils.parsers.rst import Parser
+from docutils.utils import new_document
+
+from booktools import browser_check, pdf, pdf_check
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _conf_assignments() -> dict[str, ast.expr]:
+    tree = ast.parse((ROOT / "conf.py").read_text())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            found[node.targets[0].id] = node.value
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            found.setdefault(f"{node.target.id}+=", [])
+            found[f"{node.target.id}+="].append(node.value)
+    return found
+
+
+# --- the configuration ------------------------------------------------------------------------
+
+
+def test_conf_typesets_with_xelatex_and_loads_the_converter_for_every_build():
+    conf = _conf_assignments()
+    assert ast.literal_eval(conf["latex_engine"]) == "xelatex"
+    assert ast.literal_eval(conf["latex_use_xindy"]) is False  # xindy is not in the apt list
+    added = [ast.literal_eval(value) for value in conf["extensions+="]]
+    assert any("booktools.pdf" in names for names in added)
+    strings = {n.value for n in ast.walk(conf["latex_documents"]) if isinstance(n, ast.Constant)}
+    assert {"index", f"{pdf.LATEX_BASENAME}.tex"} <= strings
+    fonts = ast.literal_eval(conf["latex_elements"])["fontpkg"]
+    assert "DejaVu Serif" in fonts  # Debian's fonts-dejavu-core, in APT_PACKAGES
+
+
+def test_the_latex_build_takes_the_svg_figures_and_html_keeps_its_order():
+    from myst_nb.core.render import get_mime_priority
+
+    overrides = ast.literal_eval(_conf_assignments()["nb_mime_priority_overrides"])
+    latex = get_mime_priority("latex", overrides)
+    assert "image/svg+xml" in latex
+    assert latex.index("image/svg+xml") < latex.index("image/png") < latex.index("text/plain")
+    assert get_mime_priority("html", overrides) == get_mime_priority("html", [])
+    assert "image/svg+xml" not in get_mime_priority("latex", [])  # why the override exists
+
+
+def test_the_apt_packages_are_the_same_in_the_tooling_ci_and_readme():
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for package in pdf.APT_PACKAGES:
+        assert re.search(rf"(?<![\w-]){re.escape(package)}(?![\w-])", ci), package
+        assert re.search(rf"(?<![\w-]){re.escape(package)}(?![\w-])", readme), package
+    sessions = re.search(r"for session in ([\w ]+); do", ci).group(1).split()
+    assert sessions.index("docs") < sessions.index("pdf") < sessions.index("browser")
+    assert "nox -s pdf" in readme
+
+
+def test_the_served_pdf_name_is_the_one_the_site_links_and_the_browser_check_expects():
+    noxfile = (ROOT / "noxfile.py").read_text()
+    assert f'"{pdf.PDF_NAME}"' in noxfile
+    assert f'"{pdf.LATEX_BASENAME}.pdf"' in noxfile
+    assert pdf.PDF_NAME in browser_check.BUILT_LATER
+    link = pdf.pdf_link()
+    assert [r["refuri"] for r in link.findall(nodes.reference)] == [pdf.PDF_NAME]
+
+
+# --- the Sphinx side: the link, the converter -------------------------------------------------
+
+
+def _doc_with_title(title: str) -> nodes.document:
+    doc = new_document("<test>", get_default_settings(Parser))
+    section = nodes.section()
+    section += nodes.title(text=title)
+    section += nodes.paragraph(text="first paragraph")
+    doc += section
+    return doc
+
+
+def _app(fmt: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        builder=SimpleNamespace(format=fmt), config=SimpleNamespace(root_doc="index")
+    )
+
+
+def test_the_pdf_link_goes_under_the_landing_page_title_in_html_only():
+    doc = _doc_with_title("Eigenvalues")
+    pdf.add_pdf_link(_app("html"), doc, "index")
+    section = next(iter(doc.findall(nodes.section)))
+    assert isinstance(section[0], nodes.title)
+    assert "pdf-edition" in section[1]["classes"]
+    for fmt, docname in [("latex", "index"), ("html", "power-iteration")]:
+        other = _doc_with_title("x")
+        pdf.add_pdf_link(_app(fmt), other, docname)
+        assert not [n for n in other.findall(nodes.paragraph) if "pdf-edition" in n["classes"]]
+
+
+def _fake_tool(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_the_converter_calls_rsvg_convert_and_fails_loudly(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # A stand-in rsvg-convert: copies its input to the --output=... file, fails on "bad".
+    _fake_tool(
+        bin_dir,
+        "rsvg-convert",
+        'for a; do case "$a" in --output=*) out="${a#--output=}";; *) last="$a";; esac; done\n'
+        'case "$last" in *bad*) echo "cannot parse" >&2; exit 1;; esac\n'
+        'cp "$last" "$out"\n',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    converter = object.__new__(pdf.SvgToPdfConverter)
+    assert pdf.SvgToPdfConverter.conversion_rules == [("image/svg+xml", "application/pdf")]
+    assert converter.is_available()
+    (tmp_path / "fig.svg").write_text("<svg/>")
+    assert converter.convert(tmp_path / "fig.svg", tmp_path / "fig.pdf")
+    assert (tmp_path / "fig.pdf").read_text() == "<svg/>"
+    (tmp_path / "bad.svg").write_text("<svg")
+    with pytest.raises(RuntimeError, match=r"rsvg-convert failed on .*bad\.svg: cannot parse"):
+        converter.convert(tmp_path / "bad.svg", tmp_path / "bad.pdf")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert not converter.is_available()
+
+
+def test_build_pdf_runs_latexmk_on_the_tex_file_and_says_what_is_missing(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    system_path = os.environ["PATH"]
+    latex = tmp_path / "latex"
+    latex.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no eiginit\.tex"):
+        pdf.build_pdf(latex)
+    (latex / "eiginit.tex").write_text("\\documentclass{article}")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="latexmk not found: apt-get install"):
+        pdf.build_pdf(latex)
+    # A stand-in latexmk: records its arguments, writes the PDF of its last argument.
+    script = 'echo "$@" > args.txt\nfor a; do f="$a"; done\ntouch "${f%.tex}.pdf"\n'
+    _fake_tool(bin_dir, "latexmk", script)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{system_path}")
+    assert pdf.build_pdf(latex) == latex / "eiginit.pdf"
+    args = (latex / "args.txt").read_text().split()
+    assert args[0] == "-pdf"
+    assert args[-1] == "eiginit.tex"
+    assert "-halt-on-error" in args
+    _fake_tool(bin_dir, "latexmk", "exit 12\n")
+    (latex / "eiginit.pdf").unlink()
+    with pytest.raises(RuntimeError, match="latexmk failed"):
+        pdf.build_pdf(latex)
+
+
+# --- the checker ------------------------------------------------------------------------------
+
+TITLES = {
+    "repeated-multiplication": "Repeated multiplication",
+    "width": "Width, the spectral condition and muP",
+    "practitioners-guide": "The practitioner's guide",
+}
+GOOD_TEXT = (
+    "Contents\n1 Repeated multiplication 3\n"
+    "Exercise 1.1 (a first one) ... Solution to Exercise 1.1 ...\n"
+    "Width, the spectral\ncondition and muP\nThe practitioner\u2019s guide\n"
+)
+
+
+def _facts(**changes) -> pdf_check.PdfFacts:
+    facts = pdf_check.PdfFacts(
+        pages=40,
+        text=GOOD_TEXT,
+        titles=dict(TITLES),
+        log="Output written on eiginit.pdf (40 pages).",
+        images=["a.pdf", "b.pdf"],
+        missing_files=[],
+        html_images=2,
+        directives={"exercise": 1, "solution": 1},
+    )
+    for name, value in changes.items():
+        setattr(facts, name, value)
+    return facts
+
+
+def test_a_complete_pdf_passes():
+    assert pdf_check.find_problems(_facts()) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"pages": 3}, "3 pages, expected 6 to"),
+        ({"pages": 100_000}, "100000 pages"),
+        ({"text": GOOD_TEXT.replace("Repeated", "Repeat")}, "'repeated-multiplication'"),
+        ({"text": GOOD_TEXT + "see equation (??)"}, "undefined reference (??)"),
+        ({"log": "LaTeX Warning: File `fig-3.pdf' not found on input line 9."}, "fig-3.pdf"),
+        ({"log": "LaTeX Warning: Citation `he2015' on page 3 undefined on input"}, "he2015"),
+        ({"log": "LaTeX Warning: Reference `ch:x' on page 3 undefined on input"}, "ch:x"),
+        ({"log": "Missing character: There is no \u03b7 in font lmroman10!"}, "no glyph"),
+        ({"missing_files": ["b.pdf"]}, "an included image is missing: b.pdf"),
+        ({"html_images": 3}, "the PDF includes 2 images, the HTML pages show 3"),
+        ({"directives": {"exercise": 2, "solution": 1}}, "1 exercise headings in the PDF, 2"),
+        ({"directives": {"exercise": 1, "solution": 4}}, "1 solutions in the PDF, 4"),
+        ({"titles": {"a": "A"}, "text": "A " * 10}, "practitioner's guide"),
+        ({"titles": {}}, "lists no page"),
+    ],
+)
+def test_each_defect_is_named(changes, expected):
+    problems = pdf_check.find_problems(_facts(**changes))
+    assert any(expected in p for p in problems), problems
+
+
+def test_image_counts_come_from_the_tex_and_the_html_pages(tmp_path):
+    tex = r"x \sphinxincludegraphics{{fig-1}.pdf} \sphinxincludegraphics[width=3in]{{img}.png}"
+    assert pdf_check.included_images(tex) == ["fig-1.pdf", "img.png"]
+    (tmp_path / "a.html").write_text('<img alt="" src="_images/x.svg" /><img src="_static/l.svg">')
+    (tmp_path / "b.html").write_text('<p><img class="f" src="_images/y.svg"/></p>')
+    (tmp_path / "_modules").mkdir()
+    (tmp_path / "_modules" / "c.html").write_text('<img src="_images/z.svg">')
+    assert pdf_check.html_image_count(tmp_path) == 2
+
+
+def test_directives_are_counted_in_both_forms():
+    source = (
+        "::::{exercise} One\n:label: ex-a\n::::\n"
+        ":::{solution} ex-a\n:class: dropdown\n:::\n"
+        "```{exercise-start}\n```\n```{exercise-end}\n```\n"
+        "Text that mentions {solution} in passing.\n"
+    )
+    assert pdf_check.count_directives([source]) == {"exercise": 2, "solution": 1}
+
+
+def test_titles_follow_the_environment_toctree(tmp_path):
+    env = SimpleNamespace(
+        config=SimpleNamespace(root_doc="index"),
+        toctree_includes={"index": ["b", "a"], "b": ["c"]},
+        titles={doc: nodes.title(text=doc.upper()) for doc in ["index", "a", "b", "c"]},
+    )
+    with (tmp_path / "environment.pickle").open("wb") as handle:
+        pickle.dump(env, handle)
+    assert pdf_check.toctree_titles(tmp_path) == {"b": "B", "c": "C", "a": "A"}
+    with pytest.raises(FileNotFoundError, match="build the book first"):
+        pdf_check.toctree_titles(tmp_path / "nowhere")
