@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "SvgToPdfConverter",
     "add_pdf_link",
     "build_pdf",
+    "label_exercises_for_latex",
     "main",
     "pdf_link",
     "setup",
@@ -119,10 +121,44 @@ def add_pdf_link(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     section.insert(title_index + 1, pdf_link())
 
 
+def _labelled(visit: Callable[[Any, nodes.Element], None]) -> Callable[[Any, nodes.Element], None]:
+    """Wrap a LaTeX visitor of sphinx-exercise so the exercise also gets Sphinx's own label.
+
+    sphinx-exercise (1.x) labels an exercise ``exercise:<label>`` in LaTeX, but the title of its
+    solution ("Solution to Exercise 3.2") is a Sphinx reference to ``<docname>:<label>``, which
+    then points nowhere: LaTeX reports an undefined reference and the link is dead. Writing the
+    node's standard labels (``hypertarget_to``) first makes both kinds of reference resolve.
+    """
+
+    def visit_with_label(self: Any, node: nodes.Element) -> None:
+        self.body.append(self.hypertarget_to(node, anchor=True))
+        visit(self, node)
+
+    return visit_with_label
+
+
+def label_exercises_for_latex(app: Sphinx) -> None:
+    """Give sphinx-exercise's exercise nodes Sphinx's standard LaTeX labels (see `_labelled`)."""
+    if "sphinx_exercise" not in app.extensions:
+        return
+    from sphinx_exercise import nodes as exercise
+
+    for node, visit, depart in [
+        (exercise.exercise_node, exercise.visit_exercise_node, exercise.depart_exercise_node),
+        (
+            exercise.exercise_enumerable_node,
+            exercise.visit_exercise_enumerable_node,
+            exercise.depart_exercise_enumerable_node,
+        ),
+    ]:
+        app.registry.add_translation_handlers(node, latex=(_labelled(visit), depart))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the SVG-to-PDF converter (it acts only for builders without SVG), the PDF link."""
     app.add_post_transform(SvgToPdfConverter)
     app.connect("doctree-resolved", add_pdf_link)
+    label_exercises_for_latex(app)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
 
 

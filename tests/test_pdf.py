@@ -260,3 +260,23 @@ def test_titles_follow_the_environment_toctree(tmp_path):
     assert pdf_check.toctree_titles(tmp_path) == {"b": "B", "c": "C", "a": "A"}
     with pytest.raises(FileNotFoundError, match="build the book first"):
         pdf_check.toctree_titles(tmp_path / "nowhere")
+
+
+def test_exercises_get_the_label_their_solutions_link_to_in_latex():
+    recorded = {}
+
+    def add_translation_handlers(node, **handlers):
+        recorded[node.__name__] = handlers["latex"]
+
+    registry = SimpleNamespace(add_translation_handlers=add_translation_handlers)
+    pdf.label_exercises_for_latex(SimpleNamespace(extensions={}, registry=registry))
+    assert recorded == {}  # sphinx-exercise not loaded: nothing to fix
+    app = SimpleNamespace(extensions={"sphinx_exercise": object()}, registry=registry)
+    pdf.label_exercises_for_latex(app)
+    assert set(recorded) == {"exercise_node", "exercise_enumerable_node"}
+    translator = SimpleNamespace(
+        body=[], hypertarget_to=lambda node, anchor: f"<label {node['ids'][0]} {anchor}>"
+    )
+    visit = pdf._labelled(lambda self, node: self.body.append("<admonition>"))
+    visit(translator, {"ids": ["ex-power"]})
+    assert translator.body == ["<label ex-power True>", "<admonition>"]
