@@ -12,7 +12,8 @@ Two jobs, both run by ``nox -s pdf`` (see noxfile.py):
   built HTML site, where the landing page links it (:data:`PDF_NAME`).
 
 The TeX side comes from Debian (README.md): ``texlive-xetex texlive-latex-recommended
-texlive-latex-extra latexmk librsvg2-bin poppler-utils fonts-dejavu-core``. xelatex sets the
+texlive-latex-extra texlive-fonts-recommended latexmk librsvg2-bin poppler-utils
+fonts-dejavu-core``. xelatex sets the
 prose in DejaVu, whose fonts cover the Greek letters and symbols the chapters write as Unicode.
 """
 
@@ -52,6 +53,7 @@ APT_PACKAGES = (
     "texlive-xetex",
     "texlive-latex-recommended",
     "texlive-latex-extra",
+    "texlive-fonts-recommended",
     "latexmk",
     "librsvg2-bin",
     "poppler-utils",
