@@ -162,7 +162,10 @@ nitpick_ignore_regex = [
 # (rsvg-convert) for LaTeX only; myst-nb's LaTeX mime list lacks SVG, so SVG comes right after PDF
 # (the HTML list is unchanged). xelatex sets the prose in DejaVu, which has the chapters' Greek
 # letters and symbols; no xindy (makeindex ships with TeX Live's binaries).
+from booktools.pdf import LATEX_PREAMBLE as _PDF_PREAMBLE  # noqa: E402
+
 extensions += ["booktools.pdf"]
+
 nb_mime_priority_overrides = [("latex", "image/svg+xml", 15)]
 latex_engine = "xelatex"
 latex_documents = [("index", "eiginit.tex", project, author, "manual")]
@@ -174,4 +177,5 @@ latex_elements = {
     "fontpkg": "\\setmainfont{DejaVu Serif}\n\\setsansfont{DejaVu Sans}\n"
     "\\setmonofont{DejaVu Sans Mono}[Scale=0.85]\n",
     "sphinxsetup": "verbatimwrapslines=true, verbatimforcewraps=true",
+    "preamble": _PDF_PREAMBLE,
 }

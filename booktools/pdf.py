@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "APT_PACKAGES",
     "LATEX_BASENAME",
+    "LATEX_PREAMBLE",
     "PDF_NAME",
     "SvgToPdfConverter",
     "add_pdf_link",
@@ -63,6 +64,14 @@ APT_PACKAGES = (
 LATEX_BASENAME = "eiginit"
 #: The name under which the PDF is served at the site's root (the landing page links it).
 PDF_NAME = "eiginit-book.pdf"
+#: Added to the LaTeX preamble (conf.py). DejaVu covers the chapters' Greek letters and symbols
+#: but has no emoji: the execution-statistics table marks a notebook that ran with U+2705, which
+#: the PDF draws as DejaVu Sans's check mark (U+2713); a failure mark likewise, in case.
+LATEX_PREAMBLE = r"""
+\usepackage{newunicodechar}
+\newunicodechar{✅}{{\fontspec{DejaVu Sans}✓}}
+\newunicodechar{❌}{{\fontspec{DejaVu Sans}✗}}
+"""
 RSVG = "rsvg-convert"
 
 

@@ -75,12 +75,16 @@ def normalize(text: str) -> str:
 
 # --- What the PDF and the LaTeX run say -------------------------------------------------------
 
-#: Lines of a LaTeX log that mean something is missing from the PDF.
+#: Lines of a LaTeX log that mean something is missing from the PDF. TeX wraps its log at 79
+#: columns, so each pattern needs only the start of its message.
 _LOG_PATTERNS = (
     (re.compile(r"File [`'](.+?)' not found"), "LaTeX could not find the file {0}"),
-    (re.compile(r"Missing character: There is no (.+?) in font (.+?)!"), "no glyph {0} in {1}"),
-    (re.compile(r"LaTeX Warning: Reference [`'](.+?)' .*undefined"), "undefined reference {0}"),
-    (re.compile(r"LaTeX Warning: Citation [`'](.+?)' .*undefined"), "undefined citation {0}"),
+    (
+        re.compile(r"Missing character: There is no (\S+(?: \(U\+[0-9A-Fa-f]+\))?)"),
+        "no glyph for {0} in the fonts",
+    ),
+    (re.compile(r"LaTeX Warning: (?:Hyper )?[Rr]eference [`'](.+?)'"), "undefined reference {0}"),
+    (re.compile(r"LaTeX Warning: Citation [`'](.+?)'"), "undefined citation {0}"),
     (re.compile(r"LaTeX Warning: There were undefined references"), "undefined references"),
 )
 
@@ -90,7 +94,7 @@ def log_problems(log: str) -> list[str]:
 
     >>> log_problems("LaTeX Warning: File `fig.pdf' not found on input line 3.\n"
     ...              "Missing character: There is no ^^c3 in font lmroman10-regular!")
-    ['LaTeX could not find the file fig.pdf', 'no glyph ^^c3 in lmroman10-regular']
+    ['LaTeX could not find the file fig.pdf', 'no glyph for ^^c3 in the fonts']
     """
     found = []
     for line in log.splitlines():

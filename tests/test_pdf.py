@@ -48,8 +48,19 @@ def test_conf_typesets_with_xelatex_and_loads_the_converter_for_every_build():
     assert any("booktools.pdf" in names for names in added)
     strings = {n.value for n in ast.walk(conf["latex_documents"]) if isinstance(n, ast.Constant)}
     assert {"index", f"{pdf.LATEX_BASENAME}.tex"} <= strings
-    fonts = ast.literal_eval(conf["latex_elements"])["fontpkg"]
+    elements = conf["latex_elements"]
+    assert isinstance(elements, ast.Dict)
+    keys = [ast.literal_eval(k) for k in elements.keys]
+    fonts = ast.literal_eval(elements.values[keys.index("fontpkg")])
     assert "DejaVu Serif" in fonts  # Debian's fonts-dejavu-core, in APT_PACKAGES
+    assert ast.unparse(elements.values[keys.index("preamble")]) == "_PDF_PREAMBLE"
+
+
+def test_the_preamble_maps_every_emoji_the_fonts_lack_to_a_glyph_dejavu_has():
+    mapped = re.findall(
+        r"\\newunicodechar\{(.)\}\{\{\\fontspec\{DejaVu Sans\}(.)\}\}", pdf.LATEX_PREAMBLE
+    )
+    assert ("\u2705", "\u2713") in mapped  # the execution-statistics table's mark
 
 
 def test_the_latex_build_takes_the_svg_figures_and_html_keeps_its_order():
@@ -216,6 +227,12 @@ def test_a_complete_pdf_passes():
         ({"log": "LaTeX Warning: Citation `he2015' on page 3 undefined on input"}, "he2015"),
         ({"log": "LaTeX Warning: Reference `ch:x' on page 3 undefined on input"}, "ch:x"),
         ({"log": "Missing character: There is no \u03b7 in font lmroman10!"}, "no glyph"),
+        # TeX wraps its log at 79 columns: the font's name and the "!" may be on the next line.
+        (
+            {"log": "Missing character: There is no \u2705 (U+2705) in font DejaVu Serif/OT:s"},
+            "no glyph for \u2705 (U+2705)",
+        ),
+        ({"log": "LaTeX Warning: Hyper reference `ch:ex-a' on page 1 undefined on"}, "ch:ex-a"),
         ({"missing_files": ["b.pdf"]}, "an included image is missing: b.pdf"),
         ({"html_images": 3}, "the PDF includes 2 images, the HTML pages show 3"),
         ({"directives": {"exercise": 2, "solution": 1}}, "1 exercise headings in the PDF, 2"),
