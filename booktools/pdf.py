@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.transforms.post_transforms.images import ImageConverter
 from sphinx.util import logging
+from sphinx.util.texescape import escape
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +47,12 @@ __all__ = [
     "add_pdf_link",
     "build_pdf",
     "label_exercises_for_latex",
+    "latex_structure",
     "main",
     "pdf_link",
     "setup",
+    "structure_parts",
+    "toctrees_of",
 ]
 
 #: The Debian packages the PDF edition needs (``apt-get install --no-install-recommends``).
@@ -66,8 +72,11 @@ LATEX_BASENAME = "eiginit"
 PDF_NAME = "eiginit-book.pdf"
 #: Added to the LaTeX preamble (conf.py). DejaVu covers the chapters' Greek letters and symbols
 #: but has no emoji: the execution-statistics table marks a notebook that ran with U+2705, which
-#: the PDF draws as DejaVu Sans's check mark (U+2713); a failure mark likewise, in case.
+#: the PDF draws as DejaVu Sans's check mark (U+2713); a failure mark likewise, in case. Sphinx
+#: titles the table of contents with the root page's first toctree caption ("Part I, ..."): the
+#: book's is "Contents" (the captions are the parts, see :func:`structure_parts`).
 LATEX_PREAMBLE = r"""
+\addto\captionsenglish{\renewcommand{\contentsname}{Contents}}
 \usepackage{newunicodechar}
 \newunicodechar{✅}{{\fontspec{DejaVu Sans}✓}}
 \newunicodechar{❌}{{\fontspec{DejaVu Sans}✗}}
@@ -132,6 +141,103 @@ def add_pdf_link(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     section.insert(title_index + 1, pdf_link())
 
 
+# --- The book's structure in LaTeX: parts, and chapters numbered as on the site --------------
+
+#: A toctree whose caption starts with this word holds the book's chapters ("Part I, ..."); the
+#: pages of the toctrees after them (the practitioner's guide, the back matter) are appendices.
+NUMBERED_CAPTION = re.compile(r"^part\b", re.IGNORECASE)
+
+
+def _raw_latex(text: str) -> nodes.raw:
+    return nodes.raw("", text, format="latex")
+
+
+def _part(caption: str) -> nodes.raw:
+    title = escape(caption)
+    return _raw_latex(
+        f"\\clearpage\\phantomsection\\addcontentsline{{toc}}{{part}}{{{title}}}"
+        f"\\part*{{{title}}}\n"
+    )
+
+
+def structure_parts(largetree: nodes.document, toctrees: list[tuple[str, list[str]]]) -> None:
+    """Make the root page's toctrees the book's parts and their pages its chapters, in LaTeX.
+
+    `toctrees` lists the root page's toctrees in order, each as (caption, included docnames).
+    Sphinx inlines every included page where its toctree stood; on the landing page that is
+    inside a section ("Contents"), so every chapter would become a section of one chapter. Here
+    each toctree's pages move up to the top level, where they are chapters, and a toctree's
+    caption becomes an unnumbered part (unless it is the title of its only page). The chapters
+    of the toctrees captioned "Part ..." are numbered 1, 2, ..., as the prose and the site number
+    them; the pages of the toctrees after them are lettered appendices (A, B, ...), so their
+    figures and equations never repeat a chapter's numbers; the landing page's own sections
+    before them are unnumbered.
+    """
+    top = next(iter(largetree.findall(nodes.section)), None)
+    if top is None:
+        return
+    by_first = {docs[0]: (caption, docs) for caption, docs in toctrees if docs}
+    groups = [
+        sof
+        for sof in largetree.findall(addnodes.start_of_file)
+        if sof["docname"] in by_first and sof.parent is not top
+    ]
+    if not groups:
+        return
+    top.insert(
+        0,
+        _raw_latex(
+            "\\newcounter{eiginitsecnumdepth}"
+            "\\setcounter{eiginitsecnumdepth}{\\value{secnumdepth}}"
+            "\\setcounter{secnumdepth}{-1}\n"
+        ),
+    )
+    holders = []
+    appendix = False
+    for index, first in enumerate(groups):
+        caption, docs = by_first[first["docname"]]
+        wrapper = first.parent
+        members = [c for c in wrapper.children if isinstance(c, addnodes.start_of_file)]
+        holders.append(wrapper.parent)
+        wrapper.parent.remove(wrapper)
+        if index == 0:
+            top += _raw_latex("\\setcounter{secnumdepth}{\\value{eiginitsecnumdepth}}\n")
+        if not appendix and not NUMBERED_CAPTION.match(caption.strip()):
+            top += _raw_latex("\\appendix\n")
+            appendix = True
+        if not (len(docs) == 1 and _first_title(members[0]) == _plain(caption)):
+            top += _part(caption)
+        top.extend(members)
+    for holder in dict.fromkeys(holders):
+        empty = all(isinstance(c, nodes.title | nodes.target) for c in holder.children)
+        if holder is not top and isinstance(holder, nodes.section) and empty:
+            holder.parent.remove(holder)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.replace("\u2019", "'").split()).lower()
+
+
+def _first_title(sof: nodes.Element) -> str:
+    title = next(iter(sof.findall(nodes.title)), None)
+    return _plain(title.astext()) if title is not None else ""
+
+
+def toctrees_of(doctree: nodes.document) -> list[tuple[str, list[str]]]:
+    """Return (caption, included docnames) of every toctree of a page, in order."""
+    return [
+        (node.get("caption") or "", list(node.get("includefiles", [])))
+        for node in doctree.findall(addnodes.toctree)
+    ]
+
+
+def latex_structure(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """On the LaTeX builder's assembled book (the root page), apply :func:`structure_parts`."""
+    if app.builder.format != "latex" or docname != app.config.root_doc:
+        return
+    structure_parts(doctree, toctrees_of(app.env.get_doctree(docname)))
+
+
 def _labelled(visit: Callable[[Any, nodes.Element], None]) -> Callable[[Any, nodes.Element], None]:
     """Wrap a LaTeX visitor of sphinx-exercise so the exercise also gets Sphinx's own label.
 
@@ -169,6 +275,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     """Register the SVG-to-PDF converter (it acts only for builders without SVG), the PDF link."""
     app.add_post_transform(SvgToPdfConverter)
     app.connect("doctree-resolved", add_pdf_link)
+    app.connect("doctree-resolved", latex_structure)
     label_exercises_for_latex(app)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
 

@@ -19,6 +19,7 @@ from docutils import nodes
 from docutils.frontend import get_default_settings
 from docutils.parsers.rst import Parser
 from docutils.utils import new_document
+from sphinx import addnodes
 
 from booktools import browser_check, pdf, pdf_check
 
@@ -297,3 +298,54 @@ def test_exercises_get_the_label_their_solutions_link_to_in_latex():
     visit = pdf._labelled(lambda self, node: self.body.append("<admonition>"))
     visit(translator, {"ids": ["ex-power"]})
     assert translator.body == ["<label ex-power True>", "<admonition>"]
+
+
+def _chapter(docname: str, title: str) -> addnodes.start_of_file:
+    sof = addnodes.start_of_file(docname=docname)
+    section = nodes.section()
+    section += nodes.title(text=title)
+    sof += section
+    return sof
+
+
+def test_toctrees_become_parts_and_only_part_chapters_are_numbered():
+    doc = _doc_with_title("The book")
+    top = next(iter(doc.findall(nodes.section)))
+    contents = nodes.section()
+    contents += nodes.title(text="Contents")
+    toctrees = [
+        ("Part I, one matrix", ["a", "b"]),
+        ("The practitioner's guide", ["guide"]),
+        ("Back matter", ["notation"]),
+    ]
+    titles = {"a": "A", "b": "B", "guide": "The practitioner\u2019s guide", "notation": "Notation"}
+    for _, docs in toctrees:
+        wrapper = nodes.compound(classes=["toctree-wrapper"])
+        wrapper.extend(_chapter(d, titles[d]) for d in docs)
+        contents += wrapper
+    top += contents
+    pdf.structure_parts(doc, toctrees)
+    assert contents not in top.children  # the emptied "Contents" section is gone
+    sequence = [
+        c["docname"] if isinstance(c, addnodes.start_of_file) else c.astext()
+        for c in top.children
+        if isinstance(c, addnodes.start_of_file | nodes.raw)
+    ]
+    raw = [s for s in sequence if "\\" in s]
+    assert "\\setcounter{secnumdepth}{-1}" in raw[0]  # the landing page's sections: unnumbered
+    assert sequence.index("a") < sequence.index("b") < sequence.index("guide")
+    assert sequence.index("guide") < sequence.index("notation")
+    before_a = "".join(sequence[: sequence.index("a")])
+    assert "secnumdepth}{\\value{eiginitsecnumdepth}}" in before_a
+    assert "\\part*{Part I, one matrix}" in before_a
+    between = "".join(sequence[sequence.index("b") : sequence.index("guide")])
+    assert "\\appendix" in between  # guide and back matter: lettered, numbers never repeat
+    assert "\\part*" not in between  # a caption that only repeats its one page's title
+    assert "\\part*{Back matter}" in "".join(sequence[sequence.index("guide") :])
+
+
+def test_a_page_without_toctrees_is_left_alone():
+    doc = _doc_with_title("Lone")
+    before = doc.pformat()
+    pdf.structure_parts(doc, [])
+    assert doc.pformat() == before
