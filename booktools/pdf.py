@@ -45,6 +45,7 @@ __all__ = [
     "PDF_NAME",
     "SvgToPdfConverter",
     "add_pdf_link",
+    "break_long_tables",
     "build_pdf",
     "label_exercises_for_latex",
     "latex_structure",
@@ -231,11 +232,34 @@ def toctrees_of(doctree: nodes.document) -> list[tuple[str, list[str]]]:
     ]
 
 
+_FLOWING = (nodes.section, nodes.document, addnodes.start_of_file)
+
+
+def break_long_tables(doctree: nodes.document) -> int:
+    """Let every table in the running text break across pages (LaTeX's ``longtable``).
+
+    Sphinx sets a table of up to 30 rows in one unbreakable block, and the notation page's tables
+    of tall rows ran past the foot of the page. A table inside a box (an admonition, an exercise,
+    a container) keeps Sphinx's choice: ``longtable`` cannot sit in a box. Returns the count.
+    """
+    changed = 0
+    for table in doctree.findall(nodes.table):
+        ancestor, flowing = table.parent, True
+        while ancestor is not None:
+            flowing = flowing and isinstance(ancestor, _FLOWING)
+            ancestor = ancestor.parent
+        if flowing and "longtable" not in table["classes"]:
+            table["classes"].append("longtable")
+            changed += 1
+    return changed
+
+
 def latex_structure(app: Sphinx, doctree: nodes.document, docname: str) -> None:
-    """On the LaTeX builder's assembled book (the root page), apply :func:`structure_parts`."""
+    """On the LaTeX builder's assembled book (the root page): parts, chapters, long tables."""
     if app.builder.format != "latex" or docname != app.config.root_doc:
         return
     structure_parts(doctree, toctrees_of(app.env.get_doctree(docname)))
+    break_long_tables(doctree)
 
 
 def _labelled(visit: Callable[[Any, nodes.Element], None]) -> Callable[[Any, nodes.Element], None]:

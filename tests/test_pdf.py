@@ -349,3 +349,18 @@ def test_a_page_without_toctrees_is_left_alone():
     before = doc.pformat()
     pdf.structure_parts(doc, [])
     assert doc.pformat() == before
+
+
+def test_tables_in_the_running_text_may_break_across_pages_but_not_those_in_boxes():
+    doc = _doc_with_title("Notation")
+    section = next(iter(doc.findall(nodes.section)))
+    flowing = nodes.table()
+    section += flowing
+    boxed = nodes.table()
+    note = nodes.admonition()
+    note += boxed
+    section += note
+    assert pdf.break_long_tables(doc) == 1
+    assert "longtable" in flowing["classes"]
+    assert "longtable" not in boxed["classes"]
+    assert pdf.break_long_tables(doc) == 0  # once only
