@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -84,8 +83,9 @@ def pdf(session: nox.Session) -> None:
 
     Needs TeX Live from Debian (README.md; booktools.pdf.APT_PACKAGES). Run it after `nox -s docs`:
     the LaTeX build reuses that build's doctrees (same environment, same configuration), so no
-    chapter executes again; on its own it executes every chapter first. The checked PDF is copied
-    to _build/html/eiginit-book.pdf, the file the landing page links.
+    chapter executes again; on its own it executes every chapter first. The PDF is checked
+    (booktools.pdf_check), then copied to _build/html/eiginit-book.pdf, the file the landing page
+    links; it is _build/latex/eiginit.pdf.
     """
     _install(session, "docs")  # exactly the docs environment: the same execution-cache key
     latex = BUILD / "latex"
@@ -98,16 +98,12 @@ def pdf(session: nox.Session) -> None:
         str(latex),
         *session.posargs,
     )  # fmt: skip
-    session.run("python", "-m", "booktools.pdf", str(latex), env=_tool_env())
-    html = BUILD / "html"
-    check = ["--latex-dir", str(latex), "--doctrees", str(BUILD / "doctrees")]
-    if (html / "index.html").is_file():
-        check += ["--html-dir", str(html)]
-    pdf = latex / "eiginit.pdf"
-    session.run("python", "-m", "booktools.pdf_check", str(pdf), *check, env=_tool_env())
-    html.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(pdf, html / "eiginit-book.pdf")
-    session.log(f"The PDF is at {pdf}, and served as {html / 'eiginit-book.pdf'}")
+    session.run(
+        "python", "-m", "booktools.pdf", str(latex),
+        "--doctrees", str(BUILD / "doctrees"),
+        "--html-dir", str(BUILD / "html"),
+        env=_tool_env(),
+    )  # fmt: skip
 
 
 @nox.session

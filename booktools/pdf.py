@@ -7,9 +7,10 @@ Two jobs, both run by ``nox -s pdf`` (see noxfile.py):
   executing the chapters again). It does nothing for the HTML builder. For the LaTeX builder it
   converts every SVG image (the book style draws its figures as SVG) to a vector PDF with
   ``rsvg-convert`` (Debian's ``librsvg2-bin``), since LaTeX includes PDF, PNG and JPEG only.
-- ``python -m booktools.pdf LATEX_DIR [--copy-to FOLDER]``: runs ``latexmk`` on the ``.tex`` file
-  Sphinx wrote (xelatex, as Sphinx's own ``latexmkrc`` says), then copies the PDF into the
-  built HTML site, where the landing page links it (:data:`PDF_NAME`).
+- ``python -m booktools.pdf LATEX_DIR --doctrees DIR [--html-dir SITE]``: runs ``latexmk`` on the
+  ``.tex`` file Sphinx wrote (xelatex, as Sphinx's own ``latexmkrc`` says), checks the PDF
+  (:mod:`booktools.pdf_check`), then copies it into the built HTML site, where the landing page
+  links it (:data:`PDF_NAME`).
 
 The TeX side comes from Debian (README.md): ``texlive-xetex texlive-latex-recommended
 texlive-latex-extra texlive-fonts-recommended latexmk librsvg2-bin poppler-utils
@@ -330,23 +331,39 @@ def build_pdf(latex_dir: str | os.PathLike[str], *, basename: str = LATEX_BASENA
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build the PDF from Sphinx's LaTeX output and copy it into the HTML site."""
+    """Build the PDF from Sphinx's LaTeX output, check it, and serve it with the HTML site.
+
+    The check is :mod:`booktools.pdf_check`; the PDF goes into the site (as :data:`PDF_NAME`,
+    the file the landing page links) only when it passes, and only when there is a built site.
+    """
     parser = argparse.ArgumentParser(prog="python -m booktools.pdf", description=__doc__)
     parser.add_argument("latex_dir", type=Path, help="the LaTeX builder's output folder")
     parser.add_argument(
-        "--copy-to",
+        "--doctrees", type=Path, required=True, help="the build's doctree folder (for the check)"
+    )
+    parser.add_argument(
+        "--html-dir",
         type=Path,
         default=None,
-        help=f"a folder (the built HTML site) to copy the PDF into as {PDF_NAME}",
+        help=f"the built HTML site: the check counts its figures, the PDF is served as {PDF_NAME}",
     )
     args = parser.parse_args(argv)
     pdf = build_pdf(args.latex_dir)
     print(f"built {pdf} ({pdf.stat().st_size / 1e6:.1f} MB)")
-    if args.copy_to is not None:
-        args.copy_to.mkdir(parents=True, exist_ok=True)
-        target = args.copy_to / PDF_NAME
-        shutil.copyfile(pdf, target)
-        print(f"copied to {target}")
+    site = args.html_dir if args.html_dir and (args.html_dir / "index.html").is_file() else None
+    check = [str(pdf), "--latex-dir", str(args.latex_dir), "--doctrees", str(args.doctrees)]
+    if site is not None:
+        check += ["--html-dir", str(site)]
+    from booktools import pdf_check
+
+    if pdf_check.main(check) != 0:
+        return 1
+    if site is None:
+        print("no built HTML site: the PDF is not copied into one (run `nox -s docs` first)")
+        return 0
+    target = site / PDF_NAME
+    shutil.copyfile(pdf, target)
+    print(f"served with the site as {target}")
     return 0
 
 

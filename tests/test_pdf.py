@@ -88,8 +88,7 @@ def test_the_apt_packages_are_the_same_in_the_tooling_ci_and_readme():
 
 def test_the_served_pdf_name_is_the_one_the_site_links_and_the_browser_check_expects():
     noxfile = (ROOT / "noxfile.py").read_text()
-    assert f'"{pdf.PDF_NAME}"' in noxfile
-    assert f'"{pdf.LATEX_BASENAME}.pdf"' in noxfile
+    assert '"booktools.pdf", str(latex)' in noxfile
     assert pdf.PDF_NAME in browser_check.BUILT_LATER
     link = pdf.pdf_link()
     assert [r["refuri"] for r in link.findall(nodes.reference)] == [pdf.PDF_NAME]
@@ -364,3 +363,27 @@ def test_tables_in_the_running_text_may_break_across_pages_but_not_those_in_boxe
     assert "longtable" in flowing["classes"]
     assert "longtable" not in boxed["classes"]
     assert pdf.break_long_tables(doc) == 0  # once only
+
+
+@pytest.mark.parametrize(("verdict", "with_site"), [(0, True), (1, True), (0, False)])
+def test_the_pdf_is_served_with_the_site_only_when_it_passes(
+    tmp_path, monkeypatch, verdict, with_site
+):
+    latex, site = tmp_path / "latex", tmp_path / "html"
+    latex.mkdir()
+    site.mkdir()
+    if with_site:
+        (site / "index.html").write_text("<html></html>")
+    built = latex / "eiginit.pdf"
+    built.write_bytes(b"%PDF-1.5 the book")
+    monkeypatch.setattr(pdf, "build_pdf", lambda folder: built)
+    checked = []
+    monkeypatch.setattr(pdf_check, "main", lambda argv: checked.append(argv) or verdict)
+    code = pdf.main([str(latex), "--doctrees", str(tmp_path / "d"), "--html-dir", str(site)])
+    assert code == verdict
+    assert checked[0][0] == str(built)
+    assert ("--html-dir" in checked[0]) is with_site  # figures are counted against the site
+    served = site / pdf.PDF_NAME
+    assert served.is_file() is (verdict == 0 and with_site)
+    if served.is_file():
+        assert served.read_bytes() == built.read_bytes()
