@@ -53,6 +53,7 @@ __all__ = [
     "main",
     "pdf_link",
     "setup",
+    "shrink_wide_tables",
     "structure_parts",
     "toctrees_of",
 ]
@@ -255,12 +256,36 @@ def break_long_tables(doctree: nodes.document) -> int:
     return changed
 
 
+#: A table with at least this many columns is set in a smaller font in the PDF.
+WIDE_TABLE_COLUMNS = 5
+
+
+def shrink_wide_tables(doctree: nodes.document, columns: int = WIDE_TABLE_COLUMNS) -> int:
+    """Set every table of `columns` or more columns in a small font; return the count.
+
+    A portrait page gives each of the practitioner's guide's six columns under 3 cm, too narrow
+    for its code (``torch.nn.init.orthogonal_(w, gain=math.sqrt(sigma_w2))``) at the body size.
+    """
+    changed = 0
+    for table in list(doctree.findall(nodes.table)):
+        group = next(iter(table.findall(nodes.tgroup)), None)
+        if group is None or int(group.get("cols", 0)) < columns or table.parent is None:
+            continue
+        parent = table.parent
+        at = parent.index(table)
+        parent.insert(at + 1, _raw_latex("\\endgroup\n"))
+        parent.insert(at, _raw_latex("\\begingroup\\footnotesize\n"))
+        changed += 1
+    return changed
+
+
 def latex_structure(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     """On the LaTeX builder's assembled book (the root page): parts, chapters, long tables."""
     if app.builder.format != "latex" or docname != app.config.root_doc:
         return
     structure_parts(doctree, toctrees_of(app.env.get_doctree(docname)))
     break_long_tables(doctree)
+    shrink_wide_tables(doctree)
 
 
 def _labelled(visit: Callable[[Any, nodes.Element], None]) -> Callable[[Any, nodes.Element], None]:

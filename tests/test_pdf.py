@@ -387,3 +387,22 @@ def test_the_pdf_is_served_with_the_site_only_when_it_passes(
     assert served.is_file() is (verdict == 0 and with_site)
     if served.is_file():
         assert served.read_bytes() == built.read_bytes()
+
+
+def _table(columns: int) -> nodes.table:
+    table = nodes.table()
+    table += nodes.tgroup(cols=columns)
+    return table
+
+
+def test_wide_tables_are_set_smaller():
+    doc = _doc_with_title("Guide")
+    section = next(iter(doc.findall(nodes.section)))
+    wide, narrow = _table(6), _table(3)
+    section += [wide, narrow]
+    assert pdf.shrink_wide_tables(doc) == 1
+    around = section.children[section.index(wide) - 1 : section.index(wide) + 2]
+    assert "\\footnotesize" in around[0].astext()
+    assert around[2].astext().strip() == "\\endgroup"
+    assert len(list(section.findall(nodes.raw))) == 2  # the narrow table is left as it was
+    assert section.children[-1] is narrow
