@@ -4,18 +4,19 @@ Two jobs, both run by ``nox -s pdf`` (see noxfile.py):
 
 - A Sphinx extension, loaded from ``conf.py`` for every build (so the HTML and LaTeX builds share
   one configuration, and the LaTeX build reuses the HTML build's executed doctrees instead of
-  executing the chapters again). It does nothing for the HTML builder. For the LaTeX builder it
-  converts every SVG image (the book style draws its figures as SVG) to a vector PDF with
-  ``rsvg-convert`` (Debian's ``librsvg2-bin``), since LaTeX includes PDF, PNG and JPEG only.
+  executing the chapters again). For the HTML builder it only links the PDF from the landing
+  page. For the LaTeX builder it converts every SVG image (the book style draws its figures as
+  SVG) to a vector PDF with ``rsvg-convert`` (Debian's ``librsvg2-bin``), since LaTeX includes
+  PDF, PNG and JPEG only; makes the landing page's toctrees parts and their pages chapters
+  (:func:`structure_parts`); lets long tables break across pages and sets wide ones smaller; and
+  labels exercises so that their solutions' titles link to them.
 - ``python -m booktools.pdf LATEX_DIR --doctrees DIR [--html-dir SITE]``: runs ``latexmk`` on the
   ``.tex`` file Sphinx wrote (xelatex, as Sphinx's own ``latexmkrc`` says), checks the PDF
   (:mod:`booktools.pdf_check`), then copies it into the built HTML site, where the landing page
   links it (:data:`PDF_NAME`).
 
-The TeX side comes from Debian (README.md): ``texlive-xetex texlive-latex-recommended
-texlive-latex-extra texlive-fonts-recommended latexmk librsvg2-bin poppler-utils
-fonts-dejavu-core``. xelatex sets the
-prose in DejaVu, whose fonts cover the Greek letters and symbols the chapters write as Unicode.
+The TeX side comes from Debian (README.md, :data:`APT_PACKAGES`). xelatex sets the prose in
+DejaVu, whose fonts cover the Greek letters and symbols the chapters write as Unicode.
 """
 
 from __future__ import annotations
@@ -129,9 +130,11 @@ def pdf_link() -> nodes.paragraph:
 def add_pdf_link(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     """Put the PDF link under the landing page's title, in the HTML pages only.
 
-    The link is written by every HTML build; the file is put beside it by ``nox -s pdf``
-    (``python -m booktools.pdf --copy-to``). Until then the link has no file behind it, which
-    ``booktools.browser_check`` reports as a note, not a failure.
+    Every HTML build writes the link; ``nox -s pdf`` puts the file beside it (``python -m
+    booktools.pdf --html-dir``), after checking it. Until then the link has no file behind it,
+    which ``booktools.browser_check`` reports as a note, not a failure: the HTML build stays
+    strict and independent of TeX, and CI runs the pdf session before the browser session, so
+    there the link is checked like any other.
     """
     if app.builder.format != "html" or docname != app.config.root_doc:
         return
