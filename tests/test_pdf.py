@@ -406,3 +406,23 @@ def test_wide_tables_are_set_smaller():
     assert around[2].astext().strip() == "\\endgroup"
     assert len(list(section.findall(nodes.raw))) == 2  # the narrow table is left as it was
     assert section.children[-1] is narrow
+
+
+def test_the_pdf_session_installs_exactly_what_docs_installs():
+    # The execution cache's key hashes the installed distributions (booktools.build.cache_key)
+    # and its path is a config value: one extra package in the pdf session would make Sphinx
+    # re-read, and in CI re-execute, every chapter.
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    sessions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+
+    def installs(name: str) -> list[str]:
+        calls = [n for n in ast.walk(sessions[name]) if isinstance(n, ast.Call)]
+        return [
+            ast.unparse(c)
+            for c in calls
+            if (isinstance(c.func, ast.Name) and c.func.id == "_install")
+            or (isinstance(c.func, ast.Attribute) and c.func.attr == "install")
+        ]
+
+    assert installs("pdf") == ["_install(session, 'docs')"]
+    assert "_install(session, 'docs')" in installs("docs")
