@@ -38,6 +38,8 @@ from sphinx.transforms.post_transforms.images import ImageConverter
 from sphinx.util import logging
 from sphinx.util.texescape import escape
 
+from booktools.build import make_reproducible
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -351,7 +353,11 @@ def build_pdf(latex_dir: str | os.PathLike[str], *, basename: str = LATEX_BASENA
             "latexmk not found: apt-get install --no-install-recommends " + " ".join(APT_PACKAGES)
         )
     command = ["latexmk", "-pdf", "-dvi-", "-ps-", "-interaction=nonstopmode", "-halt-on-error"]
-    done = subprocess.run([*command, tex.name], cwd=folder, check=False)
+    # The PDF's dates and identifier come from the last commit's time, not the clock (xdvipdfmx
+    # reads SOURCE_DATE_EPOCH; FORCE_SOURCE_DATE makes TeX's own date follow it too).
+    make_reproducible()
+    env = {**os.environ, "FORCE_SOURCE_DATE": "1"}
+    done = subprocess.run([*command, tex.name], cwd=folder, env=env, check=False)
     pdf = folder / f"{basename}.pdf"
     if done.returncode != 0 or not pdf.is_file():
         raise RuntimeError(f"latexmk failed in {folder} (see {basename}.log there)")

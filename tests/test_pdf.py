@@ -169,6 +169,9 @@ def test_build_pdf_runs_latexmk_on_the_tex_file_and_says_what_is_missing(tmp_pat
         pdf.build_pdf(latex)
     # A stand-in latexmk: records its arguments, writes the PDF of its last argument.
     script = 'echo "$@" > args.txt\nfor a; do f="$a"; done\ntouch "${f%.tex}.pdf"\n'
+    script += 'echo "$SOURCE_DATE_EPOCH $FORCE_SOURCE_DATE" > env.txt\n'
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # restored after the test
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
     _fake_tool(bin_dir, "latexmk", script)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{system_path}")
     assert pdf.build_pdf(latex) == latex / "eiginit.pdf"
@@ -176,6 +179,7 @@ def test_build_pdf_runs_latexmk_on_the_tex_file_and_says_what_is_missing(tmp_pat
     assert args[0] == "-pdf"
     assert args[-1] == "eiginit.tex"
     assert "-halt-on-error" in args
+    assert (latex / "env.txt").read_text().split() == ["1700000000", "1"]  # dates from the commit
     _fake_tool(bin_dir, "latexmk", "exit 12\n")
     (latex / "eiginit.pdf").unlink()
     with pytest.raises(RuntimeError, match="latexmk failed"):
