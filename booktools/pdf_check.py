@@ -9,9 +9,9 @@ It fails, naming every problem, unless
 
 - the page count is sane: between :data:`MIN_PAGES_PER_DOC` and :data:`MAX_PAGES_PER_DOC` pages
   for each page of the book's table of contents;
-- the title of every page of the table of contents (read from the Sphinx environment the build
-  used, so the chapters, the practitioner's guide and the back matter as built) is in the PDF's
-  text, and the practitioner's guide is among them;
+- every page of the table of contents (read from the Sphinx environment the build used, so the
+  chapters, the practitioner's guide and the back matter as built) is typeset in the ``.tex``
+  file and its title is in the PDF's text, and the practitioner's guide is among them;
 - no figure is missing: every image LaTeX was told to include exists, the LaTeX log reports no
   file as not found, and (given the built HTML site) the ``.tex`` file includes exactly as many
   images as the HTML pages show;
@@ -51,6 +51,7 @@ __all__ = [
     "page_count",
     "pdf_text",
     "toctree_titles",
+    "typeset_docs",
 ]
 
 #: The sane range of pages, per page of the table of contents (chapters run 10 to 40 pages).
@@ -116,6 +117,15 @@ def included_images(tex: str) -> list[str]:
     ['a-b.pdf', 'c.png']
     """
     return [stem + suffix for stem, suffix in _INCLUDE.findall(tex)]
+
+
+def typeset_docs(tex: str) -> set[str]:
+    r"""Return the pages the ``.tex`` file typesets (Sphinx labels each page ``<docname>::doc``).
+
+    >>> sorted(typeset_docs(r"\label{\detokenize{index::doc}} \label{\detokenize{a-b::doc}}"))
+    ['a-b', 'index']
+    """
+    return set(re.findall(r"\\label\{\\detokenize\{([^{}]+?)::doc\}\}", tex))
 
 
 def html_image_count(html_dir: Path) -> int:
@@ -212,6 +222,7 @@ class PdfFacts:
     missing_files: list[str] = field(default_factory=list)
     html_images: int | None = None
     directives: dict[str, int] = field(default_factory=dict)
+    typeset: set[str] | None = None
 
 
 def find_problems(facts: PdfFacts) -> list[str]:
@@ -229,6 +240,11 @@ def find_problems(facts: PdfFacts) -> list[str]:
     for doc, title in facts.titles.items():
         if normalize(title) not in text:
             problems.append(f"the title of {doc!r} is not in the PDF: {title!r}")
+    if facts.typeset is not None:
+        # A title alone could come from the landing page's chapter map or the contents.
+        for doc in facts.titles:
+            if doc not in facts.typeset:
+                problems.append(f"the page {doc!r} is not typeset in the .tex file")
     if GUIDE_DOC not in facts.titles:
         problems.append(f"the practitioner's guide ({GUIDE_DOC}) is not in the table of contents")
     if "??" in facts.text:
@@ -283,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         missing_files=sorted({n for n in images if not (args.latex_dir / n).is_file()}),
         html_images=html_image_count(args.html_dir) if args.html_dir else None,
         directives=count_directives(sources),
+        typeset=typeset_docs(tex),
     )
     size = args.pdf.stat().st_size / 1e6
     print(

@@ -210,6 +210,7 @@ def _facts(**changes) -> pdf_check.PdfFacts:
         missing_files=[],
         html_images=2,
         directives={"exercise": 1, "solution": 1},
+        typeset={"index", *TITLES},
     )
     for name, value in changes.items():
         setattr(facts, name, value)
@@ -243,6 +244,10 @@ def test_a_complete_pdf_passes():
         ({"directives": {"exercise": 1, "solution": 4}}, "1 solutions in the PDF, 4"),
         ({"titles": {"a": "A"}, "text": "A " * 10}, "practitioner's guide"),
         ({"titles": {}}, "lists no page"),
+        (
+            {"typeset": {"index", "width", "practitioners-guide"}},
+            "'repeated-multiplication' is not",
+        ),
     ],
 )
 def test_each_defect_is_named(changes, expected):
