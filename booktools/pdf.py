@@ -80,13 +80,20 @@ PDF_NAME = "eiginit-book.pdf"
 #: but has no emoji: the execution-statistics table marks a notebook that ran with U+2705, which
 #: the PDF draws as DejaVu Sans's check mark (U+2713); a failure mark likewise, in case. Sphinx
 #: titles the table of contents with the root page's first toctree caption ("Part I, ..."): the
-#: book's is "Contents" (the captions are the parts, see :func:`structure_parts`).
+#: book's is "Contents" (the captions are the parts, see :func:`structure_parts`). The PDF's
+#: outline (its bookmarks) is plain text: hyperref drops the math of a section title, so
+#: "Estimating $\sigma_{\max}$" read "Estimating : ..."; the symbols the titles use are spelled in
+#: Unicode there instead.
 LATEX_PREAMBLE = r"""
 \addto\captionsenglish{\renewcommand{\contentsname}{Contents}}
 \usepackage{newunicodechar}
 \newunicodechar{✅}{{\fontspec{DejaVu Sans}✓}}
 \newunicodechar{❌}{{\fontspec{DejaVu Sans}✗}}
-"""
+\AtBeginDocument{\pdfstringdefDisableCommands{%
+  \def\({}\def\){}\def\alpha{α}\def\beta{β}\def\gamma{γ}\def\eta{η}\def\lambda{λ}%
+  \def\mu{μ}\def\rho{ρ}\def\sigma{σ}\def\chi{χ}\def\max{max}\def\min{min}%
+  \def\approx{ ≈ }\def\sqrt#1{√#1}}}
+"""  # noqa: RUF001 (Greek letters, on purpose)
 RSVG = "rsvg-convert"
 
 
