@@ -249,9 +249,8 @@ def find_problems(facts: PdfFacts) -> list[str]:
         problems.append(f"the practitioner's guide ({GUIDE_DOC}) is not in the table of contents")
     if "??" in facts.text:
         where = facts.text.index("??")
-        problems.append(
-            f"an undefined reference (??) in the text: {facts.text[where - 60 : where + 20]!r}"
-        )
+        context = facts.text[max(where - 60, 0) : where + 20]
+        problems.append(f"an undefined reference (??) in the text: {context!r}")
     problems += log_problems(facts.log)
     problems += [f"an included image is missing: {name}" for name in facts.missing_files]
     if facts.html_images is not None and facts.html_images != len(facts.images):

@@ -228,6 +228,7 @@ def test_a_complete_pdf_passes():
         ({"pages": 100_000}, "100000 pages"),
         ({"text": GOOD_TEXT.replace("Repeated", "Repeat")}, "'repeated-multiplication'"),
         ({"text": GOOD_TEXT + "see equation (??)"}, "undefined reference (??)"),
+        ({"text": "?? " + GOOD_TEXT}, "in the text: '?? Contents"),
         ({"log": "LaTeX Warning: File `fig-3.pdf' not found on input line 9."}, "fig-3.pdf"),
         ({"log": "LaTeX Warning: Citation `he2015' on page 3 undefined on input"}, "he2015"),
         ({"log": "LaTeX Warning: Reference `ch:x' on page 3 undefined on input"}, "ch:x"),
