@@ -155,3 +155,27 @@ nitpick_ignore_regex = [
     # space, a parenthesis or a digit. Dotted and capitalised names are still checked.
     (r"py:class", r"[a-z_][a-z0-9_]*|.*[\s()+*/0-9].*"),
 ]
+
+# --- The PDF edition (`nox -s pdf`; booktools/pdf.py, booktools/pdf_check.py) -----------------
+# The LaTeX build runs with this same configuration and the HTML build's doctrees, so Sphinx reads
+# nothing again and no chapter executes twice. booktools.pdf converts the SVG figures to PDF
+# (rsvg-convert) for LaTeX only; myst-nb's LaTeX mime list lacks SVG, so SVG comes right after PDF
+# (the HTML list is unchanged). xelatex sets the prose in DejaVu, which has the chapters' Greek
+# letters and symbols; no xindy (makeindex ships with TeX Live's binaries).
+from booktools.pdf import LATEX_PREAMBLE as _PDF_PREAMBLE  # noqa: E402
+
+extensions += ["booktools.pdf"]
+
+nb_mime_priority_overrides = [("latex", "image/svg+xml", 15)]
+latex_engine = "xelatex"
+latex_documents = [("index", "eiginit.tex", project, author, "manual")]
+latex_use_xindy = False
+latex_show_urls = "footnote"
+latex_elements = {
+    "papersize": "a4paper",
+    "pointsize": "10pt",
+    "fontpkg": "\\setmainfont{DejaVu Serif}\n\\setsansfont{DejaVu Sans}\n"
+    "\\setmonofont{DejaVu Sans Mono}[Scale=0.85]\n",
+    "sphinxsetup": "verbatimwrapslines=true, verbatimforcewraps=true",
+    "preamble": _PDF_PREAMBLE,
+}

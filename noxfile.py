@@ -78,6 +78,35 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session
+def pdf(session: nox.Session) -> None:
+    """Build the PDF edition (xelatex via Sphinx's LaTeX builder), check it, serve it with the site.
+
+    Needs TeX Live from Debian (README.md; booktools.pdf.APT_PACKAGES). Run it after `nox -s docs`:
+    the LaTeX build reuses that build's doctrees (same environment, same configuration), so no
+    chapter executes again; on its own it executes every chapter first. The PDF is checked
+    (booktools.pdf_check), then copied to _build/html/eiginit-book.pdf, the file the landing page
+    links; it is _build/latex/eiginit.pdf.
+    """
+    _install(session, "docs")  # exactly the docs environment: the same execution-cache key
+    latex = BUILD / "latex"
+    session.run(
+        "sphinx-build",
+        "-b", "latex", "-c", str(ROOT), "-d", str(BUILD / "doctrees"),
+        "-W", "--keep-going",
+        "-n",
+        str(ROOT / "book"),
+        str(latex),
+        *session.posargs,
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "booktools.pdf", str(latex),
+        "--doctrees", str(BUILD / "doctrees"),
+        "--html-dir", str(BUILD / "html"),
+        env=_tool_env(),
+    )  # fmt: skip
+
+
+@nox.session
 def preview(session: nox.Session) -> None:
     """Serve the book at http://127.0.0.1:8000 and rebuild on edits to chapters and eiginit."""
     _preview(session, session.posargs)
