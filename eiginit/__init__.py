@@ -35,6 +35,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   delta-orthogonal kernels, framework fans and a small numpy 1-D CNN (Part V).
 - :mod:`eiginit.parametrization`: initialization scales and learning rates by width, SP against
   muP, the coordinate check and batched training of many replicas (Part V).
+- :mod:`eiginit.diagnose`: the book's checks at initialization on a reader's own PyTorch or numpy
+  network (the practitioner's guide).
 - :mod:`eiginit.residual`: residual stacks with branch multipliers, batch and layer
   normalization at initialization, Fixup, and a batched training loop for residual MLPs (Part V).
 
@@ -71,6 +73,7 @@ from eiginit.curvature import (
 )
 from eiginit.data import seed_matrix
 from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
+from eiginit.diagnose import Diagnosis, LayerReport, diagnose
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -219,6 +222,7 @@ __all__ = [
     "ConvFans",
     "CoordinateCheck",
     "Dataset",
+    "Diagnosis",
     "ElmanRNN",
     "FirstStep",
     "ForwardPass",
@@ -226,6 +230,7 @@ __all__ = [
     "Gradients",
     "HessianEigenResult",
     "LSUVResult",
+    "LayerReport",
     "LayerScale",
     "LogNormMoments",
     "LyapunovSpectrum",
@@ -271,6 +276,7 @@ __all__ = [
     "coordinate_check",
     "critical_sigma_w2",
     "delta_orthogonal",
+    "diagnose",
     "digamma_half",
     "dominant_is_real",
     "echo_state_reservoir",
