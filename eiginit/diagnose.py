@@ -373,7 +373,7 @@ def _diagnose_torch(
     model: Any, x: Any, labels: Any, rng: np.random.Generator, tol: float, max_iter: int
 ) -> Diagnosis:
     import torch
-    from torch.func import functional_call, jvp, vjp
+    from torch.func import functional_call
 
     nn = torch.nn
     x, labels = _torch_inputs(torch, model, x, labels)
@@ -422,19 +422,20 @@ def _diagnose_torch(
             )
         outputs.clear()
 
-        # The Jacobian at x[:1]: power iteration on J^T J, by a JVP and a VJP per step.
-        x0 = x[:1]
-        state = {**frozen, **buffers}
-
-        def f(z: Any) -> Any:
-            return functional_call(model, state, (z,)).reshape(-1)
-
-        _, pullback = vjp(f, x0)
+        # The Jacobian at x[:1]: power iteration on J^T J. J^T u is one backward pass; as it is
+        # linear in u, differentiating it with respect to u gives J v (double backward).
+        x0 = x[:1].clone().requires_grad_(True)
+        y = functional_call(model, {**frozen, **buffers}, (x0,)).reshape(-1)
+        u = torch.zeros_like(y, requires_grad=True)
+        (jt_u,) = torch.autograd.grad(y, x0, u, create_graph=True)
 
         def jtj(v: np.ndarray) -> np.ndarray:
             tangent = torch.from_numpy(v.reshape(x0.shape)).to(x0.dtype).to(x0.device)
-            _, jv = jvp(f, (x0,), (tangent,))
-            return as_numpy(pullback(jv)[0]).ravel()
+            (jv,) = torch.autograd.grad(jt_u, u, tangent, retain_graph=True, allow_unused=True)
+            if jv is None:  # J^T u does not depend on u: J = 0
+                return np.zeros_like(v)
+            (back,) = torch.autograd.grad(y, x0, jv, retain_graph=True)
+            return as_numpy(back).ravel()
 
         mu, *_, converged, _, _ = _power(jtj, rng.standard_normal(x0.numel()), tol, max_iter)
         sigma = math.sqrt(max(mu, 0.0))
