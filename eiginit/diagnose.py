@@ -26,6 +26,7 @@ from __future__ import annotations
 import html
 import math
 import numbers
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -186,7 +187,10 @@ class Diagnosis:
         return rows
 
     def to_text(self) -> str:
-        """Return the diagnosis as text: the layer table, then each number with its reading."""
+        """Return the diagnosis as text: the layer table, then each number with its reading.
+
+        Lines are at most 78 characters (longer only for long module names).
+        """
         header = (
             f"eiginit.diagnose: {len(self.layers)} weight layers, {self.batch} inputs "
             f"({self.source}{', eval mode' if self.source == 'torch' else ''})"
@@ -194,18 +198,21 @@ class Diagnosis:
         width = max(5, *(len(r.name) for r in self.layers))
         lines = [
             header,
-            f"{'layer':<{width}}  {'kind':<8} {'shape':>11}  {'spec.norm':>9} {'target':>7}"
-            f"  {'mean sq.':>9} {'input share':>11}",
+            f"{'layer':<{width}} {'kind':<8} {'shape':>9} {'spec.norm':>9} {'target':>7}"
+            f" {'mean sq.':>9} {'share':>7}",
         ]
         for r in self.layers:
             shape = f"{r.fan_out}x{r.fan_in}"
             lines.append(
-                f"{r.name:<{width}}  {r.kind[:8]:<8} {shape:>11}  {r.spectral_norm:>9.3g} "
-                f"{r.spectral_target:>7.3g}  {r.mean_square:>9.3g} {r.input_share:>11.3g}"
+                f"{r.name:<{width}} {r.kind[:8]:<8} {shape:>9} {r.spectral_norm:>9.3g} "
+                f"{r.spectral_target:>7.3g} {r.mean_square:>9.3g} {r.input_share:>7.3g}"
             )
-        lines.append("")
+        lines.append("(target: sqrt(fan_out/fan_in); share: variance across inputs / mean sq.)")
         for quantity, value, where, expected in self._summary_rows():
-            lines += [f"{quantity}: {value}", f"    {where}. Expect: {expected}"]
+            lines.append(f"{quantity}: {value}")
+            lines += textwrap.wrap(
+                f"{where}. Expect: {expected}", 78, initial_indent="  ", subsequent_indent="  "
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
