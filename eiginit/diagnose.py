@@ -55,7 +55,9 @@ _READING = {
     "input_share": (
         "The practitioner's guide; Variance scaling (ch. 6)",
         "practitioners-guide",
-        "near 1; near 0 the layer's output barely depends on the input (a bias holds it)",
+        "of order one (a few tenths in a ReLU network, whose activations share a positive "
+        "mean), not falling by orders of magnitude from layer to layer: then the output no "
+        "longer depends on the input (a bias holds the mean square)",
     ),
     "jacobian": (
         "The backward pass (ch. 7)",
