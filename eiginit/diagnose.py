@@ -85,8 +85,11 @@ class LayerReport:
         a list of matrices or an :class:`eiginit.MLP`).
     kind : str
         The module's class name (``"Linear"``, ``"Conv2d"``, ...).
-    fan_out, fan_in : int
-        The shape of the weight reshaped to ``(fan_out, -1)``.
+    fan_out : int
+        The first axis of the weight (output features or channels).
+    fan_in : int
+        The length of the weight reshaped to ``(fan_out, -1)``: input features, or input
+        channels per group times the kernel size.
     spectral_norm : float
         The largest singular value of that matrix.
     mean_square : float
