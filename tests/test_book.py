@@ -177,7 +177,7 @@ def test_toctree_entries_reads_explicit_titles(tmp_path: Path):
 #: The sentence checks (calls of eiginit's ``claim`` and ``compare``) a page must keep: every
 #: sentence that states a direction, an order, a threshold or a tie about a number the page
 #: computes has one. Raise a page's number when you add a check; never lower it to pass.
-CLAIMS_AT_LEAST = {"my-topic": 1, "practitioners-guide": 18}
+CLAIMS_AT_LEAST = {"my-topic": 1, "practitioners-guide": 20}
 
 
 def test_sentence_checks_per_page():
