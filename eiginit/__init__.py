@@ -39,6 +39,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   delta-orthogonal kernels, framework fans and a small numpy 1-D CNN (Part V).
 - :mod:`eiginit.parametrization`: initialization scales and learning rates by width, SP against
   muP, the coordinate check and batched training of many replicas (Part V).
+- :mod:`eiginit.diagnose`: the book's checks at initialization on a reader's own PyTorch or numpy
+  network (the practitioner's guide).
 - :mod:`eiginit.residual`: residual stacks with branch multipliers, batch and layer
   normalization at initialization, Fixup, and a batched training loop for residual MLPs (Part V).
 
@@ -84,6 +86,7 @@ from eiginit.deep_products import (
     product_singular_values,
     residual_block_jacobians,
 )
+from eiginit.diagnose import Diagnosis, LayerReport, diagnose
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -233,6 +236,7 @@ __all__ = [
     "ConvFans",
     "CoordinateCheck",
     "Dataset",
+    "Diagnosis",
     "ElmanRNN",
     "FirstStep",
     "ForwardPass",
@@ -241,6 +245,7 @@ __all__ = [
     "HessianEigenResult",
     "HessianSpectrumEnds",
     "LSUVResult",
+    "LayerReport",
     "LayerScale",
     "LogNormMoments",
     "LyapunovSpectrum",
@@ -287,6 +292,7 @@ __all__ = [
     "coordinate_check",
     "critical_sigma_w2",
     "delta_orthogonal",
+    "diagnose",
     "digamma_half",
     "dominant_is_real",
     "echo_state_reservoir",

@@ -1,0 +1,631 @@
+r"""The book's checks at initialization, run on a reader's own network.
+
+The page "The practitioner's guide" (section "Diagnose your own network") uses it. One call,
+:func:`diagnose`, measures on a batch of the reader's inputs the numbers the chapters teach to
+read:
+
+- each weight layer's spectral norm, the largest singular value of its weight reshaped to
+  ``(fan_out, -1)`` (chapter "Eigenvalues are not the whole story"; chapter "Width" sets it
+  against :math:`\sqrt{\mathrm{fan\_out}/\mathrm{fan\_in}}`);
+- the mean square of each weight layer's output, and the part of it that varies from input to
+  input (chapter "Variance scaling"): a bias can hold the mean square level while the signal
+  has stopped depending on the input;
+- the largest singular value of the input-output Jacobian at one input (chapter "The backward
+  pass"), by power iteration on :math:`J^\top J` (chapter "Power iteration");
+- with labels, the eigenvalue of largest modulus of the Hessian of the mean cross-entropy
+  (chapter "Curvature at initialization"), by the same power iteration.
+
+The model is a PyTorch ``torch.nn.Module`` (PyTorch is imported only then: ``pip install
+eiginit[torch]``), an :class:`eiginit.MLP`, or a list of numpy weight matrices with an
+activation. A PyTorch model is measured in evaluation mode (dropout off, batch normalization on
+its running statistics) and left exactly as it was found.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import numbers
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eiginit._checks import _describe, check_int, check_positive_float, check_rng
+from eiginit.curvature import HessianEigenResult, hessian_top_eigenvalue
+from eiginit.network import MLP
+
+__all__ = ["Diagnosis", "LayerReport", "diagnose"]
+
+# Where each number is explained, and what it should be: (chapter title, page, expected).
+_READING = {
+    "spectral_norm": (
+        "Eigenvalues are not the whole story (ch. 3), Width (ch. 12)",
+        "beyond-eigenvalues",
+        "of the order of sqrt(fan_out / fan_in), the target column; a Gaussian layer of "
+        "variance c / fan_in sits near sqrt(c) (1 + sqrt(fan_out / fan_in)) (ch. 4)",
+    ),
+    "mean_square": (
+        "Variance scaling (ch. 6)",
+        "variance-scaling",
+        "level from layer to layer: a constant factor per layer compounds over depth",
+    ),
+    "input_share": (
+        "The practitioner's guide; Variance scaling (ch. 6)",
+        "practitioners-guide",
+        "of order one (a few tenths in a ReLU network, whose activations share a positive "
+        "mean), not falling by orders of magnitude from layer to layer: then the output no "
+        "longer depends on the input (a bias holds the mean square)",
+    ),
+    "jacobian": (
+        "The backward pass (ch. 7)",
+        "backward-pass",
+        "of order 1, neither growing nor shrinking geometrically with depth",
+    ),
+    "hessian": (
+        "Curvature at initialization (ch. 13)",
+        "curvature",
+        "a value that sets the scale of the learning rate: full-batch gradient descent is "
+        "stable near the start for eta < 2 / lambda (2 (1 + beta) / lambda with heavy-ball "
+        "momentum beta); a rough scale, not a limit, for minibatches and Adam",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    r"""One weight layer of a :class:`Diagnosis`.
+
+    Attributes
+    ----------
+    name : str
+        The module's qualified name, as ``named_modules()`` gives it (``"0"``, ``"1"``, ... for
+        a list of matrices or an :class:`eiginit.MLP`).
+    kind : str
+        The module's class name (``"Linear"``, ``"Conv2d"``, ...).
+    fan_out : int
+        The first axis of the weight (output features or channels).
+    fan_in : int
+        The length of the weight reshaped to ``(fan_out, -1)``: input features, or input
+        channels per group times the kernel size.
+    spectral_norm : float
+        The largest singular value of that matrix.
+    mean_square : float
+        The mean square of the layer's output on the batch,
+        :math:`\frac{1}{B N}\sum_{i,j} h_{ij}^2`.
+    variance_across_inputs : float
+        The variance over the batch of each output unit, averaged over the units:
+        :math:`\frac1N \sum_j \operatorname{Var}_i h_{ij}`, the part of the mean square that
+        depends on the input.
+    """
+
+    name: str
+    kind: str
+    fan_out: int
+    fan_in: int
+    spectral_norm: float
+    mean_square: float
+    variance_across_inputs: float
+
+    @property
+    def spectral_target(self) -> float:
+        r""":math:`\sqrt{\mathrm{fan\_out}/\mathrm{fan\_in}}`, the spectral condition's scale."""
+        return math.sqrt(self.fan_out / self.fan_in)
+
+    @property
+    def input_share(self) -> float:
+        """``variance_across_inputs / mean_square``, in [0, 1] (0 for an all-zero output)."""
+        if self.mean_square == 0.0:
+            return 0.0
+        return min(1.0, self.variance_across_inputs / self.mean_square)
+
+
+@dataclass(frozen=True, eq=False)
+class Diagnosis:
+    r"""What :func:`diagnose` measured; ``str()`` and the notebook show it as a table.
+
+    Attributes
+    ----------
+    layers : tuple of LayerReport
+        One record per weight layer, in module order.
+    jacobian_sigma_max : float
+        The largest singular value of the Jacobian of the flattened output with respect to the
+        flattened input, at ``x[:1]``.
+    jacobian_converged : bool
+        Whether its power iteration met the tolerance.
+    hessian_top_eigenvalue : HessianEigenResult or None
+        With labels: the eigenvalue of largest modulus of the loss Hessian with respect to
+        every trainable parameter (``.eigenvalue``, ``.converged``); None without labels.
+    batch : int
+        The number of inputs measured.
+    source : str
+        ``"torch"`` or ``"numpy"``.
+    """
+
+    layers: tuple[LayerReport, ...]
+    jacobian_sigma_max: float
+    jacobian_converged: bool
+    hessian_top_eigenvalue: HessianEigenResult | None
+    batch: int
+    source: str
+
+    def _summary_rows(self) -> list[tuple[str, str, str, str]]:
+        """(quantity, value, where explained, what it should be)."""
+        layers = self.layers
+        first, last = layers[0].mean_square, layers[-1].mean_square
+        if first > 0:
+            per_layer = (last / first) ** (1 / max(len(layers) - 1, 1)) if last > 0 else 0.0
+            drift = f"{per_layer:.3g} per layer (last / first = {last / first:.3g})"
+        else:
+            drift = "first layer's output is zero"
+        shares = [r.input_share for r in layers]
+        ratios = [r.spectral_norm / r.spectral_target for r in layers]
+        rows = [
+            (
+                "spectral norm / sqrt(fan_out/fan_in)",
+                f"{min(ratios):.3g} to {max(ratios):.3g}",
+                *_READING["spectral_norm"][::2],
+            ),
+            ("mean square, change", drift, *_READING["mean_square"][::2]),
+            (
+                "input share, smallest",
+                f"{min(shares):.3g} (layer {layers[int(np.argmin(shares))].name})",
+                *_READING["input_share"][::2],
+            ),
+            (
+                "Jacobian sigma_max at x[:1]",
+                f"{self.jacobian_sigma_max:.4g}"
+                + ("" if self.jacobian_converged else " (not converged)"),
+                *_READING["jacobian"][::2],
+            ),
+        ]
+        top = self.hessian_top_eigenvalue
+        if top is None:
+            value = "not measured (pass labels)"
+        else:
+            value = f"{top.eigenvalue:.4g} ({'converged' if top.converged else 'not converged'})"
+            if top.eigenvalue > 0:
+                value += f"; 2/lambda = {2 / top.eigenvalue:.3g}"
+        rows.append(("Hessian top eigenvalue lambda", value, *_READING["hessian"][::2]))
+        return rows
+
+    def to_text(self) -> str:
+        """Return the diagnosis as text: the layer table, then each number with its reading.
+
+        Lines are at most 78 characters (longer only for long module names).
+        """
+        header = (
+            f"eiginit.diagnose: {len(self.layers)} weight layers, {self.batch} inputs "
+            f"({self.source}{', eval mode' if self.source == 'torch' else ''})"
+        )
+        width = max(5, *(len(r.name) for r in self.layers))
+        lines = [
+            header,
+            f"{'layer':<{width}} {'kind':<8} {'shape':>9} {'spec.norm':>9} {'target':>7}"
+            f" {'mean sq.':>9} {'share':>7}",
+        ]
+        for r in self.layers:
+            shape = f"{r.fan_out}x{r.fan_in}"
+            lines.append(
+                f"{r.name:<{width}} {r.kind[:8]:<8} {shape:>9} {r.spectral_norm:>9.3g} "
+                f"{r.spectral_target:>7.3g} {r.mean_square:>9.3g} {r.input_share:>7.3g}"
+            )
+        lines.append("(target: sqrt(fan_out/fan_in); share: variance across inputs / mean sq.)")
+        for quantity, value, where, expected in self._summary_rows():
+            lines.append(f"{quantity}: {value}")
+            lines += textwrap.wrap(
+                f"{where}. Expect: {expected}", 78, initial_indent="  ", subsequent_indent="  "
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        """Return the diagnosis as HTML tables, for notebooks."""
+        e = html.escape
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("layer", "kind", "shape", "spectral norm", "target", "mean square", "share")
+        )
+        body = "".join(
+            f"<tr><td><code>{e(r.name)}</code></td><td>{e(r.kind)}</td>"
+            f"<td>{r.fan_out}&times;{r.fan_in}</td><td>{r.spectral_norm:.3g}</td>"
+            f"<td>{r.spectral_target:.3g}</td><td>{r.mean_square:.3g}</td>"
+            f"<td>{r.input_share:.3g}</td></tr>"
+            for r in self.layers
+        )
+        summary = "".join(
+            f"<tr><td>{e(q)}</td><td>{e(v)}</td><td>{e(w)}</td><td>{e(x)}</td></tr>"
+            for q, v, w, x in self._summary_rows()
+        )
+        return (
+            f"<div class='eiginit-diagnosis'><p>{e(self.to_text().splitlines()[0])}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            "<table><thead><tr><th>quantity</th><th>value</th><th>explained in</th>"
+            f"<th>expect</th></tr></thead><tbody>{summary}</tbody></table></div>"
+        )
+
+
+# --- the power iteration shared by the Jacobian and the torch Hessian -------------------------
+
+
+def _power(
+    apply: Callable[[np.ndarray], np.ndarray], u: np.ndarray, tol: float, max_iter: int
+) -> tuple[float, np.ndarray, int, bool, float, np.ndarray]:
+    r"""Power iteration on a symmetric operator (Golub & Van Loan 2013, section 7.3.1).
+
+    Stops when :math:`\|A u - \mu u\| \le tol\,|\mu|`; returns (mu, u, iterations, converged,
+    residual, estimates). An operator that maps the iterate to zero gives mu = 0, converged.
+    """
+    u = u / np.linalg.norm(u)
+    estimates = np.empty(max_iter)
+    mu, residual = 0.0, math.inf
+    for n in range(max_iter):
+        image = apply(u)
+        q = float(np.linalg.norm(image))
+        if q == 0.0:
+            return 0.0, u, n + 1, True, 0.0, np.zeros(n + 1)
+        mu = float(u @ image)
+        residual = float(np.linalg.norm(image - mu * u))
+        estimates[n] = mu
+        if residual <= tol * abs(mu):
+            return mu, u, n + 1, True, residual, estimates[: n + 1].copy()
+        u = image / q
+    return mu, u, max_iter, False, residual, estimates
+
+
+# --- numpy networks ------------------------------------------------------------------------
+
+
+def _as_mlp(model: Any, activation: Any) -> MLP:
+    if isinstance(model, MLP):
+        if activation is not None:
+            raise ValueError("activation is given by the MLP itself; pass activation=None")
+        return model
+    if isinstance(model, str | bytes | np.ndarray) or not isinstance(model, Sequence):
+        raise TypeError(
+            "model must be a torch.nn.Module, an eiginit.MLP or a list of (fan_out, fan_in) "
+            f"weight matrices, got {_describe(model)}"
+        )
+    if activation is None:
+        raise TypeError(
+            "activation must name the hidden layers' activation (for example 'relu') when "
+            "model is a list of weight matrices, got None"
+        )
+    weights = tuple(np.asarray(W) for W in model)
+    if not weights or any(W.ndim != 2 for W in weights):
+        raise ValueError(
+            "model must be a non-empty list of 2-D (fan_out, fan_in) weight matrices, got "
+            f"shapes {[W.shape for W in weights]}"
+        )
+    dtype = np.float32 if all(W.dtype == np.float32 for W in weights) else np.float64
+    weights = tuple(W.astype(dtype) for W in weights)
+    biases = tuple(np.zeros(W.shape[0], dtype) for W in weights)
+    return MLP(weights, biases, activation)  # MLP checks the activation and the shapes
+
+
+def _diagnose_mlp(
+    net: MLP, x: Any, labels: Any, rng: np.random.Generator, tol: float, max_iter: int
+) -> Diagnosis:
+    batch = np.asarray(x)
+    if batch.ndim != 2 or batch.shape[0] < 2:
+        raise ValueError(
+            f"x must be a batch of at least two inputs, shape (batch, {net.sizes[0]}), got "
+            f"shape {batch.shape}"
+        )
+    fp = net.forward(x)  # checks x against the network
+    layers = []
+    for index, (W, h) in enumerate(zip(net.weights, fp.preactivations, strict=True)):
+        h = h.astype(np.float64)
+        layers.append(
+            LayerReport(
+                name=str(index),
+                kind="Linear",
+                fan_out=W.shape[0],
+                fan_in=W.shape[1],
+                spectral_norm=float(np.linalg.norm(W.astype(np.float64), 2)),
+                mean_square=float(np.mean(h**2)),
+                variance_across_inputs=float(np.mean(np.var(h, axis=0))),
+            )
+        )
+    J = net.jacobian(fp.activations[0][:1])[0].astype(np.float64)
+    top = None
+    if labels is not None:
+        top = hessian_top_eigenvalue(net, x, labels, rng=rng, tol=tol, max_iter=max_iter)
+    return Diagnosis(tuple(layers), float(np.linalg.norm(J, 2)), True, top, len(batch), "numpy")
+
+
+# --- PyTorch models ------------------------------------------------------------------------
+
+
+def _is_torch_module(model: Any) -> bool:
+    return any(
+        c.__module__.startswith("torch.nn") and c.__name__ == "Module" for c in type(model).__mro__
+    )
+
+
+def _torch_inputs(torch: Any, model: Any, x: Any, labels: Any) -> tuple[Any, Any]:
+    parameters = list(model.parameters())
+    if not parameters:
+        raise ValueError("model has no parameters to diagnose")
+    reference = parameters[0]
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x)).to(reference.dtype)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor or a numpy array, got {_describe(x)}")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"x must hold floating-point numbers, got dtype {x.dtype}")
+    if x.ndim < 2 or x.shape[0] < 2:
+        raise ValueError(
+            f"x must be a batch of at least two inputs (batch first), got shape {tuple(x.shape)}"
+        )
+    x = x.detach()
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x must be finite, got NaN or infinite entries")
+    if labels is not None:
+        if isinstance(labels, np.ndarray | list | tuple):
+            labels = torch.as_tensor(np.asarray(labels))
+        if not isinstance(labels, torch.Tensor):
+            raise TypeError(f"labels must be a tensor of class indices, got {_describe(labels)}")
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise TypeError(f"labels must hold integer class indices, got dtype {labels.dtype}")
+        if tuple(labels.shape) != (x.shape[0],):
+            raise ValueError(
+                f"labels must have shape ({x.shape[0]},), one class per input, got "
+                f"{tuple(labels.shape)}"
+            )
+        labels = labels.detach().to(device=x.device, dtype=torch.long)
+    return x, labels
+
+
+def _diagnose_torch(
+    model: Any, x: Any, labels: Any, rng: np.random.Generator, tol: float, max_iter: int
+) -> Diagnosis:
+    import torch
+    from torch.func import functional_call
+
+    nn = torch.nn
+    x, labels = _torch_inputs(torch, model, x, labels)
+    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    weighted = [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
+    if not weighted:
+        raise ValueError(
+            "model has no Linear, Conv1d, Conv2d or Conv3d layer; diagnose measures those"
+        )
+    modes = [(m, m.training) for m in model.modules()]
+    frozen = {n: p.detach() for n, p in model.named_parameters()}
+    buffers = {n: b.detach() for n, b in model.named_buffers()}
+
+    def as_numpy(t: Any) -> np.ndarray:
+        return t.detach().to("cpu", torch.float64).numpy()
+
+    try:
+        model.eval()
+        outputs: dict[str, Any] = {}
+        hooks = [
+            m.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
+            for name, m in weighted
+        ]
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        layers = []
+        for name, m in weighted:
+            W = as_numpy(m.weight).reshape(m.weight.shape[0], -1)
+            if name not in outputs:
+                raise ValueError(f"the layer {name!r} is not used by the model's forward pass")
+            h = as_numpy(outputs[name]).reshape(x.shape[0], -1)
+            layers.append(
+                LayerReport(
+                    name=name,
+                    kind=type(m).__name__,
+                    fan_out=W.shape[0],
+                    fan_in=W.shape[1],
+                    spectral_norm=float(np.linalg.norm(W, 2)),
+                    mean_square=float(np.mean(h**2)),
+                    variance_across_inputs=float(np.mean(np.var(h, axis=0))),
+                )
+            )
+        outputs.clear()
+
+        # The Jacobian at x[:1]: power iteration on J^T J. J^T u is one backward pass; as it is
+        # linear in u, differentiating it with respect to u gives J v (double backward).
+        x0 = x[:1].clone().requires_grad_(True)
+        y = functional_call(model, {**frozen, **buffers}, (x0,)).reshape(-1)
+        u = torch.zeros_like(y, requires_grad=True)
+        (jt_u,) = torch.autograd.grad(y, x0, u, create_graph=True)
+
+        def jtj(v: np.ndarray) -> np.ndarray:
+            tangent = torch.from_numpy(v.reshape(x0.shape)).to(x0.dtype).to(x0.device)
+            (jv,) = torch.autograd.grad(jt_u, u, tangent, retain_graph=True, allow_unused=True)
+            if jv is None:  # J^T u does not depend on u: J = 0
+                return np.zeros_like(v)
+            (back,) = torch.autograd.grad(y, x0, jv, retain_graph=True)
+            return as_numpy(back).ravel()
+
+        mu, *_, converged, _, _ = _power(jtj, rng.standard_normal(x0.numel()), tol, max_iter)
+        sigma = math.sqrt(max(mu, 0.0))
+
+        top = None
+        if labels is not None:
+            top = _torch_hessian(torch, model, x, labels, frozen, buffers, rng, tol, max_iter)
+    finally:
+        for m, training in modes:
+            m.train(training)
+    return Diagnosis(tuple(layers), sigma, converged, top, int(x.shape[0]), "torch")
+
+
+def _torch_hessian(
+    torch: Any,
+    model: Any,
+    x: Any,
+    labels: Any,
+    frozen: dict[str, Any],
+    buffers: dict[str, Any],
+    rng: np.random.Generator,
+    tol: float,
+    max_iter: int,
+) -> HessianEigenResult:
+    """Return the Hessian's top eigenvalue, by power iteration on double-backward products."""
+    from torch.func import functional_call
+
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    if not names:
+        raise ValueError("model has no trainable parameter (requires_grad) for the Hessian")
+    params = {n: frozen[n].clone().requires_grad_(True) for n in names}
+    state = {**frozen, **buffers, **params}
+    logits = functional_call(model, state, (x,))
+    if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
+        raise ValueError(
+            "with labels, the model's output must be logits of shape (batch, classes), got "
+            f"shape {tuple(logits.shape)}"
+        )
+    classes = logits.shape[1]
+    if int(labels.min()) < 0 or int(labels.max()) >= classes:
+        raise ValueError(
+            f"labels must be class indices in 0..{classes - 1}, got values from "
+            f"{int(labels.min())} to {int(labels.max())}"
+        )
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    if not bool(torch.isfinite(loss)):
+        raise ValueError(f"the loss on this batch is {float(loss)}: its curvature is undefined")
+    tensors = list(params.values())
+    grads = torch.autograd.grad(loss, tensors, create_graph=True, allow_unused=True)
+    pairs = [(p, g) for p, g in zip(tensors, grads, strict=True)]
+    sizes = [p.numel() for p in tensors]
+
+    def hvp(v: np.ndarray) -> np.ndarray:
+        pieces = np.split(v, np.cumsum(sizes)[:-1])
+        dot = 0
+        for (p, g), piece in zip(pairs, pieces, strict=True):
+            if g is not None:
+                w = torch.from_numpy(piece.reshape(p.shape)).to(p.dtype).to(p.device)
+                dot = dot + (g * w).sum()
+        if not isinstance(dot, torch.Tensor) or not dot.requires_grad:
+            return np.zeros_like(v)
+        out = torch.autograd.grad(dot, tensors, retain_graph=True, allow_unused=True)
+        return np.concatenate(
+            [
+                np.zeros(p.numel())
+                if o is None
+                else o.detach().to("cpu", torch.float64).numpy().ravel()
+                for p, o in zip(tensors, out, strict=True)
+            ]
+        )
+
+    mu, u, iterations, converged, residual, estimates = _power(
+        hvp, rng.standard_normal(sum(sizes)), tol, max_iter
+    )
+    if converged:
+        reason = f"residual {residual:.2e} <= tol * |eigenvalue| after {iterations} products"
+    else:
+        reason = (
+            f"no convergence in {max_iter} products (residual {residual:.2e} > tol * "
+            "|eigenvalue|): the two eigenvalues of largest modulus may be close"
+        )
+    return HessianEigenResult(
+        eigenvalue=mu,
+        eigenvector=u,
+        iterations=iterations,
+        converged=converged,
+        residual=residual,
+        estimates=estimates,
+        loss=float(loss.detach()),
+        gauss_newton=False,
+        reason=reason,
+    )
+
+
+def diagnose(
+    model: Any,
+    x: Any,
+    labels: Any = None,
+    *,
+    rng: np.random.Generator,
+    activation: str | None = None,
+    tol: float = 1e-4,
+    max_iter: int = 1000,
+) -> Diagnosis:
+    r"""Run the book's checks at initialization on a network and a batch of its inputs.
+
+    For every weight layer (``Linear``, ``Conv1d``, ``Conv2d``, ``Conv3d`` of a PyTorch model,
+    in ``named_modules()`` order; every matrix of a numpy network) it records the spectral
+    norm :math:`\sigma_{\max}(W)` of the weight reshaped to ``(fan_out, -1)``, the mean square
+    of the layer's output on `x` and its variance across the inputs. Then
+
+    - :math:`\sigma_{\max}(J)` of the input-output Jacobian at ``x[:1]`` (output and input
+      flattened), by power iteration on :math:`J^\top J` with one Jacobian-vector and one
+      vector-Jacobian product per step (exact SVD for a numpy network);
+    - with `labels`, the eigenvalue of largest modulus of the Hessian of the mean softmax
+      cross-entropy over ``(x, labels)`` with respect to every trainable parameter, by power
+      iteration (Golub & Van Loan, *Matrix Computations*, 4th ed., 2013, section 7.3.1) on
+      Hessian-vector products: double backward in PyTorch (Pearlmutter 1994), the R-operator
+      of :func:`eiginit.hessian_vector_product` for numpy. Both stop when
+      :math:`\|A u - \mu u\| \le tol\,|\mu|`.
+
+    A PyTorch model is measured in evaluation mode; its parameters, buffers, modes,
+    ``requires_grad`` flags and ``.grad`` fields are left as they were (the computation runs
+    on detached copies), and no ``.grad`` is left on `x`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, eiginit.MLP, or list of numpy arrays
+        The network. A list holds ``(fan_out, fan_in)`` weight matrices of a chain
+        :math:`x_l = \phi(W_l x_{l-1})` with zero biases and a linear last layer; pass
+        `activation`. A Keras ``Dense`` kernel is ``(fan_in, fan_out)``: transpose it.
+    x : torch.Tensor or array_like, shape (batch, ...)
+        At least two inputs, batch first, as the model takes them.
+    labels : array_like of int, shape (batch,), optional
+        Class indices; the model's output is then read as logits ``(batch, classes)``.
+    rng : numpy.random.Generator
+        Draws the start vectors of the power iterations.
+    activation : str, optional
+        For a list of matrices: the hidden activation, one of :data:`eiginit.ACTIVATIONS`.
+    tol : float, default 1e-4
+        Relative residual tolerance of both power iterations, > 0.
+    max_iter : int, default 1000
+        The most products per power iteration, >= 1.
+
+    Returns
+    -------
+    Diagnosis
+        Print it, or show it in a notebook, for each number beside the chapter that explains it
+        and the value it should have.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a model of another kind, a missing `activation`, a batch of fewer than two inputs or
+        of the wrong shape, labels that are not one class index per input, a model without a
+        weight layer, or a bad `rng`, `tol` or `max_iter`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> weights = [rng.standard_normal((8, 8)) * np.sqrt(2 / 8) for _ in range(3)]
+    >>> x, labels = rng.standard_normal((32, 8)), rng.integers(0, 8, 32)
+    >>> d = diagnose(weights, x, labels, rng=rng, activation="relu")
+    >>> [r.name for r in d.layers], d.hessian_top_eigenvalue.converged
+    (['0', '1', '2'], True)
+    >>> "Curvature at initialization (ch. 13)" in str(d)
+    True
+    """
+    check_rng(rng)
+    tol = check_positive_float(tol, "tol")
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(f"activation must be a string or None, got {_describe(activation)}")
+    if _is_torch_module(model):
+        if activation is not None:
+            raise ValueError("activation is only for a list of matrices; a torch model has its own")
+        return _diagnose_torch(model, x, labels, rng, tol, max_iter)
+    net = _as_mlp(model, activation)
+    if labels is not None and isinstance(labels, numbers.Number):
+        raise TypeError(f"labels must be an array of class indices, got {_describe(labels)}")
+    return _diagnose_mlp(net, x, labels, rng, tol, max_iter)
