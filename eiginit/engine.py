@@ -125,6 +125,18 @@ def _mean_squared_error(outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.mean(error * error, axis=tuple(range(1, outputs.ndim)), dtype=np.float64)
 
 
+def _shared_first_layer(x: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Return x W_r^T for every replica r, shape (R, n, fan_out), as one 2-D matrix product.
+
+    The replicas' first-layer weights (R, fan_out, fan_in) stand side by side; a batch shared by
+    all replicas then needs no copy per replica (numpy's stacked matmul is slow on a broadcast
+    operand).
+    """
+    R, fan_out = W.shape[:2]
+    h = x @ W.reshape(R * fan_out, -1).T
+    return np.ascontiguousarray(h.reshape(x.shape[0], R, fan_out).transpose(1, 0, 2))
+
+
 # ----------------------------------------------------------------------------- the MLP
 @dataclass(frozen=True)
 class MLPModel:
@@ -223,23 +235,27 @@ class MLPModel:
             self.negative_slope,
         )
 
+    def _act(self, layer: int, h: np.ndarray) -> np.ndarray:
+        act = self.activations[layer]
+        if act == "linear":
+            return h
+        if act == "relu":
+            return np.maximum(h, 0)
+        return _activation(act, h, self.negative_slope)
+
     def _forward(
-        self, params: Sequence[np.ndarray], x: np.ndarray
+        self, params: Sequence[np.ndarray], x: np.ndarray, start: int = 0
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Run layers `start`.. on x (R, B, n_start); return activations and preactivations."""
         depth = len(self.activations)
         xs, hs = [x], []
-        for W, b, act in zip(params[:depth], params[depth:], self.activations, strict=True):
+        for layer in range(start, depth):
             # numpy's stacked matmul is several times slower on a transposed view as its second
             # operand, so the (small) transpose is copied first.
-            h = np.matmul(xs[-1], np.ascontiguousarray(W.transpose(0, 2, 1)))
-            h += b[:, None, :]
+            h = np.matmul(xs[-1], np.ascontiguousarray(params[layer].transpose(0, 2, 1)))
+            h += params[depth + layer][:, None, :]
             hs.append(h)
-            if act == "linear":
-                xs.append(h)
-            elif act == "relu":
-                xs.append(np.maximum(h, 0))
-            else:
-                xs.append(_activation(act, h, self.negative_slope))
+            xs.append(self._act(layer, h))
         return xs, hs
 
     def loss_and_gradients(
@@ -273,11 +289,11 @@ class MLPModel:
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on a shared batch x (n, n_0), shape (R, n, n_L)."""
         depth = len(self.activations)
-        R = params[0].shape[0]
         chunks = []
         for start in range(0, x.shape[0], 1024):
-            part = np.broadcast_to(x[start : start + 1024], (R, *x[start : start + 1024].shape))
-            chunks.append(self._forward(params[: 2 * depth], part)[0][-1])
+            h = _shared_first_layer(x[start : start + 1024], params[0])
+            h += params[depth][:, None, :]
+            chunks.append(self._forward(params, self._act(0, h), start=1)[0][-1])
         return np.concatenate(chunks, axis=1)
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -337,7 +353,10 @@ class MuPModel:
 
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on a shared batch, shape (R, n, classes)."""
-        return _mup_forward(params, np.broadcast_to(x, (params[0].shape[0], *x.shape)))[-1]
+        if len(params) == 1:
+            return _shared_first_layer(x, params[0])
+        first = np.maximum(_shared_first_layer(x, params[0]), 0)
+        return _mup_forward(params[1:], first)[-1]
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each replica's mean softmax cross-entropy against shared labels."""

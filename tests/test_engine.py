@@ -338,7 +338,7 @@ def test_fit_refuses_data_that_does_not_fit():
     with pytest.raises(ValueError, match=r"needs integer labels"):
         fit(model, params, (x, np.zeros(10)), lr=1e-2, seeds=[0, 1], metric="accuracy")
     mixed = [params[0].astype(np.float32), *params[1:]]
-    with pytest.raises(ValueError, match=r"params\\[1\\] must have the replica axis first"):
+    with pytest.raises(ValueError, match=r"params\[1\] must have the replica axis first"):
         fit(model, mixed, (x, np.zeros(10, int)), lr=1e-2, seeds=[0, 1])
 
 
