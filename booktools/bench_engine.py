@@ -28,6 +28,9 @@ import numpy as np
 
 __all__ = ["main", "matmul_rate", "mlp_step_rate", "trainer_rates"]
 
+#: Epochs per timed run of a trainer (the per-run setup, evaluation included, is shared by them).
+EPOCHS = 3
+
 
 def _best_seconds(run: Callable[[], object], repeats: int, inner: int) -> float:
     """Return the fastest of `repeats` timings of `inner` calls, per call (least disturbed)."""
@@ -130,12 +133,13 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     # the MLP: train_batched against fit, same networks, data, seeds, Adam
     data = _classification(1024, 64, 10)
     nets, model, params = _mlp([64] + [64] * 11 + [10], replicas)
-    steps = -(-data.x_train.shape[0] // 64)
+    steps = EPOCHS * -(-data.x_train.shape[0] // 64)
     old = _timed(
-        lambda: train_batched(nets, data, lrs=lr, seeds=seeds, epochs=1, batch_size=64), repeats
+        lambda: train_batched(nets, data, lrs=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
+        repeats,
     )
     new = _timed(
-        lambda: fit(model, params, data, lr=lr, seeds=seeds, epochs=1, batch_size=64), repeats
+        lambda: fit(model, params, data, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64), repeats
     )
     rows.append(("MLP (train_batched)", steps / old, steps / new, steps))
 
@@ -144,7 +148,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     net = ElmanRNN.create(np.stack([np.eye(32)] * replicas), 2, 1, rng=rng, dtype=np.float32)
     x, y = adding_problem(1024, 20, rng=rng)
     task = functools.partial(adding_problem, steps=20)
-    steps = 1024 // 32
+    steps = EPOCHS * (1024 // 32)
     old = _timed(
         lambda: train_rnn(
             net,
@@ -166,7 +170,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
             lr=0.01,
             seeds=seeds,
             optimizer="sgd",
-            epochs=1,
+            epochs=EPOCHS,
             batch_size=32,
             clip=1.0,
         ),
@@ -188,17 +192,18 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         pool_after=(2,),
     )
     cmodel, cparams = CNNModel.from_network(cnet)
-    steps = -(-cdata.x_train.shape[0] // 64)
+    steps = EPOCHS * -(-cdata.x_train.shape[0] // 64)
     old_params = [p.copy() for p in cnet.params]
 
     def old_cnn() -> None:
         for p, q in zip(cnet.params, old_params, strict=True):  # train_cnn trains in place
             p[...] = q
-        train_cnn(cnet, cdata, lr=lr, epochs=1, batch_size=64, rng=np.random.default_rng(0))
+        train_cnn(cnet, cdata, lr=lr, epochs=EPOCHS, batch_size=64, rng=np.random.default_rng(0))
 
     old = _timed(old_cnn, repeats)
     new = _timed(
-        lambda: fit(cmodel, cparams, cdata, lr=lr, seeds=seeds, epochs=1, batch_size=64), repeats
+        lambda: fit(cmodel, cparams, cdata, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
+        repeats,
     )
     rows.append(("1-D CNN (train_cnn)", steps / old, steps / new, steps))
 
@@ -206,30 +211,31 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     schemes = ["fixup", "rezero", "scaled", "kaiming"] * (-(-replicas // 4))
     res = residual_classifier(schemes[:replicas], inputs=64, classes=10, width=64, depth=6, rng=rng)
     smodel, sparams = ResidualModel.from_network(res)
-    steps = -(-data.x_train.shape[0] // 64)
+    steps = EPOCHS * -(-data.x_train.shape[0] // 64)
     start = [p.copy() for p in res.parameters()]
 
     def old_residual() -> None:
         for p, q in zip(res.parameters(), start, strict=True):  # train_residual trains in place
             p[...] = q
-        train_residual(res, data, lr, rng=np.random.default_rng(0), epochs=1, batch_size=64)
+        train_residual(res, data, lr, rng=np.random.default_rng(0), epochs=EPOCHS, batch_size=64)
 
     old = _timed(old_residual, repeats)
     new = _timed(
-        lambda: fit(smodel, sparams, data, lr=lr, seeds=seeds, epochs=1, batch_size=64), repeats
+        lambda: fit(smodel, sparams, data, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
+        repeats,
     )
     rows.append(("residual MLP (train_residual)", steps / old, steps / new, steps))
 
     # the muP network, plain SGD with per-layer rates
     scales = parametrize([64, 256, 256, 10], "mup", base_width=64)
     mmodel, mparams = MuPModel.create(scales, replicas=replicas, rng=rng)
-    steps = data.x_train.shape[0] // 64
+    steps = EPOCHS * (data.x_train.shape[0] // 64)
     old = _timed(
         lambda: train_replicas(
             scales,
             data,
             np.full(replicas, 0.05),
-            epochs=1,
+            epochs=EPOCHS,
             batch_size=64,
             rng=np.random.default_rng(0),
         ),
@@ -244,7 +250,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
             seeds=seeds,
             optimizer="sgd",
             momentum=0.0,
-            epochs=1,
+            epochs=EPOCHS,
             batch_size=64,
             drop_last=True,
             layer_multipliers=mmodel.multipliers,
@@ -289,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  fraction of the matmul rate:           {flops / peak:8.2f}")
     if not args.skip_trainers:
-        print(f"\nsteps per second, old trainer against engine.fit ({R} replicas, one epoch)")
+        print(f"\nsteps per second, old trainer against engine.fit ({R} replicas, {EPOCHS} epochs)")
         print(f"  {'architecture':32} {'old':>9} {'engine':>9} {'ratio':>7} {'steps':>6}")
         for name, old, new, steps in trainer_rates(R, max(1, args.repeats // 2)):
             print(f"  {name:32} {old:9.1f} {new:9.1f} {new / old:7.2f} {steps:6d}")

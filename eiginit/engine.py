@@ -484,8 +484,13 @@ class CNNModel:
         """Every replica's logits on shared signals x (n, length), shape (R, n, classes)."""
         net = self._net(params)
         R = params[0].shape[0]
-        X = np.broadcast_to(x.T[None, :, :, None], (R, *x.T.shape, 1))
-        return net._forward(X)[0]
+        chunks = []
+        for start in range(0, x.shape[0], 64):  # a chunk's activations stay in cache
+            part = x[start : start + 64].T
+            chunks.append(
+                net._forward(np.broadcast_to(part[None, :, :, None], (R, *part.shape, 1)))[0]
+            )
+        return np.concatenate(chunks, axis=1)
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each replica's mean softmax cross-entropy against shared labels."""
@@ -508,7 +513,7 @@ class ResidualModel:
     ----------
     template : ResidualStack
         Gives the stack's options (skip, norm, post-norm); its arrays are not used.
-    train_alpha : numpy.ndarray of bool, shape (R,)
+    train_alpha : numpy.ndarray of bool, shape (replicas,)
     """
 
     template: ResidualStack
@@ -516,7 +521,7 @@ class ResidualModel:
 
     @property
     def default_multipliers(self) -> np.ndarray:
-        """Learning-rate multipliers (R, 6): 1, except 0 for alpha where it does not train."""
+        """Return the rate multipliers, shape (replicas, 6): 0 for a frozen alpha, else 1."""
         mults = np.ones((len(self.train_alpha), 6))
         mults[:, 3] = self.train_alpha
         return mults
@@ -594,7 +599,7 @@ class Optimizer:
     kind : {"adam", "sgd"}
     params : list of numpy.ndarray
         The arrays to update, each with the replica axis first.
-    rates : numpy.ndarray, shape (R, len(params))
+    rates : numpy.ndarray, shape (replicas, len(params))
         :math:`\eta_{r,i}`, each > 0.
     momentum : float, default 0.9
     betas : tuple of float, default (0.9, 0.999)
@@ -686,36 +691,36 @@ class FitResult:
 
     Attributes
     ----------
-    train_loss : numpy.ndarray, shape (R, epochs + 1)
+    train_loss : numpy.ndarray, shape (replicas, epochs + 1)
         Column 0: the loss of the untrained replica on the whole training set; column ``e``:
         the mean minibatch loss during epoch ``e`` (weighted by minibatch size). NaN from the
         epoch a replica diverged, and after the run stopped early.
-    val_metric : numpy.ndarray, shape (R, epochs + 1)
+    val_metric : numpy.ndarray, shape (replicas, epochs + 1)
         The validation metric (see `metric`) before training and after every epoch; NaN as
         above, and all NaN without validation data.
     metric : str
         ``"accuracy"`` (higher is better) or ``"loss"`` (lower is better).
-    best_epoch : numpy.ndarray of int, shape (R,)
+    best_epoch : numpy.ndarray of int, shape (replicas,)
         The epoch whose parameters were kept: the first with the best validation metric (the
         last epoch run if there is no validation data).
-    diverged : numpy.ndarray of bool, shape (R,)
+    diverged : numpy.ndarray of bool, shape (replicas,)
         Replicas whose loss, gradients or parameters stopped being finite (or whose loss
         exceeded `diverge_above`); they were frozen there and kept in every table.
-    diverged_step : numpy.ndarray of int, shape (R,)
+    diverged_step : numpy.ndarray of int, shape (replicas,)
         The optimizer step (1-based) at which a replica was marked diverged; -1 if never.
     params : tuple of numpy.ndarray
         The kept (best-epoch) parameters, replica axis first.
     final_params : tuple of numpy.ndarray
         The parameters at the end of the run (frozen ones where a replica diverged).
-    lr : numpy.ndarray, shape (R,)
-    multipliers : numpy.ndarray, shape (R, len(params))
+    lr : numpy.ndarray, shape (replicas,)
+    multipliers : numpy.ndarray, shape (replicas, len(params))
         Each replica's per-array learning-rate multipliers.
     seeds : tuple of int
         Each replica's minibatch-order seed (the entropy of its generator).
     optimizer : str
         The optimizer with its options.
     epochs_run : int
-    step_loss, grad_norm : numpy.ndarray or None, shape (R, steps)
+    step_loss, grad_norm : numpy.ndarray or None, shape (replicas, steps)
         With ``record_steps=True``: every minibatch's loss and the gradient's norm before
         clipping (NaN once diverged).
     monitored : dict of str to numpy.ndarray
@@ -932,7 +937,7 @@ def fit(
         An :class:`eiginit.Dataset` (its test split is not touched) or ``(x_train, y_train)``
         or ``(x_train, y_train, x_val, y_val)``; targets are integer labels (classification) or
         real arrays (regression).
-    lr : float or array_like, shape (R,)
+    lr : float or array_like, shape (replicas,)
         Each replica's learning rate, > 0.
     seeds : int or sequence of int
         Each replica's minibatch-order seed; one int gives R independent seeds derived from it
@@ -940,7 +945,7 @@ def fit(
     optimizer : {"adam", "sgd"}, default "adam"
     epochs : int, default 10
     batch_size : int, default 32
-    layer_multipliers : array_like, shape (P,) or (R, P), optional
+    layer_multipliers : array_like, shape (P,) or (replicas, P), optional
         Multipliers of the learning rate for each of the P parameter arrays (muP's per-layer
         rates, 0 for an array that must not train); default the model's
         ``default_multipliers`` if it has them, else 1.
