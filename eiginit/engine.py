@@ -48,6 +48,7 @@ from eiginit._checks import (
     check_rates,
 )
 from eiginit.convolution import CNN1d, _conv_backward
+from eiginit.curvature import _second_derivative
 from eiginit.datasets import Dataset
 from eiginit.network import MLP, _activation, _check_activation, _derivative
 from eiginit.parametrization import LayerScale, _check_scales, _loss_grads, init_weights
@@ -285,6 +286,84 @@ class MLPModel:
             if layer:
                 g = np.matmul(g, params[layer])
         return loss, grads
+
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        r"""Every replica's Hessian of its minibatch loss times a direction, exactly.
+
+        Pearlmutter's R-operator (Pearlmutter 1994, section 3), forward mode over the backward
+        pass, as :func:`eiginit.hessian_vector_product` computes it for one network: with
+        :math:`R\{\cdot\} = \frac{d}{dt}(\cdot)(\theta + t v)|_{t=0}` and :math:`V_\ell,
+        c_\ell` the parts of :math:`v` for :math:`W_\ell, b_\ell`,
+
+        .. math::
+
+            R\{h_\ell\} = R\{x_{\ell-1}\} W_\ell^\top + x_{\ell-1} V_\ell^\top + c_\ell,
+            \qquad R\{x_\ell\} = \phi'(h_\ell) \odot R\{h_\ell\},
+
+        then :math:`R\{\bar z\} = (p \odot R\{z\} - p\, \langle p, R\{z\}\rangle)/B`
+        for the softmax :math:`p` and, layer by layer down,
+        :math:`R\{\delta_\ell\} = \phi'(h_\ell) \odot R\{\bar x_\ell\} + \phi''(h_\ell)
+        \odot \bar x_\ell \odot R\{h_\ell\}`, :math:`R\{\nabla W_\ell\} =
+        R\{\delta_\ell\}^\top x_{\ell-1} + \delta_\ell^\top R\{x_{\ell-1}\}`,
+        :math:`R\{\bar x_{\ell-1}\} = R\{\delta_\ell\} W_\ell + \delta_\ell V_\ell`.
+        ReLU's :math:`\phi''` is 0 (exact away from the kink).
+
+        Parameters
+        ----------
+        params : list of numpy.ndarray
+            ``[W_1, ..., W_L, b_1, ..., b_L]``, replica axis first.
+        x : numpy.ndarray, shape (replicas, batch, n_0)
+        y : numpy.ndarray of int, shape (replicas, batch)
+        vectors : list of numpy.ndarray
+            The direction, one array per parameter array, same shapes.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            :math:`H_r v_r` for every replica, shaped like `params`.
+        """
+        depth = len(self.activations)
+        Ws, Vs, cs = params[:depth], vectors[:depth], vectors[depth:]
+        xs, hs = self._forward(params, x)
+        r_x = np.zeros_like(x)
+        r_xs, r_hs = [r_x], []
+        for layer in range(depth):
+            r_h = np.matmul(r_xs[-1], np.swapaxes(Ws[layer], 1, 2))
+            r_h += np.matmul(xs[layer], np.swapaxes(Vs[layer], 1, 2))
+            r_h += cs[layer][:, None, :]
+            r_hs.append(r_h)
+            act = self.activations[layer]
+            slope = _derivative(act, hs[layer], self.negative_slope)
+            r_xs.append(r_h * slope)
+        _, g = _cross_entropy(xs[-1], y)  # (p - e_y) / B
+        B = x.shape[1]
+        p = g * B
+        p[np.arange(p.shape[0])[:, None], np.arange(B)[None, :], y] += 1
+        r_z = r_xs[-1]
+        r_g = (p * r_z - p * np.sum(p * r_z, axis=2, keepdims=True)) / B
+        out: list[Any] = [None] * (2 * depth)
+        for layer in reversed(range(depth)):
+            act = self.activations[layer]
+            d1 = _derivative(act, hs[layer], self.negative_slope)
+            delta = g * d1
+            r_delta = r_g * d1
+            d2 = _second_derivative(act, hs[layer])
+            if d2 is not None:
+                r_delta = r_delta + d2 * g * r_hs[layer]
+            out[layer] = np.matmul(np.swapaxes(r_delta, 1, 2), xs[layer]) + np.matmul(
+                np.swapaxes(delta, 1, 2), r_xs[layer]
+            )
+            out[depth + layer] = r_delta.sum(axis=1)
+            if layer:
+                r_g = np.matmul(r_delta, Ws[layer]) + np.matmul(delta, Vs[layer])
+                g = np.matmul(delta, Ws[layer])
+        return out
 
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on a shared batch x (n, n_0), shape (R, n, n_L)."""

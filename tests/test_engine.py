@@ -8,6 +8,7 @@ import pytest
 from eiginit import initializers as ini
 from eiginit.batched import train_batched
 from eiginit.convolution import CNN1d, delta_orthogonal
+from eiginit.curvature import flatten_parameters, hessian_vector_product
 from eiginit.datasets import Dataset
 from eiginit.engine import (
     CNNModel,
@@ -355,3 +356,32 @@ def test_adapters_refuse_other_networks():
         ResidualModel.from_network("fixup")
     with pytest.raises(ValueError, match=r"rates must be an array of shape"):
         Optimizer("sgd", [np.zeros((2, 3))], np.ones((3, 1)))
+
+
+# ----------------------------------------------------------------------------- curvature
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_mlp_hvp_matches_the_curvature_module_and_finite_differences(activation):
+    group = mlps(2, sizes=(4, 6, 5, 3), activation=activation)
+    model, params = MLPModel.from_networks(group)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 7, 4))
+    y = rng.integers(0, 3, (2, 7))
+    vectors = [rng.standard_normal(p.shape) for p in params]
+    hv = model.hvp(params, x, y, vectors)
+    depth = len(model.activations)
+    for r in range(2):
+        v_r = np.concatenate(
+            [part for i in range(depth) for part in (vectors[i][r].ravel(), vectors[depth + i][r])]
+        )
+        expected = hessian_vector_product(group[r], x[r], y[r], v_r)
+        got = np.concatenate(
+            [part for i in range(depth) for part in (hv[i][r].ravel(), hv[depth + i][r])]
+        )
+        assert flatten_parameters(group[r]).shape == got.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    h = 1e-5  # central difference of the gradients along v
+    pairs = list(zip(params, vectors, strict=True))
+    plus = model.loss_and_gradients([p + h * v for p, v in pairs], x, y)[1]
+    minus = model.loss_and_gradients([p - h * v for p, v in pairs], x, y)[1]
+    for a, b, c in zip(hv, plus, minus, strict=True):
+        np.testing.assert_allclose(a, (b - c) / (2 * h), rtol=1e-5, atol=1e-7)
