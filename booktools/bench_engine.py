@@ -75,9 +75,9 @@ def _mlp(sizes: list[int], replicas: int, dtype: type = np.float32):
 
 
 def mlp_step_rate(
-    replicas: int, depth: int, width: int, batch: int, repeats: int
+    replicas: int, depth: int, width: int, batch: int, repeats: int, optimizer: str | None = "adam"
 ) -> tuple[float, float]:
-    """Return (FLOP/s, steps/s) of the engine's MLP training step (gradients and Adam)."""
+    """Return (FLOP/s, steps/s) of the engine's MLP step: gradients, then `optimizer` (or none)."""
     from eiginit.engine import Optimizer
 
     sizes = [width] * (depth + 1)
@@ -85,11 +85,12 @@ def mlp_step_rate(
     rng = np.random.default_rng(1)
     x = rng.standard_normal((replicas, batch, width)).astype(np.float32)
     y = rng.integers(0, width, (replicas, batch))
-    opt = Optimizer("adam", params, np.full((replicas, len(params)), 1e-4))
+    opt = Optimizer(optimizer or "sgd", params, np.full((replicas, len(params)), 1e-4))
 
     def step() -> None:
         _, grads = model.loss_and_gradients(params, x, y)
-        opt.step(params, grads)
+        if optimizer is not None:
+            opt.step(params, grads)
 
     seconds = _best_seconds(step, repeats, 20)
     return _mlp_flops(sizes, replicas, batch) / seconds, 1 / seconds
@@ -253,7 +254,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
             epochs=EPOCHS,
             batch_size=64,
             drop_last=True,
-            layer_multipliers=mmodel.multipliers,
+            layer_multipliers=mmodel.default_multipliers,
         ),
         repeats,
     )
@@ -280,20 +281,26 @@ def main(argv: list[str] | None = None) -> int:
         "timings: a busy machine slows them, the ratio less)"
     )
     R, L, n, B = args.replicas, args.depth, args.width, args.batch
-    # Interleaved rounds, the best of each: the two rates see the same machine.
-    peak, flops, per_second = 0.0, 0.0, 0.0
+    # Interleaved rounds, the best of each: the rates see the same machine.
+    peak = 0.0
+    best = dict.fromkeys(("adam", "sgd", None), (0.0, 0.0))
     for _ in range(args.repeats):
         peak = max(peak, matmul_rate(R, B, n, 1))
-        step_flops, step_rate = mlp_step_rate(R, L, n, B, 1)
-        if step_flops > flops:
-            flops, per_second = step_flops, step_rate
+        for name in best:
+            rate = mlp_step_rate(R, L, n, B, 1, name)
+            best[name] = max(best[name], rate)
     print(f"\nMLP, float32: depth {L}, width {n}, {R} replicas, batch {B}")
     print(f"  numpy batched matmul ({R}, {B}, {n}) x ({R}, {n}, {n}): {peak / 1e9:8.2f} GFLOP/s")
-    print(
-        f"  engine step (gradients + Adam):        {flops / 1e9:8.2f} GFLOP/s, "
-        f"{per_second:7.1f} steps/s"
-    )
-    print(f"  fraction of the matmul rate:           {flops / peak:8.2f}")
+    for name, label in (
+        ("adam", "gradients + Adam"),
+        ("sgd", "gradients + SGD"),
+        (None, "gradients only"),
+    ):
+        flops, per_second = best[name]
+        print(
+            f"  engine step, {label:17} {flops / 1e9:8.2f} GFLOP/s, {per_second:7.1f} steps/s, "
+            f"{flops / peak:5.2f} of the matmul rate"
+        )
     if not args.skip_trainers:
         print(f"\nsteps per second, old trainer against engine.fit ({R} replicas, {EPOCHS} epochs)")
         print(f"  {'architecture':32} {'old':>9} {'engine':>9} {'ratio':>7} {'steps':>6}")

@@ -388,8 +388,9 @@ class MuPModel:
     :math:`x_\ell = \mathrm{relu}(x_{\ell-1} W_\ell^\top)` for :math:`\ell < L`, logits
     :math:`x_L = x_{L-1} W_L^\top`, softmax cross-entropy; the forward and backward passes are
     :func:`eiginit.forward_replicas` and :func:`eiginit.loss_and_gradients`. Parameters are
-    ``[W_1, ..., W_L]``; :attr:`multipliers` are the layers' learning-rate multipliers
-    :math:`m_\ell` (muP's per-layer rates), to pass to :func:`fit` as `layer_multipliers`.
+    ``[W_1, ..., W_L]``; :attr:`default_multipliers` are the layers' learning-rate
+    multipliers :math:`m_\ell` (muP's per-layer rates), which :func:`fit` applies unless it is
+    given other `layer_multipliers`.
 
     Attributes
     ----------
@@ -420,8 +421,8 @@ class MuPModel:
         return model, list(weights)
 
     @property
-    def multipliers(self) -> np.ndarray:
-        """Each layer's learning-rate multiplier, shape (L,)."""
+    def default_multipliers(self) -> np.ndarray:
+        """Return each layer's learning-rate multiplier, shape (L,)."""
         return np.array([s.lr_multiplier for s in self.scales])
 
     def loss_and_gradients(

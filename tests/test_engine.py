@@ -88,13 +88,29 @@ def test_mup_replicas_equal_separate_runs_with_layer_multipliers():
     scales = parametrize([4, 32, 32, 3], "mup", base_width=8)
     model, params = MuPModel.create(scales, replicas=3, rng=np.random.default_rng(0),
                                     dtype=np.float64)  # fmt: skip
-    assert model.multipliers.shape == (3,)
-    assert len(set(model.multipliers.tolist())) > 1  # muP's rates differ by layer
+    assert model.default_multipliers.shape == (3,)
+    assert len(set(model.default_multipliers.tolist())) > 1  # muP's rates differ by layer
     assert_replicas_equal_separate_runs(
         model, params, blobs(), lr=[0.05, 0.1, 0.2], seeds=[1, 2, 3], optimizer="sgd",
-        momentum=0.0, epochs=2, batch_size=20, layer_multipliers=model.multipliers,
+        momentum=0.0, epochs=2, batch_size=20, layer_multipliers=model.default_multipliers,
         drop_last=True,
     )  # fmt: skip
+
+
+def test_mup_model_applies_its_layer_multipliers_by_default():
+    scales = parametrize([4, 32, 3], "mup", base_width=8)
+    model, params = MuPModel.create(scales, replicas=2, rng=np.random.default_rng(0),
+                                    dtype=np.float64)  # fmt: skip
+    run = functools.partial(fit, model, params, blobs(), lr=0.1, seeds=[0, 1], optimizer="sgd",
+                            epochs=1)  # fmt: skip
+    default, explicit, flat = (
+        run(),
+        run(layer_multipliers=model.default_multipliers),
+        run(layer_multipliers=np.ones(2)),
+    )
+    np.testing.assert_array_equal(default.multipliers, explicit.multipliers)
+    np.testing.assert_allclose(default.final_params[0], explicit.final_params[0], rtol=1e-12)
+    assert not np.allclose(default.final_params[0], flat.final_params[0])
 
 
 def adding_data(n=96, steps=6, seed=0):
