@@ -26,6 +26,29 @@ per-layer rate multipliers (muP), and its seed, from which an independent
 :class:`numpy.random.Generator` draws its own minibatch order every epoch. Replica r of a run of
 R replicas therefore follows, step for step, the run of that replica alone with the same seed
 (tests check this to 1e-12 in float64 for every adapter).
+
+What the chapters need, and where it lives:
+
+- the loss belongs to the model: cross-entropy for the classifiers, mean squared error for
+  :class:`RNNModel` (the adding problem); regression targets make :func:`fit` select on the
+  validation loss, labels on the validation accuracy;
+- gradient clipping per replica (``clip``), full-batch gradient descent (``full_batch=True``,
+  ``optimizer="sgd"``, ``momentum=0``) and muP's per-layer rates (``layer_multipliers``, or the
+  model's ``default_multipliers``) are settings of the one loop, not other loops;
+- the record: per epoch, the training loss and the validation metric (:class:`FitResult`);
+  per step, the loss and the gradient norm (``record_steps=True``); anything else, such as the
+  sharpness from :meth:`MLPModel.hvp`, through ``monitor(params)``, called every epoch;
+- divergence: a replica whose loss or gradients stop being finite is marked, frozen (step size
+  zero) and kept: NaN in the record from then on, never dropped from a table;
+- speed: the adapters default to float32 where their networks do, parameters are contiguous
+  stacked arrays, and the optimizer updates them in place.
+
+:func:`eiginit.train_batched` gives the same numbers as :func:`fit` with :class:`MLPModel`
+(tested to 1e-12). The other trainers differ from :func:`fit` by design in ways a port must
+keep in mind: ``train_rnn`` draws fresh sequences every step from one generator shared by all
+models; ``train_cnn`` and ``train_residual`` walk every replica through the same minibatch order;
+``train_replicas`` draws initializations and orders from one generator and stops a replica whose
+loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``, ``drop_last=True`` here).
 """
 
 from __future__ import annotations
@@ -43,6 +66,7 @@ from eiginit._checks import (
     _describe,
     cast_finite,
     check_betas,
+    check_float_dtype,
     check_int,
     check_positive_float,
     check_rates,
@@ -138,6 +162,12 @@ def _shared_first_layer(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(h.reshape(x.shape[0], R, fan_out).transpose(1, 0, 2))
 
 
+def _cast(arrays: Sequence[np.ndarray], dtype: Any) -> list[np.ndarray]:
+    """Return contiguous copies of `arrays` as `dtype` (refusing values beyond its range)."""
+    dtype = check_float_dtype(dtype)
+    return [np.ascontiguousarray(cast_finite(a, dtype, "the network's parameters")) for a in arrays]
+
+
 # ----------------------------------------------------------------------------- the MLP
 @dataclass(frozen=True)
 class MLPModel:
@@ -174,13 +204,17 @@ class MLPModel:
         check_positive_float(self.negative_slope, "negative_slope")
 
     @classmethod
-    def from_networks(cls, nets: Sequence[MLP]) -> tuple[MLPModel, list[np.ndarray]]:
+    def from_networks(
+        cls, nets: Sequence[MLP], *, dtype: Any = np.float32
+    ) -> tuple[MLPModel, list[np.ndarray]]:
         """Stack R networks of one architecture: return the model and its parameters (copies).
 
         Parameters
         ----------
         nets : sequence of eiginit.MLP
             Same sizes, activations and dtype.
+        dtype : numpy dtype, default float32
+            The parameters' type (float32 is the fast default; float64 for exact comparisons).
 
         Returns
         -------
@@ -221,7 +255,7 @@ class MLPModel:
         model = cls(tuple(first.layer_activation(i) for i in range(depth)), first.negative_slope)
         weights = [np.stack([n.weights[i] for n in nets]) for i in range(depth)]
         biases = [np.stack([n.biases[i] for n in nets]) for i in range(depth)]
-        return model, [*weights, *biases]
+        return model, _cast(weights + biases, dtype)
 
     def network(self, params: Sequence[np.ndarray], index: int) -> MLP:
         """Return replica `index` of `params` as an :class:`eiginit.MLP` (copies)."""
@@ -465,11 +499,13 @@ class RNNModel:
         object.__setattr__(self, "activation", _check_activation(self.activation))
 
     @classmethod
-    def from_network(cls, net: ElmanRNN) -> tuple[RNNModel, list[np.ndarray]]:
-        """Return the model of an :class:`eiginit.ElmanRNN` and copies of its parameters."""
+    def from_network(
+        cls, net: ElmanRNN, *, dtype: Any = np.float32
+    ) -> tuple[RNNModel, list[np.ndarray]]:
+        """Return the model of an :class:`eiginit.ElmanRNN` and its parameters as `dtype`."""
         if not isinstance(net, ElmanRNN):
             raise TypeError(f"net must be an eiginit.ElmanRNN, got {_describe(net)}")
-        return cls(net.activation), [p.copy() for p in net.parameters()]
+        return cls(net.activation), _cast(net.parameters(), dtype)
 
     def _net(self, params: Sequence[np.ndarray]) -> ElmanRNN:
         return ElmanRNN(*params, activation=self.activation)
@@ -517,11 +553,13 @@ class CNNModel:
     length: int
 
     @classmethod
-    def from_network(cls, net: CNN1d) -> tuple[CNNModel, list[np.ndarray]]:
-        """Return the model of a :class:`eiginit.CNN1d` and copies of its parameters."""
+    def from_network(
+        cls, net: CNN1d, *, dtype: Any = np.float32
+    ) -> tuple[CNNModel, list[np.ndarray]]:
+        """Return the model of a :class:`eiginit.CNN1d` and its parameters as `dtype`."""
         if not isinstance(net, CNN1d):
             raise TypeError(f"net must be an eiginit.CNN1d, got {_describe(net)}")
-        return cls(tuple(net.pool_after), int(net.length)), [p.copy() for p in net.params]
+        return cls(tuple(net.pool_after), int(net.length)), _cast(net.params, dtype)
 
     def _net(self, params: Sequence[np.ndarray]) -> CNN1d:
         depth = (len(params) - 2) // 2
@@ -607,12 +645,14 @@ class ResidualModel:
         return mults
 
     @classmethod
-    def from_network(cls, net: ResidualClassifier) -> tuple[ResidualModel, list[np.ndarray]]:
-        """Return the model of a :class:`eiginit.ResidualClassifier` and copies of its arrays."""
+    def from_network(
+        cls, net: ResidualClassifier, *, dtype: Any = np.float32
+    ) -> tuple[ResidualModel, list[np.ndarray]]:
+        """Return the model of a :class:`eiginit.ResidualClassifier` and its arrays as `dtype`."""
         if not isinstance(net, ResidualClassifier):
             raise TypeError(f"net must be an eiginit.ResidualClassifier, got {_describe(net)}")
         model = cls(net.stack, np.asarray(net.train_alpha, dtype=bool).copy())
-        return model, [p.copy() for p in net.parameters()]
+        return model, _cast(net.parameters(), dtype)
 
     def _stack(self, params: Sequence[np.ndarray]) -> ResidualStack:
         stack = copy.copy(self.template)

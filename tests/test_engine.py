@@ -74,7 +74,7 @@ def assert_replicas_equal_separate_runs(model, params, data, alone_model=None, *
 # ----------------------------------------------------------------------------- replicas
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_mlp_replicas_equal_separate_runs(optimizer):
-    model, params = MLPModel.from_networks(mlps(3))
+    model, params = MLPModel.from_networks(mlps(3), dtype=np.float64)
     result = assert_replicas_equal_separate_runs(
         model, params, blobs(), lr=[1e-3, 1e-2, 3e-2], seeds=[4, 5, 6], optimizer=optimizer,
         epochs=3, batch_size=16,
@@ -124,7 +124,7 @@ def test_rnn_replicas_equal_separate_runs_with_clipping():
     rng = np.random.default_rng(0)
     net = ElmanRNN.create(np.stack([0.9 * np.eye(8), 1.2 * np.eye(8), 0.5 * np.eye(8)]), 2, 1,
                           rng=rng)  # fmt: skip
-    model, params = RNNModel.from_network(net)
+    model, params = RNNModel.from_network(net, dtype=np.float64)
     result = assert_replicas_equal_separate_runs(
         model, params, adding_data(), lr=[0.05, 0.2, 0.1], seeds=[0, 1, 2], optimizer="sgd",
         epochs=3, batch_size=16, clip=0.5, record_steps=True,
@@ -139,7 +139,7 @@ def test_cnn_replicas_equal_separate_runs():
     y = (x[:, :4].sum(1) > x[:, 4:].sum(1)).astype(int)
     net = CNN1d.create(length=8, depth=2, channels=4, width=3, n_classes=2, init=delta_orthogonal,
                        replicas=2, rng=rng, pool_after=(1,), dtype=np.float64)  # fmt: skip
-    model, params = CNNModel.from_network(net)
+    model, params = CNNModel.from_network(net, dtype=np.float64)
     assert_replicas_equal_separate_runs(
         model, params, (x[:60], y[:60], x[60:], y[60:]), lr=[1e-2, 3e-2], seeds=[5, 6],
         epochs=2, batch_size=16,
@@ -149,7 +149,7 @@ def test_cnn_replicas_equal_separate_runs():
 def test_residual_replicas_equal_separate_runs():
     net = residual_classifier(["fixup", "rezero", "scaled"], inputs=4, classes=3, width=8,
                               depth=2, rng=np.random.default_rng(0), dtype=np.float64)  # fmt: skip
-    model, params = ResidualModel.from_network(net)
+    model, params = ResidualModel.from_network(net, dtype=np.float64)
     alone = lambda r: ResidualModel(model.template, model.train_alpha[[r]])  # noqa: E731
     result = assert_replicas_equal_separate_runs(
         model, params, blobs(), alone, lr=[1e-2, 1e-2, 3e-3], seeds=[0, 1, 2], epochs=2,
@@ -162,7 +162,7 @@ def test_residual_replicas_equal_separate_runs():
 
 # ----------------------------------------------------------------------------- seeds
 def test_independent_seeds_draw_independent_minibatch_orders():
-    model, params = MLPModel.from_networks(mlps(1) * 3)  # three identical replicas
+    model, params = MLPModel.from_networks(mlps(1) * 3, dtype=np.float64)  # identical replicas
     run = functools.partial(fit, model, params, blobs(), lr=1e-2, epochs=1, batch_size=8,
                             record_steps=True)  # fmt: skip
     same = run(seeds=[3, 3, 4])
@@ -175,7 +175,7 @@ def test_independent_seeds_draw_independent_minibatch_orders():
 
 # ----------------------------------------------------------------------------- divergence
 def test_a_diverging_replica_is_marked_frozen_and_kept_while_others_continue():
-    model, params = MLPModel.from_networks(mlps(3, activation="relu"))
+    model, params = MLPModel.from_networks(mlps(3, activation="relu"), dtype=np.float64)
     data = blobs()
     run = functools.partial(fit, model, params, data, lr=[1e-2, 1e9, 5e-2], seeds=[0, 1, 2],
                             optimizer="sgd", batch_size=16, diverge_above=1e3)  # fmt: skip
@@ -242,7 +242,7 @@ def test_sgd_momentum_matches_the_hand_written_step_and_the_sgd_class():
 
 
 def test_full_batch_sgd_is_gradient_descent():
-    model, params = MLPModel.from_networks(mlps(2))
+    model, params = MLPModel.from_networks(mlps(2), dtype=np.float64)
     data = blobs()
     result = fit(model, params, data, lr=[0.1, 0.3], seeds=[0, 1], optimizer="sgd", momentum=0.0,
                  epochs=3, full_batch=True)  # fmt: skip
@@ -260,7 +260,7 @@ def test_full_batch_sgd_is_gradient_descent():
 
 # ----------------------------------------------------------------------------- early stopping
 def test_early_stopping_returns_the_best_epochs_parameters():
-    model, params = MLPModel.from_networks(mlps(3))
+    model, params = MLPModel.from_networks(mlps(3), dtype=np.float64)
     data = blobs()
     lr, seeds = [3e-2, 1e-1, 3e-1], [0, 1, 2]
     result = fit(model, params, data, lr=lr, seeds=seeds, epochs=8, batch_size=8, patience=2)
@@ -283,7 +283,7 @@ def test_mlp_engine_equals_train_batched(optimizer, lrs):
     group, data = mlps(2), blobs()
     old = train_batched(group, data, lrs=lrs, seeds=[3, 4], optimizer=optimizer, epochs=3,
                         batch_size=16)  # fmt: skip
-    model, params = MLPModel.from_networks(group)
+    model, params = MLPModel.from_networks(group, dtype=np.float64)
     new = fit(model, params, data, lr=lrs, seeds=[3, 4], optimizer=optimizer, epochs=3,
               batch_size=16)  # fmt: skip
     np.testing.assert_allclose(new.train_loss, old.train_loss, rtol=1e-12)
@@ -296,7 +296,7 @@ def test_mlp_engine_equals_train_batched(optimizer, lrs):
 
 
 def test_monitor_is_recorded_every_epoch():
-    model, params = MLPModel.from_networks(mlps(2))
+    model, params = MLPModel.from_networks(mlps(2), dtype=np.float64)
     result = fit(model, params, blobs(), lr=1e-2, seeds=[0, 1], epochs=2,
                  monitor=lambda p: {"norm": np.sqrt((p[0] ** 2).sum(axis=(1, 2)))})  # fmt: skip
     assert result.monitored["norm"].shape == (2, 3)
@@ -305,10 +305,15 @@ def test_monitor_is_recorded_every_epoch():
 
 def test_float32_by_default_in_the_adapters_and_kept_by_fit():
     net = residual_classifier(["kaiming"], inputs=4, classes=3, width=8, depth=2,
-                              rng=np.random.default_rng(0))  # fmt: skip
+                              rng=np.random.default_rng(0), dtype=np.float64)  # fmt: skip
     model, params = ResidualModel.from_network(net)
     result = fit(model, params, blobs(), lr=1e-3, seeds=[0], epochs=1)
     assert all(p.dtype == np.float32 for p in result.params)
+    model, params = MLPModel.from_networks(mlps(2))  # float64 networks, float32 parameters
+    assert all(p.dtype == np.float32 and p.flags.c_contiguous for p in params)
+    assert fit(model, params, blobs(), lr=1e-3, seeds=[0, 1], epochs=1).train_loss.shape == (2, 2)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        MLPModel.from_networks(mlps(1), dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -338,7 +343,7 @@ def test_float32_by_default_in_the_adapters_and_kept_by_fit():
     ],
 )
 def test_fit_refuses_bad_input_by_name(change, error, match):
-    model, params = MLPModel.from_networks(mlps(2))
+    model, params = MLPModel.from_networks(mlps(2), dtype=np.float64)
     args = {"model": model, "params": params, "data": blobs(), "lr": 1e-2, "seeds": [0, 1]}
     args.update(change)
     with pytest.raises(error, match=match):
@@ -346,7 +351,7 @@ def test_fit_refuses_bad_input_by_name(change, error, match):
 
 
 def test_fit_refuses_data_that_does_not_fit():
-    model, params = MLPModel.from_networks(mlps(2))
+    model, params = MLPModel.from_networks(mlps(2), dtype=np.float64)
     x = np.ones((10, 4))
     with pytest.raises(ValueError, match=r"data.x_train must be non-empty and finite"):
         fit(model, params, (x * np.nan, np.zeros(10, int)), lr=1e-2, seeds=[0, 1])
@@ -361,7 +366,7 @@ def test_fit_refuses_data_that_does_not_fit():
 
 def test_adapters_refuse_other_networks():
     with pytest.raises(TypeError, match=r"nets must be a list of eiginit.MLP"):
-        MLPModel.from_networks(mlps(1)[0])
+        MLPModel.from_networks(mlps(1)[0], dtype=np.float64)
     with pytest.raises(ValueError, match=r"nets must share one architecture"):
         MLPModel.from_networks([*mlps(1), *mlps(1, sizes=(4, 8, 3))])
     with pytest.raises(TypeError, match=r"net must be an eiginit.ElmanRNN"):
@@ -378,7 +383,7 @@ def test_adapters_refuse_other_networks():
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_mlp_hvp_matches_the_curvature_module_and_finite_differences(activation):
     group = mlps(2, sizes=(4, 6, 5, 3), activation=activation)
-    model, params = MLPModel.from_networks(group)
+    model, params = MLPModel.from_networks(group, dtype=np.float64)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 7, 4))
     y = rng.integers(0, 3, (2, 7))
