@@ -406,3 +406,35 @@ def test_mlp_hvp_matches_the_curvature_module_and_finite_differences(activation)
     minus = model.loss_and_gradients([p - h * v for p, v in pairs], x, y)[1]
     for a, b, c in zip(hv, plus, minus, strict=True):
         np.testing.assert_allclose(a, (b - c) / (2 * h), rtol=1e-5, atol=1e-7)
+
+
+def test_fit_leaves_the_given_parameters_alone():
+    model, params = MLPModel.from_networks(mlps(2), dtype=np.float64)
+    before = [p.copy() for p in params]
+    fit(model, params, blobs(), lr=1e-1, seeds=[0, 1], epochs=2)
+    for a, b in zip(params, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_non_finite_gradients_mark_a_replica_without_a_loss_limit():
+    model, params = MLPModel.from_networks(mlps(2, activation="relu"), dtype=np.float64)
+    run = functools.partial(fit, model, params, blobs(), lr=[1e-2, 1e200], seeds=[0, 1],
+                            optimizer="sgd", batch_size=16, record_steps=True)  # fmt: skip
+    short, long = run(epochs=2), run(epochs=3)
+    assert short.diverged.tolist() == [False, True]
+    step = short.diverged_step[1]
+    assert np.isnan(short.step_loss[1, step - 1 :]).all()
+    assert np.isfinite(short.step_loss[0]).all()
+    for a, b in zip(short.final_params, long.final_params, strict=True):
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_regression_selects_the_epoch_of_lowest_validation_loss():
+    net = ElmanRNN.create(np.stack([0.5 * np.eye(6)] * 2), 2, 1, rng=np.random.default_rng(2))
+    model, params = RNNModel.from_network(net, dtype=np.float64)
+    result = fit(model, params, adding_data(), lr=[0.05, 0.5], seeds=[0, 1], optimizer="sgd",
+                 epochs=4, batch_size=16, clip=1.0)  # fmt: skip
+    assert result.metric == "loss"
+    np.testing.assert_array_equal(result.best_value, np.nanmin(result.val_metric, axis=1))
+    expected = np.nanargmin(result.val_metric, axis=1)
+    np.testing.assert_array_equal(result.best_epoch, expected)
