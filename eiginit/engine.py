@@ -1144,7 +1144,7 @@ def fit(
     for name, flag in (("full_batch", full_batch), ("drop_last", drop_last)):
         if not isinstance(flag, bool | np.bool_):
             raise TypeError(f"{name} must be True or False, got {_describe(flag)}")
-    if drop_last and batch_size > n:
+    if drop_last and not full_batch and batch_size > n:
         raise ValueError(f"batch_size must be at most {n} with drop_last, got {batch_size}")
     if metric is None:
         metric = "accuracy" if y_train.dtype.kind == "i" else "loss"
@@ -1209,7 +1209,15 @@ def fit(
         since_best = 0 if improved.any() else since_best + 1
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        initial = np.asarray(model.loss(model.predict(work, x_train), y_train), np.float64)
+        outputs = model.predict(work, x_train)
+        if y_train.dtype.kind == "i":
+            for name, labels in (("data.y_train", y_train), ("data.y_val", y_val)):
+                if labels is not None and labels.max() >= outputs.shape[-1]:
+                    raise ValueError(
+                        f"{name} must hold labels below the model's {outputs.shape[-1]} outputs, "
+                        f"got {int(labels.max())}"
+                    )
+        initial = np.asarray(model.loss(outputs, y_train), np.float64)
         mark(~np.isfinite(initial))
         train_loss[:, 0] = np.where(diverged, np.nan, initial)
         observe(0)
@@ -1222,7 +1230,7 @@ def fit(
             seen = 0
             for start in range(0, n, n if full_batch else batch_size):
                 idx = orders[:, start : start + (n if full_batch else batch_size)]
-                if drop_last and idx.shape[1] < batch_size:
+                if drop_last and not full_batch and idx.shape[1] < batch_size:
                     break
                 loss, grads = model.loss_and_gradients(work, x_train[idx], y_train[idx])
                 loss = np.asarray(loss, dtype=np.float64)
@@ -1253,10 +1261,8 @@ def fit(
                 total += np.where(diverged, 0.0, loss) * idx.shape[1]
                 seen += idx.shape[1]
                 opt.step(work, grads)
-            was = diverged.copy()
             mark(~_finite_rows(work, R))
             train_loss[:, epoch] = np.where(diverged, np.nan, total / seen)
-            train_loss[was | diverged, epoch] = np.nan
             epochs_run = epoch
             observe(epoch)
             if patience is not None and has_val and since_best >= patience:

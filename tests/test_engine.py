@@ -359,6 +359,11 @@ def test_fit_refuses_data_that_does_not_fit():
         fit(model, params, (x, np.zeros(9, int)), lr=1e-2, seeds=[0, 1])
     with pytest.raises(ValueError, match=r"needs integer labels"):
         fit(model, params, (x, np.zeros(10)), lr=1e-2, seeds=[0, 1], metric="accuracy")
+    with pytest.raises(ValueError, match=r"data.y_train must hold labels below the model's 3"):
+        fit(model, params, (x, np.full(10, 3)), lr=1e-2, seeds=[0, 1])
+    with pytest.raises(ValueError, match=r"batch_size must be at most 10 with drop_last"):
+        fit(model, params, (x, np.zeros(10, int)), lr=1e-2, seeds=[0, 1], batch_size=11,
+            drop_last=True)  # fmt: skip
     mixed = [params[0].astype(np.float32), *params[1:]]
     with pytest.raises(ValueError, match=r"params\[1\] must have the replica axis first"):
         fit(model, mixed, (x, np.zeros(10, int)), lr=1e-2, seeds=[0, 1])
