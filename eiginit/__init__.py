@@ -85,6 +85,7 @@ from eiginit.engine import (
     ResidualModel,
     RNNModel,
     fit,
+    replica_sharpness,
 )
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
@@ -344,6 +345,7 @@ __all__ = [
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "replica_sharpness",
     "residual_classifier",
     "residual_variance",
     "run_cell",

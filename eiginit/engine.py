@@ -90,6 +90,7 @@ __all__ = [
     "RNNModel",
     "ResidualModel",
     "fit",
+    "replica_sharpness",
 ]
 
 
@@ -980,6 +981,79 @@ def _multipliers(value: Any, R: int, P: int) -> np.ndarray:
     if not np.all(np.isfinite(array)) or np.any(array < 0):
         raise ValueError(f"layer_multipliers must be finite and >= 0, got {array.tolist()}")
     return np.broadcast_to(array, (R, P)).copy()
+
+
+# ----------------------------------------------------------------------------- curvature
+def replica_sharpness(
+    model: Model,
+    params: Sequence[np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    iterations: int = 100,
+) -> np.ndarray:
+    r"""Each replica's loss-Hessian eigenvalue of largest modulus, by power iteration on ``hvp``.
+
+    Power iteration (Golub & Van Loan, *Matrix Computations*, 4th ed., 2013, section 7.3.1), all
+    replicas at once: :math:`u \leftarrow H_r u / \|H_r u\|` for `iterations` products, then the
+    Rayleigh quotient :math:`u^\top H_r u`. The loss is the model's mean loss on the shared batch
+    ``(x, y)``; the model must have ``hvp`` (:meth:`MLPModel.hvp`). With ``monitor=lambda p:
+    {"sharpness": replica_sharpness(model, p, x, y, rng=...)}``, :func:`fit` records it every
+    epoch (the quantity of the edge of stability, :math:`\lambda_{\max}` against
+    :math:`2/\eta`).
+
+    Parameters
+    ----------
+    model : Model
+        With an ``hvp(params, x, y, vectors)`` method.
+    params : sequence of numpy.ndarray
+    x : numpy.ndarray, shape (batch, ...)
+        One batch shared by all replicas.
+    y : numpy.ndarray, shape (batch, ...)
+    rng : numpy.random.Generator
+        Draws the start vectors.
+    iterations : int, default 100
+        Hessian-vector products, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray, shape (replicas,)
+
+    Examples
+    --------
+    A linear softmax classifier at zero weights on one example: the Hessian of the bias block is
+    :math:`\operatorname{diag} p - p p^\top` with :math:`p = (1/2, 1/2)`, eigenvalue 1/2:
+
+    >>> model = MLPModel(("linear",))
+    >>> params = [np.zeros((1, 2, 1)), np.zeros((1, 2))]
+    >>> x, y = np.zeros((1, 1)), np.array([0])
+    >>> replica_sharpness(model, params, x, y, rng=np.random.default_rng(0)).round(6).tolist()
+    [0.5]
+    """
+    hvp = getattr(model, "hvp", None)
+    if not callable(hvp):
+        raise TypeError(
+            f"model must have an hvp(params, x, y, vectors) method, got {_describe(model)}"
+        )
+    arrays = _check_params(params)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {_describe(rng)}")
+    iterations = check_int(iterations, "iterations", minimum=1)
+    R = arrays[0].shape[0]
+    xs = np.broadcast_to(x, (R, *np.shape(x)))
+    ys = np.broadcast_to(y, (R, *np.shape(y)))
+
+    def normalized(vs: list[np.ndarray]) -> list[np.ndarray]:
+        norm = np.sqrt(sum(np.sum(v.reshape(R, -1) ** 2, axis=1) for v in vs))
+        norm = np.where(norm > 0, norm, 1.0)
+        return [v / norm.reshape((R,) + (1,) * (v.ndim - 1)) for v in vs]
+
+    u = normalized([rng.standard_normal(p.shape).astype(p.dtype) for p in arrays])
+    for _ in range(iterations - 1):
+        u = normalized(hvp(arrays, xs, ys, u))
+    hu = hvp(arrays, xs, ys, u)
+    return sum(np.sum((a * b).reshape(R, -1), axis=1) for a, b in zip(u, hu, strict=True))
 
 
 # ----------------------------------------------------------------------------- the loop

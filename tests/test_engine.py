@@ -8,7 +8,7 @@ import pytest
 from eiginit import initializers as ini
 from eiginit.batched import train_batched
 from eiginit.convolution import CNN1d, delta_orthogonal
-from eiginit.curvature import flatten_parameters, hessian_vector_product
+from eiginit.curvature import flatten_parameters, hessian_top_eigenvalue, hessian_vector_product
 from eiginit.datasets import Dataset
 from eiginit.engine import (
     CNNModel,
@@ -20,6 +20,7 @@ from eiginit.engine import (
     ResidualModel,
     RNNModel,
     fit,
+    replica_sharpness,
 )
 from eiginit.network import MLP
 from eiginit.parametrization import parametrize
@@ -443,3 +444,21 @@ def test_regression_selects_the_epoch_of_lowest_validation_loss():
     np.testing.assert_array_equal(result.best_value, np.nanmin(result.val_metric, axis=1))
     expected = np.nanargmin(result.val_metric, axis=1)
     np.testing.assert_array_equal(result.best_epoch, expected)
+
+
+def test_replica_sharpness_matches_power_iteration_of_the_curvature_module():
+    group = mlps(2, sizes=(4, 6, 3), activation="tanh")
+    model, params = MLPModel.from_networks(group, dtype=np.float64)
+    data = blobs()
+    x, y = data.x_train[:20], data.y_train[:20]
+    got = replica_sharpness(model, params, x, y, rng=np.random.default_rng(0), iterations=300)
+    for r in range(2):
+        ref = hessian_top_eigenvalue(group[r], x, y, rng=np.random.default_rng(1), tol=1e-8,
+                                     max_iter=2000)  # fmt: skip
+        np.testing.assert_allclose(got[r], ref.eigenvalue, rtol=1e-6)
+    sharp = lambda p: {"sharpness": replica_sharpness(model, p, x, y, rng=np.random.default_rng(0))}  # noqa: E731
+    result = fit(model, params, data, lr=0.1, seeds=[0, 1], optimizer="sgd", momentum=0.0,
+                 full_batch=True, epochs=2, monitor=sharp)  # fmt: skip
+    assert result.monitored["sharpness"].shape == (2, 3)
+    with pytest.raises(TypeError, match="model must have an hvp"):
+        replica_sharpness(RNNModel(), params, x, y, rng=np.random.default_rng(0))
