@@ -37,11 +37,12 @@ What the chapters need, and where it lives:
   model's ``default_multipliers``) are settings of the one loop, not other loops;
 - the record: per epoch, the training loss and the validation metric (:class:`FitResult`);
   per step, the loss and the gradient norm (``record_steps=True``); anything else, such as the
-  sharpness from :meth:`MLPModel.hvp`, through ``monitor(params)``, called every epoch;
+  sharpness (:func:`replica_sharpness`, from :meth:`MLPModel.hvp`), through
+  ``monitor(params)``, called every epoch;
 - divergence: a replica whose loss or gradients stop being finite is marked, frozen (step size
   zero) and kept: NaN in the record from then on, never dropped from a table;
-- speed: the adapters default to float32 where their networks do, parameters are contiguous
-  stacked arrays, and the optimizer updates them in place.
+- speed: the adapters return float32 parameters unless asked for float64, parameters are
+  contiguous stacked arrays, and the optimizer updates them in place.
 
 :func:`eiginit.train_batched` gives the same numbers as :func:`fit` with :class:`MLPModel`
 (tested to 1e-12). The other trainers differ from :func:`fit` by design in ways a port must
