@@ -146,7 +146,10 @@ def template(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time full, no-op and one-chapter builds against plain Python; print page weights."""
+    """Time full, no-op and one-chapter builds against plain Python; print page weights.
+
+    ``nox -s bench -- --engine`` times the training engine instead (booktools/bench_engine.py).
+    """
     _install(session, "docs", "test")
     session.run("python", "-m", "booktools.bench", *session.posargs, env=_tool_env())
 

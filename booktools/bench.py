@@ -15,7 +15,8 @@ On a throw-away copy of the project, it times:
 
 The budget: full build <= 1.3 x floor + Sphinx's fixed cost, no-op rebuild <= a tenth
 of the full build, no chapter over 60 s. Usage: ``python -m booktools.bench [--jobs 2]
-[--chapter SLUG] [--json PATH]``.
+[--chapter SLUG] [--json PATH]``; ``--engine`` benchmarks the training engine instead
+(:mod:`booktools.bench_engine`).
 """
 
 from __future__ import annotations
@@ -157,7 +158,16 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print its tables; return 1 if a build that must pass failed."""
+    """Run the benchmark and print its tables; return 1 if a build that must pass failed.
+
+    ``--engine`` runs the training engine's benchmark instead (:mod:`booktools.bench_engine`),
+    passing it the other arguments.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--engine" in argv:
+        from booktools.bench_engine import main as engine_main
+
+        return engine_main([a for a in argv if a != "--engine"])
     parser = argparse.ArgumentParser(prog="nox -s bench --", description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", default="2", help="-j value to measure (0 skips it)")
     parser.add_argument("--chapter", help="the chapter to edit (default: the first)")

@@ -21,6 +21,10 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
 - :mod:`eiginit.batched`: many networks of one architecture trained at once, each with its own
   initialization, seed and learning rate (Parts IV and V).
+- :mod:`eiginit.engine`: one training engine for every architecture: a model protocol for
+  replica-stacked networks, SGD-momentum and Adam written once, ``fit`` with per-replica seeds,
+  rates and per-layer multipliers, early stopping and divergence marking, one result type, and
+  the MLP, muP network, Elman RNN, 1-D CNN and residual classifier as models (Parts IV and V).
 - :mod:`eiginit.study`: the contenders and the learning-rate sweep of the training study (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
@@ -87,6 +91,18 @@ from eiginit.deep_products import (
     residual_block_jacobians,
 )
 from eiginit.diagnose import Diagnosis, LayerReport, diagnose
+from eiginit.engine import (
+    CNNModel,
+    FitResult,
+    MLPModel,
+    Model,
+    MuPModel,
+    Optimizer,
+    ResidualModel,
+    RNNModel,
+    fit,
+    replica_sharpness,
+)
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -230,6 +246,7 @@ __all__ = [
     "Adam",
     "BatchedResult",
     "CNN1d",
+    "CNNModel",
     "CNNTrainingResult",
     "ClaimError",
     "Contender",
@@ -239,6 +256,7 @@ __all__ = [
     "Diagnosis",
     "ElmanRNN",
     "FirstStep",
+    "FitResult",
     "ForwardPass",
     "GradientDescentRun",
     "Gradients",
@@ -249,18 +267,24 @@ __all__ = [
     "LayerScale",
     "LogNormMoments",
     "LyapunovSpectrum",
+    "MLPModel",
     "MeanField",
     "MemoryCapacity",
+    "Model",
+    "MuPModel",
+    "Optimizer",
     "PowerIterationResult",
     "ProductSpectrum",
     "PropagationStats",
     "RNNForwardPass",
     "RNNGradients",
+    "RNNModel",
     "RNNTrainingResult",
     "ReplicaTraining",
     "ResidualClassifier",
     "ResidualForward",
     "ResidualGradients",
+    "ResidualModel",
     "ResidualStack",
     "ResidualTrainingResult",
     "SpectralNormResult",
@@ -299,6 +323,7 @@ __all__ = [
     "expected_real_eigenvalues",
     "first_step",
     "fisher_memory",
+    "fit",
     "fixup_scale",
     "flatten_parameters",
     "forward_replicas",
@@ -345,6 +370,7 @@ __all__ = [
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "replica_sharpness",
     "residual_block_jacobians",
     "residual_classifier",
     "residual_variance",
