@@ -94,8 +94,25 @@ def _convert_span(text: str, labels: dict[int, str]) -> str:
     return _REFERENCE.sub(replace, text)
 
 
+#: A Markdown link whose whole text is one chapter reference: ``[chapter 8](training.md#x)``.
+_LINKED = re.compile(r"\[(?P<text>[Cc]hapter[ \u00a0]+(?P<n>\d+))\]\((?P<target>[^)\s]+)\)")
+
+
 def _convert_line(line: str, labels: dict[int, str]) -> str:
-    """Rewrite one prose line, leaving code, roles and math as they are."""
+    """Rewrite one prose line, leaving code, roles and math as they are.
+
+    A link whose text is a chapter reference to that chapter's page becomes the reference (a
+    link already; the section anchor goes, the chapter stays): a role cannot sit in a link.
+    """
+
+    def unlink(match: re.Match[str]) -> str:
+        label = labels.get(int(match.group("n")))
+        page = match.group("target").split("#")[0].removesuffix(".md").removesuffix(".html")
+        if label is None or label != f"ch-{Path(page).name}":
+            return match.group(0)
+        return match.group("text")
+
+    line = _LINKED.sub(unlink, line)
     out, last = [], 0
     for match in _PROTECTED.finditer(line):
         out.append(_convert_span(line[last : match.start()], labels))
