@@ -136,6 +136,8 @@ copybutton_exclude = ".linenos, .gp, .go"
 # docstring type ("array_like, shape (k, k)") kept as the text the author wrote, not a link.
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "signature"
+# A signature longer than this puts one parameter per line (it ran past a phone's screen).
+python_maximum_signature_line_length = 60
 autodoc_preserve_defaults = True
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True

@@ -10,8 +10,22 @@ Serves the built site on 127.0.0.1 (an ephemeral port), opens every page in Debi
 - makes a request that leaves loopback (any non-127.0.0.0/8, non-::1 host);
 - shows a figure without an opaque light background in dark mode (illegible there);
 
-and if the search page does not find ``Xavier``. It also reports the first-visit page weight of a
-chapter: every byte the browser fetched, with a cold cache, to show that page.
+and if the search page does not find ``Xavier``. Every page is also laid out at two widths, a
+desktop (1,400 px) and a phone (412 px, touch), and fails if, at either width,
+
+- the page pans sideways, or a figure, an output or a table is wider than its column (a table may
+  scroll sideways on a phone, but only a little: :data:`PHONE_TABLE_SCROLL`), or printed output
+  needs a scrollbar on the desktop;
+- inline math is cut off, or display math wider than its line cannot be scrolled;
+- more than one search field shows (the page's own field on the search page);
+- the menu button does not open the navigation (phone: the dialog with the chapter list; desktop:
+  the sidebar hides), or the "On this page" button does not open the page's contents;
+- a chapter's number is missing from the sidebar, its heading, its tab title or its figure and
+  equation numbers.
+
+It reports the first-visit page weight of a chapter (every byte the browser fetched, with a cold
+cache, to show that page), the widest element at each width, and the smallest text in a figure
+as drawn on a phone.
 
 Usage (``nox -s browser`` runs it after building the book)::
 
@@ -143,6 +157,145 @@ DARK_FIGURES_JS = """
 """
 
 
+#: The two widths every page is laid out at: (name, width, height, mobile).
+WIDTHS = (("desktop", 1400, 900, False), ("phone", 412, 915, True))
+#: How far a table may scroll sideways inside its box on a phone (px): "a short scroll".
+PHONE_TABLE_SCROLL = 120
+#: The smallest text a figure should draw on a phone (CSS px), reported, not enforced.
+FIGURE_TEXT_PX = 9.0
+
+#: Measure the layout of the page as it is now (at the current width). Figures are SVG with text
+#: drawn as paths: each text item is a group scaled by its font size in pt / 100 (matplotlib's
+#: convention), so its height on screen is that size, in px, times the displayed width over the
+#: SVG's viewBox width (its natural width in pt).
+LAYOUT_JS = """
+(async () => {
+  const article = document.querySelector("article.bd-article") || document.body;
+  const box = article.getBoundingClientRect();
+  const style = getComputedStyle(article);
+  const left = box.left + parseFloat(style.paddingLeft);
+  const right = box.right - parseFloat(style.paddingRight);
+  const column = right - left;
+  const shown = (el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  };
+  const where = (el) => {
+    const fig = el.closest("figure, table, div.math, .cell, section");
+    return (fig && fig.id) || (el.closest("section") || {}).id || "";
+  };
+  const wide = [];
+  const note = (kind, el, width, limit) => {
+    if (width > limit + 1) { wide.push({kind, where: where(el), width: Math.round(width),
+                                        limit: Math.round(limit)}); }
+  };
+  let widest = {kind: "", width: 0, where: ""};
+  const consider = (kind, el, width) => {
+    if (width > widest.width) { widest = {kind, where: where(el), width: Math.round(width)}; }
+  };
+  for (const table of article.querySelectorAll("table")) {
+    if (table.closest(".highlight, .highlighttable") || table.classList.contains("highlighttable")
+        || !shown(table)) { continue; }
+    const width = table.getBoundingClientRect().width;
+    consider("table", table, width);
+    note("table", table, width, column);
+  }
+  for (const img of article.querySelectorAll("img")) {
+    if (!shown(img)) { continue; }
+    const r = img.getBoundingClientRect();
+    consider("figure", img, r.width);
+    note("figure", img, r.width, column);
+  }
+  for (const pre of article.querySelectorAll(".cell_output pre, div.output pre")) {
+    if (!shown(pre)) { continue; }
+    consider("output", pre, pre.scrollWidth);
+    note("output box", pre, pre.getBoundingClientRect().width, column);
+    if (pre.scrollWidth > pre.clientWidth + 1) {
+      wide.push({kind: "output line", where: where(pre), width: pre.scrollWidth,
+                 limit: pre.clientWidth});
+    }
+  }
+  const math = {overflowing: 0, unscrollable: [], clipped: []};
+  for (const mjx of article.querySelectorAll("div.math mjx-container")) {
+    if (mjx.scrollWidth > mjx.clientWidth + 1) {
+      math.overflowing += 1;
+      consider("equation", mjx, mjx.scrollWidth);
+      const o = getComputedStyle(mjx).overflowX;
+      if (o !== "auto" && o !== "scroll") { math.unscrollable.push(where(mjx)); }
+    }
+  }
+  for (const span of article.querySelectorAll("span.math")) {
+    const o = getComputedStyle(span).overflowX;
+    if (span.scrollWidth > span.clientWidth + 1 && o !== "auto" && o !== "scroll") {
+      math.clipped.push(where(span));
+    }
+  }
+  const searches = Array.from(document.querySelectorAll("input[name=q]")).filter(shown).length;
+  const texts = [];
+  for (const img of article.querySelectorAll("img")) {
+    if (!shown(img) || !/\\.svg$/.test(img.src)) { continue; }
+    let svg = "";
+    try { svg = await (await fetch(img.src)).text(); } catch (e) { continue; }
+    const view = /viewBox="[\\d.\\s-]*?\\s([\\d.]+)\\s[\\d.]+"/.exec(svg);
+    if (!view) { continue; }
+    const scale = img.getBoundingClientRect().width / parseFloat(view[1]);
+    const sizes = Array.from(svg.matchAll(/scale\\(([\\d.]+) -\\1\\)/g), (m) => 100 * m[1]);
+    for (const pt of sizes) { if (pt > 0 && pt < 100) { texts.push(pt * scale); } }
+  }
+  return {
+    viewport: window.innerWidth, page: document.documentElement.scrollWidth,
+    column: Math.round(column), wide, widest, math, searches,
+    figureText: texts.length ? Math.min(...texts) : null,
+    textItems: texts.length, smallText: texts.filter((px) => px < %(small)s).length,
+  };
+})()
+""".replace("%(small)s", str(FIGURE_TEXT_PX))
+
+#: What a reader sees of the book's numbering: the sidebar's entries, the page's heading, its
+#: tab title, and its figure, table and equation numbers.
+NUMBERS_JS = """
+(() => {
+  const nav = document.querySelector("nav.bd-docs-nav");
+  const h1 = document.querySelector("article.bd-article h1");
+  return {
+    sidebar: nav ? Array.from(nav.querySelectorAll("a.reference"), (a) => [
+      a.getAttribute("href"), a.textContent.trim()]) : [],
+    heading: h1 ? h1.textContent.replace("#", "").trim() : "",
+    title: document.title,
+    captions: Array.from(document.querySelectorAll("article .caption-number"),
+                         (s) => s.textContent.trim()),
+    equations: Array.from(document.querySelectorAll("article span.eqno"),
+                          (s) => s.textContent.replace("#", "").trim()),
+  };
+})()
+"""
+
+#: Press the visible menu button (and then the "On this page" button) and see what opens. On a
+#: phone each opens a dialog; on a desktop the menu button hides the sidebar.
+TOGGLE_JS = """
+(async (which) => {
+  const shown = (el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  };
+  const button = Array.from(document.querySelectorAll("." + which + "-toggle")).find(shown);
+  if (!button) { return {button: false}; }
+  const sidebar = document.getElementById("pst-" + which + "-sidebar");
+  const before = sidebar ? sidebar.getBoundingClientRect() : null;
+  button.click();
+  await new Promise((r) => setTimeout(r, 500));
+  const dialog = document.getElementById("pst-" + which + "-sidebar-modal");
+  const open = !!(dialog && dialog.open);
+  const links = open ? Array.from(dialog.querySelectorAll("a")).filter(shown).length : 0;
+  const after = sidebar ? sidebar.getBoundingClientRect() : null;
+  const hidden = !!(before && after && before.width > 0 && (after.right <= 0 || after.width === 0
+    || getComputedStyle(sidebar).visibility === "hidden"));
+  if (open) { dialog.close(); } else if (hidden) { button.click(); }
+  await new Promise((r) => setTimeout(r, 300));
+  return {button: true, open, links, hidden};
+})
+"""
+
 _SCROLL_TO_FIGURE_JS = """
 (async () => {
   const fig = document.querySelector("figure img, .cell_output img");
@@ -250,6 +403,112 @@ class PageReport:
     by_type: dict[str, int] = field(default_factory=dict)
     urls: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
+    layout: dict[str, dict[str, Any]] = field(default_factory=dict)
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def layout_problems(layout: dict[str, Any], width: str, page: str) -> list[str]:
+    """Judge one page's layout at one width (what :data:`LAYOUT_JS` measured).
+
+    >>> ok = {"viewport": 412, "page": 412, "column": 364, "wide": [], "searches": 1,
+    ...       "math": {"overflowing": 2, "unscrollable": [], "clipped": []}}
+    >>> layout_problems(ok, "phone", "a.html")
+    []
+    >>> table = {"kind": "table", "where": "t", "width": 600, "limit": 364}
+    >>> layout_problems({**ok, "page": 600, "wide": [table]}, "phone", "a.html")
+    ['phone: the page is 600 px wide in a 412 px window (it pans sideways)', \
+'phone: table 600 px wide in a 364 px column (#t)']
+    """
+    problems = []
+    if layout["page"] > layout["viewport"] + 1:
+        problems.append(
+            f"{width}: the page is {layout['page']} px wide in a {layout['viewport']} px window"
+            " (it pans sideways)"
+        )
+    for item in layout["wide"]:
+        kind, over = item["kind"], item["width"] - item["limit"]
+        if width == "phone" and kind == "table" and over <= PHONE_TABLE_SCROLL:
+            continue  # a short sideways scroll inside the table's box
+        if width == "phone" and kind == "output line":
+            continue  # printed output scrolls inside its box on a phone, as code does
+        what = "printed line" if kind == "output line" else kind
+        problems.append(
+            f"{width}: {what} {item['width']} px wide in a {item['limit']} px column"
+            f" (#{item['where']})"
+        )
+    math = layout["math"]
+    for where in math["unscrollable"]:
+        problems.append(f"{width}: an equation wider than its line cannot be scrolled (#{where})")
+    for where in math["clipped"]:
+        problems.append(f"{width}: inline math is cut off (#{where})")
+    allowed = 2 if Path(page).name == "search.html" else 1
+    if layout["searches"] > allowed:
+        problems.append(f"{width}: {layout['searches']} search fields on the page")
+    return problems
+
+
+def toggle_problems(result: dict[str, Any], which: str, width: str) -> list[str]:
+    """Judge what pressing the menu (``primary``) or contents (``secondary``) button did.
+
+    >>> toggle_problems({"button": True, "open": False, "hidden": False}, "primary", "phone")
+    ['phone: the menu button does not open the navigation']
+    >>> toggle_problems({"button": True, "open": True, "links": 40}, "primary", "phone")
+    []
+    >>> toggle_problems({"button": True, "open": False, "hidden": True}, "primary", "desktop")
+    []
+    """
+    name = "menu button" if which == "primary" else "contents button"
+    if not result.get("button"):
+        return [f"{width}: no visible {name}"] if which == "primary" else []
+    if width == "phone" and not (result.get("open") and result.get("links", 0) > 0):
+        what = "the navigation" if which == "primary" else "the page's contents"
+        return [f"{width}: the {name} does not open {what}"]
+    if width == "desktop" and not (result.get("open") or result.get("hidden")):
+        return [f"{width}: the {name} does nothing"]
+    return []
+
+
+_NUMBERED = re.compile(r"^(\d+)\.\s+\S")
+
+
+def chapter_numbers(sidebar: list[list[str]]) -> dict[str, int]:
+    """Map each numbered page of the sidebar to its chapter number ("7. The backward pass").
+
+    >>> chapter_numbers([["a.html", "1. One"], ["b.html#s", "Two"], ["c.html", "2. Three"]])
+    {'a.html': 1, 'c.html': 2}
+    """
+    numbers = {}
+    for href, text in sidebar:
+        match = _NUMBERED.match(text)
+        if match and "#" not in href:
+            numbers.setdefault(href, int(match.group(1)))
+    return numbers
+
+
+def numbering_problems(page: str, number: int, seen: dict[str, Any]) -> list[str]:
+    """Check that a chapter's number shows where a reader looks for it.
+
+    >>> seen = {"heading": "7. The backward pass", "title": "7. The backward pass - Book",
+    ...         "captions": ["Fig. 7.1", "Table 7.1"], "equations": ["(7.1)", "(7.2)"]}
+    >>> numbering_problems("b.html", 7, seen)
+    []
+    >>> for problem in numbering_problems("b.html", 7, {**seen, "captions": ["Fig. 31"]}):
+    ...     print(problem)
+    b.html: 'Fig. 31' is not numbered in chapter 7
+    """
+    problems = []
+    prefix = f"{number}."
+    if not seen["heading"].startswith(prefix + " "):
+        problems.append(f"{page}: the heading does not start with {prefix}: {seen['heading']!r}")
+    if not seen["title"].startswith(prefix + " "):
+        problems.append(f"{page}: the tab title does not start with {prefix}: {seen['title']!r}")
+    for caption in seen["captions"]:
+        if not re.match(rf"^\S+\.? {number}\.\d+", caption):
+            problems.append(f"{page}: {caption!r} is not numbered in chapter {number}")
+    for equation in seen["equations"]:
+        if not equation.startswith(f"({number}."):
+            problems.append(f"{page}: equation {equation} is not numbered in chapter {number}")
+    return problems
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -366,6 +625,15 @@ class Chromium:
         events, self.events = self.events, []
         return events
 
+    def emulate(self, width: int, height: int, mobile: bool) -> None:
+        """Lay the page out as a window of this size (a touch phone if `mobile`)."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+            session=True,
+        )
+        self.send("Emulation.setTouchEmulationEnabled", {"enabled": mobile}, session=True)
+
     def screenshot(self, path: Path) -> None:
         """Save a PNG of the visible part of the page."""
         data = self.send("Page.captureScreenshot", {"format": "png"}, session=True)["data"]
@@ -425,8 +693,10 @@ def problems_in_events(events: list[dict[str, Any]], report: PageReport) -> None
 
 
 def check_page(browser: Chromium, site: Path, base: str, page: str) -> PageReport:
-    """Load one page and run every check on it."""
+    """Load one page and run every check on it, at both widths."""
     report = PageReport(page)
+    name, width, height, mobile = WIDTHS[0]
+    browser.emulate(width, height, mobile)
     problems_in_events(browser.load(base + page), report)
     for target in missing_local_targets(site, base, browser.evaluate(LINKS_JS)):
         report.problems.append(f"link to a missing file: {target}")
@@ -442,6 +712,17 @@ def check_page(browser: Chromium, site: Path, base: str, page: str) -> PageRepor
             f"math not typeset: {math['untypeset']} of {math['math']} left as TeX, "
             f"{math['errors']} MathJax errors"
         )
+    report.numbers = browser.evaluate(NUMBERS_JS)
+    for name, width, height, mobile in WIDTHS:
+        if (width, mobile) != (WIDTHS[0][1], WIDTHS[0][3]):
+            browser.emulate(width, height, mobile)
+            browser.pump(0.2)  # let the page lay itself out again
+        layout = browser.evaluate(LAYOUT_JS)
+        report.layout[name] = layout
+        report.problems += layout_problems(layout, name, page)
+        for which in ("primary", "secondary"):
+            result = browser.evaluate(f"({TOGGLE_JS})({json.dumps(which)})")
+            report.problems += toggle_problems(result, which, name)
     problems_in_events(browser.events, report)  # anything logged while checking
     return report
 
@@ -459,6 +740,50 @@ def served_gzip_bytes(site: Path, base: str, urls: list[str]) -> int:
             compressible = path.suffix in {".html", ".js", ".css", ".svg", ".json", ".txt"}
             total += gzip_size(path) if compressible else path.stat().st_size
     return total
+
+
+def report_numbering(reports: list[PageReport]) -> int:
+    """Check the chapter numbers of every chapter page against the sidebar; return failures."""
+    by_page = {r.page: r for r in reports}
+    index = by_page.get("index.html")
+    numbers = chapter_numbers(index.numbers.get("sidebar", [])) if index else {}
+    problems = []
+    if not numbers:
+        problems.append("no numbered chapter in the sidebar")
+    elif sorted(numbers.values()) != list(range(1, len(numbers) + 1)):
+        problems.append(f"the sidebar's chapter numbers are not 1 to N: {numbers}")
+    for page, number in numbers.items():
+        if page in by_page:
+            problems += numbering_problems(page, number, by_page[page].numbers)
+    print(f"\nChapter numbers: {len(numbers)} chapters in the sidebar, checked on their pages")
+    for problem in problems:
+        print(f"FAIL {problem}")
+    return len(problems)
+
+
+def summarize_layout(reports: list[PageReport]) -> None:
+    """Print what the layout checks measured at each width (the widest element, figure text)."""
+    for name, width, _height, _mobile in WIDTHS:
+        laid = [(r.page, r.layout[name]) for r in reports if name in r.layout]
+        if not laid:
+            continue
+        page, layout = max(laid, key=lambda pl: pl[1]["widest"]["width"])
+        widest = layout["widest"]
+        texts = [(pg, lay["figureText"]) for pg, lay in laid if lay.get("figureText") is not None]
+        items = sum(lay.get("textItems", 0) for _, lay in laid)
+        small = sum(lay.get("smallText", 0) for _, lay in laid)
+        scrolling = sum(lay["math"]["overflowing"] for _, lay in laid)
+        print(f"\nAt {width} px ({name}), {len(laid)} pages: column {layout['column']} px;")
+        print(
+            f"  widest element: a {widest['kind']} of {widest['width']} px on {page}"
+            f" (#{widest['where']}); {scrolling} equations scroll sideways"
+        )
+        if texts:
+            low_page, low = min(texts, key=lambda pt: pt[1])
+            print(
+                f"  figure text: smallest {low:.1f} px ({low_page}); {small} of {items} text"
+                f" items below {FIGURE_TEXT_PX:g} px"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -499,6 +824,9 @@ def main(argv: list[str] | None = None) -> int:
                 for problem in report.problems:
                     print(f"         - {problem}")
                 failures += bool(report.problems)
+
+            failures += report_numbering(reports)
+            summarize_layout(reports)
 
             first = reports[0]
             print(f"\nFirst visit of {weight_page} (cold cache, fresh profile):")

@@ -12,7 +12,9 @@ whose number comes from the table of contents::
     chapters 2 and 3 ->  chapters {numref}`%s <ch-power-iteration>` and {numref}`%s <ch-...>`
 
 Only prose is touched: not code cells (except their ``mystnb`` caption header), code blocks,
-math, inline code, roles or MyST comments (``%`` lines). A number larger than the book's chapter
+math, inline code, roles or MyST comments (``%`` lines). A link whose text is "chapter N" and
+whose target is that chapter becomes the reference; one to another page is reported, not
+rewritten (rephrase it by hand). A number larger than the book's chapter
 count is left alone (it is another book's chapter: "Trefethen & Embree, chapter 14"); a smaller
 one always means this book, so cite another book's chapter with "ch." or "§".
 
@@ -44,6 +46,8 @@ _REFERENCE = re.compile(
 )
 #: What a prose line keeps as is: inline code and roles (`...`), inline and display math.
 _PROTECTED = re.compile(r"(`+)(?:.|\n)*?\1|\$\$.*?\$\$|\$[^$\n]+\$")
+#: ... and, when rewriting, the text of a Markdown link (a role cannot sit inside a link).
+_PROTECTED_OR_LINK = re.compile(_PROTECTED.pattern + r"|\[[^\]]*\]\([^)\s]*\)")
 
 
 def chapter_labels(book: Path = BOOK) -> dict[int, str]:
@@ -114,7 +118,7 @@ def _convert_line(line: str, labels: dict[int, str]) -> str:
 
     line = _LINKED.sub(unlink, line)
     out, last = [], 0
-    for match in _PROTECTED.finditer(line):
+    for match in _PROTECTED_OR_LINK.finditer(line):
         out.append(_convert_span(line[last : match.start()], labels))
         out.append(match.group(0))
         last = match.end()
@@ -220,7 +224,7 @@ def find_bare(path: Path, labels: dict[int, str]) -> list[Bare]:
     for number, (line, is_prose) in enumerate(
         zip(text.split("\n"), _prose_lines(text), strict=True), start=1
     ):
-        if is_prose and _convert_line(line, labels) != line:
+        if is_prose:
             for match in _REFERENCE.finditer(_PROTECTED.sub(" ", line)):
                 numbers = [int(n) for n in re.findall(r"\d+", match.group("numbers"))]
                 if all(n in labels for n in numbers):
