@@ -176,7 +176,8 @@ def continue_chapter_numbers(app: Sphinx, env: Any) -> list[str]:
 
     Sphinx starts each numbered toctree at 1 again, so with one toctree per part Part II would
     restart at 1. After Sphinx has numbered sections (``env-get-updated``), shift each
-    toctree's section numbers (headings, sidebar, prev/next) by the chapters before it, then let
+    toctree's section numbers (headings, sidebar, prev/next, the tab title, which Sphinx renders
+    from the numbered title) by the chapters before it, then let
     Sphinx count figures, tables and equations again, per chapter with ``numfig_secnum_depth =
     1`` (``Fig. 9.2``, ``(13.4)``). Returns the pages to rewrite.
     """
@@ -209,15 +210,6 @@ def chapter_number(env: Any, docname: str) -> int | None:
     """Return the chapter number of a page (its numbered toctree entry), or None if it has none."""
     number = env.toc_secnumbers.get(docname, {}).get("")
     return number[0] if number and len(number) == 1 else None
-
-
-def number_page_title(
-    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
-) -> None:
-    """Put the chapter number in the page's title (the browser tab): "7. The backward pass"."""
-    number = chapter_number(app.env, pagename)
-    if number is not None and context.get("title"):
-        context["title"] = f"{number}{app.config.html_secnumber_suffix}{context['title']}"
 
 
 # --- figures: a full-size view on tap, lazy loading, alternative text ------------------------
@@ -705,7 +697,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("eiginit-api", EiginitApi)
     app.connect("doctree-resolved", resolve_chapter_map)
     app.connect("env-get-updated", continue_chapter_numbers, priority=600)
-    app.connect("html-page-context", number_page_title)
     app.connect("doctree-resolved", caption_alt_text)
     app.connect("html-page-context", link_figures)
     app.connect("builder-inited", refresh_api_pages)
