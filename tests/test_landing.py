@@ -68,6 +68,7 @@ def test_parts_are_numbered_and_guide_and_back_matter_are_not():
     text = _INDEX.read_text()
     trees = re.findall(r"```\{toctree\}\n:caption: ([^\n]*)\n(.*?)```", text, re.S)
     numbered = [caption for caption, body in trees if re.search(r"^:numbered: 1$", body, re.M)]
-    assert numbered and all(caption.startswith("Part ") for caption in numbered)
+    assert numbered
+    assert all(caption.startswith("Part ") for caption in numbered)
     assert [c for c, _ in trees if c.startswith("Part ")] == numbered
     assert "For contributors" in [c for c, _ in trees]
