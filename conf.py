@@ -115,6 +115,7 @@ html_copy_source = True
 # --- Theme, offline assets, math, API reference ----------------------------------------------
 html_static_path = ["book/_static"]
 html_css_files = ["eiginit.css"]
+html_js_files = [("eiginit.js", {"defer": "defer"})]  # inline math that does not fit scrolls
 templates_path = ["book/_templates"]  # layout.html: the tab title names the book once
 # A logo, not a figure: kept out of book/, where every image is made by the build. Without a
 # favicon, browsers ask for /favicon.ico (a 404, which is a console error).

@@ -278,20 +278,22 @@ TOGGLE_JS = """
     const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
   };
+  const until = async (test) => {
+    for (let i = 0; i < 16 && !test(); i++) { await new Promise((r) => setTimeout(r, 40)); }
+    return test();
+  };
   const button = Array.from(document.querySelectorAll("." + which + "-toggle")).find(shown);
   if (!button) { return {button: false}; }
   const sidebar = document.getElementById("pst-" + which + "-sidebar");
-  const before = sidebar ? sidebar.getBoundingClientRect() : null;
-  button.click();
-  await new Promise((r) => setTimeout(r, 500));
   const dialog = document.getElementById("pst-" + which + "-sidebar-modal");
-  const open = !!(dialog && dialog.open);
+  const wasShown = !!(sidebar && shown(sidebar) && sidebar.getBoundingClientRect().right > 0);
+  const gone = () => !shown(sidebar) || sidebar.getBoundingClientRect().right <= 0;
+  button.click();
+  const open = await until(() => !!(dialog && dialog.open));
   const links = open ? Array.from(dialog.querySelectorAll("a")).filter(shown).length : 0;
-  const after = sidebar ? sidebar.getBoundingClientRect() : null;
-  const hidden = !!(before && after && before.width > 0 && (after.right <= 0 || after.width === 0
-    || getComputedStyle(sidebar).visibility === "hidden"));
-  if (open) { dialog.close(); } else if (hidden) { button.click(); }
-  await new Promise((r) => setTimeout(r, 300));
+  const hidden = !open && wasShown && await until(gone);
+  if (open) { dialog.close(); }
+  if (hidden) { button.click(); await until(() => !gone()); }
   return {button: true, open, links, hidden};
 })
 """

@@ -308,16 +308,21 @@ def api_page_name(module: str) -> str:
 def api_page_text(module: str) -> str:
     """Return the source of a module's API page: a title, a label and the ``eiginit-api`` directive.
 
+    The directive runs in reStructuredText (``eval-rst``): it writes autodoc directives.
+
     >>> print(api_page_text("eiginit.power"))
     (api-power)=
-    # `eiginit.power`
+    # eiginit.power
     <BLANKLINE>
-    ```{eiginit-api} eiginit.power
+    ```{eval-rst}
+    .. eiginit-api:: eiginit.power
     ```
     <BLANKLINE>
     """
     stem = module.rpartition(".")[2]
-    return f"({API_FOLDER}-{stem})=\n# `{module}`\n\n```{{eiginit-api}} {module}\n```\n"
+    return (
+        f"({API_FOLDER}-{stem})=\n# {module}\n\n```{{eval-rst}}\n.. eiginit-api:: {module}\n```\n"
+    )
 
 
 def write_api_pages(srcdir: Path, modules: list[str]) -> list[Path]:
@@ -351,10 +356,11 @@ def refresh_api_pages(app: Sphinx) -> None:
 class EiginitApi(SphinxDirective):
     """The API reference: with a module name, that module's page; without, the list of modules.
 
-    ``{eiginit-api} eiginit.power`` documents the names of ``eiginit.__all__`` that the module
-    defines (autodoc, numpy-style docstrings), after the module's docstring. With no argument it
-    lists every public module with the first line of its docstring and a link to its page.
-    """
+    Used inside ``eval-rst`` (it emits reStructuredText). ``.. eiginit-api:: eiginit.power``
+    documents the names of ``eiginit.__all__`` that the module defines (autodoc, numpy-style
+    docstrings), after the module's docstring. With no argument it lists every public module
+    with the first line of its docstring and a link to its page.
+    
 
     has_content = False
     optional_arguments = 1

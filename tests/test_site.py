@@ -413,7 +413,7 @@ def test_every_public_module_has_its_committed_api_page_and_no_other(ext, tmp_pa
 
 def test_api_index_lists_the_module_pages_in_a_hidden_toctree():
     text = (ROOT / "book" / "api.md").read_text()
-    assert "```{eiginit-api}\n```" in text
+    assert "```{eval-rst}\n.. eiginit-api::\n```" in text
     assert re.search(r"```\{toctree\}\n:hidden:\n:glob:\n\napi/\*\n```", text)
 
 

@@ -1,0 +1,23 @@
+/* eiginit book: inline math wider than its line scrolls sideways instead of being cut off.
+
+   The theme clips inline math to the line (span.math { overflow: hidden }), so a long formula on
+   a phone simply lost its end. Once MathJax has typeset the page, and again whenever the window
+   changes size, each inline formula wider than its box gets the class eiginit-wide, which
+   eiginit.css turns into a sideways scroll. */
+(function () {
+  "use strict";
+  function mark() {
+    document.querySelectorAll("span.math").forEach(function (span) {
+      span.classList.toggle("eiginit-wide", span.scrollWidth > span.clientWidth + 2);
+    });
+  }
+  window.addEventListener("load", function () {
+    var mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise) {
+      mj.startup.promise.then(mark);
+    } else {
+      mark();
+    }
+  });
+  window.addEventListener("resize", mark);
+})();
