@@ -360,7 +360,7 @@ class EiginitApi(SphinxDirective):
     documents the names of ``eiginit.__all__`` that the module defines (autodoc, numpy-style
     docstrings), after the module's docstring. With no argument it lists every public module
     with the first line of its docstring and a link to its page.
-    
+    """
 
     has_content = False
     optional_arguments = 1
