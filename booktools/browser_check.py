@@ -230,7 +230,8 @@ LAYOUT_JS = """
       math.clipped.push(where(span));
     }
   }
-  const searches = Array.from(document.querySelectorAll("input[name=q]")).filter(shown).length;
+  const searches = Array.from(document.querySelectorAll(".search-button-field, form.bd-search"))
+    .filter(shown).length;
   const texts = [];
   for (const img of article.querySelectorAll("img")) {
     if (!shown(img) || !/\\.svg$/.test(img.src)) { continue; }
