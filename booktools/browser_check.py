@@ -225,8 +225,15 @@ LAYOUT_JS = """
     }
   }
   for (const span of article.querySelectorAll("span.math")) {
+    // Cut off: wider than the line it sits in, and clipped (not scrollable).
+    const formula = span.querySelector("mjx-container");
+    const block = span.parentElement &&
+      span.parentElement.closest("p, li, dd, dt, td, th, figcaption, div");
+    if (!formula || !block) { continue; }
+    const bs = getComputedStyle(block);
+    const line = block.clientWidth - parseFloat(bs.paddingLeft) - parseFloat(bs.paddingRight);
     const o = getComputedStyle(span).overflowX;
-    if (span.scrollWidth > span.clientWidth + 1 && o !== "auto" && o !== "scroll") {
+    if (formula.getBoundingClientRect().width > line + 1 && o !== "auto" && o !== "scroll") {
       math.clipped.push(where(span));
     }
   }

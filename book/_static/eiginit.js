@@ -6,9 +6,20 @@
    eiginit.css turns into a sideways scroll. */
 (function () {
   "use strict";
+  // Wider than the line it sits in (not merely a pixel or two of MathJax overhang).
+  function tooWide(span) {
+    var formula = span.querySelector("mjx-container");
+    var block = span.parentElement && span.parentElement.closest("p, li, dd, dt, td, th, figcaption, div");
+    if (!formula || !block) {
+      return false;
+    }
+    var style = getComputedStyle(block);
+    var line = block.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return formula.getBoundingClientRect().width > line + 1;
+  }
   function mark() {
     document.querySelectorAll("span.math").forEach(function (span) {
-      span.classList.toggle("eiginit-wide", span.scrollWidth > span.clientWidth + 2);
+      span.classList.toggle("eiginit-wide", tooWide(span));
     });
   }
   window.addEventListener("load", function () {
