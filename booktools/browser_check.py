@@ -240,15 +240,21 @@ LAYOUT_JS = """
   const searches = Array.from(document.querySelectorAll(".search-button-field, form.bd-search"))
     .filter(shown).length;
   const texts = [];
+  window.__eiginitSvg = window.__eiginitSvg || {};  // each SVG read once per page
   for (const img of article.querySelectorAll("img")) {
     if (!shown(img) || !/\\.svg$/.test(img.src)) { continue; }
-    let svg = "";
-    try { svg = await (await fetch(img.src)).text(); } catch (e) { continue; }
-    const view = /viewBox="[\\d.\\s-]*?\\s([\\d.]+)\\s[\\d.]+"/.exec(svg);
-    if (!view) { continue; }
-    const scale = img.getBoundingClientRect().width / parseFloat(view[1]);
-    const sizes = Array.from(svg.matchAll(/scale\\(([\\d.]+) -\\1\\)/g), (m) => 100 * m[1]);
-    for (const pt of sizes) { if (pt > 0 && pt < 100) { texts.push(pt * scale); } }
+    if (!(img.src in window.__eiginitSvg)) {
+      let svg = "";
+      try { svg = await (await fetch(img.src)).text(); } catch (e) { svg = ""; }
+      const view = /viewBox="[\\d.\\s-]*?\\s([\\d.]+)\\s[\\d.]+"/.exec(svg);
+      const sizes = Array.from(svg.matchAll(/scale\\(([\\d.]+) -\\1\\)/g), (m) => 100 * m[1]);
+      window.__eiginitSvg[img.src] = view ? {width: parseFloat(view[1]),
+        sizes: sizes.filter((pt) => pt > 0 && pt < 100)} : null;
+    }
+    const svg = window.__eiginitSvg[img.src];
+    if (!svg) { continue; }
+    const scale = img.getBoundingClientRect().width / svg.width;
+    for (const pt of svg.sizes) { texts.push(pt * scale); }
   }
   return {
     viewport: window.innerWidth, page: document.documentElement.scrollWidth,
@@ -294,14 +300,22 @@ TOGGLE_JS = """
   if (!button) { return {button: false}; }
   const sidebar = document.getElementById("pst-" + which + "-sidebar");
   const dialog = document.getElementById("pst-" + which + "-sidebar-modal");
-  const wasShown = !!(sidebar && shown(sidebar) && sidebar.getBoundingClientRect().right > 0);
-  const gone = () => !shown(sidebar) || sidebar.getBoundingClientRect().right <= 0;
+  const before = sidebar ? sidebar.getBoundingClientRect() : null;
+  const wasShown = !!(sidebar && shown(sidebar) && before.right > 0);
+  // Hiding: gone, or on its way out (sliding left or narrowing; the theme animates it).
+  const gone = () => {
+    const r = sidebar.getBoundingClientRect();
+    return !shown(sidebar) || r.right <= 0 || r.right < before.right - 8 ||
+      r.width < before.width - 8;
+  };
   button.click();
-  const open = await until(() => !!(dialog && dialog.open));
+  const isOpen = () => !!(dialog && dialog.open);
+  await until(() => isOpen() || (wasShown && gone()));
+  const open = isOpen();
   const links = open ? Array.from(dialog.querySelectorAll("a")).filter(shown).length : 0;
-  const hidden = !open && wasShown && await until(gone);
+  const hidden = !open && wasShown && gone();
   if (open) { dialog.close(); }
-  if (hidden) { button.click(); await until(() => !gone()); }
+  if (hidden) { button.click(); }  // shown again (the check does not wait for it)
   return {button: true, open, links, hidden};
 })
 """
@@ -617,7 +631,7 @@ class Chromium:
             raise RuntimeError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def load(self, url: str, *, quiet: float = 0.5, timeout: float = 60.0) -> list[dict]:
+    def load(self, url: str, *, quiet: float = 0.3, timeout: float = 60.0) -> list[dict]:
         """Navigate to `url`, wait for the load event and network quiet; return its events."""
         self.events.clear()
         self.send("Page.navigate", {"url": url}, session=True)
