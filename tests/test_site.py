@@ -460,3 +460,74 @@ def test_theme_has_no_top_navbar_and_no_fullscreen_button():
     conf = (ROOT / "conf.py").read_text()
     assert '"navbar_persistent": [],' in conf
     assert '"use_fullscreen_button": False,' in conf
+
+
+# --- the browser check's judgements at two widths --------------------------------------------
+
+
+def _layout(**changes):
+    base = {
+        "viewport": 1400, "page": 1400, "column": 772, "wide": [], "searches": 1,
+        "math": {"overflowing": 0, "unscrollable": [], "clipped": []},
+    }  # fmt: skip
+    return {**base, **changes}
+
+
+def _wide(kind, width, limit, where="x"):
+    return {"kind": kind, "where": where, "width": width, "limit": limit}
+
+
+def test_a_table_may_scroll_a_little_on_a_phone_but_never_on_a_desktop():
+    short = [_wide("table", 380 + browser_check.PHONE_TABLE_SCROLL, 380)]
+    long = [_wide("table", 381 + browser_check.PHONE_TABLE_SCROLL, 380)]
+    assert browser_check.layout_problems(_layout(wide=short), "phone", "a.html") == []
+    assert browser_check.layout_problems(_layout(wide=long), "phone", "a.html") != []
+    desk = [_wide("table", 800, 772)]
+    assert browser_check.layout_problems(_layout(wide=desk), "desktop", "a.html") != []
+
+
+def test_printed_lines_must_fit_on_a_desktop_and_may_scroll_on_a_phone():
+    line = [_wide("output line", 959, 772)]
+    assert browser_check.layout_problems(_layout(wide=line), "phone", "a.html") == []
+    [problem] = browser_check.layout_problems(_layout(wide=line), "desktop", "a.html")
+    assert problem == "desktop: printed line 959 px wide in a 772 px column (#x)"
+
+
+def test_figures_wider_than_the_column_and_cut_math_fail_at_any_width():
+    for width in ("desktop", "phone"):
+        fig = _layout(wide=[_wide("figure", 500, 380)])
+        assert browser_check.layout_problems(fig, width, "a.html")
+        cut = _layout(math={"overflowing": 1, "unscrollable": ["eq"], "clipped": ["p"]})
+        assert len(browser_check.layout_problems(cut, width, "a.html")) == 2
+
+
+def test_one_search_field_per_page_and_the_search_page_its_own():
+    assert browser_check.layout_problems(_layout(searches=2), "desktop", "a.html")
+    assert browser_check.layout_problems(_layout(searches=2), "desktop", "search.html") == []
+    assert browser_check.layout_problems(_layout(searches=3), "desktop", "search.html")
+
+
+def test_the_menu_button_must_open_the_navigation_on_a_phone_and_hide_it_on_a_desktop():
+    dead = {"button": True, "open": False, "links": 0, "hidden": False}
+    assert browser_check.toggle_problems(dead, "primary", "phone")
+    assert browser_check.toggle_problems(dead, "primary", "desktop")
+    assert browser_check.toggle_problems(dead, "secondary", "phone")
+    empty = {"button": True, "open": True, "links": 0}
+    assert browser_check.toggle_problems(empty, "primary", "phone")
+    assert browser_check.toggle_problems({"button": False}, "primary", "phone")
+    assert browser_check.toggle_problems({"button": False}, "secondary", "phone") == []
+
+
+def test_chapter_numbers_are_checked_in_heading_title_figures_and_equations():
+    seen = {
+        "heading": "9. Recurrent networks", "title": "9. Recurrent networks - Book",
+        "captions": ["Fig. 9.1", "Fig. 9.2"], "equations": ["(9.1)"],
+    }  # fmt: skip
+    assert browser_check.numbering_problems("r.html", 9, seen) == []
+    for key, wrong in [
+        ("heading", "Recurrent networks"),
+        ("title", "Recurrent networks - Book"),
+        ("captions", ["Fig. 41"]),
+        ("equations", ["(28)"]),
+    ]:
+        assert browser_check.numbering_problems("r.html", 9, {**seen, key: wrong})
