@@ -237,6 +237,11 @@ LAYOUT_JS = """
       math.clipped.push(where(span));
     }
   }
+  const codeScroll = Array.from(article.querySelectorAll(".cell_input pre, div.highlight pre"))
+    .filter((pre) => shown(pre) && !pre.closest(".cell_output") &&
+      pre.scrollWidth > pre.clientWidth + 1).length;
+  const shrunk = Array.from(article.querySelectorAll("img"))
+    .filter((img) => shown(img) && img.naturalWidth > img.getBoundingClientRect().width + 1).length;
   const searches = Array.from(document.querySelectorAll(".search-button-field, form.bd-search"))
     .filter(shown).length;
   const texts = [];
@@ -258,7 +263,7 @@ LAYOUT_JS = """
   }
   return {
     viewport: window.innerWidth, page: document.documentElement.scrollWidth,
-    column: Math.round(column), wide, widest, math, searches,
+    column: Math.round(column), wide, widest, math, searches, codeScroll, shrunk,
     figureText: texts.length ? Math.min(...texts) : null,
     textItems: texts.length, smallText: texts.filter((px) => px < %(small)s).length,
   };
@@ -798,9 +803,12 @@ def summarize_layout(reports: list[PageReport]) -> None:
         small = sum(lay.get("smallText", 0) for _, lay in laid)
         scrolling = sum(lay["math"]["overflowing"] for _, lay in laid)
         print(f"\nAt {width} px ({name}), {len(laid)} pages: column {layout['column']} px;")
+        code = sum(lay.get("codeScroll", 0) for _, lay in laid)
+        shrunk = sum(lay.get("shrunk", 0) for _, lay in laid)
         print(
             f"  widest element: a {widest['kind']} of {widest['width']} px on {page}"
-            f" (#{widest['where']}); {scrolling} equations scroll sideways"
+            f" (#{widest['where']}); {scrolling} equations and {code} code blocks scroll"
+            f" sideways; {shrunk} figures shown below their natural size"
         )
         if texts:
             low_page, low = min(texts, key=lambda pt: pt[1])
