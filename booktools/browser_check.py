@@ -906,10 +906,12 @@ def main(argv: list[str] | None = None) -> int:
                         session=True,
                     )
                     for page in ("index.html", weight_page):
-                        browser.load(base + page)
-                        browser.evaluate(_SCROLL_TO_FIGURE_JS)
-                        name = f"{Path(page).stem}-{scheme}.png"
-                        browser.screenshot(args.screenshots / name)
+                        for width_name, width, height, mobile in WIDTHS:
+                            browser.emulate(width, height, mobile)
+                            browser.load(base + page)
+                            browser.evaluate(_SCROLL_TO_FIGURE_JS)
+                            name = f"{Path(page).stem}-{width_name}-{scheme}.png"
+                            browser.screenshot(args.screenshots / name)
                 print(f"Screenshots in {args.screenshots}")
     finally:
         browser.close()
