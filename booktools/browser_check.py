@@ -435,6 +435,7 @@ class PageReport:
     layout: dict[str, dict[str, Any]] = field(default_factory=dict)
     numbers: dict[str, Any] = field(default_factory=dict)
     visit: PageReport | None = None  # the load alone (lazy figures far down not fetched)
+    dark: dict[str, Any] | None = None  # DARK_FIGURES_JS in dark mode
 
 
 def layout_problems(layout: dict[str, Any], width: str, page: str) -> list[str]:
@@ -664,6 +665,19 @@ class Chromium:
         )
         self.send("Emulation.setTouchEmulationEnabled", {"enabled": mobile}, session=True)
 
+    def set_color_scheme(self, scheme: str) -> None:
+        """Emulate the reader's system colour scheme; wait until the theme has followed it."""
+        self.send(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+            session=True,
+        )
+        wait = (
+            "(async () => { for (let i = 0; i < 25 && document.documentElement.dataset.theme"
+            " !== %s; i++) { await new Promise((r) => setTimeout(r, 20)); } })()"
+        )
+        self.evaluate(wait % json.dumps(scheme))
+
     def screenshot(self, path: Path) -> None:
         """Save a PNG of the visible part of the page."""
         data = self.send("Page.captureScreenshot", {"format": "png"}, session=True)["data"]
@@ -758,6 +772,10 @@ def check_page(browser: Chromium, site: Path, base: str, page: str) -> PageRepor
         for which in ("primary", "secondary"):
             result = browser.evaluate(f"({TOGGLE_JS})({json.dumps(which)})")
             report.problems += toggle_problems(result, which, name)
+    if report.images:  # the same page in the reader's dark mode (no reload: the theme follows)
+        browser.set_color_scheme("dark")
+        report.dark = browser.evaluate(DARK_FIGURES_JS)
+        browser.set_color_scheme("light")
     problems_in_events(browser.events, report)  # anything logged while checking
     return report
 
@@ -885,17 +903,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nFAIL search for {args.search!r} found nothing")
                 failures += 1
 
-            browser.send(
-                "Emulation.setEmulatedMedia",
-                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
-                session=True,
-            )
             figures = 0
             for report in reports:
-                if not report.images:
-                    continue
-                browser.load(base + report.page)
-                dark = browser.evaluate(DARK_FIGURES_JS)
+                dark = report.dark or {"count": 0, "bad": []}
                 figures += dark["count"]
                 for src in dark["bad"]:
                     print(f"FAIL dark mode: figure without a light background on {report.page}")
@@ -906,11 +916,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.screenshots:
                 args.screenshots.mkdir(parents=True, exist_ok=True)
                 for scheme in ("light", "dark"):
-                    browser.send(
-                        "Emulation.setEmulatedMedia",
-                        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
-                        session=True,
-                    )
+                    browser.set_color_scheme(scheme)
                     for page in ("index.html", weight_page):
                         for width_name, width, height, mobile in WIDTHS:
                             browser.emulate(width, height, mobile)
