@@ -21,7 +21,9 @@ desktop (1,400 px) and a phone (412 px, touch), and fails if, at either width,
 - the menu button does not open the navigation (phone: the dialog with the chapter list; desktop:
   the sidebar hides), or the "On this page" button does not open the page's contents;
 - a chapter's number is missing from the sidebar, its heading, its tab title or its figure and
-  equation numbers.
+  equation numbers;
+- on a phone, a tap on a figure does not open it at full size, or its text there is smaller than
+  :data:`FIGURE_TEXT_PX`.
 
 It reports the first-visit page weight of a chapter (every byte the browser fetched, with a cold
 cache, to show that page), the widest element at each width, and the smallest text in a figure
@@ -161,7 +163,8 @@ DARK_FIGURES_JS = """
 WIDTHS = (("desktop", 1400, 900, False), ("phone", 412, 915, True))
 #: How far a table may scroll sideways inside its box on a phone (px): "a short scroll".
 PHONE_TABLE_SCROLL = 120
-#: The smallest text a figure should draw on a phone (CSS px), reported, not enforced.
+#: The smallest text a figure may show (CSS px): in its full-size view on a phone (a tap), where
+#: it is enforced; in the column it is reported (a phone shows a figure at about half size).
 FIGURE_TEXT_PX = 9.0
 
 #: Measure the layout of the page as it is now (at the current width). Figures are SVG with text
@@ -325,6 +328,39 @@ TOGGLE_JS = """
 })
 """
 
+#: On a phone, tap each figure: it must open at full size (eiginit.js), where its smallest text
+#: is measured as LAYOUT_JS does (the SVG sizes it read are reused).
+FIGURE_VIEW_JS = """
+(async () => {
+  const until = async (test) => {
+    for (let i = 0; i < 25 && !test(); i++) { await new Promise((r) => setTimeout(r, 20)); }
+    return test();
+  };
+  const links = Array.from(document.querySelectorAll("article a.eiginit-figure-link"));
+  const result = {figures: links.length, opened: 0, minText: null, where: ""};
+  for (const link of links) {
+    link.click();
+    const view = document.getElementById("eiginit-figure-view");
+    const big = () => view && view.querySelector("img");
+    const ready = await until(() => view && view.open && big().complete && big().naturalWidth > 0);
+    if (!ready) { continue; }
+    result.opened += 1;
+    const svg = (window.__eiginitSvg || {})[big().src];
+    if (svg && svg.sizes.length) {
+      const px = Math.min(...svg.sizes) * big().getBoundingClientRect().width / svg.width;
+      if (result.minText === null || px < result.minText) {
+        result.minText = px;
+        const fig = link.closest("figure");
+        result.where = fig ? fig.id : "";
+      }
+    }
+    view.close();
+  }
+  return result;
+})()
+"""
+
+
 _SCROLL_TO_FIGURE_JS = """
 (async () => {
   const fig = document.querySelector("figure img, .cell_output img");
@@ -436,6 +472,7 @@ class PageReport:
     numbers: dict[str, Any] = field(default_factory=dict)
     visit: PageReport | None = None  # the load alone (lazy figures far down not fetched)
     dark: dict[str, Any] | None = None  # DARK_FIGURES_JS in dark mode
+    figure_view: dict[str, Any] | None = None  # FIGURE_VIEW_JS on a phone
 
 
 def layout_problems(layout: dict[str, Any], width: str, page: str) -> list[str]:
@@ -475,6 +512,28 @@ def layout_problems(layout: dict[str, Any], width: str, page: str) -> list[str]:
     allowed = 2 if Path(page).name == "search.html" else 1
     if layout["searches"] > allowed:
         problems.append(f"{width}: {layout['searches']} search fields on the page")
+    return problems
+
+
+def figure_view_problems(view: dict[str, Any]) -> list[str]:
+    """Judge the full-size figure view on a phone: every figure opens, its text is legible.
+
+    >>> figure_view_problems({"figures": 2, "opened": 2, "minText": 13.3, "where": "fig-a"})
+    []
+    >>> figure_view_problems({"figures": 2, "opened": 1, "minText": 8.0, "where": "fig-a"})
+    ['phone: 1 of 2 figures do not open at full size on a tap', \
+'phone: text of 8.0 px in the full-size view of #fig-a']
+    """
+    problems = []
+    if view["opened"] < view["figures"]:
+        problems.append(
+            f"phone: {view['figures'] - view['opened']} of {view['figures']} figures do not open"
+            " at full size on a tap"
+        )
+    if view["minText"] is not None and view["minText"] < FIGURE_TEXT_PX:
+        problems.append(
+            f"phone: text of {view['minText']:.1f} px in the full-size view of #{view['where']}"
+        )
     return problems
 
 
@@ -772,6 +831,9 @@ def check_page(browser: Chromium, site: Path, base: str, page: str) -> PageRepor
         for which in ("primary", "secondary"):
             result = browser.evaluate(f"({TOGGLE_JS})({json.dumps(which)})")
             report.problems += toggle_problems(result, which, name)
+        if mobile and report.images:
+            report.figure_view = browser.evaluate(FIGURE_VIEW_JS)
+            report.problems += figure_view_problems(report.figure_view)
     if report.images:  # the same page in the reader's dark mode (no reload: the theme follows)
         browser.set_color_scheme("dark")
         report.dark = browser.evaluate(DARK_FIGURES_JS)
@@ -839,6 +901,15 @@ def summarize_layout(reports: list[PageReport]) -> None:
             print(
                 f"  figure text: smallest {low:.1f} px ({low_page}); {small} of {items} text"
                 f" items below {FIGURE_TEXT_PX:g} px"
+            )
+        views = [(r.page, r.figure_view) for r in reports if r.figure_view and name == "phone"]
+        sizes = [(pg, v["minText"]) for pg, v in views if v["minText"] is not None]
+        if sizes:
+            low_page, low = min(sizes, key=lambda pt: pt[1])
+            opened = sum(v["opened"] for _, v in views)
+            print(
+                f"  full-size view on a tap: {opened} figures opened; smallest text {low:.1f} px"
+                f" ({low_page})"
             )
 
 

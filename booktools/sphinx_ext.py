@@ -252,8 +252,9 @@ def link_figures(
 ) -> None:
     """Make each figure a link to its image, loaded lazily.
 
-    On a phone a figure is shown at the column's width; a tap opens the SVG itself, which the
-    browser zooms sharply. ``loading="lazy"`` fetches a figure only as the reader nears it.
+    On a phone a figure is shown at the column's width, its labels at about half size; a tap
+    opens it at full size (``book/_static/eiginit.js``: a view that pans sideways; a desktop
+    browser opens the SVG). ``loading="lazy"`` fetches a figure only as the reader nears it.
     """
     body = context.get("body")
     if app.builder.format != "html" or not body or "_images/" not in body:

@@ -531,3 +531,11 @@ def test_chapter_numbers_are_checked_in_heading_title_figures_and_equations():
         ("equations", ["(28)"]),
     ]:
         assert browser_check.numbering_problems("r.html", 9, {**seen, key: wrong})
+
+
+def test_a_figure_must_open_at_full_size_on_a_phone_with_legible_text():
+    good = {"figures": 3, "opened": 3, "minText": 13.3, "where": "fig-a"}
+    assert browser_check.figure_view_problems(good) == []
+    assert browser_check.figure_view_problems({**good, "opened": 2})
+    assert browser_check.figure_view_problems({**good, "minText": 8.9})
+    assert browser_check.figure_view_problems({**good, "minText": None}) == []
