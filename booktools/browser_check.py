@@ -223,8 +223,10 @@ LAYOUT_JS = """
     if (mjx.scrollWidth > mjx.clientWidth + 1) {
       math.overflowing += 1;
       consider("equation", mjx, mjx.scrollWidth);
-      const o = getComputedStyle(mjx).overflowX;
-      if (o !== "auto" && o !== "scroll") { math.unscrollable.push(where(mjx)); }
+      const s = getComputedStyle(mjx);
+      // Scrollable, and with the edge shadow that says so (eiginit.css).
+      if ((s.overflowX !== "auto" && s.overflowX !== "scroll") ||
+          !s.backgroundImage.includes("gradient")) { math.unscrollable.push(where(mjx)); }
     }
   }
   for (const span of article.querySelectorAll("span.math")) {
@@ -506,7 +508,9 @@ def layout_problems(layout: dict[str, Any], width: str, page: str) -> list[str]:
         )
     math = layout["math"]
     for where in math["unscrollable"]:
-        problems.append(f"{width}: an equation wider than its line cannot be scrolled (#{where})")
+        problems.append(
+            f"{width}: an equation wider than its line shows no scroll or no cue (#{where})"
+        )
     for where in math["clipped"]:
         problems.append(f"{width}: inline math is cut off (#{where})")
     allowed = 2 if Path(page).name == "search.html" else 1
