@@ -893,6 +893,18 @@ def summarize_layout(reports: list[PageReport]) -> None:
         small = sum(lay.get("smallText", 0) for _, lay in laid)
         scrolling = sum(lay["math"]["overflowing"] for _, lay in laid)
         print(f"\nAt {width} px ({name}), {len(laid)} pages: column {layout['column']} px;")
+        clean = [
+            (r.page, r.layout[name])
+            for r in reports
+            if name in r.layout and not any(pr.startswith(name + ":") for pr in r.problems)
+        ]
+        if clean and len(clean) < len(laid):
+            ok_page, ok_layout = max(clean, key=lambda pl: pl[1]["widest"]["width"])
+            ok_widest = ok_layout["widest"]
+            print(
+                f"  widest element on the {len(clean)} pages that pass: a {ok_widest['kind']} of"
+                f" {ok_widest['width']} px on {ok_page} (#{ok_widest['where']})"
+            )
         code = sum(lay.get("codeScroll", 0) for _, lay in laid)
         shrunk = sum(lay.get("shrunk", 0) for _, lay in laid)
         print(
