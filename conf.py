@@ -83,10 +83,14 @@ eiginit_notebook_time_limit = (
 )
 # --- end of execution block -------------------------------------------------------------------
 
-# Figures, equations and tables are numbered and referred to by number.
+# Figures, equations and tables are numbered and referred to by number, per chapter: "Fig. 9.2",
+# "(13.4)". The chapters are numbered by book/index.md's `:numbered:` toctrees, one per part;
+# booktools/sphinx_ext.py makes the numbers run on across the parts (Sphinx restarts each toctree
+# at 1). Prose refers to a chapter with {numref}`chapter %s <ch-slug>` (python -m
+# booktools.chapter_refs writes these), so a renumbered chapter is never cited by its old number.
 numfig = True
 math_numfig = True
-numfig_secnum_depth = 0
+numfig_secnum_depth = 1
 
 bibtex_bibfiles = ["book/references.bib"]  # relative to this file
 bibtex_default_style = "plain"
@@ -95,6 +99,11 @@ bibtex_reference_style = "author_year"
 html_theme = "sphinx_book_theme"
 html_title = "Eigenvalues and weight initialization"
 html_theme_options = {
+    # No top navbar: pydata-sphinx-theme 0.20 fills an unset navbar with a second search field,
+    # and its hidden sidebar toggles there take the click handlers of the visible ones, so the
+    # menu buttons did nothing (sphinx-book-theme issue 986, PR 1000).
+    "navbar_persistent": [],
+    "use_fullscreen_button": False,  # does nothing useful on a phone; browsers have their own
     "show_toc_level": 2,
     "use_download_button": True,
     "use_source_button": False,
@@ -106,6 +115,8 @@ html_copy_source = True
 # --- Theme, offline assets, math, API reference ----------------------------------------------
 html_static_path = ["book/_static"]
 html_css_files = ["eiginit.css"]
+html_js_files = [("eiginit.js", {"defer": "defer"})]  # inline math that does not fit scrolls
+templates_path = ["book/_templates"]  # layout.html: the tab title names the book once
 # A logo, not a figure: kept out of book/, where every image is made by the build. Without a
 # favicon, browsers ask for /favicon.ico (a 404, which is a console error).
 html_favicon = "booktools/assets/favicon.svg"
@@ -126,6 +137,8 @@ copybutton_exclude = ".linenos, .gp, .go"
 # docstring type ("array_like, shape (k, k)") kept as the text the author wrote, not a link.
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "signature"
+# A signature longer than this puts one parameter per line (it ran past a phone's screen).
+python_maximum_signature_line_length = 60
 autodoc_preserve_defaults = True
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True

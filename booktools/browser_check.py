@@ -10,8 +10,24 @@ Serves the built site on 127.0.0.1 (an ephemeral port), opens every page in Debi
 - makes a request that leaves loopback (any non-127.0.0.0/8, non-::1 host);
 - shows a figure without an opaque light background in dark mode (illegible there);
 
-and if the search page does not find ``Xavier``. It also reports the first-visit page weight of a
-chapter: every byte the browser fetched, with a cold cache, to show that page.
+and if the search page does not find ``Xavier``. Every page is also laid out at two widths, a
+desktop (1,400 px) and a phone (412 px, touch), and fails if, at either width,
+
+- the page pans sideways, or a figure, an output or a table is wider than its column (a table may
+  scroll sideways on a phone, but only a little: :data:`PHONE_TABLE_SCROLL`), or printed output
+  needs a scrollbar on the desktop;
+- inline math is cut off, or display math wider than its line cannot be scrolled;
+- more than one search field shows (the page's own field on the search page);
+- the menu button does not open the navigation (phone: the dialog with the chapter list; desktop:
+  the sidebar hides), or the "On this page" button does not open the page's contents;
+- a chapter's number is missing from the sidebar, its heading, its tab title or its figure and
+  equation numbers;
+- on a phone, a tap on a figure does not open it at full size, or its text there is smaller than
+  :data:`FIGURE_TEXT_PX`.
+
+It reports the first-visit page weight of a chapter (every byte the browser fetched, with a cold
+cache, to show that page), the widest element at each width, and the smallest text in a figure
+as drawn on a phone.
 
 Usage (``nox -s browser`` runs it after building the book)::
 
@@ -147,6 +163,210 @@ DARK_FIGURES_JS = """
 """
 
 
+#: The two widths every page is laid out at: (name, width, height, mobile).
+WIDTHS = (("desktop", 1400, 900, False), ("phone", 412, 915, True))
+#: How far a table may scroll sideways inside its box on a phone (px): "a short scroll".
+PHONE_TABLE_SCROLL = 120
+#: The smallest text a figure may show (CSS px): in its full-size view on a phone (a tap), where
+#: it is enforced; in the column it is reported (a phone shows a figure at about half size).
+FIGURE_TEXT_PX = 9.0
+
+#: Measure the layout of the page as it is now (at the current width). Figures are SVG with text
+#: drawn as paths: each text item is a group scaled by its font size in pt / 100 (matplotlib's
+#: convention), so its height on screen is that size, in px, times the displayed width over the
+#: SVG's viewBox width (its natural width in pt).
+LAYOUT_JS = """
+(async () => {
+  const article = document.querySelector("article.bd-article") || document.body;
+  const box = article.getBoundingClientRect();
+  const style = getComputedStyle(article);
+  const left = box.left + parseFloat(style.paddingLeft);
+  const right = box.right - parseFloat(style.paddingRight);
+  const column = right - left;
+  const shown = (el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  };
+  const where = (el) => {
+    const fig = el.closest("figure, table, div.math, .cell, section");
+    return (fig && fig.id) || (el.closest("section") || {}).id || "";
+  };
+  const wide = [];
+  const note = (kind, el, width, limit) => {
+    if (width > limit + 1) { wide.push({kind, where: where(el), width: Math.round(width),
+                                        limit: Math.round(limit)}); }
+  };
+  let widest = {kind: "", width: 0, where: ""};
+  const consider = (kind, el, width) => {
+    if (width > widest.width) { widest = {kind, where: where(el), width: Math.round(width)}; }
+  };
+  for (const table of article.querySelectorAll("table")) {
+    if (table.closest(".highlight, .highlighttable") || table.classList.contains("highlighttable")
+        || !shown(table)) { continue; }
+    const width = table.getBoundingClientRect().width;
+    consider("table", table, width);
+    note("table", table, width, column);
+  }
+  for (const img of article.querySelectorAll("img")) {
+    if (!shown(img)) { continue; }
+    const r = img.getBoundingClientRect();
+    consider("figure", img, r.width);
+    note("figure", img, r.width, column);
+  }
+  for (const pre of article.querySelectorAll(".cell_output pre, div.output pre")) {
+    if (!shown(pre)) { continue; }
+    consider("output", pre, pre.scrollWidth);
+    note("output box", pre, pre.getBoundingClientRect().width, column);
+    if (pre.scrollWidth > pre.clientWidth + 1) {
+      wide.push({kind: "output line", where: where(pre), width: pre.scrollWidth,
+                 limit: pre.clientWidth});
+    }
+  }
+  const math = {overflowing: 0, unscrollable: [], clipped: []};
+  for (const mjx of article.querySelectorAll("div.math mjx-container")) {
+    if (mjx.scrollWidth > mjx.clientWidth + 1) {
+      math.overflowing += 1;
+      consider("equation", mjx, mjx.scrollWidth);
+      const s = getComputedStyle(mjx);
+      // Scrollable, and with the edge shadow that says so (eiginit.css).
+      if ((s.overflowX !== "auto" && s.overflowX !== "scroll") ||
+          !s.backgroundImage.includes("gradient")) { math.unscrollable.push(where(mjx)); }
+    }
+  }
+  for (const span of article.querySelectorAll("span.math")) {
+    // Cut off: wider than the line it sits in, and clipped (not scrollable).
+    const formula = span.querySelector("mjx-container");
+    const block = span.parentElement &&
+      span.parentElement.closest("p, li, dd, dt, td, th, figcaption, div");
+    if (!formula || !block) { continue; }
+    const bs = getComputedStyle(block);
+    const line = block.clientWidth - parseFloat(bs.paddingLeft) - parseFloat(bs.paddingRight);
+    const o = getComputedStyle(span).overflowX;
+    if (formula.getBoundingClientRect().width > line + 1 && o !== "auto" && o !== "scroll") {
+      math.clipped.push(where(span));
+    }
+  }
+  const codeScroll = Array.from(article.querySelectorAll(".cell_input pre, div.highlight pre"))
+    .filter((pre) => shown(pre) && !pre.closest(".cell_output") &&
+      pre.scrollWidth > pre.clientWidth + 1).length;
+  const shrunk = Array.from(article.querySelectorAll("img"))
+    .filter((img) => shown(img) && img.naturalWidth > img.getBoundingClientRect().width + 1).length;
+  const searches = Array.from(document.querySelectorAll(".search-button-field, form.bd-search"))
+    .filter(shown).length;
+  const texts = [];
+  window.__eiginitSvg = window.__eiginitSvg || {};  // each SVG read once per page
+  for (const img of article.querySelectorAll("img")) {
+    if (!shown(img) || !/\\.svg$/.test(img.src)) { continue; }
+    if (!(img.src in window.__eiginitSvg)) {
+      let svg = "";
+      try { svg = await (await fetch(img.src)).text(); } catch (e) { svg = ""; }
+      const view = /viewBox="[\\d.\\s-]*?\\s([\\d.]+)\\s[\\d.]+"/.exec(svg);
+      const sizes = Array.from(svg.matchAll(/scale\\(([\\d.]+) -\\1\\)/g), (m) => 100 * m[1]);
+      window.__eiginitSvg[img.src] = view ? {width: parseFloat(view[1]),
+        sizes: sizes.filter((pt) => pt > 0 && pt < 100)} : null;
+    }
+    const svg = window.__eiginitSvg[img.src];
+    if (!svg) { continue; }
+    const scale = img.getBoundingClientRect().width / svg.width;
+    for (const pt of svg.sizes) { texts.push(pt * scale); }
+  }
+  return {
+    viewport: window.innerWidth, page: document.documentElement.scrollWidth,
+    column: Math.round(column), wide, widest, math, searches, codeScroll, shrunk,
+    figureText: texts.length ? Math.min(...texts) : null,
+    textItems: texts.length, smallText: texts.filter((px) => px < %(small)s).length,
+  };
+})()
+""".replace("%(small)s", str(FIGURE_TEXT_PX))
+
+#: What a reader sees of the book's numbering: the sidebar's entries, the page's heading, its
+#: tab title, and its figure, table and equation numbers.
+NUMBERS_JS = """
+(() => {
+  const nav = document.querySelector("nav.bd-docs-nav");
+  const h1 = document.querySelector("article.bd-article h1");
+  return {
+    sidebar: nav ? Array.from(nav.querySelectorAll("a.reference"), (a) => [
+      a.getAttribute("href"), a.textContent.trim()]) : [],
+    heading: h1 ? h1.textContent.replace("#", "").trim() : "",
+    title: document.title,
+    captions: Array.from(document.querySelectorAll("article .caption-number"),
+                         (s) => s.textContent.trim()),
+    equations: Array.from(document.querySelectorAll("article span.eqno"),
+                          (s) => s.textContent.replace("#", "").trim()),
+  };
+})()
+"""
+
+#: Press the visible menu button (and then the "On this page" button) and see what opens. On a
+#: phone each opens a dialog; on a desktop the menu button hides the sidebar.
+TOGGLE_JS = """
+(async (which) => {
+  const shown = (el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  };
+  const until = async (test) => {
+    for (let i = 0; i < 16 && !test(); i++) { await new Promise((r) => setTimeout(r, 40)); }
+    return test();
+  };
+  const button = Array.from(document.querySelectorAll("." + which + "-toggle")).find(shown);
+  if (!button) { return {button: false}; }
+  const sidebar = document.getElementById("pst-" + which + "-sidebar");
+  const dialog = document.getElementById("pst-" + which + "-sidebar-modal");
+  const before = sidebar ? sidebar.getBoundingClientRect() : null;
+  const wasShown = !!(sidebar && shown(sidebar) && before.right > 0);
+  // Hiding: gone, or on its way out (sliding left or narrowing; the theme animates it).
+  const gone = () => {
+    const r = sidebar.getBoundingClientRect();
+    return !shown(sidebar) || r.right <= 0 || r.right < before.right - 8 ||
+      r.width < before.width - 8;
+  };
+  button.click();
+  const isOpen = () => !!(dialog && dialog.open);
+  await until(() => isOpen() || (wasShown && gone()));
+  const open = isOpen();
+  const links = open ? Array.from(dialog.querySelectorAll("a")).filter(shown).length : 0;
+  const hidden = !open && wasShown && gone();
+  if (open) { dialog.close(); }
+  if (hidden) { button.click(); }  // shown again (the check does not wait for it)
+  return {button: true, open, links, hidden};
+})
+"""
+
+#: On a phone, tap each figure: it must open at full size (eiginit.js), where its smallest text
+#: is measured as LAYOUT_JS does (the SVG sizes it read are reused).
+FIGURE_VIEW_JS = """
+(async () => {
+  const until = async (test) => {
+    for (let i = 0; i < 25 && !test(); i++) { await new Promise((r) => setTimeout(r, 20)); }
+    return test();
+  };
+  const links = Array.from(document.querySelectorAll("article a.eiginit-figure-link"));
+  const result = {figures: links.length, opened: 0, minText: null, where: ""};
+  for (const link of links) {
+    link.click();
+    const view = document.getElementById("eiginit-figure-view");
+    const big = () => view && view.querySelector("img");
+    const ready = await until(() => view && view.open && big().complete && big().naturalWidth > 0);
+    if (!ready) { continue; }
+    result.opened += 1;
+    const svg = (window.__eiginitSvg || {})[big().src];
+    if (svg && svg.sizes.length) {
+      const px = Math.min(...svg.sizes) * big().getBoundingClientRect().width / svg.width;
+      if (result.minText === null || px < result.minText) {
+        result.minText = px;
+        const fig = link.closest("figure");
+        result.where = fig ? fig.id : "";
+      }
+    }
+    view.close();
+  }
+  return result;
+})()
+"""
+
+
 _SCROLL_TO_FIGURE_JS = """
 (async () => {
   const fig = document.querySelector("figure img, .cell_output img");
@@ -254,6 +474,139 @@ class PageReport:
     by_type: dict[str, int] = field(default_factory=dict)
     urls: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
+    layout: dict[str, dict[str, Any]] = field(default_factory=dict)
+    numbers: dict[str, Any] = field(default_factory=dict)
+    visit: PageReport | None = None  # the load alone (lazy figures far down not fetched)
+    dark: dict[str, Any] | None = None  # DARK_FIGURES_JS in dark mode
+    figure_view: dict[str, Any] | None = None  # FIGURE_VIEW_JS on a phone
+
+
+def layout_problems(layout: dict[str, Any], width: str, page: str) -> list[str]:
+    """Judge one page's layout at one width (what :data:`LAYOUT_JS` measured).
+
+    >>> ok = {"viewport": 412, "page": 412, "column": 364, "wide": [], "searches": 1,
+    ...       "math": {"overflowing": 2, "unscrollable": [], "clipped": []}}
+    >>> layout_problems(ok, "phone", "a.html")
+    []
+    >>> table = {"kind": "table", "where": "t", "width": 600, "limit": 364}
+    >>> layout_problems({**ok, "page": 600, "wide": [table]}, "phone", "a.html")
+    ['phone: the page is 600 px wide in a 412 px window (it pans sideways)', \
+'phone: table 600 px wide in a 364 px column (#t)']
+    """
+    problems = []
+    if layout["page"] > layout["viewport"] + 1:
+        problems.append(
+            f"{width}: the page is {layout['page']} px wide in a {layout['viewport']} px window"
+            " (it pans sideways)"
+        )
+    for item in layout["wide"]:
+        kind, over = item["kind"], item["width"] - item["limit"]
+        if width == "phone" and kind == "table" and over <= PHONE_TABLE_SCROLL:
+            continue  # a short sideways scroll inside the table's box
+        if width == "phone" and kind == "output line":
+            continue  # printed output scrolls inside its box on a phone, as code does
+        what = "printed line" if kind == "output line" else kind
+        problems.append(
+            f"{width}: {what} {item['width']} px wide in a {item['limit']} px column"
+            f" (#{item['where']})"
+        )
+    math = layout["math"]
+    for where in math["unscrollable"]:
+        problems.append(
+            f"{width}: an equation wider than its line shows no scroll or no cue (#{where})"
+        )
+    for where in math["clipped"]:
+        problems.append(f"{width}: inline math is cut off (#{where})")
+    allowed = 2 if Path(page).name == "search.html" else 1
+    if layout["searches"] > allowed:
+        problems.append(f"{width}: {layout['searches']} search fields on the page")
+    return problems
+
+
+def figure_view_problems(view: dict[str, Any]) -> list[str]:
+    """Judge the full-size figure view on a phone: every figure opens, its text is legible.
+
+    >>> figure_view_problems({"figures": 2, "opened": 2, "minText": 13.3, "where": "fig-a"})
+    []
+    >>> figure_view_problems({"figures": 2, "opened": 1, "minText": 8.0, "where": "fig-a"})
+    ['phone: 1 of 2 figures do not open at full size on a tap', \
+'phone: text of 8.0 px in the full-size view of #fig-a']
+    """
+    problems = []
+    if view["opened"] < view["figures"]:
+        problems.append(
+            f"phone: {view['figures'] - view['opened']} of {view['figures']} figures do not open"
+            " at full size on a tap"
+        )
+    if view["minText"] is not None and view["minText"] < FIGURE_TEXT_PX:
+        problems.append(
+            f"phone: text of {view['minText']:.1f} px in the full-size view of #{view['where']}"
+        )
+    return problems
+
+
+def toggle_problems(result: dict[str, Any], which: str, width: str) -> list[str]:
+    """Judge what pressing the menu (``primary``) or contents (``secondary``) button did.
+
+    >>> toggle_problems({"button": True, "open": False, "hidden": False}, "primary", "phone")
+    ['phone: the menu button does not open the navigation']
+    >>> toggle_problems({"button": True, "open": True, "links": 40}, "primary", "phone")
+    []
+    >>> toggle_problems({"button": True, "open": False, "hidden": True}, "primary", "desktop")
+    []
+    """
+    name = "menu button" if which == "primary" else "contents button"
+    if not result.get("button"):
+        return [f"{width}: no visible {name}"] if which == "primary" else []
+    if width == "phone" and not (result.get("open") and result.get("links", 0) > 0):
+        what = "the navigation" if which == "primary" else "the page's contents"
+        return [f"{width}: the {name} does not open {what}"]
+    if width == "desktop" and not (result.get("open") or result.get("hidden")):
+        return [f"{width}: the {name} does nothing"]
+    return []
+
+
+_NUMBERED = re.compile(r"^(\d+)\.\s+\S")
+
+
+def chapter_numbers(sidebar: list[list[str]]) -> dict[str, int]:
+    """Map each numbered page of the sidebar to its chapter number ("7. The backward pass").
+
+    >>> chapter_numbers([["a.html", "1. One"], ["b.html#s", "Two"], ["c.html", "2. Three"]])
+    {'a.html': 1, 'c.html': 2}
+    """
+    numbers = {}
+    for href, text in sidebar:
+        match = _NUMBERED.match(text)
+        if match and "#" not in href:
+            numbers.setdefault(href, int(match.group(1)))
+    return numbers
+
+
+def numbering_problems(page: str, number: int, seen: dict[str, Any]) -> list[str]:
+    """Check that a chapter's number shows where a reader looks for it.
+
+    >>> seen = {"heading": "7. The backward pass", "title": "7. The backward pass - Book",
+    ...         "captions": ["Fig. 7.1", "Table 7.1"], "equations": ["(7.1)", "(7.2)"]}
+    >>> numbering_problems("b.html", 7, seen)
+    []
+    >>> for problem in numbering_problems("b.html", 7, {**seen, "captions": ["Fig. 31"]}):
+    ...     print(problem)
+    b.html: 'Fig. 31' is not numbered in chapter 7
+    """
+    problems = []
+    prefix = f"{number}."
+    if not seen["heading"].startswith(prefix + " "):
+        problems.append(f"{page}: the heading does not start with {prefix}: {seen['heading']!r}")
+    if not seen["title"].startswith(prefix + " "):
+        problems.append(f"{page}: the tab title does not start with {prefix}: {seen['title']!r}")
+    for caption in seen["captions"]:
+        if not re.match(rf"^\S+\.? {number}\.\d+", caption):
+            problems.append(f"{page}: {caption!r} is not numbered in chapter {number}")
+    for equation in seen["equations"]:
+        if not equation.startswith(f"({number}."):
+            problems.append(f"{page}: equation {equation} is not numbered in chapter {number}")
+    return problems
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -352,7 +705,7 @@ class Chromium:
             raise RuntimeError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def load(self, url: str, *, quiet: float = 0.5, timeout: float = 60.0) -> list[dict]:
+    def load(self, url: str, *, quiet: float = 0.3, timeout: float = 60.0) -> list[dict]:
         """Navigate to `url`, wait for the load event and network quiet; return its events."""
         self.events.clear()
         self.send("Page.navigate", {"url": url}, session=True)
@@ -369,6 +722,28 @@ class Chromium:
             self.pump(quiet)
         events, self.events = self.events, []
         return events
+
+    def emulate(self, width: int, height: int, mobile: bool) -> None:
+        """Lay the page out as a window of this size (a touch phone if `mobile`)."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+            session=True,
+        )
+        self.send("Emulation.setTouchEmulationEnabled", {"enabled": mobile}, session=True)
+
+    def set_color_scheme(self, scheme: str) -> None:
+        """Emulate the reader's system colour scheme; wait until the theme has followed it."""
+        self.send(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+            session=True,
+        )
+        wait = (
+            "(async () => { for (let i = 0; i < 25 && document.documentElement.dataset.theme"
+            " !== %s; i++) { await new Promise((r) => setTimeout(r, 20)); } })()"
+        )
+        self.evaluate(wait % json.dumps(scheme))
 
     def screenshot(self, path: Path) -> None:
         """Save a PNG of the visible part of the page."""
@@ -429,9 +804,16 @@ def problems_in_events(events: list[dict[str, Any]], report: PageReport) -> None
 
 
 def check_page(browser: Chromium, site: Path, base: str, page: str) -> PageReport:
-    """Load one page and run every check on it."""
+    """Load one page and run every check on it, at both widths."""
     report = PageReport(page)
+    name, width, height, mobile = WIDTHS[0]
+    browser.emulate(width, height, mobile)
     problems_in_events(browser.load(base + page), report)
+    # What the visit itself fetched, before the checks below load every (lazy) figure.
+    report.visit = PageReport(
+        page, requests=report.requests, bytes=report.bytes, by_type=dict(report.by_type),
+        urls=list(report.urls), sizes=dict(report.sizes),
+    )  # fmt: skip
     for target in missing_local_targets(site, base, browser.evaluate(LINKS_JS)):
         if target in BUILT_LATER:
             continue  # not built yet: main() says so once
@@ -448,6 +830,24 @@ def check_page(browser: Chromium, site: Path, base: str, page: str) -> PageRepor
             f"math not typeset: {math['untypeset']} of {math['math']} left as TeX, "
             f"{math['errors']} MathJax errors"
         )
+    report.numbers = browser.evaluate(NUMBERS_JS)
+    for name, width, height, mobile in WIDTHS:
+        if (width, mobile) != (WIDTHS[0][1], WIDTHS[0][3]):
+            browser.emulate(width, height, mobile)
+            browser.pump(0.2)  # let the page lay itself out again
+        layout = browser.evaluate(LAYOUT_JS)
+        report.layout[name] = layout
+        report.problems += layout_problems(layout, name, page)
+        for which in ("primary", "secondary"):
+            result = browser.evaluate(f"({TOGGLE_JS})({json.dumps(which)})")
+            report.problems += toggle_problems(result, which, name)
+        if mobile and report.images:
+            report.figure_view = browser.evaluate(FIGURE_VIEW_JS)
+            report.problems += figure_view_problems(report.figure_view)
+    if report.images:  # the same page in the reader's dark mode (no reload: the theme follows)
+        browser.set_color_scheme("dark")
+        report.dark = browser.evaluate(DARK_FIGURES_JS)
+        browser.set_color_scheme("light")
     problems_in_events(browser.events, report)  # anything logged while checking
     return report
 
@@ -465,6 +865,74 @@ def served_gzip_bytes(site: Path, base: str, urls: list[str]) -> int:
             compressible = path.suffix in {".html", ".js", ".css", ".svg", ".json", ".txt"}
             total += gzip_size(path) if compressible else path.stat().st_size
     return total
+
+
+def report_numbering(reports: list[PageReport]) -> int:
+    """Check the chapter numbers of every chapter page against the sidebar; return failures."""
+    by_page = {r.page: r for r in reports}
+    index = by_page.get("index.html")
+    numbers = chapter_numbers(index.numbers.get("sidebar", [])) if index else {}
+    problems = []
+    if not numbers:
+        problems.append("no numbered chapter in the sidebar")
+    elif sorted(numbers.values()) != list(range(1, len(numbers) + 1)):
+        problems.append(f"the sidebar's chapter numbers are not 1 to N: {numbers}")
+    for page, number in numbers.items():
+        if page in by_page:
+            problems += numbering_problems(page, number, by_page[page].numbers)
+    print(f"\nChapter numbers: {len(numbers)} chapters in the sidebar, checked on their pages")
+    for problem in problems:
+        print(f"FAIL {problem}")
+    return len(problems)
+
+
+def summarize_layout(reports: list[PageReport]) -> None:
+    """Print what the layout checks measured at each width (the widest element, figure text)."""
+    for name, width, _height, _mobile in WIDTHS:
+        laid = [(r.page, r.layout[name]) for r in reports if name in r.layout]
+        if not laid:
+            continue
+        page, layout = max(laid, key=lambda pl: pl[1]["widest"]["width"])
+        widest = layout["widest"]
+        texts = [(pg, lay["figureText"]) for pg, lay in laid if lay.get("figureText") is not None]
+        items = sum(lay.get("textItems", 0) for _, lay in laid)
+        small = sum(lay.get("smallText", 0) for _, lay in laid)
+        scrolling = sum(lay["math"]["overflowing"] for _, lay in laid)
+        print(f"\nAt {width} px ({name}), {len(laid)} pages: column {layout['column']} px;")
+        clean = [
+            (r.page, r.layout[name])
+            for r in reports
+            if name in r.layout and not any(pr.startswith(name + ":") for pr in r.problems)
+        ]
+        if clean and len(clean) < len(laid):
+            ok_page, ok_layout = max(clean, key=lambda pl: pl[1]["widest"]["width"])
+            ok_widest = ok_layout["widest"]
+            print(
+                f"  widest element on the {len(clean)} pages that pass: a {ok_widest['kind']} of"
+                f" {ok_widest['width']} px on {ok_page} (#{ok_widest['where']})"
+            )
+        code = sum(lay.get("codeScroll", 0) for _, lay in laid)
+        shrunk = sum(lay.get("shrunk", 0) for _, lay in laid)
+        print(
+            f"  widest element: a {widest['kind']} of {widest['width']} px on {page}"
+            f" (#{widest['where']}); {scrolling} equations and {code} code blocks scroll"
+            f" sideways; {shrunk} figures shown below their natural size"
+        )
+        if texts:
+            low_page, low = min(texts, key=lambda pt: pt[1])
+            print(
+                f"  figure text: smallest {low:.1f} px ({low_page}); {small} of {items} text"
+                f" items below {FIGURE_TEXT_PX:g} px"
+            )
+        views = [(r.page, r.figure_view) for r in reports if r.figure_view and name == "phone"]
+        sizes = [(pg, v["minText"]) for pg, v in views if v["minText"] is not None]
+        if sizes:
+            low_page, low = min(sizes, key=lambda pt: pt[1])
+            opened = sum(v["opened"] for _, v in views)
+            print(
+                f"  full-size view on a tap: {opened} figures opened; smallest text {low:.1f} px"
+                f" ({low_page})"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -509,8 +977,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"         - {problem}")
                 failures += bool(report.problems)
 
-            first = reports[0]
-            print(f"\nFirst visit of {weight_page} (cold cache, fresh profile):")
+            failures += report_numbering(reports)
+            summarize_layout(reports)
+
+            first = reports[0].visit or reports[0]
+            print(f"\nFirst visit of {weight_page} (cold cache, fresh profile, 1,400 px window):")
             print(f"  {first.requests} requests, {first.bytes / 1024:.0f} KiB as served here")
             print(f"  (uncompressed); {served_gzip_bytes(site, base, first.urls) / 1024:.0f} KiB")
             print("  from a server that gzips text. By type (KiB, uncompressed):")
@@ -528,17 +999,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nFAIL search for {args.search!r} found nothing")
                 failures += 1
 
-            browser.send(
-                "Emulation.setEmulatedMedia",
-                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
-                session=True,
-            )
             figures = 0
             for report in reports:
-                if not report.images:
-                    continue
-                browser.load(base + report.page)
-                dark = browser.evaluate(DARK_FIGURES_JS)
+                dark = report.dark or {"count": 0, "bad": []}
                 figures += dark["count"]
                 for src in dark["bad"]:
                     print(f"FAIL dark mode: figure without a light background on {report.page}")
@@ -549,16 +1012,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.screenshots:
                 args.screenshots.mkdir(parents=True, exist_ok=True)
                 for scheme in ("light", "dark"):
-                    browser.send(
-                        "Emulation.setEmulatedMedia",
-                        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
-                        session=True,
-                    )
+                    browser.set_color_scheme(scheme)
                     for page in ("index.html", weight_page):
-                        browser.load(base + page)
-                        browser.evaluate(_SCROLL_TO_FIGURE_JS)
-                        name = f"{Path(page).stem}-{scheme}.png"
-                        browser.screenshot(args.screenshots / name)
+                        for width_name, width, height, mobile in WIDTHS:
+                            browser.emulate(width, height, mobile)
+                            browser.load(base + page)
+                            browser.evaluate(_SCROLL_TO_FIGURE_JS)
+                            name = f"{Path(page).stem}-{width_name}-{scheme}.png"
+                            browser.screenshot(args.screenshots / name)
                 print(f"Screenshots in {args.screenshots}")
     finally:
         browser.close()

@@ -8,7 +8,7 @@ The slug names the file (``book/<slug>.md``) and so the chapter's URL: short, lo
 joined by hyphens, naming the subject. The abbreviation prefixes the chapter's glue names, figure
 names and equation labels (default: the initials of the slug); the seed is shown to the reader.
 The chapter goes at the end of the toctree whose caption contains ``--part`` (default: the last
-toctree that is not the back matter).
+numbered toctree, the chapters' last part).
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ def add_to_toctree(index_text: str, slug: str, part: str | None = None) -> tuple
     >>> new, caption = add_to_toctree(text, "two")
     >>> caption, "one\ntwo\n```" in new
     ('Part I', True)
+
+    The default is the last numbered toctree (the chapters), else the last that is not the back
+    matter or the contributors' pages.
     """
     trees = list(_TOCTREE.finditer(index_text))
     if not trees:
@@ -88,7 +91,11 @@ def add_to_toctree(index_text: str, slug: str, part: str | None = None) -> tuple
             known = [caption(m) for m in trees]
             raise ValueError(f"no toctree caption contains {part!r}; the captions are {known}")
     else:
-        chosen = [m for m in trees if not caption(m).lower().startswith("back matter")] or trees
+        numbered = [m for m in trees if re.search(r"^:numbered:", m.group(2), re.M)]
+        chosen = numbered or [
+            m for m in trees if not caption(m).lower().startswith(("back matter", "for contrib"))
+        ]
+        chosen = chosen or trees
     target = chosen[-1]
     body = target.group(2).rstrip("\n") + f"\n{slug}\n"
     start, end = target.span(2)

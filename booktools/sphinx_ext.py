@@ -32,7 +32,9 @@ from typing import Any
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.environment.collectors.toctree import TocTreeCollector
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.fileutil import copy_asset
@@ -123,7 +125,17 @@ def resolve_chapter_map(app: Sphinx, doctree: nodes.document, docname: str) -> N
     for entry in doctree.findall(chapter_map_entry):
         target = _find_chapter(app.env, entry["slug"], entry["keywords"], taken)
         title = entry["title"] if target is None else app.env.titles[target].astext()
-        label = f"{entry['number']}. {title}"
+        number = entry["number"] if target is None else chapter_number(app.env, target)
+        if target is not None and number != entry["number"]:
+            logger.warning(
+                "chapter map: %s is chapter %s in the table of contents but number %s in the"
+                " map; put the map in the order of the toctrees",
+                target,
+                number,
+                entry["number"],
+                location=docname,
+            )
+        label = f"{number}. {title}"
         if target is None:
             replacement: nodes.Node = nodes.inline(
                 "", "", nodes.Text(label), nodes.emphasis(text=" (in preparation)")
@@ -135,6 +147,128 @@ def resolve_chapter_map(app: Sphinx, doctree: nodes.document, docname: str) -> N
                 "", "", nodes.strong(text=label), internal=True, refuri=uri
             )
         entry.replace_self(replacement)
+
+
+# --- chapter numbers, continuous across the parts ------------------------------------------
+
+
+def numbered_chapters(env: Any, root: str) -> list[str]:
+    """Return the chapters of the root document's numbered toctrees, in reading order."""
+    if root not in env.tocs:
+        return []
+    chapters = []
+    for toctree in env.get_doctree(root).findall(addnodes.toctree):
+        if toctree.get("numbered"):
+            chapters += [ref for _title, ref in toctree["entries"] if ref in env.tocs]
+    return chapters
+
+
+def _shift(number: Any, by: int) -> Any:
+    """Add `by` to the first (chapter) element of a section or figure number."""
+    if not number:
+        return number
+    shifted = [number[0] + by, *number[1:]]
+    return tuple(shifted) if isinstance(number, tuple) else shifted
+
+
+def continue_chapter_numbers(app: Sphinx, env: Any) -> list[str]:
+    """Make the chapter numbers run on (1, 2, ...) across the root document's numbered toctrees.
+
+    Sphinx starts each numbered toctree at 1 again, so with one toctree per part Part II would
+    restart at 1. After Sphinx has numbered sections (``env-get-updated``), shift each
+    toctree's section numbers (headings, sidebar, prev/next, the tab title, which Sphinx renders
+    from the numbered title) by the chapters before it, then let
+    Sphinx count figures, tables and equations again, per chapter with ``numfig_secnum_depth =
+    1`` (``Fig. 9.2``, ``(13.4)``). Returns the pages to rewrite.
+    """
+    root = app.config.root_doc
+    if root not in env.numbered_toctrees:
+        return []
+    offset, changed = 0, []
+    for toctree in env.get_doctree(root).findall(addnodes.toctree):
+        if not toctree.get("numbered"):
+            continue
+        refs = [ref for _title, ref in toctree["entries"] if ref in env.toc_secnumbers]
+        if offset:
+            for ref in refs:
+                numbers = env.toc_secnumbers[ref]
+                for anchor in numbers:
+                    numbers[anchor] = _shift(numbers[anchor], offset)
+                for node in env.tocs[ref].findall(nodes.reference):
+                    if node.get("secnumber"):
+                        node["secnumber"] = _shift(node["secnumber"], offset)
+                title = env.titles.get(ref)
+                if title is not None and title.get("secnumber"):
+                    title["secnumber"] = _shift(title["secnumber"], offset)
+                changed.append(ref)
+        offset += sum(1 for ref in refs if len(env.toc_secnumbers[ref].get("", ())) == 1)
+    # Figures, tables and equations are counted per chapter number: count them again.
+    return changed + TocTreeCollector().assign_figure_numbers(env)
+
+
+def chapter_number(env: Any, docname: str) -> int | None:
+    """Return the chapter number of a page (its numbered toctree entry), or None if it has none."""
+    number = env.toc_secnumbers.get(docname, {}).get("")
+    return number[0] if number and len(number) == 1 else None
+
+
+# --- figures: a full-size view on tap, lazy loading, alternative text ------------------------
+
+_FIGURE_IMG = re.compile(r'<img alt="([^"]*)" src="([^"]*_images/[^"]+)"([^>]*?)\s*/?>')
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    """Return the first sentence of a caption, at most `limit` characters, for an image's alt text.
+
+    >>> _first_sentence("Left: the spectrum. Right: its radius, e.g. 1.02.")
+    'Left: the spectrum.'
+    """
+    text = " ".join(text.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    sentence = match.group(1) if match else text
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+def caption_alt_text(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Give every figure's image the first sentence of its caption as alternative text.
+
+    MyST-NB leaves a computed figure's ``alt`` as its file name (a 64-digit hash read aloud by a
+    screen reader); an image without a caption gets an empty ``alt`` (the text beside it says
+    what it shows).
+    """
+    for image in doctree.findall(nodes.image):
+        alt = image.get("alt", "")
+        if alt and not alt.startswith("_images/") and "/" not in alt:
+            continue
+        figure = image.parent
+        while figure is not None and not isinstance(figure, nodes.figure):
+            figure = figure.parent
+        captions = list(figure.findall(nodes.caption)) if figure is not None else []
+        image["alt"] = _first_sentence(captions[0].astext()) if captions else ""
+
+
+def link_figures(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Make each figure a link to its image, loaded lazily.
+
+    On a phone a figure is shown at the column's width, its labels at about half size; a tap
+    opens it at full size (``book/_static/eiginit.js``: a view that pans sideways; a desktop
+    browser opens the SVG). ``loading="lazy"`` fetches a figure only as the reader nears it.
+    """
+    body = context.get("body")
+    if app.builder.format != "html" or not body or "_images/" not in body:
+        return
+
+    def wrap(match: re.Match[str]) -> str:
+        alt, src, rest = match.groups()
+        rest = rest if "loading=" in rest else rest + ' loading="lazy"'
+        return (
+            f'<a class="eiginit-figure-link" href="{src}" title="Open the figure at full size">'
+            f'<img alt="{alt}" src="{src}"{rest} /></a>'
+        )
+
+    context["body"] = _FIGURE_IMG.sub(wrap, body)
 
 
 # --- API reference -------------------------------------------------------------------------
@@ -163,19 +297,96 @@ def _defining_module(package: str, name: str) -> str:
     raise ValueError(f"{package}.{name} is exported but no {package} submodule lists it")
 
 
+#: Where the API reference's per-module pages live, relative to the source folder.
+API_FOLDER = "api"
+
+
+def api_page_name(module: str) -> str:
+    """Return the docname of a module's API page: ``eiginit.power`` -> ``api/power``."""
+    return f"{API_FOLDER}/{module.rpartition('.')[2]}"
+
+
+def api_page_text(module: str) -> str:
+    """Return the source of a module's API page: a title, a label and the ``eiginit-api`` directive.
+
+    The directive runs in reStructuredText (``eval-rst``): it writes autodoc directives.
+
+    >>> print(api_page_text("eiginit.power"))
+    (api-power)=
+    # eiginit.power
+    <BLANKLINE>
+    ```{eval-rst}
+    .. eiginit-api:: eiginit.power
+    ```
+    <BLANKLINE>
+    """
+    stem = module.rpartition(".")[2]
+    return (
+        f"({API_FOLDER}-{stem})=\n# {module}\n\n```{{eval-rst}}\n.. eiginit-api:: {module}\n```\n"
+    )
+
+
+def write_api_pages(srcdir: Path, modules: list[str]) -> list[Path]:
+    """Write (or refresh) one page per public module under ``srcdir/api``; remove stale ones.
+
+    The pages are sources, committed with the book: a new module's page appears on the next
+    build (commit it then); an unchanged page is never rewritten, so a live preview does not
+    loop. Returns the files written or removed.
+    """
+    folder = srcdir / API_FOLDER
+    folder.mkdir(exist_ok=True)
+    changed = []
+    wanted = {folder / f"{m.rpartition('.')[2]}.md": api_page_text(m) for m in modules}
+    for path, text in wanted.items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    for path in sorted(folder.glob("*.md")):
+        if path not in wanted:
+            path.unlink()
+            changed.append(path)
+    return changed
+
+
+def refresh_api_pages(app: Sphinx) -> None:
+    """Keep ``book/api/`` in step with ``eiginit.__all__`` before Sphinx looks for sources."""
+    for path in write_api_pages(Path(app.srcdir), list(public_modules())):
+        logger.info("API reference: refreshed %s (commit it)", path.relative_to(app.srcdir))
+
+
 class EiginitApi(SphinxDirective):
-    """One section per public module: its docstring, then every exported name it defines."""
+    """The API reference: with a module name, that module's page; without, the list of modules.
+
+    Used inside ``eval-rst`` (it emits reStructuredText). ``.. eiginit-api:: eiginit.power``
+    documents the names of ``eiginit.__all__`` that the module defines (autodoc, numpy-style
+    docstrings), after the module's docstring. With no argument it lists every public module
+    with the first line of its docstring and a link to its page.
+    """
 
     has_content = False
+    optional_arguments = 1
 
     def run(self) -> list[nodes.Node]:
-        """Emit automodule directives (reStructuredText) and parse them in place."""
+        """Emit reStructuredText (automodule, or a list of links) and parse it in place."""
+        modules = public_modules()
         lines: list[str] = []
-        for module, names in public_modules().items():
+        if self.arguments:
+            module = self.arguments[0]
+            if module not in modules:
+                raise self.error(
+                    f"eiginit-api: {module!r} defines no name of eiginit.__all__; "
+                    f"expected one of {', '.join(modules)}"
+                )
             self.env.note_dependency(importlib.import_module(module).__file__)
-            title = f"``{module}``"
-            lines += [title, "-" * len(title), ""]
-            lines += [f".. automodule:: {module}", f"   :members: {', '.join(names)}", ""]
+            lines += [f".. automodule:: {module}", f"   :members: {', '.join(modules[module])}"]
+        else:
+            for module in modules:
+                path = importlib.import_module(module).__file__
+                self.env.note_dependency(path)
+                doc = (importlib.import_module(module).__doc__ or "").strip()
+                summary = doc.splitlines()[0] if doc else ""
+                page = "/" + api_page_name(module)
+                lines += [f"- :doc:`{module} <{page}>`: {summary}"]
         container = nodes.section()
         container.document = self.state.document
         nested_parse_with_titles(self.state, StringList(lines, "<eiginit-api>"), container)
@@ -492,6 +703,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("chapter-map", ChapterMap)
     app.add_directive("eiginit-api", EiginitApi)
     app.connect("doctree-resolved", resolve_chapter_map)
+    app.connect("env-get-updated", continue_chapter_numbers, priority=600)
+    app.connect("doctree-resolved", caption_alt_text)
+    app.connect("html-page-context", link_figures)
+    app.connect("builder-inited", refresh_api_pages)
     app.connect("missing-reference", resolve_public_alias)
     app.connect("html-page-context", add_notebook_download, priority=400)
     app.connect("html-page-context", link_code_to_api)

@@ -46,7 +46,7 @@ _RC: dict[str, Any] = {
     "legend.frameon": False,
     "legend.fontsize": "small",
     "lines.linewidth": 1.6,
-    "font.size": 10,
+    "font.size": 12,
     "svg.hashsalt": "eiginit",
     "svg.fonttype": "path",
     "image.cmap": "viridis",

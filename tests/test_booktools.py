@@ -572,3 +572,89 @@ def test_reader_check_needs_no_sphinx():
     env = {**os.environ, "PYTHONPATH": str(bc.ROOT)}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+# --- booktools/scaffold.py: the default part is the last numbered toctree ------------------------
+
+
+def test_new_chapter_defaults_to_the_last_numbered_toctree_not_the_contributors(tmp_path: Path):
+    index = (
+        "```{toctree}\n:caption: Part I\n:numbered: 1\n\none\n```\n"
+        "```{toctree}\n:caption: The guide\n\nguide\n```\n"
+        "```{toctree}\n:caption: For contributors\n\ncontributing\n```\n"
+    )
+    new, caption = scaffold.add_to_toctree(index, "two")
+    assert caption == "Part I"
+    assert "one\ntwo\n```" in new
+
+
+# --- booktools/chapter_refs.py: "chapter N" in the prose is a cross-reference --------------------
+
+from booktools import chapter_refs  # noqa: E402
+
+LABELS = {1: "ch-one", 2: "ch-two", 3: "ch-three"}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("as chapter 2 showed", "as {numref}`chapter %s <ch-two>` showed"),
+        ("Chapter 3's law", "{numref}`Chapter %s <ch-three>`'s law"),
+        ("chapters 1 and 3", "chapters {numref}`%s <ch-one>` and {numref}`%s <ch-three>`"),
+        ("chapters 1 to 3.", "chapters {numref}`%s <ch-one>` to {numref}`%s <ch-three>`."),
+        ("chapters 1, 2", "chapters {numref}`%s <ch-one>`, {numref}`%s <ch-two>`"),
+        ("see [chapter 2](two.md#sec).", "see {numref}`chapter %s <ch-two>`."),
+        # another book's chapter, code, math, a role: untouched
+        ("Trefethen & Embree, chapter 14", "Trefethen & Embree, chapter 14"),
+        ("`chapter 2` and $\\text{chapter 2}$", "`chapter 2` and $\\text{chapter 2}$"),
+        ("[chapter 2](three.md)", "[chapter 2](three.md)"),
+    ],
+)
+def test_bare_chapter_references_become_numrefs(before, after):
+    assert chapter_refs.convert_text(before + "\n", LABELS) == after + "\n"
+
+
+def test_chapter_refs_leave_code_comments_and_math_blocks_alone_but_convert_captions():
+    page = (
+        "---\ntitle: chapter 1\n---\n"
+        "% a comment on chapter 1\n"
+        "```{code-cell} ipython3\n---\nmystnb:\n  figure:\n    caption: |\n"
+        "      As in chapter 2.\n---\nx = 1  # chapter 2\n```\n"
+        "$$\nchapter 3\n$$\n"
+        "```{note}\nSee chapter 3.\n```\n"
+        "```python\nprint('chapter 3')\n```\n"
+    )
+    out = chapter_refs.convert_text(page, LABELS)
+    assert out.count("numref") == 2
+    assert "As in {numref}`chapter %s <ch-two>`." in out
+    assert "See {numref}`chapter %s <ch-three>`." in out
+    assert chapter_refs.convert_text(out, LABELS) == out  # idempotent
+
+
+def test_chapter_labels_follow_the_numbered_toctrees(tmp_path: Path):
+    (tmp_path / "index.md").write_text(
+        "```{toctree}\n:numbered: 1\n\na\n```\n```{toctree}\n:numbered: 1\n\nb\n```\n"
+        "```{toctree}\n\nguide\n```\n"
+    )
+    (tmp_path / "a.md").write_text("(ch-a)=\n# A\n")
+    (tmp_path / "b.md").write_text("(ch-b)=\n\n# B\n")
+    assert chapter_refs.chapter_labels(tmp_path) == {1: "ch-a", 2: "ch-b"}
+    (tmp_path / "b.md").write_text("# B\n")
+    with pytest.raises(ValueError, match=r"book/b.md: a chapter needs a label line '\(ch-b\)='"):
+        chapter_refs.chapter_labels(tmp_path)
+
+
+def test_no_page_of_the_book_cites_a_chapter_by_a_bare_number(capsys):
+    """Every "chapter N" in the prose is a {numref}; fix with python -m booktools.chapter_refs
+    --write (a chapter inserted before it would otherwise leave the number stale)."""
+    assert chapter_refs.main([]) == 0, capsys.readouterr().out
+
+
+def test_chapter_refs_check_mode_fails_on_a_bare_reference(tmp_path: Path, capsys):
+    (tmp_path / "index.md").write_text("```{toctree}\n:numbered: 1\n\na\n```\n")
+    (tmp_path / "a.md").write_text("(ch-a)=\n# A\n\nAs chapter 1 says.\n")
+    assert chapter_refs.main(["--book", str(tmp_path)]) == 1
+    assert "a.md:4: 'chapter 1'" in capsys.readouterr().out
+    assert chapter_refs.main(["--book", str(tmp_path), "--write"]) == 0
+    assert chapter_refs.main(["--book", str(tmp_path)]) == 0
+    assert "{numref}`chapter %s <ch-a>`" in (tmp_path / "a.md").read_text()

@@ -7,6 +7,9 @@ spreads by sqrt(L psi'(n/2) / 4), about sqrt(L / (2n)) (psi' the trigamma functi
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,3 +47,28 @@ def test_log_norm_spread_is_about_sqrt_L_over_2n():
     # The typical network sits below g^L: the mean log ratio is about -L / (2n) = -0.16, some
     # 17 standard errors (0.4 / sqrt(2000)) below 0.
     assert logs.mean() < 0
+
+
+# --- the landing page lists the chapters once --------------------------------------------------
+
+_INDEX = Path(__file__).resolve().parents[1] / "book" / "index.md"
+
+
+def test_landing_page_lists_the_chapters_once_in_its_chapter_map():
+    """The toctrees feed the sidebar only (hidden); the chapter map is the page's one list."""
+    text = _INDEX.read_text()
+    trees = re.findall(r"```\{toctree\}\n(.*?)```", text, re.S)
+    assert len(trees) >= 5
+    assert all(re.search(r"^:hidden:$", tree, re.M) for tree in trees)
+    assert "\n## Contents\n" not in text
+    assert text.count("```{chapter-map}") == 1
+
+
+def test_parts_are_numbered_and_guide_and_back_matter_are_not():
+    text = _INDEX.read_text()
+    trees = re.findall(r"```\{toctree\}\n:caption: ([^\n]*)\n(.*?)```", text, re.S)
+    numbered = [caption for caption, body in trees if re.search(r"^:numbered: 1$", body, re.M)]
+    assert numbered
+    assert all(caption.startswith("Part ") for caption in numbered)
+    assert [c for c, _ in trees if c.startswith("Part ")] == numbered
+    assert "For contributors" in [c for c, _ in trees]

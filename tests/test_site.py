@@ -10,6 +10,7 @@ import inspect
 import ipaddress
 import re
 import struct
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -329,3 +330,212 @@ def test_conf_sets_the_budget_bench_reports_and_a_limit_in_ci_only():
     conf = (ROOT / "conf.py").read_text()
     assert f"eiginit_notebook_budget = {NOTEBOOK_BUDGET:g}\n" in conf
     assert '"120" if _build.in_ci() else "0"' in conf
+
+
+# --- chapter numbers, continuous across the parts; figures and equations per chapter -----------
+
+_MINI_CONF = """
+import sys
+sys.path.insert(0, {root!r})
+from booktools import sphinx_ext
+
+extensions = ["myst_parser"]
+myst_enable_extensions = ["dollarmath", "amsmath"]
+numfig = True
+math_numfig = True
+numfig_secnum_depth = 1
+html_theme = "basic"
+
+def setup(app):
+    app.connect("env-get-updated", sphinx_ext.continue_chapter_numbers, priority=600)
+"""
+
+
+def _chapter(label: str, title: str, figure: str) -> str:
+    return (
+        f"({label})=\n# {title}\n\n```{{figure}} ../pic.svg\n:name: {figure}\n\nA caption.\n```\n\n"
+        "$$\nx = 1\n$$ (eq-" + label + ")\n\nSee {numref}`chapter %s <ch-b>`.\n"
+    )
+
+
+def test_chapters_are_numbered_on_across_parts_with_figures_and_equations_per_chapter(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (tmp_path / "pic.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>'
+    )
+    (src / "conf.py").write_text(_MINI_CONF.format(root=str(ROOT)))
+    (src / "index.md").write_text(
+        "# Book\n\n"
+        "```{toctree}\n:caption: Part I\n:numbered: 1\n\na\nb\n```\n\n"
+        "```{toctree}\n:caption: Part II\n:numbered: 1\n\nc\n```\n\n"
+        "```{toctree}\n:caption: Guide\n\nguide\n```\n"
+    )
+    for name, title in [("a", "Alpha"), ("b", "Beta"), ("c", "Gamma")]:
+        (src / f"{name}.md").write_text(_chapter(f"ch-{name}", title, f"fig-{name}"))
+    (src / "guide.md").write_text("# Guide\n\nAs {numref}`chapter %s <ch-c>` shows.\n")
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-W", "-q", str(src), str(out)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    gamma = (out / "c.html").read_text()
+    assert "<title>3. Gamma" in gamma
+    assert re.search(r"<h1><span class=\"section-number\">3\. </span>Gamma", gamma)
+    assert "Fig. 3.1" in gamma  # not Fig. 1.1 (Part II restarts) nor Fig. 3
+    assert "(3.1)" in gamma
+    assert "2. Beta" in gamma  # the navigation, numbered on from Part I
+    assert "chapter 2" in gamma  # the {numref} renders as the words it replaced
+    assert "chapter 3" in (out / "guide.html").read_text()
+    guide = (out / "guide.html").read_text()
+    assert "<title>Guide" in guide  # the guide is not numbered
+
+
+# --- the API reference, one page per module ------------------------------------------------------
+
+
+def test_every_public_module_has_its_committed_api_page_and_no_other(ext, tmp_path):
+    modules = list(ext.public_modules())
+    folder = ROOT / "book" / "api"
+    pages = sorted(p.stem for p in folder.glob("*.md"))
+    assert pages == sorted(m.rpartition(".")[2] for m in modules)
+    for module in modules:
+        page = folder / f"{module.rpartition('.')[2]}.md"
+        assert page.read_text() == ext.api_page_text(module), f"refresh {page}: build the book"
+    # A new module's page is written, a stale one removed, an unchanged one left alone.
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "gone.md").write_text("old")
+    written = ext.write_api_pages(tmp_path, ["eiginit.power"])
+    assert sorted(p.name for p in written) == ["gone.md", "power.md"]
+    assert ext.write_api_pages(tmp_path, ["eiginit.power"]) == []
+
+
+def test_api_index_lists_the_module_pages_in_a_hidden_toctree():
+    text = (ROOT / "book" / "api.md").read_text()
+    assert "```{eval-rst}\n.. eiginit-api::\n```" in text
+    assert re.search(r"```\{toctree\}\n:hidden:\n:glob:\n\napi/\*\n```", text)
+
+
+def test_conf_breaks_long_signatures():
+    assert "python_maximum_signature_line_length = 60" in (ROOT / "conf.py").read_text()
+
+
+# --- figures: alternative text from the caption, a link to the full-size image, lazy ----------
+
+
+def test_figure_alt_text_is_the_captions_first_sentence(ext):
+    from docutils import nodes
+
+    doc = nodes.document(None, None)
+    figure = nodes.figure()
+    figure += nodes.image(uri="_images/abc.svg", alt="_images/abc.svg")
+    figure += nodes.caption(text="Left: the spectrum of one W. Right: its radius, 1.02.")
+    doc += figure
+    bare = nodes.image(uri="_images/def.svg", alt="_images/def.svg")
+    doc += bare
+    ext.caption_alt_text(None, doc, "page")
+    assert figure[0]["alt"] == "Left: the spectrum of one W."
+    assert bare["alt"] == ""
+
+
+def test_figures_link_to_their_image_and_load_lazily(ext):
+    body = (
+        '<div class="cell_output"><img alt="The spectrum." src="../_images/a1.svg" /></div>'
+        '<img alt="logo" src="_static/logo.svg" />'
+    )
+    context = {"body": body}
+    ext.link_figures(_fake_app({}), "ch", "page.html", context, None)
+    assert (
+        '<a class="eiginit-figure-link" href="../_images/a1.svg" title="Open the figure at full'
+        ' size"><img alt="The spectrum." src="../_images/a1.svg" loading="lazy" /></a>'
+    ) in context["body"]
+    assert '<img alt="logo" src="_static/logo.svg" />' in context["body"]
+
+
+# --- the header: one search field, menu buttons that work ----------------------------------------
+
+
+def test_theme_has_no_top_navbar_and_no_fullscreen_button():
+    conf = (ROOT / "conf.py").read_text()
+    assert '"navbar_persistent": [],' in conf
+    assert '"use_fullscreen_button": False,' in conf
+
+
+# --- the browser check's judgements at two widths --------------------------------------------
+
+
+def _layout(**changes):
+    base = {
+        "viewport": 1400, "page": 1400, "column": 772, "wide": [], "searches": 1,
+        "math": {"overflowing": 0, "unscrollable": [], "clipped": []},
+    }  # fmt: skip
+    return {**base, **changes}
+
+
+def _wide(kind, width, limit, where="x"):
+    return {"kind": kind, "where": where, "width": width, "limit": limit}
+
+
+def test_a_table_may_scroll_a_little_on_a_phone_but_never_on_a_desktop():
+    short = [_wide("table", 380 + browser_check.PHONE_TABLE_SCROLL, 380)]
+    long = [_wide("table", 381 + browser_check.PHONE_TABLE_SCROLL, 380)]
+    assert browser_check.layout_problems(_layout(wide=short), "phone", "a.html") == []
+    assert browser_check.layout_problems(_layout(wide=long), "phone", "a.html") != []
+    desk = [_wide("table", 800, 772)]
+    assert browser_check.layout_problems(_layout(wide=desk), "desktop", "a.html") != []
+
+
+def test_printed_lines_must_fit_on_a_desktop_and_may_scroll_on_a_phone():
+    line = [_wide("output line", 959, 772)]
+    assert browser_check.layout_problems(_layout(wide=line), "phone", "a.html") == []
+    [problem] = browser_check.layout_problems(_layout(wide=line), "desktop", "a.html")
+    assert problem == "desktop: printed line 959 px wide in a 772 px column (#x)"
+
+
+def test_figures_wider_than_the_column_and_cut_math_fail_at_any_width():
+    for width in ("desktop", "phone"):
+        fig = _layout(wide=[_wide("figure", 500, 380)])
+        assert browser_check.layout_problems(fig, width, "a.html")
+        cut = _layout(math={"overflowing": 1, "unscrollable": ["eq"], "clipped": ["p"]})
+        assert len(browser_check.layout_problems(cut, width, "a.html")) == 2
+
+
+def test_one_search_field_per_page_and_the_search_page_its_own():
+    assert browser_check.layout_problems(_layout(searches=2), "desktop", "a.html")
+    assert browser_check.layout_problems(_layout(searches=2), "desktop", "search.html") == []
+    assert browser_check.layout_problems(_layout(searches=3), "desktop", "search.html")
+
+
+def test_the_menu_button_must_open_the_navigation_on_a_phone_and_hide_it_on_a_desktop():
+    dead = {"button": True, "open": False, "links": 0, "hidden": False}
+    assert browser_check.toggle_problems(dead, "primary", "phone")
+    assert browser_check.toggle_problems(dead, "primary", "desktop")
+    assert browser_check.toggle_problems(dead, "secondary", "phone")
+    empty = {"button": True, "open": True, "links": 0}
+    assert browser_check.toggle_problems(empty, "primary", "phone")
+    assert browser_check.toggle_problems({"button": False}, "primary", "phone")
+    assert browser_check.toggle_problems({"button": False}, "secondary", "phone") == []
+
+
+def test_chapter_numbers_are_checked_in_heading_title_figures_and_equations():
+    seen = {
+        "heading": "9. Recurrent networks", "title": "9. Recurrent networks - Book",
+        "captions": ["Fig. 9.1", "Fig. 9.2"], "equations": ["(9.1)"],
+    }  # fmt: skip
+    assert browser_check.numbering_problems("r.html", 9, seen) == []
+    for key, wrong in [
+        ("heading", "Recurrent networks"),
+        ("title", "Recurrent networks - Book"),
+        ("captions", ["Fig. 41"]),
+        ("equations", ["(28)"]),
+    ]:
+        assert browser_check.numbering_problems("r.html", 9, {**seen, key: wrong})
+
+
+def test_a_figure_must_open_at_full_size_on_a_phone_with_legible_text():
+    good = {"figures": 3, "opened": 3, "minText": 13.3, "where": "fig-a"}
+    assert browser_check.figure_view_problems(good) == []
+    assert browser_check.figure_view_problems({**good, "opened": 2})
+    assert browser_check.figure_view_problems({**good, "minText": 8.9})
+    assert browser_check.figure_view_problems({**good, "minText": None}) == []
