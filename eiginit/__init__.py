@@ -11,6 +11,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.norms`: the spectral norm and transient growth of matrix powers (Part I).
 - :mod:`eiginit.spectra`: Gaussian matrices and the laws of their spectra (Part II).
 - :mod:`eiginit.plotting`: the book's single plotting style.
+- :mod:`eiginit.protocol`: the comparison protocol's statistics: Welch intervals, Holm's
+  correction and verdicts that call a tie a tie.
 - :mod:`eiginit.claims`: ``claim`` and ``compare``, which make a sentence about a computed
   result fail the build when the numbers contradict it.
 - :mod:`eiginit.notebook`: ``glue``, which hands a chapter's numbers to the book, or prints them
@@ -175,6 +177,7 @@ from eiginit.propagation import (
     propagate,
     variance_recursion,
 )
+from eiginit.protocol import Comparison, Welch, holm, student_t_quantile, verdicts, welch
 from eiginit.recurrent import (
     ElmanRNN,
     MemoryCapacity,
@@ -249,6 +252,7 @@ __all__ = [
     "CNNModel",
     "CNNTrainingResult",
     "ClaimError",
+    "Comparison",
     "Contender",
     "ConvFans",
     "CoordinateCheck",
@@ -293,6 +297,7 @@ __all__ = [
     "TrainingResult",
     "Trajectory",
     "VarianceRecursion",
+    "Welch",
     "accuracy",
     "activation_derivative",
     "activation_function",
@@ -336,6 +341,7 @@ __all__ = [
     "hessian_extreme_eigenvalues",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
+    "holm",
     "init_weights",
     "iterate",
     "kaiming_normal",
@@ -383,6 +389,7 @@ __all__ = [
     "spread_orthogonal",
     "standardize",
     "stratified_split",
+    "student_t_quantile",
     "subspace_iteration",
     "torch_linear_default",
     "train",
@@ -400,6 +407,8 @@ __all__ = [
     "use_book_style",
     "variance_recursion",
     "variance_scaling",
+    "verdicts",
+    "welch",
     "xavier_normal",
     "xavier_uniform",
 ]
