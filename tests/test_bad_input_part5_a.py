@@ -99,7 +99,10 @@ def test_H2_a_moderate_shift_still_finds_the_largest_positive_eigenvalue(tiny_pr
     assert abs(r.eigenvalue - eig[-1]) <= 1e-8
 
 
-def test_L8_numpy_scalars_are_accepted_like_python_ones(tiny_problem) -> None:
+def test_L8_numpy_scalars_are_accepted_like_python_ones(tiny_problem, monkeypatch) -> None:
+    # glue's printing path: myst-nb's glue outside a kernel starts an IPython shell, which sets
+    # sys.ps1 for the rest of the session (and makes `train` think a person is watching).
+    monkeypatch.setattr("eiginit.notebook._myst_nb_glue", None)
     net, x, y = tiny_problem
     v = rng(2).standard_normal(26)
     np.testing.assert_array_equal(
