@@ -48,8 +48,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.diagnose`: the book's checks at initialization on a reader's own PyTorch or numpy
   network (the practitioner's guide).
 - :mod:`eiginit.attention`: self-attention at initialization: row-stochastic attention
-  matrices, their second eigenvalue, rank collapse, the logits' variance and the attention
-  entropy (Part V).
+  matrices, their second eigenvalue, rank collapse, the logits' variance, the attention
+  entropy and sigma-Reparam (Part V).
 - :mod:`eiginit.residual`: residual stacks with branch multipliers, batch and layer
   normalization at initialization, Fixup, and a batched training loop for residual MLPs (Part V).
 
@@ -60,6 +60,7 @@ saying what it received and what it expected; every function that draws takes an
 
 from eiginit.attention import (
     AttentionStackResult,
+    SigmaReparamStep,
     attention_entropy,
     attention_logits,
     attention_matrix,
@@ -67,6 +68,7 @@ from eiginit.attention import (
     logit_variance,
     rank_collapse_residual,
     second_eigenvalue_modulus,
+    sigma_reparam,
     softmax_rows,
 )
 from eiginit.batched import BatchedResult, train_batched
@@ -306,6 +308,7 @@ __all__ = [
     "ResidualModel",
     "ResidualStack",
     "ResidualTrainingResult",
+    "SigmaReparamStep",
     "SpectralNormResult",
     "StudyCell",
     "SubspaceIterationResult",
@@ -404,6 +407,7 @@ __all__ = [
     "run_cell",
     "second_eigenvalue_modulus",
     "seed_matrix",
+    "sigma_reparam",
     "softmax_cross_entropy",
     "softmax_rows",
     "spectral_norm",

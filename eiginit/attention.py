@@ -22,7 +22,9 @@ Cordonnier & Loukas 2021). The module has
 - :func:`attention_entropy`, the mean entropy of the rows of :math:`A`;
 - :func:`logit_variance`, the closed-form variance of a logit at initialization;
 - :func:`attention_stack`, stacks of freshly drawn attention layers, pure or with a residual
-  connection :math:`X + \alpha A X W_V`, vectorized over trials.
+  connection :math:`X + \alpha A X W_V`, vectorized over trials;
+- :func:`sigma_reparam`, :math:`\sigma\mathrm{Reparam}`'s :math:`\hat W = \gamma W / \hat\sigma`
+  with one power-iteration step per call (Zhai et al. 2023).
 
 Every function accepts a stack of matrices (leading trial axes) where that is natural.
 """
@@ -35,10 +37,18 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import as_real_array, check_int, check_positive_float, check_real, check_rng
+from eiginit._checks import (
+    as_matrix,
+    as_real_array,
+    check_int,
+    check_positive_float,
+    check_real,
+    check_rng,
+)
 
 __all__ = [
     "AttentionStackResult",
+    "SigmaReparamStep",
     "attention_entropy",
     "attention_logits",
     "attention_matrix",
@@ -46,6 +56,7 @@ __all__ = [
     "logit_variance",
     "rank_collapse_residual",
     "second_eigenvalue_modulus",
+    "sigma_reparam",
     "softmax_rows",
 ]
 
@@ -381,3 +392,75 @@ def attention_stack(
             x = x + a_val * (a @ x @ w_v)
         residual[:, layer + 1] = rank_collapse_residual(x)
     return AttentionStackResult(residual=residual, lambda2=lambda2, entropy=entropy)
+
+
+@dataclass(frozen=True)
+class SigmaReparamStep:
+    r"""One step of :func:`sigma_reparam`.
+
+    Attributes
+    ----------
+    weight : numpy.ndarray
+        The reparametrized weight :math:`\hat W = (\gamma / \hat\sigma) W`.
+    sigma : float
+        The estimate :math:`\hat\sigma = \|W v\|` of :math:`\sigma_{\max}(W)`, never above it.
+    u : numpy.ndarray
+        The left vector to pass to the next call (unit length).
+    """
+
+    weight: np.ndarray
+    sigma: float
+    u: np.ndarray
+
+
+def sigma_reparam(w: Any, gamma: float, u: Any) -> SigmaReparamStep:
+    r"""Return :math:`\hat W = \gamma W / \hat\sigma`, with :math:`\hat\sigma` from one power step.
+
+    :math:`\sigma\mathrm{Reparam}` (Zhai et al. 2023) reparametrizes a linear layer with spectral
+    normalization and a learned scalar :math:`\gamma`. The estimate is one step of power
+    iteration on :math:`W^\top W` in the two-vector form of spectral normalization (Miyato et al.
+    2018), started from the vector ``u`` the previous call returned:
+
+    .. math:: v = \frac{W^\top u}{\|W^\top u\|}, \qquad
+              \hat\sigma = \|W v\|, \qquad u' = \frac{W v}{\hat\sigma} .
+
+    Since :math:`v` is a unit vector, :math:`\hat\sigma \le \sigma_{\max}(W)` always, so
+    :math:`\|\hat W\|_2 \ge \gamma`, with equality when :math:`u` is the top left singular vector.
+    Called once per training step, the estimate tracks :math:`\sigma_{\max}` of a slowly changing
+    :math:`W` (chapter "Eigenvalues are not the whole story", exercise).
+
+    Parameters
+    ----------
+    w : array_like, shape (m, n)
+        The weight matrix, finite, not zero.
+    gamma : float
+        The scale :math:`\gamma > 0`.
+    u : array_like, shape (m,)
+        The left vector from the previous call (any non-zero vector at the first call).
+
+    Returns
+    -------
+    SigmaReparamStep
+
+    Examples
+    --------
+    >>> w = np.diag([3.0, 1.0])
+    >>> step = sigma_reparam(w, 1.0, np.array([1.0, 0.0]))
+    >>> step.sigma, float(np.linalg.norm(step.weight, 2))
+    (3.0, 1.0)
+    """
+    w = as_matrix(w, "w")
+    if not np.any(w):
+        raise ValueError("w must not be zero: its largest singular value would be 0")
+    gamma = check_positive_float(gamma, "gamma")
+    u = as_real_array(u, "u")
+    if u.shape != (w.shape[0],):
+        raise ValueError(f"u must have shape ({w.shape[0]},) to match w {w.shape}, got {u.shape}")
+    wtu = w.T @ u
+    norm = float(np.linalg.norm(wtu))
+    if norm == 0.0:
+        raise ValueError("u must not be orthogonal to the column space of w (W^T u = 0)")
+    v = wtu / norm
+    wv = w @ v
+    sigma = float(np.linalg.norm(wv))
+    return SigmaReparamStep(weight=(gamma / sigma) * w, sigma=sigma, u=wv / sigma)

@@ -16,6 +16,7 @@ from eiginit.attention import (
     logit_variance,
     rank_collapse_residual,
     second_eigenvalue_modulus,
+    sigma_reparam,
     softmax_rows,
 )
 
@@ -229,5 +230,75 @@ def test_attention_stack_is_reproducible_and_matches_a_manual_layer():
     ],
 )
 def test_bad_input_is_refused_with_the_argument_named(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_sigma_reparam_one_step_never_overestimates_and_converges():
+    rng = np.random.default_rng(12)
+    w = rng.standard_normal((20, 12))
+    s = np.linalg.svd(w, compute_uv=False)
+    u = rng.standard_normal(20)
+    estimates = []
+    for _ in range(300):
+        step = sigma_reparam(w, 2.0, u)
+        u = step.u
+        estimates.append(step.sigma)
+    estimates = np.array(estimates)
+    assert np.all(estimates <= s[0] * (1 + 1e-12))
+    assert np.all(np.diff(estimates) >= -1e-12)  # the Rayleigh quotient of W^T W only rises
+    assert estimates[-1] == pytest.approx(s[0], rel=1e-10)
+    assert np.linalg.norm(step.weight, 2) == pytest.approx(2.0, rel=1e-10)
+    # The estimate's error falls like (sigma_2 / sigma_1)^(4n) (a Rayleigh quotient).
+    err = s[0] - estimates
+    k = 10
+    assert err[k + 5] / err[k] == pytest.approx((s[1] / s[0]) ** 20, rel=0.3)
+
+
+def test_sigma_reparam_is_exact_from_the_top_singular_vector():
+    rng = np.random.default_rng(13)
+    w = rng.standard_normal((7, 9))
+    u_svd, s, _ = np.linalg.svd(w)
+    step = sigma_reparam(w, 0.5, u_svd[:, 0])
+    assert step.sigma == pytest.approx(s[0], rel=1e-12)
+    assert np.linalg.norm(step.weight, 2) == pytest.approx(0.5, rel=1e-12)
+    assert abs(abs(step.u @ u_svd[:, 0]) - 1) < 1e-12
+
+
+def test_sigma_reparam_tracks_a_slowly_changing_matrix_with_one_step_per_call():
+    rng = np.random.default_rng(14)
+    w0, e = rng.standard_normal((2, 16, 16)) / 4.0
+    u = rng.standard_normal(16)
+    errors = []
+    for t in range(200):
+        w = (1 + t / 50) * w0 + (t / 200) * e
+        step = sigma_reparam(w, 1.0, u)
+        u = step.u
+        errors.append(1 - step.sigma / np.linalg.norm(w, 2))
+    errors = np.array(errors)
+    assert np.all(errors >= -1e-12)
+    assert errors[-50:].max() < 1e-3 < errors[0]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda: sigma_reparam(np.ones((3, 2)), 1.0, np.ones(2)), ValueError, "u must have"),
+        (lambda: sigma_reparam(np.ones((3, 2)), 0.0, np.ones(3)), ValueError, "gamma"),
+        (lambda: sigma_reparam(np.ones(3), 1.0, np.ones(3)), ValueError, "w must"),
+        (
+            lambda: sigma_reparam(np.zeros((3, 2)), 1.0, np.ones(3)),
+            ValueError,
+            "w must not be zero",
+        ),
+        (
+            lambda: sigma_reparam(np.diag([1.0, 0.0]), 1.0, np.array([0.0, 1.0])),
+            ValueError,
+            "orthogonal",
+        ),
+        (lambda: sigma_reparam(np.eye(2), 1.0, "ab"), TypeError, "u"),
+    ],
+)
+def test_sigma_reparam_refuses_bad_input(call, error, words):
     with pytest.raises(error, match=words):
         call()
