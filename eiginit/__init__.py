@@ -47,6 +47,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   muP, the coordinate check and batched training of many replicas (Part V).
 - :mod:`eiginit.diagnose`: the book's checks at initialization on a reader's own PyTorch or numpy
   network (the practitioner's guide).
+- :mod:`eiginit.attention`: self-attention at initialization: row-stochastic attention
+  matrices, their second eigenvalue, rank collapse, the logits' variance, the attention
+  entropy and sigma-Reparam (Part V).
 - :mod:`eiginit.residual`: residual stacks with branch multipliers, batch and layer
   normalization at initialization, Fixup, and a batched training loop for residual MLPs (Part V).
 
@@ -55,6 +58,19 @@ saying what it received and what it expected; every function that draws takes an
 ``rng: numpy.random.Generator``.
 """
 
+from eiginit.attention import (
+    AttentionStackResult,
+    SigmaReparamStep,
+    attention_entropy,
+    attention_logits,
+    attention_matrix,
+    attention_stack,
+    logit_variance,
+    rank_collapse_residual,
+    second_eigenvalue_modulus,
+    sigma_reparam,
+    softmax_rows,
+)
 from eiginit.batched import BatchedResult, train_batched
 from eiginit.claims import ClaimError, claim, compare
 from eiginit.convolution import (
@@ -247,6 +263,7 @@ __all__ = [
     "SCHEMES",
     "SGD",
     "Adam",
+    "AttentionStackResult",
     "BatchedResult",
     "CNN1d",
     "CNNModel",
@@ -291,6 +308,7 @@ __all__ = [
     "ResidualModel",
     "ResidualStack",
     "ResidualTrainingResult",
+    "SigmaReparamStep",
     "SpectralNormResult",
     "StudyCell",
     "SubspaceIterationResult",
@@ -303,6 +321,10 @@ __all__ = [
     "activation_function",
     "adding_problem",
     "apply_activation",
+    "attention_entropy",
+    "attention_logits",
+    "attention_matrix",
+    "attention_stack",
     "batch_norm",
     "build_contender",
     "calculate_fan_in_and_fan_out",
@@ -355,6 +377,7 @@ __all__ = [
     "load_digits",
     "load_mnist1d",
     "log_norm_growth",
+    "logit_variance",
     "loss_and_gradient",
     "loss_and_gradients",
     "lsuv",
@@ -376,13 +399,17 @@ __all__ = [
     "propagate",
     "q_star",
     "quarter_circle_pdf",
+    "rank_collapse_residual",
     "replica_sharpness",
     "residual_block_jacobians",
     "residual_classifier",
     "residual_variance",
     "run_cell",
+    "second_eigenvalue_modulus",
     "seed_matrix",
+    "sigma_reparam",
     "softmax_cross_entropy",
+    "softmax_rows",
     "spectral_norm",
     "spectral_radius",
     "spectral_radius_normal",

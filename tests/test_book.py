@@ -185,6 +185,7 @@ CLAIMS_AT_LEAST = {
     "convolutions": 14,
     "width": 17,
     "curvature": 19,
+    "attention": 13,
     "practitioners-guide": 20,
 }
 
