@@ -44,7 +44,7 @@ from eiginit._checks import (
     check_rng,
     check_tol,
 )
-from eiginit.network import MLP
+from eiginit.network import MLP, _normal_pdf
 from eiginit.training import softmax_cross_entropy
 
 __all__ = [
@@ -74,8 +74,13 @@ def _second_derivative(name: str, h: np.ndarray) -> np.ndarray | None:
         return -2 * t * (1 - t**2)
     if name == "selu":
         return np.where(h > 0, 0.0, _SELU_SCALE * _SELU_ALPHA * np.exp(np.minimum(h, 0)))
+    if name == "gelu":  # (h Phi(h))'' = phi(h) (2 - h^2)
+        near = np.minimum(np.abs(h), 40.0)  # phi(40) < 1e-300: the product is 0 beyond
+        return np.where(np.abs(h) < 40, _normal_pdf(near) * (2 - near * near), 0.0).astype(h.dtype)
     e = np.exp(-np.abs(h))  # sigmoid, without overflow
     s = np.where(h >= 0, 1 / (1 + e), e / (1 + e))
+    if name == "silu":  # (h s)'' = s (1 - s) (2 + h (1 - 2 s))
+        return s * (1 - s) * (2 + h * (1 - 2 * s))
     return s * (1 - s) * (1 - 2 * s)
 
 

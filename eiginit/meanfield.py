@@ -62,6 +62,11 @@ _HOMOGENEOUS = {"linear": 1.0, "relu": 0.5, "leaky_relu": (1.0 + 0.01**2) / 2}
 # q -> infinity of E[phi'(sqrt(q) z)^2] on the quadrature nodes (|z| <= 12), not phi'(0).
 _SQRT_Q_ZERO = 1e-300
 _SQRT_Q_INFINITY = 1e300
+# Fixed points beyond this multiple of 1 + sigma_w2 + sigma_b2 are not resolved by the rule.
+_ROUNDING_Q = 1e10
+# A change of chi_1 larger than this across the final bisection bracket (about 1e-16 wide) is
+# a jump, not a root: chi_1 is smooth in sigma_w2 wherever q* is.
+_JUMP = 1e-6
 # More nodes than this buy no accuracy and only memory (the pair rule holds (2 m)^2 points).
 _MAX_NODES = 2000
 
@@ -113,9 +118,16 @@ def q_star(
     .. math:: q^* = \sigma_w^2\, \mathbb{E}_z\bigl[\phi(\sqrt{q^*} z)^2\bigr] + \sigma_b^2
 
     (Poole et al. 2016, eq. 3.) Found by bisection in :math:`\log q` on
-    :math:`F(q) - q`, which is positive below the fixed point the iteration reaches from any
-    :math:`q_0 > 0` and negative above it (true for every activation of :mod:`eiginit.network`).
-    When :math:`\sigma_b = 0` and :math:`q = 0` is the attracting fixed point, returns 0.
+    :math:`F(q) - q`, which is positive below the fixed point the iteration reaches from
+    :math:`q_0 = 1` and negative above it. When :math:`\sigma_b = 0` and :math:`q = 0` is the
+    attracting fixed point, returns 0.
+
+    For linear, tanh, ReLU, leaky ReLU, SELU and sigmoid every :math:`q_0 > 0` reaches the same
+    fixed point. GELU and SiLU are not so simple: :math:`E[\phi(\sqrt q z)^2]/q` rises from
+    1/4 (:math:`\phi'(0) = 1/2`) to 1/2 (ReLU's) as :math:`q` grows, so for
+    :math:`2 < \sigma_w^2 < 4` and a small bias the map has an attracting fixed point near 0 and
+    a repelling one above it: a smaller input variance dies out, a larger one grows without
+    bound. This function follows :math:`q_0 = 1` (unit-variance pre-activations).
 
     For the positively homogeneous activations (linear, relu, leaky_relu) the map is linear,
     :math:`F(q) = c\, q + \sigma_b^2` with :math:`c = \sigma_w^2 \mathbb{E}[\phi(z)^2]`
@@ -191,6 +203,10 @@ def _q_star(
         hi = np.where(above, mid, hi)
         lo = np.where(above, lo, mid)
     q = np.where(zero, 0.0, np.sqrt(lo * hi))
+    # A "fixed point" this far above sigma_w2 and sigma_b2 is the rule's rounding, not the map:
+    # GELU and SiLU behave like ReLU at large q, and at sigma_w2 = 2 with a bias their map stays
+    # above the diagonal by less than 1e-15 q. The variance grows without bound there.
+    unbound = unbound | (q > _ROUNDING_Q * (1 + sw2 + sb2))
     return _unbounded(np.where(unbound, np.inf, q), sw2, sb2, unbounded)
 
 
@@ -413,7 +429,8 @@ def critical_sigma_w2(
         If `bracket` is not a pair of real numbers.
     ValueError
         If `bracket` is not finite with 0 < low < high, or :math:`\chi_1 - 1` does not change
-        sign within it.
+        sign within it, or jumps over 1 instead of crossing it (GELU and SiLU with a small bias:
+        their fixed point reached from :math:`q = 1` vanishes, see :func:`q_star`).
 
     Examples
     --------
@@ -445,5 +462,17 @@ def critical_sigma_w2(
         up = excess(mid) > 0
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
+    # chi_1 may jump over 1 instead of crossing it: for GELU and SiLU with a small bias, the
+    # fixed point reached from q = 1 vanishes there (see q_star) and chi_1 leaps from below 1
+    # to its value at q = infinity. The bisection then converges on the jump, not on a root.
+    below, above = excess(lo), excess(hi)
+    jump = (above - below) > _JUMP
+    if np.any(jump):
+        i = int(np.flatnonzero(jump)[0])
+        raise ValueError(
+            f"no critical line for {act} at sigma_b2 = {sb2[i]}: chi_1 jumps from "
+            f"{below[i] + 1:.4f} to {above[i] + 1:.4f} at sigma_w2 = {lo[i]:.6f}, where the "
+            "fixed point q* reached from q = 1 vanishes and the variance grows without bound"
+        )
     result = (lo + hi) / 2
     return float(result[0]) if scalar else result

@@ -23,6 +23,7 @@ Everything is vectorized over the batch; nothing loops over samples.
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,11 +55,44 @@ __all__ = [
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: The activation names understood by :class:`MLP` (PyTorch's spelling).
-ACTIVATIONS: tuple[str, ...] = ("linear", "tanh", "relu", "leaky_relu", "selu", "sigmoid")
+ACTIVATIONS: tuple[str, ...] = (
+    "linear",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "selu",
+    "sigmoid",
+    "gelu",
+    "silu",
+)
 
 # SELU's constants (Klambauer et al. 2017), the values torch.nn.SELU uses.
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
+
+
+# erfc elementwise from the C library (math.erfc): exact to a few ulps in both tails, where
+# 1 - erf(x) would lose every digit. GELU's Gaussian CDF is Phi(h) = erfc(-h / sqrt 2) / 2.
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _normal_cdf(h: np.ndarray) -> np.ndarray:
+    """Phi(h), the standard normal CDF, in float64 (the exact form torch.nn.GELU uses)."""
+    return 0.5 * np.asarray(_ERFC(-_SQRT_HALF * np.asarray(h, dtype=np.float64)), np.float64)
+
+
+def _normal_pdf(h: np.ndarray) -> np.ndarray:
+    """Return the standard normal density in float64; 0 (not an overflow) far in the tails."""
+    h64 = np.asarray(h, dtype=np.float64)
+    return _INV_SQRT_2PI * np.exp(-0.5 * np.minimum(np.abs(h64), 150.0) ** 2)
+
+
+def _sigmoid(h: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-h), written so that neither branch overflows: exp of -|h| only."""
+    e = np.exp(-np.abs(h))
+    return np.where(h >= 0, 1 / (1 + e), e / (1 + e)).astype(h.dtype)
 
 
 def _check_activation(name: Any, argument: str = "activation") -> str:
@@ -91,9 +125,11 @@ def _activation(name: str, h: np.ndarray, a: float) -> np.ndarray:
     if name == "selu":
         negative = _SELU_ALPHA * np.expm1(np.minimum(h, 0))
         return (_SELU_SCALE * np.where(h > 0, h, negative)).astype(h.dtype)
-    # sigmoid, written so that neither branch overflows: exp of a non-positive number only.
-    e = np.exp(-np.abs(h))
-    return np.where(h >= 0, 1 / (1 + e), e / (1 + e)).astype(h.dtype)
+    if name == "gelu":
+        return (h * _normal_cdf(h)).astype(h.dtype)
+    if name == "silu":
+        return h * _sigmoid(h)
+    return _sigmoid(h)
 
 
 def _derivative(name: str, h: np.ndarray, a: float) -> np.ndarray:
@@ -111,7 +147,11 @@ def _derivative(name: str, h: np.ndarray, a: float) -> np.ndarray:
         return (_SELU_SCALE * np.where(h > 0, one, _SELU_ALPHA * np.exp(np.minimum(h, 0)))).astype(
             h.dtype
         )
-    s = _activation("sigmoid", h, a)
+    if name == "gelu":  # Phi(h) + h phi(h)
+        return (_normal_cdf(h) + h * _normal_pdf(h)).astype(h.dtype)
+    s = _sigmoid(h)
+    if name == "silu":  # sigma(h) (1 + h (1 - sigma(h)))
+        return s * (1 + h * (1 - s))
     return s * (1 - s)
 
 
@@ -125,7 +165,12 @@ def apply_activation(name: str, h: Any, *, negative_slope: float = 0.01) -> np.n
     leaky_relu    :math:`\phi(h) = h` for :math:`h > 0`, else :math:`a h` (`negative_slope` a)
     selu          :math:`\phi(h) = s\,h` for :math:`h > 0`, else :math:`s\,\alpha (e^h - 1)`
                   (Klambauer et al. 2017: :math:`\alpha \approx 1.6733`, :math:`s \approx 1.0507`)
-    sigmoid       :math:`\phi(h) = 1 / (1 + e^{-h})`
+    sigmoid       :math:`\phi(h) = \sigma(h) = 1 / (1 + e^{-h})`
+    gelu          :math:`\phi(h) = h\,\Phi(h)`, :math:`\Phi` the standard normal CDF (the exact
+                  form of Hendrycks & Gimpel 2016, ``torch.nn.GELU()``'s default
+                  ``approximate="none"``)
+    silu          :math:`\phi(h) = h\,\sigma(h)` (SiLU, Elfwing et al. 2018; Swish with
+                  :math:`\beta = 1`, Ramachandran et al. 2017; ``torch.nn.SiLU``)
     ============  ==========================================================================
 
     Parameters
@@ -172,6 +217,8 @@ def activation_derivative(name: str, h: Any, *, negative_slope: float = 0.01) ->
     leaky_relu  :math:`1` for :math:`h > 0`, else :math:`a`
     selu        :math:`s` for :math:`h > 0`, else :math:`s\,\alpha\,e^h`
     sigmoid     :math:`\sigma(h)\,(1 - \sigma(h))`
+    gelu        :math:`\Phi(h) + h\,\varphi(h)`, :math:`\varphi` the standard normal density
+    silu        :math:`\sigma(h)\,\bigl(1 + h\,(1 - \sigma(h))\bigr)`
     ==========  ================================================================
 
     Parameters

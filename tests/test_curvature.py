@@ -46,6 +46,8 @@ def _torch_loss(net, x, y, torch):
         "relu": torch.relu,
         "sigmoid": torch.sigmoid,
         "selu": torch.nn.functional.selu,
+        "gelu": torch.nn.functional.gelu,
+        "silu": torch.nn.functional.silu,
         "linear": lambda h: h,
     }[net.activation]
     X, Y = torch.tensor(x), torch.tensor(y)
@@ -69,7 +71,7 @@ def _torch_loss(net, x, y, torch):
 # --- the exact Hessian-vector product ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "selu"])
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "selu", "gelu", "silu"])
 def test_hessian_matches_torch_autograd(activation: str) -> None:
     torch = pytest.importorskip("torch")
     net, x, y = _tiny(activation)

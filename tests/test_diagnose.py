@@ -309,7 +309,7 @@ def test_text_and_html_name_every_chapter_and_number():
         ),
         (
             lambda m, x, y, r: eiginit.diagnose(
-                [np.eye(3)], np.ones((4, 3)), rng=r, activation="gelu"
+                [np.eye(3)], np.ones((4, 3)), rng=r, activation="mish"
             ),
             ValueError,
             "activation",

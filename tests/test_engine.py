@@ -386,7 +386,7 @@ def test_adapters_refuse_other_networks():
 
 
 # ----------------------------------------------------------------------------- curvature
-@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("activation", ["tanh", "relu", "gelu", "silu"])
 def test_mlp_hvp_matches_the_curvature_module_and_finite_differences(activation):
     group = mlps(2, sizes=(4, 6, 5, 3), activation=activation)
     model, params = MLPModel.from_networks(group, dtype=np.float64)

@@ -200,8 +200,8 @@ def test_bad_parameters() -> None:
         critical_sigma_w2(np.nan)
     with pytest.raises(TypeError, match="sigma_w2 must be a real number or array"):
         mean_field("1.0", 0.1)
-    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
-        mean_field(1.0, 0.1, "gelu")
+    with pytest.raises(ValueError, match="unknown activation 'mish'"):
+        mean_field(1.0, 0.1, "mish")
     with pytest.raises(ValueError, match="nodes must be an integer >= 2"):
         q_star(1.0, 0.1, nodes=1)
     with pytest.raises(ValueError, match="pair_nodes must be an integer >= 2"):

@@ -45,8 +45,8 @@ def test_derivatives_match_finite_differences(name: str, h: float) -> None:
 
 def test_activation_errors() -> None:
     # The messages of eiginit.network, whose activations these are.
-    with pytest.raises(ValueError, match="unknown activation 'gelu'; expected one of"):
-        activation_function("gelu")
+    with pytest.raises(ValueError, match="unknown activation 'mish'; expected one of"):
+        activation_function("mish")
     with pytest.raises(TypeError, match="activation must be a string"):
         activation_function(3)  # type: ignore[arg-type]
 
