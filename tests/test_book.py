@@ -187,7 +187,7 @@ CLAIMS_AT_LEAST = {
     "curvature": 19,
     "attention": 13,
     "practitioners-guide": 20,
-    "backward-pass": 5,
+    "backward-pass": 6,
 }
 
 
