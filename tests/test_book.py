@@ -187,6 +187,7 @@ CLAIMS_AT_LEAST = {
     "curvature": 19,
     "practitioners-guide": 20,
     "repeated-multiplication": 13,
+    "power-iteration": 22,
 }
 
 
