@@ -188,6 +188,7 @@ CLAIMS_AT_LEAST = {
     "practitioners-guide": 20,
     "repeated-multiplication": 13,
     "power-iteration": 22,
+    "beyond-eigenvalues": 22,
 }
 
 
