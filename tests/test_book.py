@@ -189,6 +189,7 @@ CLAIMS_AT_LEAST = {
     "repeated-multiplication": 13,
     "power-iteration": 22,
     "beyond-eigenvalues": 22,
+    "gaussian-spectra": 19,
 }
 
 
