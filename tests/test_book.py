@@ -188,8 +188,8 @@ CLAIMS_AT_LEAST = {
     "practitioners-guide": 20,
     "repeated-multiplication": 13,
     "power-iteration": 22,
-    "beyond-eigenvalues": 22,
-    "gaussian-spectra": 19,
+    "beyond-eigenvalues": 23,
+    "gaussian-spectra": 20,
 }
 
 
