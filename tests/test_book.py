@@ -187,6 +187,10 @@ CLAIMS_AT_LEAST = {
     "curvature": 19,
     "attention": 13,
     "practitioners-guide": 20,
+    "repeated-multiplication": 13,
+    "power-iteration": 22,
+    "beyond-eigenvalues": 23,
+    "gaussian-spectra": 20,
 }
 
 
