@@ -186,6 +186,7 @@ CLAIMS_AT_LEAST = {
     "width": 17,
     "curvature": 19,
     "practitioners-guide": 20,
+    "lyapunov-exponents": 17,
 }
 
 
