@@ -187,6 +187,7 @@ CLAIMS_AT_LEAST = {
     "curvature": 19,
     "practitioners-guide": 20,
     "lyapunov-exponents": 17,
+    "variance-scaling": 24,
 }
 
 
