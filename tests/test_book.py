@@ -188,6 +188,7 @@ CLAIMS_AT_LEAST = {
     "practitioners-guide": 20,
     "lyapunov-exponents": 17,
     "variance-scaling": 24,
+    "backward-pass": 32,
 }
 
 
