@@ -191,6 +191,9 @@ CLAIMS_AT_LEAST = {
     "power-iteration": 22,
     "beyond-eigenvalues": 23,
     "gaussian-spectra": 20,
+    "lyapunov-exponents": 17,
+    "variance-scaling": 24,
+    "backward-pass": 32,
 }
 
 
