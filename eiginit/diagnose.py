@@ -879,9 +879,9 @@ def diagnose(
     >>> d = diagnose(Reader(), seq, rng=rng)
     >>> [r.name for r in d.layers][:3]
     ['rnn.weight_ih_l0', 'rnn.weight_ih_l0[i]', 'rnn.weight_ih_l0[f]']
-    >>> d.layers[6].name, d.layers[6].spectral_radius is None
+    >>> d.layers[5].name, d.layers[5].spectral_radius is None
     ('rnn.weight_hh_l0', True)
-    >>> d.layers[7].name, 0 < d.layers[7].spectral_radius < 1
+    >>> d.layers[6].name, 0 < d.layers[6].spectral_radius < 1
     ('rnn.weight_hh_l0[i]', True)
     """
     check_rng(rng)
