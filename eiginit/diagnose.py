@@ -470,6 +470,11 @@ def _torch_inputs(torch: Any, model: Any, x: Any, labels: Any) -> tuple[Any, Any
     return x, labels
 
 
+def _first(out: Any) -> Any:
+    """Return the model's output, or its first element if it is a tuple (``nn.LSTM``, ...)."""
+    return out[0] if isinstance(out, tuple | list) else out
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -637,7 +642,7 @@ def _diagnose_torch(
         sigma, converged, jacobian_reason = None, False, None
         try:
             x0 = x[:1].clone().requires_grad_(True)
-            y = functional_call(model, {**frozen, **buffers}, (x0,)).reshape(-1)
+            y = _first(functional_call(model, {**frozen, **buffers}, (x0,))).reshape(-1)
             u = torch.zeros_like(y, requires_grad=True)
             (jt_u,) = torch.autograd.grad(y, x0, u, create_graph=True)
 
@@ -649,6 +654,23 @@ def _diagnose_torch(
                 (back,) = torch.autograd.grad(y, x0, jv, retain_graph=True)
                 return as_numpy(back).ravel()
 
+            # Double backward must agree with backward: <J v, w> = <v, J^T w>. A module whose
+            # backward is not differentiable (a custom Function marked once_differentiable)
+            # cuts the graph and would make J v silently zero or wrong.
+            v, w = rng.standard_normal(x0.numel()), rng.standard_normal(y.numel())
+            tangent = torch.from_numpy(v.reshape(x0.shape)).to(x0.dtype).to(x0.device)
+            (jv,) = torch.autograd.grad(jt_u, u, tangent, retain_graph=True, allow_unused=True)
+            left = 0.0 if jv is None else float(as_numpy(jv).ravel() @ w)
+            cotangent = torch.from_numpy(w).to(y.dtype).to(y.device)
+            (jtw,) = torch.autograd.grad(y, x0, cotangent, retain_graph=True)
+            right = float(v @ as_numpy(jtw).ravel())
+            scale = float(np.linalg.norm(v) * np.linalg.norm(as_numpy(jtw)))
+            if abs(left - right) > 1e-4 * scale:
+                raise RuntimeError(
+                    f"double backward disagrees with backward (<J v, w> = {left:.6g}, "
+                    f"<v, J^T w> = {right:.6g}): a module of the model is not twice "
+                    "differentiable (for example a custom Function marked once_differentiable)"
+                )
             mu, *_, converged, _, _ = _power(jtj, rng.standard_normal(x0.numel()), tol, max_iter)
             sigma = math.sqrt(max(mu, 0.0))
         except (RuntimeError, NotImplementedError) as error:  # no double backward
@@ -697,7 +719,7 @@ def _torch_hessian(
         raise ValueError("model has no trainable parameter (requires_grad) for the Hessian")
     params = {n: frozen[n].clone().requires_grad_(True) for n in names}
     state = {**frozen, **buffers, **params}
-    logits = functional_call(model, state, (x,))
+    logits = _first(functional_call(model, state, (x,)))
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
         raise ValueError(
             "with labels, the model's output must be logits of shape (batch, classes), got "
@@ -724,9 +746,19 @@ def _torch_hessian(
             if g is not None:
                 w = torch.from_numpy(piece.reshape(p.shape)).to(p.dtype).to(p.device)
                 dot = dot + (g * w).sum()
-        if not isinstance(dot, torch.Tensor) or not dot.requires_grad:
+        out = None
+        if isinstance(dot, torch.Tensor) and dot.requires_grad:
+            out = torch.autograd.grad(dot, tensors, retain_graph=True, allow_unused=True)
+        if out is None or all(o is None for o in out):
+            if any(g is not None for g in grads):
+                # The loss depends on the parameters but its gradient does not: the graph of
+                # the gradient was cut (cross-entropy is never linear in the logits).
+                raise RuntimeError(
+                    "the gradient does not depend on the parameters: a module of the model is "
+                    "not twice differentiable (for example a custom Function marked "
+                    "once_differentiable)"
+                )
             return np.zeros_like(v)
-        out = torch.autograd.grad(dot, tensors, retain_graph=True, allow_unused=True)
         return np.concatenate(
             [
                 np.zeros(p.numel())
@@ -823,7 +855,9 @@ def diagnose(
     model : torch.nn.Module, eiginit.MLP, or list of numpy arrays
         The network. A list holds ``(fan_out, fan_in)`` weight matrices of a chain
         :math:`x_l = \phi(W_l x_{l-1})` with zero biases and a linear last layer; pass
-        `activation`. A Keras ``Dense`` kernel is ``(fan_in, fan_out)``: transpose it.
+        `activation`. A Keras ``Dense`` kernel is ``(fan_in, fan_out)``: transpose it. A
+        PyTorch model that returns a tuple (``nn.LSTM``, ``nn.MultiheadAttention``) is read by
+        its first element.
     x : torch.Tensor or array_like, shape (batch, ...)
         At least two inputs, batch first, as the model takes them.
     labels : array_like of int, shape (batch,), optional
