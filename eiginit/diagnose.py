@@ -171,8 +171,10 @@ class Diagnosis:
         The number of inputs measured.
     source : str
         ``"torch"`` or ``"numpy"``.
-    jacobian_reason, hessian_reason : str or None
-        Why a number is None when it was asked for (the error autograd raised); None otherwise.
+    jacobian_reason : str or None
+        Why ``jacobian_sigma_max`` is None (the error autograd raised); None otherwise.
+    hessian_reason : str or None
+        Why ``hessian_top_eigenvalue`` is None although labels were given; None otherwise.
     """
 
     layers: tuple[LayerReport, ...]
