@@ -556,8 +556,20 @@ def test_attention_and_recurrent_models_are_left_exactly_as_found():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     modes = [m.training for m in model.modules()]
     flags = [p.requires_grad for p in model.parameters()]
-    hooks = [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()]
-    fastpath = torch.backends.mha.get_fastpath_enabled()
+
+    def hook_counts():
+        return [
+            (len(m._forward_hooks), len(m._forward_pre_hooks),
+             len(m._forward_pre_hooks_with_kwargs))
+            for m in model.modules()
+        ]  # fmt: skip
+
+    def kernels():  # diagnose picks the math kernel of scaled dot-product attention, then not
+        cuda = torch.backends.cuda
+        return (cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(), cuda.math_sdp_enabled())
+
+    hooks = hook_counts()
+    fastpath, sdpa = torch.backends.mha.get_fastpath_enabled(), kernels()
     x = torch.randn(6, 5, 4, requires_grad=True)
     labels = torch.randint(0, 3, (6,))
     rng_state = torch.random.get_rng_state()
@@ -572,7 +584,8 @@ def test_attention_and_recurrent_models_are_left_exactly_as_found():
         assert torch.equal(value, after[key]), key
     assert [m.training for m in model.modules()] == modes
     assert [p.requires_grad for p in model.parameters()] == flags
-    assert [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()] == hooks
+    assert hook_counts() == hooks
+    assert kernels() == sdpa
     assert torch.equal(model.head.weight.grad, torch.ones_like(model.head.weight))
     assert all(p.grad is None for n, p in model.named_parameters() if n != "head.weight")
     assert x.grad is None
