@@ -23,6 +23,7 @@ its running statistics) and left exactly as it was found.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 import numbers
@@ -58,6 +59,25 @@ _READING = {
         "of order one (a few tenths in a ReLU network, whose activations share a positive "
         "mean), not falling by orders of magnitude from layer to layer: then the output no "
         "longer depends on the input (a bias holds the mean square)",
+    ),
+    "recurrent": (
+        "Recurrent networks (ch. 9)",
+        "recurrent-networks",
+        "below 1 for a linear network's state and gradient to fade (rho < 1 suffices for "
+        "vanishing, rho > 1 is needed for exploding), just below 1 for an echo-state "
+        "reservoir; PyTorch's default U(+-1/sqrt(hidden)) gives about 1/sqrt(3) = 0.577 per "
+        "block, an orthogonal SimpleRNN kernel 1, an orthogonal LSTM kernel about 1/2 per gate. "
+        "With tanh or sigmoid units sigma_max (spec.norm), not rho, bounds the gradient; an "
+        "LSTM's memory also runs through its forget-gate bias",
+    ),
+    "attention": (
+        "Attention (ch. 14)",
+        "attention",
+        "of the order of the tokens' mean square (weights of variance 1 / embed_dim keep it), "
+        "so that a logit q.k / sqrt(d_k) has variance near q's times k's mean square, about 1: "
+        "much larger logits give one-hot attention rows (entropy collapse), much smaller ones "
+        "uniform rows, which pull the tokens to one common vector (rank collapse) within a few "
+        "layers",
     ),
     "jacobian": (
         "The backward pass (ch. 7)",
@@ -99,6 +119,11 @@ class LayerReport:
         The variance over the batch of each output unit, averaged over the units:
         :math:`\frac1N \sum_j \operatorname{Var}_i h_{ij}`, the part of the mean square that
         depends on the input.
+    spectral_radius : float or None
+        For a square recurrent block of ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` (a ``weight_hh``
+        matrix or one gate's block of it): :math:`\rho(W) = \max_i |\lambda_i(W)|`, the seed's
+        quantity, from the eigenvalues (chapter "Recurrent networks"). None for every other
+        record.
     """
 
     name: str
@@ -108,6 +133,7 @@ class LayerReport:
     spectral_norm: float
     mean_square: float
     variance_across_inputs: float
+    spectral_radius: float | None = None
 
     @property
     def spectral_target(self) -> float:
@@ -129,27 +155,36 @@ class Diagnosis:
     Attributes
     ----------
     layers : tuple of LayerReport
-        One record per weight layer, in module order.
-    jacobian_sigma_max : float
+        One record per weight matrix, in module order (several per attention or recurrent
+        module: see :func:`diagnose`).
+    jacobian_sigma_max : float or None
         The largest singular value of the Jacobian of the flattened output with respect to the
-        flattened input, at ``x[:1]``.
+        flattened input, at ``x[:1]``; None if autograd could not differentiate the model
+        twice (``jacobian_reason`` says why).
     jacobian_converged : bool
         Whether its power iteration met the tolerance.
     hessian_top_eigenvalue : HessianEigenResult or None
         With labels: the eigenvalue of largest modulus of the loss Hessian with respect to
-        every trainable parameter (``.eigenvalue``, ``.converged``); None without labels.
+        every trainable parameter (``.eigenvalue``, ``.converged``); None without labels, or if
+        autograd could not differentiate the model twice (``hessian_reason`` says why).
     batch : int
         The number of inputs measured.
     source : str
         ``"torch"`` or ``"numpy"``.
+    jacobian_reason : str or None
+        Why ``jacobian_sigma_max`` is None (the error autograd raised); None otherwise.
+    hessian_reason : str or None
+        Why ``hessian_top_eigenvalue`` is None although labels were given; None otherwise.
     """
 
     layers: tuple[LayerReport, ...]
-    jacobian_sigma_max: float
+    jacobian_sigma_max: float | None
     jacobian_converged: bool
     hessian_top_eigenvalue: HessianEigenResult | None
     batch: int
     source: str
+    jacobian_reason: str | None = None
+    hessian_reason: str | None = None
 
     def _summary_rows(self) -> list[tuple[str, str, str, str]]:
         """(quantity, value, where explained, what it should be)."""
@@ -162,6 +197,12 @@ class Diagnosis:
             drift = "first layer's output is zero"
         shares = [r.input_share for r in layers]
         ratios = [r.spectral_norm / r.spectral_target for r in layers]
+        if self.jacobian_sigma_max is None:
+            jacobian = f"not measured ({self.jacobian_reason})"
+        else:
+            jacobian = f"{self.jacobian_sigma_max:.4g}" + (
+                "" if self.jacobian_converged else " (not converged)"
+            )
         rows = [
             (
                 "spectral norm / sqrt(fan_out/fan_in)",
@@ -174,16 +215,33 @@ class Diagnosis:
                 f"{min(shares):.3g} (layer {layers[int(np.argmin(shares))].name})",
                 *_READING["input_share"][::2],
             ),
-            (
-                "Jacobian sigma_max at x[:1]",
-                f"{self.jacobian_sigma_max:.4g}"
-                + ("" if self.jacobian_converged else " (not converged)"),
-                *_READING["jacobian"][::2],
-            ),
         ]
+        recurrent = [r for r in layers if r.spectral_radius is not None]
+        if recurrent:
+            radii = [r.spectral_radius for r in recurrent]
+            top = recurrent[int(np.argmax(radii))]
+            rows.append(
+                (
+                    "recurrent spectral radius rho",
+                    f"{min(radii):.3g} to {max(radii):.3g} (largest: {top.name}, "
+                    f"sigma_max {top.spectral_norm:.3g})",
+                    *_READING["recurrent"][::2],
+                )
+            )
+        attention = [r for r in layers if r.name.endswith(_QK_SUFFIXES)]
+        if attention:
+            pairs = [f"{r.name} {r.mean_square:.3g}" for r in attention]
+            rows.append(
+                ("attention query/key mean square", "; ".join(pairs), *_READING["attention"][::2])
+            )
+        rows.append(("Jacobian sigma_max at x[:1]", jacobian, *_READING["jacobian"][::2]))
         top = self.hessian_top_eigenvalue
         if top is None:
-            value = "not measured (pass labels)"
+            value = (
+                f"not measured ({self.hessian_reason})"
+                if self.hessian_reason
+                else "not measured (pass labels)"
+            )
         else:
             value = f"{top.eigenvalue:.4g} ({'converged' if top.converged else 'not converged'})"
             if top.eigenvalue > 0:
@@ -191,28 +249,52 @@ class Diagnosis:
         rows.append(("Hessian top eigenvalue lambda", value, *_READING["hessian"][::2]))
         return rows
 
+    def _has_radius(self) -> bool:
+        return any(r.spectral_radius is not None for r in self.layers)
+
     def to_text(self) -> str:
         """Return the diagnosis as text: the layer table, then each number with its reading.
 
-        Lines are at most 78 characters (longer only for long module names).
+        Lines are at most 78 characters (longer only for long module names). A ``radius``
+        column (the spectral radius of recurrent blocks) appears when the model has one.
         """
         header = (
             f"eiginit.diagnose: {len(self.layers)} weight layers, {self.batch} inputs "
             f"({self.source}{', eval mode' if self.source == 'torch' else ''})"
         )
         width = max(5, *(len(r.name) for r in self.layers))
+        kind = max(8, *(len(r.kind) for r in self.layers))
+        radius = self._has_radius()
         lines = [
             header,
-            f"{'layer':<{width}} {'kind':<8} {'shape':>9} {'spec.norm':>9} {'target':>7}"
-            f" {'mean sq.':>9} {'share':>7}",
+            f"{'layer':<{width}} {'kind':<{kind}} {'shape':>9} {'spec.norm':>9} {'target':>7}"
+            f" {'mean sq.':>9} {'share':>7}" + (f" {'radius':>7}" if radius else ""),
         ]
         for r in self.layers:
             shape = f"{r.fan_out}x{r.fan_in}"
-            lines.append(
-                f"{r.name:<{width}} {r.kind[:8]:<8} {shape:>9} {r.spectral_norm:>9.3g} "
+            line = (
+                f"{r.name:<{width}} {r.kind:<{kind}} {shape:>9} {r.spectral_norm:>9.3g} "
                 f"{r.spectral_target:>7.3g} {r.mean_square:>9.3g} {r.input_share:>7.3g}"
             )
+            if radius:
+                rho = "-" if r.spectral_radius is None else f"{r.spectral_radius:.3g}"
+                line += f" {rho:>7}"
+            lines.append(line)
         lines.append("(target: sqrt(fan_out/fan_in); share: variance across inputs / mean sq.)")
+        notes = []
+        if any(r.kind == "MultiheadAttention" for r in self.layers):
+            notes.append(
+                "attention rows, Attention (ch. 14): mean sq. of the projected query, key and "
+                "value tokens, and of the attention output on the out_proj row"
+            )
+        if any(r.kind in _RECURRENT for r in self.layers):
+            notes.append(
+                "recurrent rows, Recurrent networks (ch. 9): [gate] is one gate's block of "
+                "the rows; radius: largest |eigenvalue| of a recurrent block; mean sq. of the "
+                "module's output sequence"
+            )
+        for note in notes:
+            lines += textwrap.wrap(f"({note})", 78)
         for quantity, value, where, expected in self._summary_rows():
             lines.append(f"{quantity}: {value}")
             lines += textwrap.wrap(
@@ -226,15 +308,20 @@ class Diagnosis:
     def _repr_html_(self) -> str:
         """Return the diagnosis as HTML tables, for notebooks."""
         e = html.escape
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in ("layer", "kind", "shape", "spectral norm", "target", "mean square", "share")
-        )
+        radius = self._has_radius()
+        names = ("layer", "kind", "shape", "spectral norm", "target", "mean square", "share")
+        head = "".join(f"<th>{h}</th>" for h in names + (("spectral radius",) if radius else ()))
+
+        def rho(r: LayerReport) -> str:
+            if not radius:
+                return ""
+            return f"<td>{'-' if r.spectral_radius is None else f'{r.spectral_radius:.3g}'}</td>"
+
         body = "".join(
             f"<tr><td><code>{e(r.name)}</code></td><td>{e(r.kind)}</td>"
             f"<td>{r.fan_out}&times;{r.fan_in}</td><td>{r.spectral_norm:.3g}</td>"
             f"<td>{r.spectral_target:.3g}</td><td>{r.mean_square:.3g}</td>"
-            f"<td>{r.input_share:.3g}</td></tr>"
+            f"<td>{r.input_share:.3g}</td>{rho(r)}</tr>"
             for r in self.layers
         )
         summary = "".join(
@@ -247,6 +334,10 @@ class Diagnosis:
             "<table><thead><tr><th>quantity</th><th>value</th><th>explained in</th>"
             f"<th>expect</th></tr></thead><tbody>{summary}</tbody></table></div>"
         )
+
+
+# The records whose mean square is a projected query or key (Attention, ch. 14).
+_QK_SUFFIXES = ("in_proj[q]", "in_proj[k]", "q_proj_weight", "k_proj_weight")
 
 
 # --- the power iteration shared by the Jacobian and the torch Hessian -------------------------
@@ -381,84 +472,234 @@ def _torch_inputs(torch: Any, model: Any, x: Any, labels: Any) -> tuple[Any, Any
     return x, labels
 
 
+def _first(out: Any) -> Any:
+    """Return the model's output, or its first element if it is a tuple (``nn.LSTM``, ...)."""
+    return out[0] if isinstance(out, tuple | list) else out
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _per_input(h: np.ndarray, axis: int, batch: int) -> np.ndarray:
+    """Rows = inputs: move the batch axis first, then flatten the rest."""
+    if axis and h.ndim > axis and h.shape[axis] == batch:
+        h = np.moveaxis(h, axis, 0)
+    return h.reshape(batch, -1) if h.size % batch == 0 else h.reshape(h.shape[0], -1)
+
+
+def _record(
+    name: str, kind: str, W: np.ndarray, h: np.ndarray, recurrent: bool = False
+) -> LayerReport:
+    radius = None
+    if recurrent and W.shape[0] == W.shape[1]:
+        radius = float(np.max(np.abs(np.linalg.eigvals(W))))
+    return LayerReport(
+        name=name,
+        kind=kind,
+        fan_out=W.shape[0],
+        fan_in=W.shape[1],
+        spectral_norm=float(np.linalg.norm(W, 2)),
+        mean_square=float(np.mean(h**2)),
+        variance_across_inputs=float(np.mean(np.var(h, axis=0))),
+        spectral_radius=radius,
+    )
+
+
+# PyTorch packs the gates of a recurrent weight along its rows, in this order
+# (torch/nn/modules/rnn.py, the LSTM and GRU docstrings: W_ii|W_if|W_ig|W_io, W_ir|W_iz|W_in).
+_GATES = {"LSTM": "ifgo", "GRU": "rzn"}
+_RECURRENT = ("RNN", "LSTM", "GRU")
+
+
+def _qkv_blocks(torch: Any, m: Any) -> list[tuple[str, Any, Any]]:
+    """(suffix, weight, bias) of the query, key and value projections of a MultiheadAttention."""
+    E = m.embed_dim
+    bias = [None] * 3 if m.in_proj_bias is None else list(m.in_proj_bias.detach().split(E))
+    if m._qkv_same_embed_dim:
+        weights = list(m.in_proj_weight.detach().split(E))
+        suffixes = ["in_proj[q]", "in_proj[k]", "in_proj[v]"]
+    else:
+        weights = [m.q_proj_weight.detach(), m.k_proj_weight.detach(), m.v_proj_weight.detach()]
+        suffixes = ["q_proj_weight", "k_proj_weight", "v_proj_weight"]
+    return list(zip(suffixes, weights, bias, strict=True))
+
+
+def _torch_records(
+    torch: Any, model: Any, x: Any, as_numpy: Callable[[Any], np.ndarray]
+) -> list[LayerReport]:
+    """Run the model once with hooks; one record per weight matrix (see :func:`diagnose`)."""
+    nn = torch.nn
+    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    modules = dict(model.named_modules())
+    attention = {n for n, m in modules.items() if isinstance(m, nn.MultiheadAttention)}
+    weighted = []
+    for name, m in modules.items():
+        parent = name.rpartition(".")[0] if "." in name else ("" if name else None)
+        if isinstance(m, kinds) and parent in attention and m is modules[parent].out_proj:
+            continue  # reported with its MultiheadAttention, under its qualified name
+        if isinstance(m, (*kinds, nn.MultiheadAttention, nn.RNNBase)):
+            weighted.append((name, m))
+    if not weighted:
+        raise ValueError(
+            "model has no Linear, Conv1d, Conv2d, Conv3d, MultiheadAttention, RNN, LSTM or GRU "
+            "layer; diagnose measures those"
+        )
+    outputs: dict[str, Any] = {}
+    inputs: dict[str, Any] = {}
+
+    def keep_output(_m: Any, _i: Any, out: Any, name: str) -> None:
+        outputs[name] = out[0] if isinstance(out, tuple) else out
+
+    def keep_input(_m: Any, args: Any, kwargs: Any, name: str) -> None:
+        given = dict(zip(("query", "key", "value"), args, strict=False))
+        inputs[name] = [given.get(k, kwargs.get(k)) for k in ("query", "key", "value")]
+
+    hooks = []
+    for name, m in weighted:
+        hooks.append(m.register_forward_hook(lambda m, i, o, name=name: keep_output(m, i, o, name)))
+        if isinstance(m, nn.MultiheadAttention):
+            hooks.append(
+                m.register_forward_pre_hook(
+                    lambda m, a, k, name=name: keep_input(m, a, k, name), with_kwargs=True
+                )
+            )
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    batch = int(x.shape[0])
+    layers = []
+    for name, m in weighted:
+        if name not in outputs:
+            raise ValueError(f"the layer {name!r} is not used by the model's forward pass")
+        out = outputs.pop(name)
+        if isinstance(out, nn.utils.rnn.PackedSequence):
+            out = out.data  # one row per (sequence, step)
+        kind = type(m).__name__
+        if isinstance(m, nn.MultiheadAttention):
+            axis = 0 if m.batch_first else 1
+            for (suffix, W, b), token in zip(_qkv_blocks(torch, m), inputs.pop(name), strict=True):
+                projected = nn.functional.linear(token.detach(), W, b)
+                h = _per_input(as_numpy(projected), axis, batch)
+                layers.append(_record(_join(name, suffix), kind, as_numpy(W), h))
+            h = _per_input(as_numpy(out), axis, batch)
+            layers.append(_record(_join(name, "out_proj"), kind, as_numpy(m.out_proj.weight), h))
+        elif isinstance(m, nn.RNNBase):
+            h = _per_input(as_numpy(out), 0 if m.batch_first else 1, batch)
+            gates = _GATES.get(m.mode, "")
+            for weight in m._flat_weights_names:
+                if not weight.startswith("weight_"):
+                    continue
+                W = as_numpy(getattr(m, weight))
+                recurrent = weight.startswith("weight_hh")
+                layers.append(_record(_join(name, weight), kind, W, h, recurrent))
+                if gates and not weight.startswith("weight_hr"):
+                    for gate, block in zip(gates, np.split(W, len(gates)), strict=True):
+                        layers.append(
+                            _record(_join(name, f"{weight}[{gate}]"), kind, block, h, recurrent)
+                        )
+        else:
+            axis = 0
+            parent = modules.get(name.rpartition(".")[0]) if "." in name else None
+            if isinstance(parent, nn.TransformerEncoderLayer | nn.TransformerDecoderLayer):
+                axis = 0 if parent.self_attn.batch_first else 1
+            W = as_numpy(m.weight).reshape(m.weight.shape[0], -1)
+            layers.append(_record(name, kind, W, _per_input(as_numpy(out), axis, batch)))
+    return layers
+
+
 def _diagnose_torch(
     model: Any, x: Any, labels: Any, rng: np.random.Generator, tol: float, max_iter: int
 ) -> Diagnosis:
     import torch
     from torch.func import functional_call
 
-    nn = torch.nn
     x, labels = _torch_inputs(torch, model, x, labels)
-    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-    weighted = [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
-    if not weighted:
-        raise ValueError(
-            "model has no Linear, Conv1d, Conv2d or Conv3d layer; diagnose measures those"
-        )
     modes = [(m, m.training) for m in model.modules()]
     frozen = {n: p.detach() for n, p in model.named_parameters()}
     buffers = {n: b.detach() for n, b in model.named_buffers()}
+    mha = getattr(torch.backends, "mha", None)
+    fastpath = mha.get_fastpath_enabled() if mha is not None else None
 
     def as_numpy(t: Any) -> np.ndarray:
         return t.detach().to("cpu", torch.float64).numpy()
 
+    stack = contextlib.ExitStack()
     try:
         model.eval()
-        outputs: dict[str, Any] = {}
-        hooks = [
-            m.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
-            for name, m in weighted
-        ]
-        try:
-            with torch.no_grad():
-                model(x)
-        finally:
-            for hook in hooks:
-                hook.remove()
-        layers = []
-        for name, m in weighted:
-            W = as_numpy(m.weight).reshape(m.weight.shape[0], -1)
-            if name not in outputs:
-                raise ValueError(f"the layer {name!r} is not used by the model's forward pass")
-            h = as_numpy(outputs[name]).reshape(x.shape[0], -1)
-            layers.append(
-                LayerReport(
-                    name=name,
-                    kind=type(m).__name__,
-                    fan_out=W.shape[0],
-                    fan_in=W.shape[1],
-                    spectral_norm=float(np.linalg.norm(W, 2)),
-                    mean_square=float(np.mean(h**2)),
-                    variance_across_inputs=float(np.mean(np.var(h, axis=0))),
-                )
-            )
-        outputs.clear()
+        if mha is not None:  # the fused transformer kernels skip the hooked submodules
+            mha.set_fastpath_enabled(False)
+        layers = _torch_records(torch, model, x, as_numpy)
+
+        # PyTorch's fused CPU attention kernel has no double backward; the math kernel has.
+        attention = getattr(getattr(torch.nn, "attention", None), "sdpa_kernel", None)
+        if attention is not None:
+            stack.enter_context(attention(torch.nn.attention.SDPBackend.MATH))
 
         # The Jacobian at x[:1]: power iteration on J^T J. J^T u is one backward pass; as it is
         # linear in u, differentiating it with respect to u gives J v (double backward).
-        x0 = x[:1].clone().requires_grad_(True)
-        y = functional_call(model, {**frozen, **buffers}, (x0,)).reshape(-1)
-        u = torch.zeros_like(y, requires_grad=True)
-        (jt_u,) = torch.autograd.grad(y, x0, u, create_graph=True)
+        sigma, converged, jacobian_reason = None, False, None
+        try:
+            x0 = x[:1].clone().requires_grad_(True)
+            y = _first(functional_call(model, {**frozen, **buffers}, (x0,))).reshape(-1)
+            u = torch.zeros_like(y, requires_grad=True)
+            (jt_u,) = torch.autograd.grad(y, x0, u, create_graph=True)
 
-        def jtj(v: np.ndarray) -> np.ndarray:
+            def jtj(v: np.ndarray) -> np.ndarray:
+                tangent = torch.from_numpy(v.reshape(x0.shape)).to(x0.dtype).to(x0.device)
+                (jv,) = torch.autograd.grad(jt_u, u, tangent, retain_graph=True, allow_unused=True)
+                if jv is None:  # J^T u does not depend on u: J = 0
+                    return np.zeros_like(v)
+                (back,) = torch.autograd.grad(y, x0, jv, retain_graph=True)
+                return as_numpy(back).ravel()
+
+            # Double backward must agree with backward: <J v, w> = <v, J^T w>. A module whose
+            # backward is not differentiable (a custom Function marked once_differentiable)
+            # cuts the graph and would make J v silently zero or wrong.
+            v, w = rng.standard_normal(x0.numel()), rng.standard_normal(y.numel())
             tangent = torch.from_numpy(v.reshape(x0.shape)).to(x0.dtype).to(x0.device)
             (jv,) = torch.autograd.grad(jt_u, u, tangent, retain_graph=True, allow_unused=True)
-            if jv is None:  # J^T u does not depend on u: J = 0
-                return np.zeros_like(v)
-            (back,) = torch.autograd.grad(y, x0, jv, retain_graph=True)
-            return as_numpy(back).ravel()
+            left = 0.0 if jv is None else float(as_numpy(jv).ravel() @ w)
+            cotangent = torch.from_numpy(w).to(y.dtype).to(y.device)
+            (jtw,) = torch.autograd.grad(y, x0, cotangent, retain_graph=True)
+            right = float(v @ as_numpy(jtw).ravel())
+            scale = float(np.linalg.norm(v) * np.linalg.norm(as_numpy(jtw)))
+            if abs(left - right) > 1e-4 * scale:
+                raise RuntimeError(
+                    f"double backward disagrees with backward (<J v, w> = {left:.6g}, "
+                    f"<v, J^T w> = {right:.6g}): a module of the model is not twice "
+                    "differentiable (for example a custom Function marked once_differentiable)"
+                )
+            mu, *_, converged, _, _ = _power(jtj, rng.standard_normal(x0.numel()), tol, max_iter)
+            sigma = math.sqrt(max(mu, 0.0))
+        except (RuntimeError, NotImplementedError) as error:  # no double backward
+            jacobian_reason = f"autograd: {str(error).splitlines()[0]}"
 
-        mu, *_, converged, _, _ = _power(jtj, rng.standard_normal(x0.numel()), tol, max_iter)
-        sigma = math.sqrt(max(mu, 0.0))
-
-        top = None
+        top, hessian_reason = None, None
         if labels is not None:
-            top = _torch_hessian(torch, model, x, labels, frozen, buffers, rng, tol, max_iter)
+            try:
+                top = _torch_hessian(torch, model, x, labels, frozen, buffers, rng, tol, max_iter)
+            except (RuntimeError, NotImplementedError) as error:
+                hessian_reason = f"autograd: {str(error).splitlines()[0]}"
     finally:
+        stack.close()
         for m, training in modes:
             m.train(training)
-    return Diagnosis(tuple(layers), sigma, converged, top, int(x.shape[0]), "torch")
+        if mha is not None:
+            mha.set_fastpath_enabled(fastpath)
+    return Diagnosis(
+        tuple(layers),
+        sigma,
+        converged,
+        top,
+        int(x.shape[0]),
+        "torch",
+        jacobian_reason,
+        hessian_reason,
+    )
 
 
 def _torch_hessian(
@@ -480,7 +721,7 @@ def _torch_hessian(
         raise ValueError("model has no trainable parameter (requires_grad) for the Hessian")
     params = {n: frozen[n].clone().requires_grad_(True) for n in names}
     state = {**frozen, **buffers, **params}
-    logits = functional_call(model, state, (x,))
+    logits = _first(functional_call(model, state, (x,)))
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
         raise ValueError(
             "with labels, the model's output must be logits of shape (batch, classes), got "
@@ -507,9 +748,19 @@ def _torch_hessian(
             if g is not None:
                 w = torch.from_numpy(piece.reshape(p.shape)).to(p.dtype).to(p.device)
                 dot = dot + (g * w).sum()
-        if not isinstance(dot, torch.Tensor) or not dot.requires_grad:
+        out = None
+        if isinstance(dot, torch.Tensor) and dot.requires_grad:
+            out = torch.autograd.grad(dot, tensors, retain_graph=True, allow_unused=True)
+        if out is None or all(o is None for o in out):
+            if any(g is not None for g in grads):
+                # The loss depends on the parameters but its gradient does not: the graph of
+                # the gradient was cut (cross-entropy is never linear in the logits).
+                raise RuntimeError(
+                    "the gradient does not depend on the parameters: a module of the model is "
+                    "not twice differentiable (for example a custom Function marked "
+                    "once_differentiable)"
+                )
             return np.zeros_like(v)
-        out = torch.autograd.grad(dot, tensors, retain_graph=True, allow_unused=True)
         return np.concatenate(
             [
                 np.zeros(p.numel())
@@ -557,7 +808,31 @@ def diagnose(
     For every weight layer (``Linear``, ``Conv1d``, ``Conv2d``, ``Conv3d`` of a PyTorch model,
     in ``named_modules()`` order; every matrix of a numpy network) it records the spectral
     norm :math:`\sigma_{\max}(W)` of the weight reshaped to ``(fan_out, -1)``, the mean square
-    of the layer's output on `x` and its variance across the inputs. Then
+    of the layer's output on `x` and its variance across the inputs. Attention and recurrent
+    modules give several records each, named by the module's qualified name and a suffix:
+
+    - ``nn.MultiheadAttention`` ``attn`` (``batch_first`` or not): ``attn.in_proj[q]``,
+      ``attn.in_proj[k]``, ``attn.in_proj[v]``, the three row blocks of the packed
+      ``in_proj_weight`` (``attn.q_proj_weight``, ``attn.k_proj_weight``,
+      ``attn.v_proj_weight`` when ``kdim`` or ``vdim`` differs from ``embed_dim``), whose mean
+      square is that of the projected tokens :math:`X W_Q^\top + b_Q` (all heads; the module's
+      inputs are caught by a hook), then ``attn.out_proj``, whose mean square is that of the
+      module's first return value, the attention output (chapter "Attention"). ``out_proj``
+      is not reported again as a ``Linear``.
+    - ``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` ``rnn`` (any ``num_layers``, ``bidirectional``,
+      ``batch_first``): one record per weight matrix, ``rnn.weight_ih_l0``,
+      ``rnn.weight_hh_l0``, ``rnn.weight_ih_l0_reverse``, ... in PyTorch's order (and
+      ``weight_hr`` of an LSTM with ``proj_size``), each followed for an LSTM or GRU by one
+      record per gate block, ``rnn.weight_hh_l0[i]``: PyTorch stacks the gates along the rows
+      in the order i, f, g, o (input, forget, cell, output) for an LSTM and r, z, n (reset,
+      update, new) for a GRU. Square recurrent blocks (a ``weight_hh`` of ``nn.RNN``, a gate's
+      block of ``weight_hh``) also carry their spectral radius (chapter "Recurrent networks").
+      Every record of the module carries the mean square of its output sequence (its first
+      return value, both directions of the top layer).
+
+    Outputs are read batch first, except those of attention and recurrent modules with
+    ``batch_first=False`` and of the ``Linear`` layers of such a ``TransformerEncoderLayer`` or
+    ``TransformerDecoderLayer``, read along their batch axis. Then
 
     - :math:`\sigma_{\max}(J)` of the input-output Jacobian at ``x[:1]`` (output and input
       flattened), by power iteration on :math:`J^\top J` with one Jacobian-vector and one
@@ -569,16 +844,22 @@ def diagnose(
       of :func:`eiginit.hessian_vector_product` for numpy. Both stop when
       :math:`\|A u - \mu u\| \le tol\,|\mu|`.
 
-    A PyTorch model is measured in evaluation mode; its parameters, buffers, modes,
-    ``requires_grad`` flags and ``.grad`` fields are left as they were (the computation runs
-    on detached copies), and no ``.grad`` is left on `x`.
+    A PyTorch model is measured in evaluation mode, with PyTorch's fused transformer fast path
+    off (it would skip the hooked submodules) and the math kernel of scaled dot-product
+    attention (the fused CPU kernel has no double backward); its parameters, buffers, modes,
+    ``requires_grad`` flags, hooks and ``.grad`` fields are left as they were (the computation
+    runs on detached copies), and no ``.grad`` is left on `x`. If autograd still cannot
+    differentiate a module twice, the Jacobian or the Hessian is None and
+    ``Diagnosis.jacobian_reason`` or ``hessian_reason`` holds the error.
 
     Parameters
     ----------
     model : torch.nn.Module, eiginit.MLP, or list of numpy arrays
         The network. A list holds ``(fan_out, fan_in)`` weight matrices of a chain
         :math:`x_l = \phi(W_l x_{l-1})` with zero biases and a linear last layer; pass
-        `activation`. A Keras ``Dense`` kernel is ``(fan_in, fan_out)``: transpose it.
+        `activation`. A Keras ``Dense`` kernel is ``(fan_in, fan_out)``: transpose it. A
+        PyTorch model that returns a tuple (``nn.LSTM``, ``nn.MultiheadAttention``) is read by
+        its first element.
     x : torch.Tensor or array_like, shape (batch, ...)
         At least two inputs, batch first, as the model takes them.
     labels : array_like of int, shape (batch,), optional
@@ -603,7 +884,8 @@ def diagnose(
     TypeError, ValueError
         For a model of another kind, a missing `activation`, a batch of fewer than two inputs or
         of the wrong shape, labels that are not one class index per input, a model without a
-        weight layer, or a bad `rng`, `tol` or `max_iter`.
+        weight layer, a weight layer its forward pass does not use, or a bad `rng`, `tol` or
+        `max_iter`.
 
     Examples
     --------
@@ -615,6 +897,28 @@ def diagnose(
     (['0', '1', '2'], True)
     >>> "Curvature at initialization (ch. 13)" in str(d)
     True
+
+    A PyTorch LSTM gets one record per weight matrix and per gate, with the spectral radius
+    of each recurrent block:
+
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> class Reader(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.rnn = torch.nn.LSTM(3, 5, batch_first=True)
+    ...         self.head = torch.nn.Linear(5, 2)
+    ...
+    ...     def forward(self, x):
+    ...         return self.head(self.rnn(x)[0][:, -1])
+    >>> seq = torch.randn(8, 10, 3)
+    >>> d = diagnose(Reader(), seq, rng=rng)
+    >>> [r.name for r in d.layers][:3]
+    ['rnn.weight_ih_l0', 'rnn.weight_ih_l0[i]', 'rnn.weight_ih_l0[f]']
+    >>> d.layers[5].name, d.layers[5].spectral_radius is None
+    ('rnn.weight_hh_l0', True)
+    >>> d.layers[6].name, 0 < d.layers[6].spectral_radius < 1
+    ('rnn.weight_hh_l0[i]', True)
     """
     check_rng(rng)
     tol = check_positive_float(tol, "tol")

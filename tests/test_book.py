@@ -187,7 +187,13 @@ CLAIMS_AT_LEAST = {
     "curvature": 19,
     "attention": 13,
     "practitioners-guide": 20,
-    "backward-pass": 6,
+    "repeated-multiplication": 13,
+    "power-iteration": 22,
+    "beyond-eigenvalues": 23,
+    "gaussian-spectra": 20,
+    "lyapunov-exponents": 17,
+    "variance-scaling": 24,
+    "backward-pass": 38,  # 32 + 6 (GELU and SiLU)
 }
 
 

@@ -334,3 +334,330 @@ def test_eiginit_imports_and_diagnoses_numpy_networks_without_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --- attention and recurrent modules (issue 29) ---------------------------------------------
+
+
+def _rows(t, batch_first):
+    """One row per input: the batch axis first, the rest flattened."""
+    t = t if batch_first else t.transpose(0, 1)
+    return t.reshape(t.shape[0], -1)
+
+
+def _check_record(record, name, W, h, radius=None):
+    assert record.name == name
+    assert (record.fan_out, record.fan_in) == tuple(W.shape)
+    np.testing.assert_allclose(record.spectral_norm, torch.linalg.matrix_norm(W, 2), rtol=1e-10)
+    np.testing.assert_allclose(record.mean_square, float((h**2).mean()), rtol=1e-12)
+    spread = float(h.var(dim=0, unbiased=False).mean())
+    np.testing.assert_allclose(record.variance_across_inputs, spread, rtol=1e-10)
+    if radius is None:
+        assert record.spectral_radius is None
+    else:
+        np.testing.assert_allclose(record.spectral_radius, radius, rtol=1e-10)
+
+
+def _check_jacobian_and_hessian(d, model, x, labels):
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+        J = torch.autograd.functional.jacobian(model, x[:1]).reshape(-1, x[:1].numel())
+        eigenvalues = np.linalg.eigvalsh(_dense_hessian(model, x, labels))
+    assert d.jacobian_converged
+    assert d.jacobian_reason is None
+    np.testing.assert_allclose(d.jacobian_sigma_max, torch.linalg.matrix_norm(J, 2), rtol=1e-7)
+    assert d.hessian_top_eigenvalue.converged
+    assert d.hessian_reason is None
+    top = eigenvalues[np.argmax(np.abs(eigenvalues))]
+    np.testing.assert_allclose(d.hessian_top_eigenvalue.eigenvalue, top, rtol=1e-7)
+
+
+class _Attention(nn.Module):
+    """Tokens (batch, length, 6) -> MultiheadAttention (self or cross) -> mean -> logits."""
+
+    def __init__(self, packed, batch_first):
+        super().__init__()
+        kdim = None if packed else 4
+        self.keys = nn.Linear(6, 6 if packed else 4)
+        self.attn = nn.MultiheadAttention(6, 2, kdim=kdim, vdim=kdim, batch_first=batch_first)
+        self.head = nn.Linear(6, 3)
+
+    def tokens(self, x):
+        q, k = x, self.keys(x)
+        if not self.attn.batch_first:
+            q, k = q.transpose(0, 1), k.transpose(0, 1)
+        return q, k, k
+
+    def forward(self, x):
+        out = self.attn(*self.tokens(x))[0]
+        return self.head(out.mean(dim=1 if self.attn.batch_first else 0))
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("packed", [True, False])
+def test_multihead_attention_records_match_dense_torch(packed, batch_first):
+    torch.manual_seed(10)
+    model = _Attention(packed, batch_first).double()
+    assert model.attn._qkv_same_embed_dim == packed
+    x, labels = _batch((5, 6), 3)
+    d = eiginit.diagnose(model, x, labels, rng=np.random.default_rng(0), tol=1e-8)
+
+    attn = model.attn
+    suffixes = ["in_proj[q]", "in_proj[k]", "in_proj[v]"] if packed else [
+        "q_proj_weight", "k_proj_weight", "v_proj_weight"]  # fmt: skip
+    names = ["keys", *(f"attn.{s}" for s in suffixes), "attn.out_proj", "head"]
+    assert [r.name for r in d.layers] == names  # out_proj once, under its qualified name
+    assert [r.kind for r in d.layers[1:5]] == ["MultiheadAttention"] * 4
+    if packed:
+        weights = attn.in_proj_weight.detach().split(6)
+    else:
+        weights = [attn.q_proj_weight, attn.k_proj_weight, attn.v_proj_weight]
+    biases = attn.in_proj_bias.detach().split(6)
+    with torch.no_grad():
+        tokens = model.tokens(x)
+        for record, name, W, b, t in zip(d.layers[1:4], names[1:4], weights, biases, tokens,
+                                         strict=True):  # fmt: skip
+            projected = t @ W.detach().T + b  # the projected tokens, by hand
+            _check_record(record, name, W.detach(), _rows(projected, batch_first))
+        out = attn(*tokens)[0]
+    _check_record(d.layers[4], "attn.out_proj", attn.out_proj.weight.detach(),
+                  _rows(out, batch_first))  # fmt: skip
+    _check_jacobian_and_hessian(d, model, x, labels)
+
+
+def test_transformer_encoder_layer_end_to_end():
+    torch.manual_seed(11)
+    model = nn.Sequential(
+        nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, batch_first=True),
+        nn.Flatten(),
+        nn.Linear(5 * 8, 3),
+    ).double()
+    model.train()  # dropout on: diagnose measures in eval mode and gives the mode back
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    x, labels = _batch((5, 8), 3)
+    d = eiginit.diagnose(model, x, labels, rng=np.random.default_rng(0), tol=1e-8)
+    assert model.training
+    assert model[0].self_attn.training
+    assert torch.backends.mha.get_fastpath_enabled() == fastpath
+
+    names = [f"0.self_attn.in_proj[{c}]" for c in "qkv"]
+    names += ["0.self_attn.out_proj", "0.linear1", "0.linear2", "2"]
+    assert [r.name for r in d.layers] == names
+    layer = model[0]
+    model.eval()
+    with torch.no_grad():  # the post-norm encoder layer, by hand from its submodules
+        blocks = zip(layer.self_attn.in_proj_weight.split(8), layer.self_attn.in_proj_bias.split(8),
+                     strict=True)  # fmt: skip
+        for record, name, (W, b) in zip(d.layers[:3], names, blocks, strict=False):
+            _check_record(record, name, W, _rows(x @ W.T + b, True))
+        attended = layer.self_attn(x, x, x, need_weights=False)[0]
+        _check_record(d.layers[3], names[3], layer.self_attn.out_proj.weight, _rows(attended, True))
+        h1 = layer.linear1(layer.norm1(x + attended))
+        _check_record(d.layers[4], names[4], layer.linear1.weight, _rows(h1, True))
+        h2 = layer.linear2(layer.activation(h1))
+        _check_record(d.layers[5], names[5], layer.linear2.weight, _rows(h2, True))
+        logits = model(x)
+        _check_record(d.layers[6], "2", model[2].weight, logits)
+    _check_jacobian_and_hessian(d, model, x, labels)
+
+
+class _Recurrent(nn.Module):
+    """Sequences (batch, steps, 2) -> a 2-layer bidirectional recurrent module -> logits."""
+
+    def __init__(self, kind, batch_first):
+        super().__init__()
+        self.rnn = getattr(nn, kind)(2, 3, num_layers=2, bidirectional=True,
+                                     batch_first=batch_first)  # fmt: skip
+        self.head = nn.Linear(6, 3)
+
+    def sequence(self, x):
+        return self.rnn(x if self.rnn.batch_first else x.transpose(0, 1))[0]
+
+    def forward(self, x):
+        out = self.sequence(x)
+        return self.head(out[:, -1] if self.rnn.batch_first else out[-1])
+
+
+RECURRENT = [("RNN", True), ("LSTM", True), ("LSTM", False), ("GRU", False)]
+
+
+@pytest.mark.parametrize(("kind", "batch_first"), RECURRENT)
+def test_recurrent_records_match_dense_torch(kind, batch_first):
+    torch.manual_seed(12)
+    model = _Recurrent(kind, batch_first).double()
+    x, labels = _batch((4, 2), 3)
+    d = eiginit.diagnose(model, x, labels, rng=np.random.default_rng(0), tol=1e-8)
+
+    gates = {"RNN": "", "LSTM": "ifgo", "GRU": "rzn"}[kind]
+    with torch.no_grad():
+        h = _rows(model.sequence(x), batch_first)  # the module's output, one row per input
+    expected = []
+    for layer in range(2):
+        for suffix in ("", "_reverse"):
+            for part in ("ih", "hh"):
+                name = f"weight_{part}_l{layer}{suffix}"
+                W = getattr(model.rnn, name).detach()
+                square = part == "hh" and not gates
+                expected.append((f"rnn.{name}", W, square))
+                for g, gate in enumerate(gates):
+                    expected.append((f"rnn.{name}[{gate}]", W[3 * g : 3 * g + 3], part == "hh"))
+    assert [r.name for r in d.layers] == [n for n, _, _ in expected] + ["head"]
+    for record, (name, W, recurrent) in zip(d.layers, expected, strict=False):
+        radius = float(torch.linalg.eigvals(W).abs().max()) if recurrent else None
+        _check_record(record, name, W, h, radius)
+        assert record.kind == kind
+    _check_jacobian_and_hessian(d, model, x, labels)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_gate_names_follow_pytorch_packing(kind):
+    # One step from a zero state: an LSTM's output ignores its forget gate (c_1 = i * g), and a
+    # GRU's ignores its reset gate when b_hn = 0 (n = tanh(W_in x + b_in + r * b_hn)). Changing
+    # the rows that diagnose names [f] (LSTM) or [r] (GRU) leaves the output alone; the rows
+    # it names [i], [g], [o] or [z], [n] do not.
+    torch.manual_seed(13)
+    rnn = getattr(nn, kind)(2, 3, batch_first=True).double()
+    with torch.no_grad():
+        rnn.bias_hh_l0.zero_()
+    x = torch.randn(4, 1, 2, dtype=torch.float64)  # four sequences of one step
+    d = eiginit.diagnose(rnn, x, rng=np.random.default_rng(0))
+    names = [r.name for r in d.layers if r.name.startswith("weight_ih_l0[")]
+    gates = [name[-2] for name in names]
+    assert gates == list("ifgo" if kind == "LSTM" else "rzn")
+    silent = "f" if kind == "LSTM" else "r"
+    with torch.no_grad():
+        before = rnn(x)[0]
+        for g, gate in enumerate(gates):
+            saved = rnn.weight_ih_l0.clone()
+            rnn.weight_ih_l0[3 * g : 3 * g + 3] += 1.0
+            changed = not torch.allclose(rnn(x)[0], before, rtol=0, atol=1e-12)
+            rnn.weight_ih_l0.copy_(saved)
+            assert changed == (gate != silent), gate
+
+
+def test_attention_and_recurrent_models_are_left_exactly_as_found():
+    torch.manual_seed(14)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(4, 4, num_layers=2, dropout=0.5, batch_first=True)
+            self.attn = nn.MultiheadAttention(4, 2, dropout=0.5, batch_first=True)
+            self.head = nn.Linear(4, 3)
+
+        def forward(self, x):
+            h = self.rnn(x)[0]
+            return self.head(self.attn(h, h, h)[0].mean(dim=1))
+
+    model = Net()
+    model.train()
+    model.attn.eval()
+    model.rnn.weight_hh_l1.requires_grad_(False)
+    model.head.weight.grad = torch.ones_like(model.head.weight)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    modes = [m.training for m in model.modules()]
+    flags = [p.requires_grad for p in model.parameters()]
+
+    def hook_counts():
+        return [
+            (len(m._forward_hooks), len(m._forward_pre_hooks),
+             len(m._forward_pre_hooks_with_kwargs))
+            for m in model.modules()
+        ]  # fmt: skip
+
+    def kernels():  # diagnose picks the math kernel of scaled dot-product attention, then not
+        cuda = torch.backends.cuda
+        return (cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(), cuda.math_sdp_enabled())
+
+    hooks = hook_counts()
+    fastpath, sdpa = torch.backends.mha.get_fastpath_enabled(), kernels()
+    x = torch.randn(6, 5, 4, requires_grad=True)
+    labels = torch.randint(0, 3, (6,))
+    rng_state = torch.random.get_rng_state()
+
+    d = eiginit.diagnose(model, x, labels, rng=np.random.default_rng(0))
+    assert d.jacobian_sigma_max is not None
+    assert d.hessian_top_eigenvalue is not None
+
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for key, value in before.items():
+        assert torch.equal(value, after[key]), key
+    assert [m.training for m in model.modules()] == modes
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert hook_counts() == hooks
+    assert kernels() == sdpa
+    assert torch.equal(model.head.weight.grad, torch.ones_like(model.head.weight))
+    assert all(p.grad is None for n, p in model.named_parameters() if n != "head.weight")
+    assert x.grad is None
+    assert torch.equal(torch.random.get_rng_state(), rng_state)
+    assert torch.backends.mha.get_fastpath_enabled() == fastpath
+
+
+class _OnceDifferentiable(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.tanh(x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (1 - torch.tanh(x) ** 2)
+
+
+class _NoDoubleBackward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return _OnceDifferentiable.apply(self.linear(x))
+
+
+def test_no_double_backward_gives_none_with_the_reason():
+    torch.manual_seed(15)
+    x, labels = _batch((4,), 3)
+    model = _NoDoubleBackward().double()
+    d = eiginit.diagnose(model, x, labels, rng=np.random.default_rng(0))
+    assert d.jacobian_sigma_max is None
+    assert "once_differentiable" in d.jacobian_reason
+    assert d.hessian_top_eigenvalue is None
+    assert "once_differentiable" in d.hessian_reason
+    text = d.to_text()
+    assert "Jacobian sigma_max at x[:1]: not measured (autograd" in text
+    assert "Hessian top eigenvalue lambda: not measured (autograd" in text
+    W = model.linear.weight.detach()
+    np.testing.assert_allclose(d.layers[0].spectral_norm, torch.linalg.matrix_norm(W, 2))
+
+
+def test_text_and_html_name_the_recurrent_and_attention_chapters():
+    torch.manual_seed(16)
+    model = _Recurrent("GRU", True).double()
+    x, labels = _batch((4, 2), 3)
+    d = eiginit.diagnose(model, x, labels, rng=np.random.default_rng(0))
+    text, page = d.to_text(), d._repr_html_()
+    assert "Recurrent networks (ch. 9)" in text
+    assert "Recurrent networks (ch. 9)" in page
+    assert "radius" in text.splitlines()[1]
+    assert "<th>spectral radius</th>" in page
+    radii = [r.spectral_radius for r in d.layers if r.spectral_radius is not None]
+    assert len(radii) == 4 * 3  # two layers, two directions, three gates
+    assert f"recurrent spectral radius rho: {min(radii):.3g} to {max(radii):.3g}" in text
+    for r in d.layers:
+        assert r.name in text
+        if r.spectral_radius is not None:
+            assert f"{r.spectral_radius:.3g}" in page
+
+    model = _Attention(True, True).double()
+    x, labels = _batch((5, 6), 3)
+    d = eiginit.diagnose(model, x, labels, rng=np.random.default_rng(0))
+    text, page = d.to_text(), d._repr_html_()
+    for where in (text, page):
+        assert "Attention (ch. 14)" in where
+        assert "rank collapse" in where
+        assert "Recurrent networks" not in where
+    assert "radius" not in text.splitlines()[1]
+    assert "spectral radius" not in page
+    q, k = d.layers[1], d.layers[2]
+    assert f"attn.in_proj[q] {q.mean_square:.3g}; attn.in_proj[k] {k.mean_square:.3g}" in text
