@@ -856,7 +856,12 @@ def hessian_extreme_eigenvalues(
     rng : numpy.random.Generator
         Draws the start vector (the result is reproducible).
     tol : float, default 1e-6
-        ARPACK's relative accuracy for the eigenvalues, > 0.
+        ARPACK's relative accuracy for the eigenvalues, > 0. It is relative to each eigenvalue,
+        so an end of the spectrum at (or within rounding of) zero is the hard case: for the
+        Gauss-Newton part of a network with many dead or saturated units, which has a large
+        null space, Lanczos may stop at a small positive eigenvalue at the edge of the zero
+        cluster, or not converge at all (a ValueError), as power iteration can stop at the
+        second eigenvalue. Compare ``smallest`` with the scale of ``largest`` there.
     max_products : int, default 2000
         At most this many restarts' worth of products (ARPACK's ``maxiter``), >= 1.
     gauss_newton : bool, default False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import eiginit
 from eiginit import initializers as ini
@@ -130,11 +131,18 @@ def test_lanczos_ends_equal_the_dense_spectrum(activation, gauss_newton):
         [eiginit.hessian_vector_product(net, x, y, e, gauss_newton=gauss_newton) for e in np.eye(n)]
     )
     dense = np.linalg.eigvalsh((H + H.T) / 2)
-    ends = eiginit.hessian_extreme_eigenvalues(
-        net, x, y, rng=np.random.default_rng(1), tol=1e-10, gauss_newton=gauss_newton
-    )
+    with threadpool_limits(limits=1):  # one summation order: ARPACK's path is then reproducible
+        ends = eiginit.hessian_extreme_eigenvalues(
+            net, x, y, rng=np.random.default_rng(1), tol=1e-10, gauss_newton=gauss_newton
+        )
     assert ends.largest == pytest.approx(dense[-1], rel=1e-7, abs=1e-10)
-    assert ends.smallest == pytest.approx(dense[0], rel=1e-7, abs=1e-9)
+    if gauss_newton:
+        # Positive semi-definite with a null space of about half the parameters: the small end is
+        # zero, which a relative tolerance cannot resolve (the docstring's hard case). Ritz values
+        # lie inside the spectrum, and the edge of the zero cluster is small against the top.
+        assert dense[0] - 1e-9 <= ends.smallest <= dense[0] + 1e-3 * dense[-1]
+    else:
+        assert ends.smallest == pytest.approx(dense[0], rel=1e-7, abs=1e-9)
     assert ends.products > 0
 
 
