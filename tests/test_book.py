@@ -8,6 +8,7 @@ the scaffolding tool renders it.
 from __future__ import annotations
 
 import collections
+import re
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,11 @@ def test_sentence_checks_per_page():
     counts = {c.slug: bc.count_claims(c) for c in CHECKED}
     short = {s: (counts.get(s), n) for s, n in CLAIMS_AT_LEAST.items() if counts.get(s, 0) < n}
     assert not short, f"pages with fewer sentence checks than they had (found, expected): {short}"
+
+
+@pytest.mark.parametrize("chapter", CHECKED, ids=IDS)
+def test_cross_page_glue_has_a_format_spec(chapter):
+    # myst-nb reads `page.md::name` without a spec as the key 'page.md:' and the strict build
+    # fails; a spec (`:s`, `:d`, `:.3f`) makes it parse the page and the name.
+    bare = re.findall(r"\{glue(?::text)?\}`[\w./-]+\.md::\w+`", chapter.markdown)
+    assert not bare, f"cross-page glue without a format spec: {bare}"
