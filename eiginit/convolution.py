@@ -1006,7 +1006,6 @@ def train_cnn(
     params = net.params
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    dtype = params[0].dtype
     diverged = np.zeros(R, dtype=bool)
     n_train = data.x_train.shape[0]
     losses, val_acc = np.zeros((epochs, R)), np.zeros((epochs, R))
@@ -1018,25 +1017,48 @@ def train_cnn(
             idx = order[start : start + batch_size]
             with np.errstate(over="ignore", invalid="ignore"):
                 loss, grads = net._gradients(net._input(data.x_train[idx]), data.y_train[idx])
-            bad = ~np.isfinite(loss)
-            for g in grads:
-                bad |= ~np.all(np.isfinite(g.reshape(R, -1)), axis=1)
-            diverged |= bad
             batch_losses.append(loss)
             step += 1
-            scale = rates * math.sqrt(1 - b2**step) / (1 - b1**step)
-            scale = np.where(diverged, 0.0, scale).astype(dtype)
-            for p, g, mi, vi in zip(params, grads, m, v, strict=True):
-                g = np.where(diverged.reshape((R,) + (1,) * (g.ndim - 1)), 0, g).astype(dtype)
-                mi *= b1
-                mi += (1 - b1) * g
-                vi *= b2
-                vi += (1 - b2) * g * g
-                shape = (R,) + (1,) * (p.ndim - 1)
-                p -= scale.reshape(shape) * mi / (np.sqrt(vi) + eps * math.sqrt(1 - b2**step))
+            _adam_step(params, grads, m, v, loss, diverged, rates, step, (b1, b2), eps)
         losses[epoch] = np.mean(batch_losses, axis=0)
         val_acc[epoch] = net.accuracy(data.x_val, data.y_val)
     return CNNTrainingResult(losses, val_acc, diverged)
+
+
+def _adam_step(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    m: list[np.ndarray],
+    v: list[np.ndarray],
+    loss: np.ndarray,
+    diverged: np.ndarray,
+    rates: np.ndarray,
+    step: int,
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
+    """One Adam step per replica, in place (Kingma & Ba 2015, Algorithm 1, section 2's form).
+
+    Replicas whose loss or gradients are not finite are marked in `diverged` (in place) and
+    frozen: their step size and gradients are zero from then on.
+    """
+    b1, b2 = betas
+    R = diverged.size
+    bad = ~np.isfinite(loss)
+    for g in grads:
+        bad |= ~np.all(np.isfinite(g.reshape(R, -1)), axis=1)
+    diverged |= bad
+    dtype = params[0].dtype
+    scale = rates * math.sqrt(1 - b2**step) / (1 - b1**step)
+    scale = np.where(diverged, 0.0, scale).astype(dtype)
+    for p, g, mi, vi in zip(params, grads, m, v, strict=True):
+        g = np.where(diverged.reshape((R,) + (1,) * (g.ndim - 1)), 0, g).astype(dtype)
+        mi *= b1
+        mi += (1 - b1) * g
+        vi *= b2
+        vi += (1 - b2) * g * g
+        shape = (R,) + (1,) * (p.ndim - 1)
+        p -= scale.reshape(shape) * mi / (np.sqrt(vi) + eps * math.sqrt(1 - b2**step))
 
 
 # ------------------------------------------- training with independent minibatch orders (issue 24)
@@ -1150,7 +1172,6 @@ def train_cnn_independent(
     params = net.params
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    dtype = params[0].dtype
     diverged = np.zeros(R, dtype=bool)
     x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
     n_train = x_train.shape[0]
@@ -1162,22 +1183,9 @@ def train_cnn_independent(
         for start in range(0, n_train, batch_size):
             idx = orders[:, start : start + batch_size]
             loss, grads = _replica_gradients(net, x_train[idx], y_train[idx])
-            bad = ~np.isfinite(loss)
-            for g in grads:
-                bad |= ~np.all(np.isfinite(g.reshape(R, -1)), axis=1)
-            diverged |= bad
             batch_losses.append(loss)
             step += 1
-            scale = rates * math.sqrt(1 - b2**step) / (1 - b1**step)
-            scale = np.where(diverged, 0.0, scale).astype(dtype)
-            for p, g, mi, vi in zip(params, grads, m, v, strict=True):
-                g = np.where(diverged.reshape((R,) + (1,) * (g.ndim - 1)), 0, g).astype(dtype)
-                mi *= b1
-                mi += (1 - b1) * g
-                vi *= b2
-                vi += (1 - b2) * g * g
-                shape = (R,) + (1,) * (p.ndim - 1)
-                p -= scale.reshape(shape) * mi / (np.sqrt(vi) + eps * math.sqrt(1 - b2**step))
+            _adam_step(params, grads, m, v, loss, diverged, rates, step, (b1, b2), eps)
         losses[epoch] = np.mean(batch_losses, axis=0)
         val_acc[epoch] = net.accuracy(data.x_val, data.y_val)
     return CNNTrainingResult(losses, val_acc, diverged)
