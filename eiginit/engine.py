@@ -83,7 +83,6 @@ from eiginit.residual import ResidualClassifier, ResidualStack
 from eiginit.second_order import (
     check_arguments,
     check_labels,
-    check_vectors,
     cnn_hvp,
     residual_hvp,
     rnn_hvp,
@@ -372,7 +371,8 @@ class MLPModel:
         list of numpy.ndarray
             :math:`H_r v_r` for every replica, shaped like `params`.
         """
-        vectors = check_vectors(params, vectors)
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        y = check_labels(y, params[len(self.activations) - 1].shape[1])
         depth = len(self.activations)
         Ws, Vs, cs = params[:depth], vectors[:depth], vectors[depth:]
         xs, hs = self._forward(params, x)
@@ -1096,7 +1096,9 @@ def replica_sharpness(
     Power iteration (Golub & Van Loan, *Matrix Computations*, 4th ed., 2013, section 7.3.1), all
     replicas at once: :math:`u \leftarrow H_r u / \|H_r u\|` for `iterations` products, then the
     Rayleigh quotient :math:`u^\top H_r u`. The loss is the model's mean loss on the shared batch
-    ``(x, y)``; the model must have ``hvp`` (:meth:`MLPModel.hvp`). With ``monitor=lambda p:
+    ``(x, y)``; the model must have ``hvp``, as every adapter has (:meth:`MLPModel.hvp`,
+    :meth:`MuPModel.hvp`, :meth:`RNNModel.hvp`, :meth:`CNNModel.hvp`,
+    :meth:`ResidualModel.hvp`, exact products by Pearlmutter's R-operator). With ``monitor=lambda p:
     {"sharpness": replica_sharpness(model, p, x, y, rng=...)}``, :func:`fit` records it every
     epoch (the quantity of the edge of stability, :math:`\lambda_{\max}` against
     :math:`2/\eta`).
