@@ -197,3 +197,100 @@ def test_hvp_is_linear_in_the_direction():
     ]
     for a, b in zip(combined, separate, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- torch autograd
+def _torch_cross_entropy(torch, z, y):
+    """Sum over replicas of each replica's mean cross-entropy; z (R, B, C), y (R, B)."""
+    log_p = torch.log_softmax(z, dim=2)
+    return -log_p.gather(2, torch.as_tensor(y)[..., None]).squeeze(2).mean(dim=1).sum()
+
+
+def _torch_loss(torch, model, ps, x, y):
+    """The same loss as the numpy model, written in torch on the tensors `ps`."""
+    F = torch.nn.functional
+    act = {
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "gelu": F.gelu,
+        "silu": F.silu,
+        "linear": lambda h: h,
+    }
+    x = torch.as_tensor(x)
+    if isinstance(model, MLPModel):
+        depth = len(model.activations)
+        h = x
+        for layer, name in enumerate(model.activations):
+            h = act[name](h @ ps[layer].transpose(1, 2) + ps[depth + layer][:, None, :])
+        return _torch_cross_entropy(torch, h, y)
+    if isinstance(model, MuPModel):
+        h = x
+        for i, W in enumerate(ps):
+            h = h @ W.transpose(1, 2)
+            h = h if i == len(ps) - 1 else torch.relu(h)
+        return _torch_cross_entropy(torch, h, y)
+    if isinstance(model, RNNModel):
+        U, W, b, V, c = ps
+        h = torch.zeros(x.shape[0], x.shape[1], W.shape[1], dtype=x.dtype)
+        for t in range(x.shape[2]):
+            h = act[model.activation](
+                x[:, :, t] @ U.transpose(1, 2) + h @ W.transpose(1, 2) + b[:, None]
+            )
+        out = h @ V.transpose(1, 2) + c[:, None]
+        return ((out - torch.as_tensor(y)) ** 2).mean(dim=(1, 2)).sum()
+    if isinstance(model, CNNModel):
+        depth = (len(ps) - 2) // 2
+        h = x.transpose(1, 2)[..., None]  # (R, n, B, 1), position-major as in eiginit
+        for layer in range(depth):
+            K, bias = ps[layer], ps[depth + layer]
+            n, width = h.shape[1], K.shape[3]
+            left = (width - 1) // 2
+            padded = torch.cat([h[:, n - left :], h, h[:, : width - 1 - left]], dim=1)
+            pre = sum(
+                torch.einsum("rnbi,roi->rnbo", padded[:, s : s + n], K[..., s])
+                for s in range(width)
+            )
+            h = torch.relu(pre + bias[:, None, None, :])
+            if layer + 1 in model.pool_after:
+                Rr, n, Bb, c = h.shape
+                h = h.reshape(Rr, n // 2, 2, Bb, c).mean(dim=2)
+        Rr, n, Bb, c = h.shape
+        flat = h.permute(0, 2, 1, 3).reshape(Rr, Bb, n * c)
+        return _torch_cross_entropy(torch, flat @ ps[-2].transpose(1, 2) + ps[-1][:, None], y)
+    assert isinstance(model, ResidualModel)
+    w_in, b_in, W, alpha, w_out, b_out = ps
+    stack = model.template
+    axis = {"batch": -2, "layer": -1}.get(stack.norm or "", 0)
+
+    def normalize(u, dim):
+        centred = u - u.mean(dim=dim, keepdim=True)
+        return centred / torch.sqrt((centred**2).mean(dim=dim, keepdim=True) + 1e-5)
+
+    h = x @ w_in.transpose(1, 2) + b_in[:, None]
+    for layer in range(W.shape[1]):
+        u = h
+        for j in range(W.shape[2]):
+            z = normalize(u, axis) if axis else u
+            u = torch.relu(z) @ W[:, layer, j].transpose(1, 2)
+        total = alpha[:, layer, None, None] * u + (h if stack.skip else 0)
+        h = normalize(total, -1) if stack.post_norm else total
+    z = torch.relu(h) @ w_out.transpose(1, 2) + b_out[:, None]
+    return _torch_cross_entropy(torch, z, y)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_hvp_matches_torch_double_backward(name):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    model, params, x, y = BUILDERS[name](rng)
+    v = _directions(params, rng)
+    ps = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
+    loss = _torch_loss(torch, model, ps, x, y)
+    np.testing.assert_allclose(
+        float(loss.detach()), float(np.sum(model.loss_and_gradients(params, x, y)[0])), rtol=1e-12
+    )
+    grads = torch.autograd.grad(loss, ps, create_graph=True)
+    inner = sum((g * torch.as_tensor(d)).sum() for g, d in zip(grads, v, strict=True))
+    reference = [t.detach().numpy() for t in torch.autograd.grad(inner, ps)]
+    error = _relative_error(model.hvp(params, x, y, v), reference)
+    assert np.all(error < 1e-12), error
