@@ -13,12 +13,14 @@ import pytest
 
 from eiginit import initializers as ini
 from eiginit.convolution import CNN1d
+from eiginit.curvature import hessian_top_eigenvalue
 from eiginit.engine import (
     CNNModel,
     MLPModel,
     MuPModel,
     ResidualModel,
     RNNModel,
+    replica_sharpness,
 )
 from eiginit.network import MLP
 from eiginit.parametrization import parametrize
@@ -294,3 +296,84 @@ def test_hvp_matches_torch_double_backward(name):
     reference = [t.detach().numpy() for t in torch.autograd.grad(inner, ps)]
     error = _relative_error(model.hvp(params, x, y, v), reference)
     assert np.all(error < 1e-12), error
+
+
+# ----------------------------------------------------------------------------- eigenvalues
+def _shared_batch(x, y):
+    """One batch shared by every replica (replica 0's), broadcast to the replica axis."""
+    return np.broadcast_to(x[0], x.shape), np.broadcast_to(y[0], y.shape)
+
+
+def _dense_hessians(model, params, x, y):
+    """Every replica's Hessian, column by column from products with unit vectors, (R, P, P)."""
+    sizes = [p[0].size for p in params]
+    P = sum(sizes)
+    H = np.empty((R, P, P))
+    for k in range(P):
+        e = np.zeros((R, P))
+        e[:, k] = 1.0
+        parts = np.split(e, np.cumsum(sizes)[:-1], axis=1)
+        v = [part.reshape(p.shape) for part, p in zip(parts, params, strict=True)]
+        H[:, :, k] = np.concatenate([a.reshape(R, -1) for a in model.hvp(params, x, y, v)], axis=1)
+    return H
+
+
+def _dominant(H):
+    """The eigenvalue of largest modulus of each symmetric matrix, and the next modulus."""
+    values = np.linalg.eigvalsh(H)
+    order = np.argsort(-np.abs(values), axis=1)
+    ranked = np.take_along_axis(values, order, axis=1)
+    return ranked[:, 0], np.abs(ranked[:, 1])
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_hessian_top_eigenvalue_and_sharpness_match_the_dense_hessian(name):
+    rng = np.random.default_rng(6)
+    model, params, x, y = BUILDERS[name](rng)
+    H = _dense_hessians(model, params, *_shared_batch(x, y))
+    np.testing.assert_allclose(H, H.transpose(0, 2, 1), rtol=0, atol=1e-14 * np.abs(H).max())
+    top, second = _dominant(H)
+    assert np.all(second < 0.99 * np.abs(top))  # a gap, so power iteration converges
+    results = hessian_top_eigenvalue(
+        model, x[0], y[0], params=params, rng=np.random.default_rng(0), tol=1e-9, max_iter=5000
+    )
+    assert len(results) == R
+    for r, result in enumerate(results):
+        assert result.converged, result.reason
+        assert result.eigenvector.shape == (H.shape[1],)
+        np.testing.assert_allclose(result.eigenvalue, top[r], rtol=1e-10)
+    sharp = replica_sharpness(
+        model, params, x[0], y[0], rng=np.random.default_rng(0), iterations=800
+    )
+    np.testing.assert_allclose(sharp, top, rtol=1e-8)
+
+
+def test_engine_mlp_gives_the_eigenvalue_of_the_mlp_path():
+    rng = np.random.default_rng(7)
+    other, net = (MLP.create([4, 8, 3], "tanh", ini.lecun_normal, rng=rng) for _ in range(2))
+    x, y = rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
+    direct = hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(0), tol=1e-10)
+    model, params = MLPModel.from_networks([other, net], dtype=np.float64)
+    engine = hessian_top_eigenvalue(
+        model, x, y, params=params, replica=1, rng=np.random.default_rng(0), tol=1e-10
+    )
+    assert direct.converged
+    assert engine.converged
+    np.testing.assert_allclose(engine.eigenvalue, direct.eigenvalue, rtol=1e-10)
+    np.testing.assert_allclose(engine.loss, direct.loss, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["mlp-tanh", "mup", "rnn-tanh", "cnn-pool", "residual-batch-norm"])
+def test_float32_parameters_give_float32_products_close_to_float64(name):
+    rng = np.random.default_rng(8)
+    model, params, x, y = BUILDERS[name](rng)
+    v = _directions(params, rng)
+    single = model.hvp(
+        [p.astype(np.float32) for p in params],
+        x.astype(np.float32),
+        y if y.dtype.kind == "i" else y.astype(np.float32),
+        [d.astype(np.float32) for d in v],
+    )
+    assert all(a.dtype == np.float32 for a in single)
+    error = _relative_error([a.astype(np.float64) for a in single], model.hvp(params, x, y, v))
+    assert np.all(error < 1e-5), error
