@@ -287,8 +287,14 @@ class _ModelCurvature:
         self.size = int(sum(p.size for p in self.params))
         self.dtype = self.params[0].dtype
         self.layout = "the replica's parameter arrays, flattened one after the other"
-        # The checks of the model's hvp (names x and y, shapes, labels) run on a zero direction.
-        model.hvp(self.params, self.x, self.y, [np.zeros_like(p) for p in self.params])
+        # The checks of the model's hvp (shapes, labels) run on a zero direction.
+        try:
+            model.hvp(self.params, self.x, self.y, [np.zeros_like(p) for p in self.params])
+        except (TypeError, ValueError) as error:
+            raise type(error)(
+                f"x and labels must fit the model (its hvp(params, x, y, vectors) got x and "
+                f"labels as y, with a replica axis added): {error}"
+            ) from error
         with np.errstate(over="ignore", invalid="ignore"):
             loss = model.loss_and_gradients(self.params, self.x, self.y)[0]
         self.loss = float(np.asarray(loss)[0])

@@ -377,3 +377,102 @@ def test_float32_parameters_give_float32_products_close_to_float64(name):
     assert all(a.dtype == np.float32 for a in single)
     error = _relative_error([a.astype(np.float64) for a in single], model.hvp(params, x, y, v))
     assert np.all(error < 1e-5), error
+
+
+# ----------------------------------------------------------------------------- bad input
+def _bad_vectors(params):
+    """(vectors, error, message) triples every hvp must refuse, naming the argument."""
+    good = [np.ones_like(p) for p in params]
+    huge = [np.full(p.shape, 1e300) for p in params]
+    return [
+        (np.ones(3), TypeError, r"vectors must be a list of \d+ arrays"),
+        (good[:-1], ValueError, r"vectors must hold one array per parameter array"),
+        ([np.ones(3), *good[1:]], ValueError, r"vectors\[0\] must have the shape of params\[0\]"),
+        ([*good[:1], good[1].astype(int), *good[2:]], TypeError, r"vectors\[1\] must be a float"),
+        ([good[0] + 0j, *good[1:]], TypeError, r"vectors\[0\] must be a float array"),
+        ([g.tolist() for g in good], TypeError, r"vectors\[0\] must be a float array"),
+        (
+            [*good[:-1], np.full(params[-1].shape, np.nan)],
+            ValueError,
+            r"vectors\[\d+\] must be finite",
+        ),
+        (huge, ValueError, r"vectors\[0\] has entries beyond float32"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["mlp-tanh", "mup", "rnn-tanh", "cnn-pool", "residual-layer-norm"])
+def test_hvp_refuses_bad_vectors_by_name(name):
+    model, params, x, y = BUILDERS[name](np.random.default_rng(9))
+    params = [p.astype(np.float32) for p in params]
+    x = x.astype(np.float32)
+    y = y if y.dtype.kind == "i" else y.astype(np.float32)
+    for vectors, error, message in _bad_vectors(params):
+        with pytest.raises(error, match=message):
+            model.hvp(params, x, y, vectors)
+    good = [np.ones_like(p) for p in params]
+    with pytest.raises(TypeError, match="params must be a non-empty list"):
+        model.hvp(params[0], x, y, good)
+    with pytest.raises(TypeError, match=r"params\[1\] must be a float32 or float64"):
+        model.hvp([params[0], params[1].astype(int), *params[2:]], x, y, good)
+    with pytest.raises(ValueError, match="x must hold one non-empty minibatch per replica"):
+        model.hvp(params, x[:2], y[:2], good)
+    with pytest.raises(ValueError, match="y must have one target per input of x"):
+        model.hvp(params, x, y[:, :-1], good)
+    with pytest.raises(ValueError, match="x must be finite"):
+        model.hvp(params, np.full_like(x, np.nan), y, good)
+    with pytest.raises(TypeError, match="x must be a real array"):
+        model.hvp(params, x.tolist(), y, good)
+
+
+@pytest.mark.parametrize("name", ["mlp-tanh", "mup", "cnn-pool", "residual-layer-norm"])
+def test_classifier_hvp_refuses_labels_it_cannot_score(name):
+    model, params, x, y = BUILDERS[name](np.random.default_rng(9))
+    good = [np.ones_like(p) for p in params]
+    with pytest.raises(ValueError, match=r"y must hold labels in 0\.\.2"):
+        model.hvp(params, x, y + 3, good)
+    with pytest.raises(TypeError, match="y must hold integer class labels"):
+        model.hvp(params, x, y.astype(float), good)
+
+
+def test_hvp_refuses_inputs_of_the_wrong_shape_for_the_architecture():
+    rng = np.random.default_rng(10)
+    for name, bad in (
+        ("rnn-tanh", lambda x: x[:, :, 0]),
+        ("cnn", lambda x: x[:, :, :-1]),
+        ("residual-plain-skip", lambda x: x[:, :, :-1]),
+    ):
+        model, params, x, y = BUILDERS[name](rng)
+        with pytest.raises(ValueError, match="x must have shape"):
+            model.hvp(params, bad(x), y, [np.ones_like(p) for p in params])
+    model, params, x, y = build_residual(rng, "batch-norm")
+    with pytest.raises(ValueError, match="batch norm needs a batch of at least 2"):
+        model.hvp(params, x[:, :1], y[:, :1], [np.ones_like(p) for p in params])
+
+
+def test_hessian_top_eigenvalue_refuses_bad_engine_arguments_by_name():
+    rng = np.random.default_rng(11)
+    model, params, x, y = build_cnn(rng)
+    gen = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="params must be given with an engine model"):
+        hessian_top_eigenvalue(model, x[0], y[0], rng=gen)
+    with pytest.raises(ValueError, match=r"replica must be an integer <= 2"):
+        hessian_top_eigenvalue(model, x[0], y[0], params=params, replica=3, rng=gen)
+    with pytest.raises(TypeError, match="replica must be an integer"):
+        hessian_top_eigenvalue(model, x[0], y[0], params=params, replica=1.5, rng=gen)
+    with pytest.raises(ValueError, match=r"gauss_newton=True needs an eiginit\.MLP"):
+        hessian_top_eigenvalue(model, x[0], y[0], params=params, gauss_newton=True, rng=gen)
+    with pytest.raises(TypeError, match=r"net must be an eiginit\.MLP or an engine model"):
+        hessian_top_eigenvalue("cnn", x[0], y[0], params=params, rng=gen)
+    with pytest.raises(TypeError, match="params must be a non-empty list"):
+        hessian_top_eigenvalue(model, x[0], y[0], params=params[0], replica=0, rng=gen)
+    with pytest.raises(ValueError, match=r"v0 must be a flat vector of shape \(\d+,\)"):
+        hessian_top_eigenvalue(model, x[0], y[0], params=params, replica=0, v0=[1.0], rng=gen)
+    with pytest.raises(TypeError, match="x must be a numpy array"):
+        hessian_top_eigenvalue(model, x[0].tolist(), y[0], params=params, replica=0, rng=gen)
+    with pytest.raises(ValueError, match="labels must have one entry per row of x"):
+        hessian_top_eigenvalue(model, x[0], y[0, :-1], params=params, replica=0, rng=gen)
+    with pytest.raises(ValueError, match=r"x and labels must fit the model.*labels in 0\.\.2"):
+        hessian_top_eigenvalue(model, x[0], y[0] + 5, params=params, replica=0, rng=gen)
+    net = MLP.create([4, 3], "tanh", ini.lecun_normal, rng=rng)
+    with pytest.raises(TypeError, match="params and replica are for an engine model"):
+        hessian_top_eigenvalue(net, x[0, :, :4], y[0], params=params, rng=gen)
