@@ -16,7 +16,10 @@ softmax cross-entropy :math:`\ell(\theta) = \frac1B \sum_i \mathrm{CE}(f_\theta(
   Hessian that ignores the curvature of the network itself; it is positive semi-definite;
 - :func:`hessian_top_eigenvalue` runs power iteration (chapter "Power iteration") on either
   product and reports the eigenvalue of largest modulus, with its sign and an honest
-  convergence flag;
+  convergence flag; given an engine model and its parameters instead of an MLP (any model of
+  :mod:`eiginit.engine`: the MLP, the muP network, the Elman RNN, the 1-D CNN, the residual
+  classifier), it iterates on that model's exact ``hvp`` (Pearlmutter's R-operator, written
+  per architecture in ``eiginit.second_order``), one replica or every replica;
 - :func:`gradient_descent` trains by full-batch gradient descent, with an optional linear
   warm-up, and tracks the top eigenvalue (the sharpness) along the way.
 

@@ -565,7 +565,7 @@ class RNNModel:
         """Every replica's Hessian of its mean squared error times a direction, exactly.
 
         Pearlmutter's R-operator through backpropagation through time
-        (:func:`eiginit.second_order.rnn_hvp`). x (R, B, T, d), y (R, B, o); `vectors` and the
+        (``eiginit.second_order.rnn_hvp``). x (R, B, T, d), y (R, B, o); `vectors` and the
         result are shaped like `params`.
         """
         params, x, y, vectors = check_arguments(params, x, y, vectors)
@@ -663,7 +663,7 @@ class CNNModel:
         """Every replica's Hessian of its mean cross-entropy times a direction, exactly.
 
         Pearlmutter's R-operator through the convolutions, ReLUs and pooling
-        (:func:`eiginit.second_order.cnn_hvp`). x (R, B, length), y (R, B); `vectors` and the
+        (``eiginit.second_order.cnn_hvp``). x (R, B, length), y (R, B); `vectors` and the
         result are shaped like `params`.
         """
         params, x, y, vectors = check_arguments(params, x, y, vectors)
@@ -769,7 +769,7 @@ class ResidualModel:
         """Every replica's Hessian of its mean cross-entropy times a direction, exactly.
 
         Pearlmutter's R-operator through the input layer, the stack (its normalizations
-        included) and the readout (:func:`eiginit.second_order.residual_hvp`); the Hessian
+        included) and the readout (``eiginit.second_order.residual_hvp``); the Hessian
         includes the alpha block whether or not alpha trains. x (R, B, d), y (R, B); `vectors`
         and the result are shaped like `params`.
         """
