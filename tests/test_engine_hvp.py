@@ -476,3 +476,23 @@ def test_hessian_top_eigenvalue_refuses_bad_engine_arguments_by_name():
     net = MLP.create([4, 3], "tanh", ini.lecun_normal, rng=rng)
     with pytest.raises(TypeError, match="params and replica are for an engine model"):
         hessian_top_eigenvalue(net, x[0, :, :4], y[0], params=params, rng=gen)
+
+
+def test_engine_eigenvector_warm_starts_the_next_call():
+    rng = np.random.default_rng(12)
+    model, params, x, y = build_rnn(rng)
+    first = hessian_top_eigenvalue(
+        model, x[0], y[0], params=params, replica=2, rng=np.random.default_rng(0), tol=1e-8,
+        max_iter=5000,
+    )  # fmt: skip
+    assert first.converged
+    assert first.iterations > 5
+    again = hessian_top_eigenvalue(
+        model, x[0], y[0], params=params, replica=2, rng=np.random.default_rng(1), tol=1e-8,
+        v0=first.eigenvector,
+    )  # fmt: skip
+    assert again.converged
+    assert again.iterations <= 2
+    np.testing.assert_allclose(again.eigenvalue, first.eigenvalue, rtol=1e-12)
+    np.testing.assert_allclose(again.loss, model.loss_and_gradients(
+        [p[2:3] for p in params], x[:1], y[:1])[0][0], rtol=1e-14)  # fmt: skip
