@@ -39,6 +39,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   predicted (Part III).
 - :mod:`eiginit.recurrent`: echo-state reservoirs, memory capacity, the Fisher memory curve and
   a numpy Elman network trained by backpropagation through time (Part V).
+- :mod:`eiginit.gated`: LSTM and GRU networks as models of the engine, with PyTorch's, Keras's
+  and the chrono initialization; ``eiginit.gated_study`` trains them on the adding problem
+  (Part V).
 - :mod:`eiginit.curvature`: exact Hessian-vector products of the training loss and the
   Hessian's top eigenvalue by power iteration (Part V).
 - :mod:`eiginit.convolution`: convolution layers as matrices, their spectrum by the FFT,
@@ -121,6 +124,7 @@ from eiginit.engine import (
     fit,
     replica_sharpness,
 )
+from eiginit.gated import GATED_CELLS, GATED_SCHEMES, GatedRNNModel, gated_init
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -266,6 +270,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "GATED_CELLS",
+    "GATED_SCHEMES",
     "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
     "NORMALIZATIONS",
@@ -292,6 +298,7 @@ __all__ = [
     "FirstStep",
     "FitResult",
     "ForwardPass",
+    "GatedRNNModel",
     "GradientDescentRun",
     "Gradients",
     "HessianEigenResult",
@@ -370,6 +377,7 @@ __all__ = [
     "fixup_scale",
     "flatten_parameters",
     "forward_replicas",
+    "gated_init",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
