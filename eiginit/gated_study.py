@@ -29,11 +29,20 @@ import numpy as np
 
 from eiginit.engine import RNNModel, fit
 from eiginit.gated import gated_init
-from eiginit.protocol import Contender, Trial, run_trial
+from eiginit.protocol import Contender, RateChoice, Trial, run_trial
 from eiginit.recurrent import ElmanRNN, adding_problem
 from eiginit.study import StudyDriftError
 
-__all__ = ["GATED_STUDY", "check_stored", "contenders", "data", "manifest", "run"]
+__all__ = [
+    "GATED_STUDY",
+    "check_stored",
+    "contenders",
+    "data",
+    "load",
+    "manifest",
+    "run",
+    "stored_trial",
+]
 
 #: Every setting of the study; the stored record must match it.
 GATED_STUDY: dict[str, Any] = {
@@ -224,3 +233,21 @@ def check_stored(
             + "\nre-run it: nox -s study -- gated"
         )
     return len(settings["contenders"])
+
+
+def stored_trial(directory: Path = STORED, settings: Mapping[str, Any] = GATED_STUDY) -> Trial:
+    """Return the stored study as a :class:`eiginit.protocol.Trial` (without its fits).
+
+    Its :meth:`~eiginit.protocol.Trial.table` and :meth:`~eiginit.protocol.Trial.verdicts` are
+    the protocol's; ``results`` holds each contender's validation curves (seeds, epochs + 1).
+    """
+    stored = load(directory, settings)
+    choices, scores, val, curves, diverged = {}, {}, {}, {}, {}
+    for name, a in stored.items():
+        grid = tuple(float(r) for r in a["grid"])
+        choices[name] = RateChoice(grid, a["sweep"], float(a["chosen"]), int(a["widened"]),
+                                   bool(a["on_edge"]), False)  # fmt: skip
+        scores[name], val[name], curves[name] = a["scores"], a["val"], a["curves"]
+        diverged[name] = int(a["diverged"])
+    return Trial(choices, scores, val, curves, diverged, "loss", "test", settings["seeds"],
+                 settings["sweep_seeds"])  # fmt: skip

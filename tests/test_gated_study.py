@@ -60,3 +60,11 @@ def test_the_data_are_fixed_by_their_seed():
         np.testing.assert_array_equal(u, v)
     assert a[0].shape == (96, 8, 2)
     assert a[1].shape == (96, 1)
+
+
+def test_the_stored_trial_gives_the_protocols_tables(stored):
+    folder, trial = stored
+    again = gs.stored_trial(folder, TINY)
+    assert again.table() == trial.table()
+    pairs = {"a": (TINY["contenders"][1], TINY["contenders"][0])}
+    assert again.verdicts(pairs)["a"] == trial.verdicts(pairs)["a"]
