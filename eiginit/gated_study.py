@@ -46,7 +46,7 @@ __all__ = [
 
 #: Every setting of the study; the stored record must match it.
 GATED_STUDY: dict[str, Any] = {
-    "T": 40,
+    "T": 100,
     "hidden": 16,
     "n_train": 2000,
     "n_val": 500,
@@ -55,7 +55,7 @@ GATED_STUDY: dict[str, Any] = {
     "grid": [0.003, 0.01, 0.03],
     "sweep_seeds": 2,
     "seeds": 12,
-    "epochs": 15,
+    "epochs": 20,
     "batch_size": 32,
     "clip": 1.0,
     "optimizer": "adam",
@@ -72,7 +72,11 @@ GATED_STUDY: dict[str, Any] = {
 }
 
 #: Where the results are stored.
-STORED = Path(__file__).resolve().parent / "data" / "gated-study"
+STORED = (
+    next(p for p in Path(__file__).resolve().parents if p.name == "eiginit")
+    / "data"
+    / "gated-study"
+)
 
 
 def data(settings: Mapping[str, Any] = GATED_STUDY) -> tuple[np.ndarray, ...]:
