@@ -123,17 +123,17 @@ def _fit_options(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run(settings: Mapping[str, Any] = GATED_STUDY, progress: Any = None) -> Trial:
-    """Run the whole study (several minutes of CPU)."""
+    """Run the whole study (several minutes of CPU); ``progress(name)`` after each contender."""
     found: dict[str, Trial] = {}
     split = data(settings)
     for c in contenders(settings):
-        if progress is not None:
-            progress(c.name)
         found[c.name] = run_trial(
             [c], split, grid=settings["grid"], sweep_seeds=settings["sweep_seeds"],
             seeds=settings["seeds"], seed=settings["seed"], max_widen=settings["max_widen"],
             **_fit_options(settings),
         )  # fmt: skip
+        if progress is not None:
+            progress(c.name)
     first = next(iter(found.values()))
 
     def merged(field: str) -> dict[str, Any]:
