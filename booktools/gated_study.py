@@ -19,12 +19,12 @@ __all__ = ["cells", "estimate", "main", "run"]
 
 
 def cells() -> list[str]:
-    """The study's units of work: one, the whole study (its scores are stored together)."""
+    """Return the study's units of work: one, the whole study (its scores are stored together)."""
     return ["all"]
 
 
 def estimate(cell: str) -> float:
-    """The work of `cell`: its number of contenders."""
+    """Return the work of `cell`: its number of contenders."""
     return float(len(gated_study.GATED_STUDY["contenders"]))
 
 
