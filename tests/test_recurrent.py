@@ -378,6 +378,21 @@ def test_adding_problem_baseline_is_one_sixth() -> None:
     assert abs(squared.mean() - 1 / 6) < 4 * se
 
 
+def test_adding_problem_second_value_alone_scores_one_twelfth() -> None:
+    # The chapter's second reference level: remember only the second marked value, predict
+    # u2 + 1/2, and the error is Var(u1) = 1/12. The second marker is at most T - T//2 - 1 steps
+    # from the end, the first at least T - T//2 (review E9.1).
+    T = 30
+    x, y = adding_problem(40_000, T, rng=np.random.default_rng(1))
+    marks = x[..., 1] == 1
+    last = T - 1 - np.argmax(marks[:, ::-1], axis=1)
+    first = np.argmax(marks, axis=1)
+    assert (T - 1 - last).max() == T - T // 2 - 1 < (T - 1 - first).min()
+    squared = (y[:, 0] - (x[np.arange(len(x)), last, 0] + 0.5)) ** 2
+    se = squared.std(ddof=1) / np.sqrt(squared.size)
+    assert abs(squared.mean() - 1 / 12) < 4 * se
+
+
 def test_clipping_bounds_every_step() -> None:
     # With plain SGD (no momentum) a clipped step has length lr * clip exactly.
     net = small_rnn("tanh", models=2)
