@@ -611,9 +611,9 @@ class RNNModel:
         net = self._net(params)
         with np.errstate(over="ignore", invalid="ignore"):
             fp = net._forward(net._as_inputs(x))
-            error = fp.output - y
-        _check_target_shape(error.shape, fp.output.shape, "y")
+        _check_target_shape(np.shape(y), fp.output.shape, "y")
         with np.errstate(over="ignore", invalid="ignore"):
+            error = fp.output - y
             loss = np.mean(error * error, axis=(1, 2), dtype=np.float64)
             grads = net._backward(fp, (2.0 / (error.shape[1] * error.shape[2])) * error)
         return loss, list(grads.parameters())

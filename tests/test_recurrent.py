@@ -528,3 +528,16 @@ def test_linear_memory_capacity_sees_only_the_eigenvalues() -> None:
     np.testing.assert_allclose(a.per_delay, b.per_delay, atol=1e-6)
     assert spectral_radius(W2) == pytest.approx(0.7)
     assert np.allclose(np.sort_complex(np.linalg.eigvals(W2)), np.sort_complex(lam))
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_rnn_model_refuses_targets_that_would_broadcast(width) -> None:
+    # A target of the wrong width broadcast against the readout without a word (or failed deep
+    # in BPTT); the model names the targets instead, in training and in scoring.
+    net = ElmanRNN.create(np.stack([np.eye(3)] * 2), 2, 2, rng=np.random.default_rng(0))
+    model, params = RNNModel.from_network(net, dtype=np.float64)
+    x, _ = adding_problem(4, 5, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"targets y must have one row of 2 output\(s\)"):
+        model.loss_and_gradients(params, np.stack([x, x]), np.ones((2, 4, width)))
+    with pytest.raises(ValueError, match=r"targets y must have one row of 2 output\(s\)"):
+        model.loss(model.predict(params, x), np.ones((4, width)))
