@@ -216,12 +216,10 @@ from eiginit.recurrent import (
     MemoryCapacity,
     RNNForwardPass,
     RNNGradients,
-    RNNTrainingResult,
     adding_problem,
     echo_state_reservoir,
     fisher_memory,
     memory_capacity,
-    train_rnn,
 )
 from eiginit.residual import (
     NORMALIZATIONS,
@@ -320,7 +318,6 @@ __all__ = [
     "RNNForwardPass",
     "RNNGradients",
     "RNNModel",
-    "RNNTrainingResult",
     "RateChoice",
     "ReplicaTraining",
     "ResidualClassifier",
@@ -451,7 +448,6 @@ __all__ = [
     "train_cnn_independent",
     "train_replicas",
     "train_residual",
-    "train_rnn",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
