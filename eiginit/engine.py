@@ -67,6 +67,7 @@ from eiginit._checks import (
     _describe,
     cast_finite,
     check_betas,
+    check_entries,
     check_float_dtype,
     check_int,
     check_positive_float,
@@ -563,6 +564,13 @@ class CNNModel:
             raise TypeError(f"net must be an eiginit.CNN1d, got {_describe(net)}")
         return cls(tuple(net.pool_after), int(net.length)), _cast(net.params, dtype)
 
+    def _check_length(self, x: np.ndarray) -> None:
+        if x.shape[-1] != self.length:
+            raise ValueError(
+                f"data has signals of length {x.shape[-1]}, but the network takes length "
+                f"{self.length}"
+            )
+
     def _net(self, params: Sequence[np.ndarray]) -> CNN1d:
         depth = (len(params) - 2) // 2
         return CNN1d(
@@ -578,6 +586,7 @@ class CNNModel:
         self, params: list[np.ndarray], x: np.ndarray, y: np.ndarray
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Mean cross-entropy per replica and its gradients; x (R, B, n), y (R, B)."""
+        self._check_length(x)
         net = self._net(params)
         X = np.ascontiguousarray(x.transpose(0, 2, 1))[..., None]  # (R, n, B, 1)
         logits, padded_inputs, masks, flat = net._forward(X)
@@ -602,6 +611,7 @@ class CNNModel:
 
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on shared signals x (n, length), shape (R, n, classes)."""
+        self._check_length(x)
         net = self._net(params)
         R = params[0].shape[0]
         chunks = []
@@ -1211,6 +1221,7 @@ def fit(
     cast_finite(rates, dtype, "lr")
     seed_list = _seeds(seeds, R)
     epochs = check_int(epochs, "epochs", minimum=1)
+    check_entries(R * (epochs + 1), "the training record", "epochs")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if layer_multipliers is None:
         layer_multipliers = getattr(model, "default_multipliers", None)
