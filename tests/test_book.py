@@ -183,7 +183,7 @@ CLAIMS_AT_LEAST = {
     "training": 52,
     "recurrent-networks": 26,
     "residual-networks": 35,
-    "convolutions": 17,  # 14 + 3 (seed count, the fresh spread, no edge rate: protocol)
+    "convolutions": 18,  # 14 + 4 (seed count, fresh spread, no edge rate, all finite)
     "width": 17,
     "curvature": 19,
     "attention": 13,
