@@ -209,12 +209,10 @@ from eiginit.recurrent import (
     MemoryCapacity,
     RNNForwardPass,
     RNNGradients,
-    RNNTrainingResult,
     adding_problem,
     echo_state_reservoir,
     fisher_memory,
     memory_capacity,
-    train_rnn,
 )
 from eiginit.residual import (
     NORMALIZATIONS,
@@ -309,7 +307,6 @@ __all__ = [
     "RNNForwardPass",
     "RNNGradients",
     "RNNModel",
-    "RNNTrainingResult",
     "RateChoice",
     "ReplicaTraining",
     "ResidualClassifier",
@@ -437,7 +434,6 @@ __all__ = [
     "train_batched",
     "train_replicas",
     "train_residual",
-    "train_rnn",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
