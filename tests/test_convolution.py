@@ -422,3 +422,30 @@ def test_bad_input_raises_clear_errors() -> None:
     wrong = CNNModel(model.pool_after, 10)
     with pytest.raises(ValueError, match="length 8, but the network takes length 10"):
         fit(wrong, params, _tiny_data(rng), lr=1e-3, seeds=[0, 1], epochs=1, batch_size=2)
+
+
+def test_from_networks_stacks_replicas_drawn_from_their_own_generators() -> None:
+    def one(seed: int, **kwargs) -> CNN1d:
+        options = {"length": 8, "depth": 2, "channels": 4, "width": 3, "n_classes": 2}
+        return CNN1d.create(
+            **{**options, **kwargs},
+            init=delta_orthogonal,
+            replicas=1,
+            rng=np.random.default_rng(seed),
+            dtype=np.float64,
+        )
+
+    model, params = CNNModel.from_networks([one(0), one(1), one(2)], dtype=np.float64)
+    for r in range(3):
+        alone = CNNModel.from_network(one(r), dtype=np.float64)[1]
+        for a, b in zip(params, alone, strict=True):
+            np.testing.assert_array_equal(a[r], b[0])
+    assert (model.length, model.pool_after) == (8, ())
+    with pytest.raises(ValueError, match="share one architecture"):
+        CNNModel.from_networks([one(0), one(1, channels=3)])
+    with pytest.raises(ValueError, match="share one architecture"):
+        CNNModel.from_networks([one(0), one(1, pool_after=(1,))])
+    with pytest.raises(TypeError, match=r"nets\[1\] must be an eiginit\.CNN1d"):
+        CNNModel.from_networks([one(0), "net"])
+    with pytest.raises(ValueError, match="at least one network"):
+        CNNModel.from_networks([])
