@@ -8,9 +8,9 @@ Prints, measured in the same run:
   shapes, as FLOP/s and as a fraction of that rate (the fraction moves less than either rate when
   other work loads the machine);
 - steps per second of every old trainer beside :func:`eiginit.engine.fit` on the same
-  architecture and sizes (``train_batched``, ``train_cnn``, ``train_residual``,
-  ``train_replicas``); a removed trainer's column reads "removed" (``train_rnn``: the Elman
-  network trains only through ``fit``).
+  architecture and sizes (``train_batched``, ``train_residual``, ``train_replicas``); a removed
+  trainer's column reads "removed" (``train_rnn``, ``train_cnn``: the Elman network and the
+  1-D CNN train only through ``fit``).
 
 Usage: ``python -m booktools.bench_engine [--replicas 24] [--depth 12] [--width 64]
 [--batch 64] [--repeats 5]``. Set ``OPENBLAS_NUM_THREADS=1`` for a single-core figure.
@@ -121,7 +121,6 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         parametrize,
         residual_classifier,
         train_batched,
-        train_cnn,
         train_replicas,
         train_residual,
     )
@@ -182,14 +181,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     )
     cmodel, cparams = CNNModel.from_network(cnet)
     steps = EPOCHS * -(-cdata.x_train.shape[0] // 64)
-    old_params = [p.copy() for p in cnet.params]
-
-    def old_cnn() -> None:
-        for p, q in zip(cnet.params, old_params, strict=True):  # train_cnn trains in place
-            p[...] = q
-        train_cnn(cnet, cdata, lr=lr, epochs=EPOCHS, batch_size=64, rng=np.random.default_rng(0))
-
-    old = _timed(old_cnn, repeats)
+    old = float("nan")  # train_cnn is gone (issue 25)
     new = _timed(
         lambda: fit(cmodel, cparams, cdata, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
         repeats,

@@ -78,7 +78,6 @@ from eiginit.batched import BatchedResult, train_batched
 from eiginit.claims import ClaimError, claim, compare
 from eiginit.convolution import (
     CNN1d,
-    CNNTrainingResult,
     ConvFans,
     conv1d,
     conv1d_backward,
@@ -89,8 +88,6 @@ from eiginit.convolution import (
     conv_singular_values,
     delta_orthogonal,
     spread_orthogonal,
-    train_cnn,
-    train_cnn_independent,
 )
 from eiginit.curvature import (
     GradientDescentRun,
@@ -285,7 +282,6 @@ __all__ = [
     "BatchedResult",
     "CNN1d",
     "CNNModel",
-    "CNNTrainingResult",
     "ClaimError",
     "Comparison",
     "Contender",
@@ -446,8 +442,6 @@ __all__ = [
     "torch_linear_default",
     "train",
     "train_batched",
-    "train_cnn",
-    "train_cnn_independent",
     "train_replicas",
     "train_residual",
     "transient_growth",

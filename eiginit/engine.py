@@ -46,10 +46,9 @@ What the chapters need, and where it lives:
 
 :func:`eiginit.train_batched` gives the same numbers as :func:`fit` with :class:`MLPModel`
 (tested to 1e-12). The other trainers differ from :func:`fit` by design in ways a port must
-keep in mind: ``train_cnn`` and ``train_residual`` walk every replica through the same
-minibatch order; ``train_replicas`` draws initializations and orders from one generator and
-stops a replica whose loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``,
-``drop_last=True`` here).
+keep in mind: ``train_residual`` walks every replica through the same minibatch order;
+``train_replicas`` draws initializations and orders from one generator and stops a replica whose
+loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``, ``drop_last=True`` here).
 """
 
 from __future__ import annotations
@@ -695,6 +694,63 @@ class CNNModel:
             raise TypeError(f"net must be an eiginit.CNN1d, got {_describe(net)}")
         return cls(tuple(net.pool_after), int(net.length)), _cast(net.params, dtype)
 
+    @classmethod
+    def from_networks(
+        cls, nets: Sequence[CNN1d], *, dtype: Any = np.float32
+    ) -> tuple[CNNModel, list[np.ndarray]]:
+        """Stack several :class:`eiginit.CNN1d` into one run of replicas.
+
+        Build each network from its own generator and stack them here: replica r's weights then
+        come from generator r alone, whatever else is stacked with it (the protocol's
+        ``Contender.build`` needs exactly that).
+
+        Parameters
+        ----------
+        nets : sequence of eiginit.CNN1d
+            Same architecture (kernel shapes, pooling, length); each may hold several replicas.
+        dtype : numpy dtype, default float32
+
+        Returns
+        -------
+        model : CNNModel
+        params : list of numpy.ndarray
+            :attr:`eiginit.CNN1d.params` of the networks, one after another on the replica axis.
+
+        Examples
+        --------
+        >>> from eiginit import delta_orthogonal
+        >>> nets = [CNN1d.create(length=8, depth=2, channels=4, width=3, n_classes=2,
+        ...                      init=delta_orthogonal, replicas=1, rng=np.random.default_rng(s))
+        ...         for s in (0, 1, 2)]
+        >>> model, params = CNNModel.from_networks(nets)
+        >>> model.length, params[0].shape
+        (8, (3, 4, 1, 3))
+        """
+        if isinstance(nets, CNN1d) or not isinstance(nets, Sequence):
+            raise TypeError(f"nets must be a list of eiginit.CNN1d, got {_describe(nets)}")
+        if not nets:
+            raise ValueError("nets must hold at least one network, got an empty list")
+        first = nets[0]
+        for i, net in enumerate(nets):
+            if not isinstance(net, CNN1d):
+                raise TypeError(f"nets[{i}] must be an eiginit.CNN1d, got {_describe(net)}")
+            if [p.shape[1:] for p in net.params] != [p.shape[1:] for p in first.params] or (
+                tuple(net.pool_after) != tuple(first.pool_after) or net.length != first.length
+            ):
+                raise ValueError(
+                    f"nets must share one architecture (kernel shapes, pool_after, length): "
+                    f"nets[{i}] differs from nets[0]"
+                )
+        stacked = [np.concatenate(a) for a in zip(*(net.params for net in nets), strict=True)]
+        return cls(tuple(first.pool_after), int(first.length)), _cast(stacked, dtype)
+
+    def _check_length(self, x: np.ndarray) -> None:
+        if x.shape[-1] != self.length:
+            raise ValueError(
+                f"data has signals of length {x.shape[-1]}, but the network takes length "
+                f"{self.length}"
+            )
+
     def _net(self, params: Sequence[np.ndarray]) -> CNN1d:
         depth = (len(params) - 2) // 2
         return CNN1d(
@@ -710,6 +766,7 @@ class CNNModel:
         self, params: list[np.ndarray], x: np.ndarray, y: np.ndarray
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Mean cross-entropy per replica and its gradients; x (R, B, n), y (R, B)."""
+        self._check_length(x)
         net = self._net(params)
         X = np.ascontiguousarray(x.transpose(0, 2, 1))[..., None]  # (R, n, B, 1)
         logits, padded_inputs, masks, flat = net._forward(X)
@@ -754,6 +811,7 @@ class CNNModel:
 
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on shared signals x (n, length), shape (R, n, classes)."""
+        self._check_length(x)
         net = self._net(params)
         R = params[0].shape[0]
         chunks = []

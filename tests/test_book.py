@@ -183,7 +183,7 @@ CLAIMS_AT_LEAST = {
     "training": 52,
     "recurrent-networks": 27,
     "residual-networks": 35,
-    "convolutions": 14,
+    "convolutions": 18,  # 14 + 4 (seed count, fresh spread, no edge rate, all finite)
     "width": 17,
     "curvature": 19,
     "attention": 13,

@@ -174,7 +174,7 @@ def _data(seed: int, features: int, classes: int) -> E.Dataset:
 @given(
     seeds, st.integers(1, 3), st.lists(st.sampled_from([1e-3, 1e-2, 3e-2]), min_size=3, max_size=3)
 )
-def test_train_cnn_replicas_equal_separate_runs(seed: int, depth: int, lrs: list[float]) -> None:
+def test_fit_cnn_replicas_equal_separate_runs(seed: int, depth: int, lrs: list[float]) -> None:
     data = _data(seed, 8, 3)
     net = E.CNN1d.create(
         length=8,
@@ -188,23 +188,16 @@ def test_train_cnn_replicas_equal_separate_runs(seed: int, depth: int, lrs: list
         pool_after=(1,),
         dtype=np.float64,
     )
-    singles = [
-        E.CNN1d(
-            [k[r : r + 1].copy() for k in net.kernels],
-            [b[r : r + 1].copy() for b in net.biases],
-            net.readout[r : r + 1].copy(),
-            net.readout_bias[r : r + 1].copy(),
-            net.pool_after,
-            net.length,
-        )
-        for r in range(3)
-    ]
-    together = E.train_cnn(net, data, lr=lrs, epochs=2, batch_size=16, rng=rng(seed + 1))
-    for r, single in enumerate(singles):
-        alone = E.train_cnn(single, data, lr=lrs[r], epochs=2, batch_size=16, rng=rng(seed + 1))
-        np.testing.assert_allclose(together.train_loss[:, r], alone.train_loss[:, 0], rtol=1e-12)
-        np.testing.assert_array_equal(together.val_accuracy[:, r], alone.val_accuracy[:, 0])
-        np.testing.assert_allclose(net.readout[r], single.readout[0], rtol=1e-10, atol=1e-12)
+    model, params = E.CNNModel.from_network(net, dtype=np.float64)
+    orders = [seed + 1, seed + 2, seed + 3]
+    together = E.fit(model, params, data, lr=lrs, seeds=orders, epochs=2, batch_size=16)
+    for r in range(3):
+        single = [p[r : r + 1] for p in params]
+        alone = E.fit(model, single, data, lr=lrs[r], seeds=orders[r], epochs=2, batch_size=16)
+        np.testing.assert_allclose(together.train_loss[r], alone.train_loss[0], rtol=1e-12)
+        np.testing.assert_array_equal(together.val_metric[r], alone.val_metric[0])
+        for a, b in zip(together.final_params, alone.final_params, strict=True):
+            np.testing.assert_allclose(a[r], b[0], rtol=1e-10, atol=1e-12)
 
 
 @slow
