@@ -213,7 +213,6 @@ from eiginit.residual import (
     ResidualForward,
     ResidualGradients,
     ResidualStack,
-    ResidualTrainingResult,
     batch_norm,
     fixup_scale,
     layer_norm,
@@ -221,7 +220,6 @@ from eiginit.residual import (
     mean_square_profile,
     residual_classifier,
     residual_variance,
-    train_residual,
 )
 from eiginit.shattering import line_input_gradients
 from eiginit.spectra import (
@@ -307,7 +305,6 @@ __all__ = [
     "ResidualGradients",
     "ResidualModel",
     "ResidualStack",
-    "ResidualTrainingResult",
     "SigmaReparamStep",
     "SpectralNormResult",
     "StudyCell",
@@ -424,7 +421,6 @@ __all__ = [
     "train_cnn",
     "train_cnn_independent",
     "train_replicas",
-    "train_residual",
     "train_rnn",
     "transient_growth",
     "trigamma_half",

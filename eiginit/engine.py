@@ -47,7 +47,8 @@ What the chapters need, and where it lives:
 :func:`eiginit.train_batched` gives the same numbers as :func:`fit` with :class:`MLPModel`
 (tested to 1e-12). The other trainers differ from :func:`fit` by design in ways a port must
 keep in mind: ``train_rnn`` draws fresh sequences every step from one generator shared by all
-models; ``train_cnn`` and ``train_residual`` walk every replica through the same minibatch order;
+models; ``train_cnn`` walks every replica through the same minibatch order (so did the removed
+``train_residual``: under :func:`fit` one seed repeated for every replica does the same);
 ``train_replicas`` draws initializations and orders from one generator and stops a replica whose
 loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``, ``drop_last=True`` here).
 """
@@ -67,6 +68,7 @@ from eiginit._checks import (
     _describe,
     cast_finite,
     check_betas,
+    check_entries,
     check_float_dtype,
     check_int,
     check_positive_float,
@@ -1211,6 +1213,7 @@ def fit(
     cast_finite(rates, dtype, "lr")
     seed_list = _seeds(seeds, R)
     epochs = check_int(epochs, "epochs", minimum=1)
+    check_entries((epochs + 1) * R, "the training record", "epochs")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if layer_multipliers is None:
         layer_multipliers = getattr(model, "default_multipliers", None)
