@@ -869,7 +869,7 @@ def residual_classifier(
     classes: int,
     width: int,
     depth: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | Sequence[np.random.Generator],
     dtype: Any = np.float32,
 ) -> ResidualClassifier:
     r"""Draw residual MLP classifiers (two-layer branches), one replica per scheme named.
@@ -893,7 +893,10 @@ def residual_classifier(
     schemes : str or sequence of str
         One of :data:`SCHEMES` per replica (a single name gives one replica).
     inputs, classes, width, depth : int
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or sequence of them
+        One generator draws every replica; a sequence of one generator per replica draws
+        replica ``r`` from ``rng[r]`` alone (what :class:`eiginit.protocol.Contender`'s
+        ``build`` needs: a replica's weights do not depend on how many others are drawn).
     dtype : numpy dtype, default float32
 
     Returns
@@ -906,6 +909,15 @@ def residual_classifier(
     ...                           rng=np.random.default_rng(0))
     >>> net.stack.weights.shape, net.train_alpha.tolist()
     ((2, 2, 2, 8, 8), [False, True])
+
+    With one generator per replica, replica r is the network its generator draws alone:
+
+    >>> pair = residual_classifier(["scaled"] * 2, inputs=4, classes=3, width=8, depth=2,
+    ...                            rng=[np.random.default_rng(1), np.random.default_rng(2)])
+    >>> alone = residual_classifier("scaled", inputs=4, classes=3, width=8, depth=2,
+    ...                             rng=np.random.default_rng(2))
+    >>> bool(np.array_equal(pair.stack.weights[1], alone.stack.weights[0]))
+    True
     """
     if not isinstance(schemes, str | Sequence | np.ndarray):
         raise TypeError(
@@ -922,6 +934,35 @@ def residual_classifier(
     n = check_int(width, "width", minimum=1)
     L = check_int(depth, "depth", minimum=1)
     R = len(names)
+    if not isinstance(rng, np.random.Generator):
+        if (
+            isinstance(rng, str | bytes)
+            or not isinstance(rng, Sequence)
+            or len(rng) != R
+            or not all(isinstance(g, np.random.Generator) for g in rng)
+        ):
+            raise TypeError(
+                f"rng must be a numpy.random.Generator or a sequence of {R} of them (one per "
+                f"replica), got {_describe(rng)}"
+            )
+        check_entries(R * n * (d + c), "the input and readout layers", "inputs, classes or width")
+        parts = [
+            residual_classifier(name, inputs=d, classes=c, width=n, depth=L, rng=g, dtype=dtype)
+            for name, g in zip(names, rng, strict=True)
+        ]
+
+        def stacked(get: Any) -> np.ndarray:
+            return np.concatenate([get(part) for part in parts])
+
+        stack = ResidualStack(stacked(lambda p: p.stack.weights), stacked(lambda p: p.stack.alpha))
+        return ResidualClassifier(
+            stacked(lambda p: p.w_in),
+            stacked(lambda p: p.b_in),
+            stack,
+            stacked(lambda p: p.w_out),
+            stacked(lambda p: p.b_out),
+            train_alpha=stacked(lambda p: p.train_alpha),
+        )
     check_entries(R * n * (d + c), "the input and readout layers", "inputs, classes or width")
     stack = ResidualStack.create(n, L, rng=rng, branch_layers=2, replicas=R, dtype=dtype)
     w_in = np.sqrt(2 / d) * rng.standard_normal((R, n, d))

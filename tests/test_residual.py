@@ -476,3 +476,34 @@ def test_skips_keep_input_gradients_correlated() -> None:
     resid = ResidualStack.create(n, L, rng=rng, alpha=1 / np.sqrt(L), replicas=6)
     assert correlation(resid) > 0.9
     assert correlation(plain) < correlation(resid) - 0.2
+
+
+def test_one_generator_per_replica_draws_each_replica_alone() -> None:
+    # The comparison protocol's build(rngs): replica r comes from rngs[r] only, whatever the
+    # number of replicas drawn beside it.
+    names = ["kaiming", "fixup", "rezero"]
+    gens = lambda: [np.random.default_rng(s) for s in (10, 11, 12)]  # noqa: E731
+    together = residual_classifier(names, inputs=5, classes=3, width=6, depth=3, rng=gens())
+    for r, name in enumerate(names):
+        alone = residual_classifier(name, inputs=5, classes=3, width=6, depth=3,
+                                    rng=gens()[r])  # fmt: skip
+        for a, b in zip(together.parameters(), alone.parameters(), strict=True):
+            np.testing.assert_array_equal(a[r], b[0])
+        assert together.train_alpha[r] == alone.train_alpha[0]
+    assert together.stack.weights.dtype == np.float32
+    # a different generator for one replica leaves the others as they were
+    other = gens()
+    other[1] = np.random.default_rng(99)
+    changed = residual_classifier(names, inputs=5, classes=3, width=6, depth=3, rng=other)
+    np.testing.assert_array_equal(changed.w_in[[0, 2]], together.w_in[[0, 2]])
+    assert not np.array_equal(changed.w_in[1], together.w_in[1])
+
+
+@pytest.mark.parametrize(
+    "rng",
+    [[np.random.default_rng(0)], [np.random.default_rng(0), 1], 0, "ab", None],
+    ids=["too-few", "not-a-generator", "int", "str", "none"],
+)
+def test_residual_classifier_refuses_generators_that_do_not_fit(rng) -> None:
+    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator or a sequence of 2"):
+        residual_classifier(["fixup", "rezero"], inputs=4, classes=2, width=4, depth=1, rng=rng)
