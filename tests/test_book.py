@@ -182,7 +182,7 @@ CLAIMS_AT_LEAST = {
     "my-topic": 1,
     "training": 52,
     "recurrent-networks": 26,
-    "residual-networks": 35,
+    "residual-networks": 37,
     "convolutions": 14,
     "width": 17,
     "curvature": 19,
