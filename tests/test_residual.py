@@ -507,3 +507,24 @@ def test_one_generator_per_replica_draws_each_replica_alone() -> None:
 def test_residual_classifier_refuses_generators_that_do_not_fit(rng) -> None:
     with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator or a sequence of 2"):
         residual_classifier(["fixup", "rezero"], inputs=4, classes=2, width=4, depth=1, rng=rng)
+
+
+@pytest.mark.parametrize(("norm", "post_norm"), [("layer", False), ("layer", True)])
+def test_fit_trains_layer_normalized_stacks_replica_by_replica(norm, post_norm) -> None:
+    # Pre-LN and Post-LN classifiers through fit: the loss falls, and replica r trained beside
+    # another equals its run alone (its own seed, its own rate).
+    rng = np.random.default_rng(13)
+    stack = ResidualStack.create(6, 3, rng=rng, branch_layers=2, alpha=0.5, replicas=2,
+                                 norm=norm, post_norm=post_norm)  # fmt: skip
+    net = _classifier_with(stack, inputs=6, classes=3, seed=14)
+    model, params = ResidualModel.from_network(net, dtype=np.float64)
+    data = tiny_data(2)
+    together = fit(model, params, data, lr=[3e-3, 1e-2], seeds=[1, 2], epochs=3, batch_size=32)
+    assert np.all(together.train_loss[:, -1] < together.train_loss[:, 0])
+    for r in range(2):
+        alone = fit(ResidualModel(model.template, model.train_alpha[r : r + 1]),
+                    [p[r : r + 1].copy() for p in params], data, lr=[3e-3, 1e-2][r],
+                    seeds=[r + 1], epochs=3, batch_size=32)  # fmt: skip
+        np.testing.assert_allclose(together.train_loss[r], alone.train_loss[0], rtol=1e-12)
+        for a, b in zip(together.final_params, alone.final_params, strict=True):
+            np.testing.assert_allclose(a[r], b[0], rtol=1e-12, atol=1e-14)
