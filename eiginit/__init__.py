@@ -212,12 +212,10 @@ from eiginit.recurrent import (
     MemoryCapacity,
     RNNForwardPass,
     RNNGradients,
-    RNNTrainingResult,
     adding_problem,
     echo_state_reservoir,
     fisher_memory,
     memory_capacity,
-    train_rnn,
 )
 from eiginit.residual import (
     NORMALIZATIONS,
@@ -311,7 +309,6 @@ __all__ = [
     "RNNForwardPass",
     "RNNGradients",
     "RNNModel",
-    "RNNTrainingResult",
     "RateChoice",
     "ReplicaTraining",
     "ResidualClassifier",
@@ -439,7 +436,6 @@ __all__ = [
     "train_cnn",
     "train_cnn_independent",
     "train_replicas",
-    "train_rnn",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
