@@ -222,7 +222,6 @@ from eiginit.residual import (
     ResidualForward,
     ResidualGradients,
     ResidualStack,
-    ResidualTrainingResult,
     batch_norm,
     fixup_scale,
     layer_norm,
@@ -230,7 +229,6 @@ from eiginit.residual import (
     mean_square_profile,
     residual_classifier,
     residual_variance,
-    train_residual,
 )
 from eiginit.shattering import line_input_gradients
 from eiginit.spectra import (
@@ -315,7 +313,6 @@ __all__ = [
     "ResidualGradients",
     "ResidualModel",
     "ResidualStack",
-    "ResidualTrainingResult",
     "SigmaReparamStep",
     "SpectralNormResult",
     "StudyCell",
@@ -435,7 +432,6 @@ __all__ = [
     "train",
     "train_batched",
     "train_replicas",
-    "train_residual",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
