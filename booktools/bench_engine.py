@@ -8,9 +8,9 @@ Prints, measured in the same run:
   shapes, as FLOP/s and as a fraction of that rate (the fraction moves less than either rate when
   other work loads the machine);
 - steps per second of every old trainer beside :func:`eiginit.engine.fit` on the same
-  architecture and sizes (``train_batched``, ``train_residual``, ``train_replicas``); a removed
-  trainer's column reads "removed" (``train_rnn``, ``train_cnn``: the Elman network and the
-  1-D CNN train only through ``fit``).
+  architecture and sizes (``train_batched``, ``train_replicas``); a removed trainer's column
+  reads "removed" (``train_rnn``, ``train_cnn``, ``train_residual``: the Elman network, the 1-D
+  CNN and the residual classifier train only through ``fit``).
 
 Usage: ``python -m booktools.bench_engine [--replicas 24] [--depth 12] [--width 64]
 [--batch 64] [--repeats 5]``. Set ``OPENBLAS_NUM_THREADS=1`` for a single-core figure.
@@ -122,7 +122,6 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         residual_classifier,
         train_batched,
         train_replicas,
-        train_residual,
     )
     from eiginit.engine import CNNModel, MuPModel, ResidualModel, RNNModel, fit
 
@@ -193,14 +192,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     res = residual_classifier(schemes[:replicas], inputs=64, classes=10, width=64, depth=6, rng=rng)
     smodel, sparams = ResidualModel.from_network(res)
     steps = EPOCHS * -(-data.x_train.shape[0] // 64)
-    start = [p.copy() for p in res.parameters()]
-
-    def old_residual() -> None:
-        for p, q in zip(res.parameters(), start, strict=True):  # train_residual trains in place
-            p[...] = q
-        train_residual(res, data, lr, rng=np.random.default_rng(0), epochs=EPOCHS, batch_size=64)
-
-    old = _timed(old_residual, repeats)
+    old = float("nan")  # train_residual is gone (issue 25)
     new = _timed(
         lambda: fit(smodel, sparams, data, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
         repeats,

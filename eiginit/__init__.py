@@ -226,7 +226,6 @@ from eiginit.residual import (
     ResidualForward,
     ResidualGradients,
     ResidualStack,
-    ResidualTrainingResult,
     batch_norm,
     fixup_scale,
     layer_norm,
@@ -234,7 +233,6 @@ from eiginit.residual import (
     mean_square_profile,
     residual_classifier,
     residual_variance,
-    train_residual,
 )
 from eiginit.shattering import line_input_gradients
 from eiginit.spectra import (
@@ -322,7 +320,6 @@ __all__ = [
     "ResidualGradients",
     "ResidualModel",
     "ResidualStack",
-    "ResidualTrainingResult",
     "SigmaReparamStep",
     "SpectralNormResult",
     "StudyCell",
@@ -443,7 +440,6 @@ __all__ = [
     "train",
     "train_batched",
     "train_replicas",
-    "train_residual",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",

@@ -46,9 +46,11 @@ What the chapters need, and where it lives:
 
 :func:`eiginit.train_batched` gives the same numbers as :func:`fit` with :class:`MLPModel`
 (tested to 1e-12). The other trainers differ from :func:`fit` by design in ways a port must
-keep in mind: ``train_residual`` walks every replica through the same minibatch order;
-``train_replicas`` draws initializations and orders from one generator and stops a replica whose
-loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``, ``drop_last=True`` here).
+keep in mind: ``train_replicas`` draws initializations and orders from one generator and stops a
+replica whose loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``,
+``drop_last=True`` here). (The removed ``train_cnn`` and ``train_residual`` walked every replica
+through one minibatch order: under :func:`fit`, one seed repeated for every replica does the
+same.)
 """
 
 from __future__ import annotations

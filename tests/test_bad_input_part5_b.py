@@ -60,6 +60,13 @@ def _classifier(classes: int = 2) -> E.ResidualClassifier:
     )
 
 
+def _fit_residual(data: E.Dataset | None = None, **kwargs: Any) -> E.FitResult:
+    """Train `_classifier` through the one engine (train_residual's cases now point at fit)."""
+    model, params = E.ResidualModel.from_network(_classifier())
+    options: dict[str, Any] = {"lr": 0.1, "seeds": [0, 1], "epochs": 1}
+    return E.fit(model, params, _toy() if data is None else data, **{**options, **kwargs})
+
+
 def _weights() -> list[np.ndarray]:
     return E.init_weights(E.parametrize([3, 5, 2]), replicas=2, rng=rng(0))
 
@@ -141,16 +148,16 @@ def test_H6_normalized_stack_takes_huge_input() -> None:
 
 # ------------------------------------------------------------------------- residual: refusals
 RESIDUAL_REFUSALS = [
-    ("M7-lr-wrong-length", lambda: E.train_residual(_classifier(), _toy(), [0.1] * 3, rng=rng(0)),
+    ("M7-lr-wrong-length", lambda: _fit_residual(lr=[0.1] * 3),
      ValueError, "lr must be one number or 2 numbers"),
     ("M7-labels-beyond-readout",
-     lambda: E.train_residual(_classifier(), _toy(classes=3), 0.1, rng=rng(0)),
-     ValueError, "data has 3 classes .* readout has 2 outputs"),
-    ("L2-M7-lr-complex", lambda: E.train_residual(_classifier(), _toy(), 0.01 + 1j, rng=rng(0)),
+     lambda: _fit_residual(_toy(classes=3)),
+     ValueError, "data.y_train must hold labels below the model's 2 outputs"),
+    ("L2-M7-lr-complex", lambda: _fit_residual(lr=0.01 + 1j),
      TypeError, "lr must hold .*complex"),
-    ("L3-M7-lr-string", lambda: E.train_residual(_classifier(), _toy(), "0.01", rng=rng(0)),
+    ("L3-M7-lr-string", lambda: _fit_residual(lr="0.01"),
      TypeError, "lr must be an array"),
-    ("L3-M7-lr-bool", lambda: E.train_residual(_classifier(), _toy(), True, rng=rng(0)),
+    ("L3-M7-lr-bool", lambda: _fit_residual(lr=True),
      TypeError, "lr must hold"),
     ("L1-batch_norm-ragged", lambda: E.batch_norm([[1, 2], [3]]), TypeError, "x must be"),
     ("L1-layer_norm-ragged", lambda: E.layer_norm([[1, 2], [3]]), TypeError, "x must be"),
@@ -199,11 +206,11 @@ RESIDUAL_REFUSALS = [
     ("beyond-report-norm-array",
      lambda: E.ResidualStack.create(2, 1, rng=rng(0), norm=np.zeros(0)), ValueError,
      "norm must be one of"),
-    ("beyond-report-train_residual-epochs-huge",
-     lambda: E.train_residual(_classifier(), _toy(), 0.1, rng=rng(0), epochs=10**12),
+    ("beyond-report-fit-residual-epochs-huge",
+     lambda: _fit_residual(epochs=10**12),
      ValueError, "use smaller epochs"),
-    ("beyond-report-train_residual-lr-beyond-float32",
-     lambda: E.train_residual(_classifier(), _toy(), 1e39, rng=rng(0)),
+    ("beyond-report-fit-residual-lr-beyond-float32",
+     lambda: _fit_residual(lr=1e39),
      ValueError, "lr has entries beyond float32's range"),
     ("L7-residual_classifier-dtype-None",
      lambda: E.residual_classifier("fixup", inputs=2, classes=2, width=2, depth=1, rng=rng(0),
@@ -240,11 +247,10 @@ def test_L5_fixup_scale_of_a_huge_depth() -> None:
     assert E.fixup_scale(16, 2) == 0.25  # ordinary depths keep their digits
 
 
-def test_M7_train_residual_takes_one_rate_per_replica_as_before() -> None:
-    # guard
+def test_M7_fit_residual_takes_one_rate_per_replica_as_before() -> None:
+    # guard (train_residual's case, now fit's with the residual model)
     # The lr check must not change what valid rates do: a scalar equals the same rate twice.
-    runs = [E.train_residual(_classifier(), _toy(), lr, rng=rng(2), epochs=1) for lr in
-            (0.01, [0.01, 0.01], np.float32(0.01))]  # fmt: skip
+    runs = [_fit_residual(lr=lr, seeds=[2, 2]) for lr in (0.01, [0.01, 0.01], np.float32(0.01))]
     for other in runs[1:]:
         np.testing.assert_array_equal(other.train_loss, runs[0].train_loss)
 

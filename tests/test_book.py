@@ -182,7 +182,7 @@ CLAIMS_AT_LEAST = {
     "my-topic": 1,
     "training": 52,
     "recurrent-networks": 27,
-    "residual-networks": 35,
+    "residual-networks": 37,
     "convolutions": 18,  # 14 + 4 (seed count, fresh spread, no edge rate, all finite)
     "width": 17,
     "curvature": 19,
