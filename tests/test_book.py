@@ -181,7 +181,7 @@ def test_toctree_entries_reads_explicit_titles(tmp_path: Path):
 CLAIMS_AT_LEAST = {
     "my-topic": 1,
     "training": 52,
-    "recurrent-networks": 27,
+    "recurrent-networks": 34,
     "residual-networks": 37,
     "convolutions": 18,  # 14 + 4 (seed count, fresh spread, no edge rate, all finite)
     "width": 17,
