@@ -318,6 +318,7 @@ class MLPModel:
             ]
             self._cache["h"] = [np.empty((R, B, n), x.dtype) for n in fan_out]
             self._cache["mask"] = [np.empty((R, B, n), bool) for n in fan_out]
+            self._cache["zero"] = [np.zeros((R, B, n), x.dtype) for n in fan_out]
             self._cache["g"] = [np.empty_like(x)] + [np.empty((R, B, n), x.dtype) for n in fan_out]
         return self._cache
 
@@ -348,7 +349,9 @@ class MLPModel:
             hs.append(h)
             act = self.activations[layer]
             if act == "relu":
-                xs.append(np.maximum(h, 0, out=h))  # h is not needed again: 1[h > 0] = 1[x > 0]
+                # h is not needed again: 1[h > 0] = 1[x > 0]. (np.maximum is three times faster
+                # against an array of zeros than against the scalar 0.)
+                xs.append(np.maximum(h, work["zero"][layer], out=h))
             else:
                 xs.append(self._act(layer, h))
         loss, g = _cross_entropy(xs[-1], y)
@@ -1303,6 +1306,21 @@ def fit(
     monitored: dict[str, np.ndarray] = {}
     rngs = [np.random.default_rng(s) for s in seed_list]
     since_best, epochs_run, step = 0, 0, 0
+    batches: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def gather(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return x_train[idx], y_train[idx] in buffers reused for every minibatch of a size."""
+        if idx.shape not in batches:
+            batches[idx.shape] = (
+                np.empty(idx.shape + x_train.shape[1:], x_train.dtype),
+                np.empty(idx.shape + y_train.shape[1:], y_train.dtype),
+            )
+        xb, yb = batches[idx.shape]
+        # np.take with out= is several times faster than x_train[idx]; mode="clip" skips the
+        # bounds check that would make it buffer (every index is valid).
+        np.take(x_train, idx, axis=0, out=xb, mode="clip")
+        np.take(y_train, idx, axis=0, out=yb, mode="clip")
+        return xb, yb
 
     def mark(mask: np.ndarray) -> None:
         new = mask & ~diverged
@@ -1357,7 +1375,7 @@ def fit(
                 idx = orders[:, start : start + (n if full_batch else batch_size)]
                 if drop_last and not full_batch and idx.shape[1] < batch_size:
                     break
-                loss, grads = model.loss_and_gradients(work, x_train[idx], y_train[idx])
+                loss, grads = model.loss_and_gradients(work, *gather(idx))
                 loss = np.asarray(loss, dtype=np.float64)
                 bad = ~np.isfinite(loss) | ~_finite_rows(grads, R)
                 if diverge_above is not None:
