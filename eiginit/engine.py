@@ -276,12 +276,14 @@ class MLPModel:
             self.negative_slope,
         )
 
-    def _act(self, layer: int, h: np.ndarray) -> np.ndarray:
+    def _act(self, layer: int, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Apply layer `layer`'s activation to h (ReLU into `out` if given, e.g. h itself)."""
         act = self.activations[layer]
         if act == "linear":
             return h
         if act == "relu":
-            return np.maximum(h, 0)
+            # np.maximum is about three times faster against a row of zeros than against 0.
+            return np.maximum(h, np.zeros(h.shape[-1], h.dtype), out=out)
         return _activation(act, h, self.negative_slope)
 
     def _forward(
@@ -318,7 +320,6 @@ class MLPModel:
             ]
             self._cache["h"] = [np.empty((R, B, n), x.dtype) for n in fan_out]
             self._cache["mask"] = [np.empty((R, B, n), bool) for n in fan_out]
-            self._cache["zero"] = [np.zeros((R, B, n), x.dtype) for n in fan_out]
             self._cache["g"] = [np.empty_like(x)] + [np.empty((R, B, n), x.dtype) for n in fan_out]
         return self._cache
 
@@ -347,13 +348,8 @@ class MLPModel:
             h = np.matmul(xs[-1], WT, out=work["h"][layer])
             h += params[depth + layer][:, None, :]
             hs.append(h)
-            act = self.activations[layer]
-            if act == "relu":
-                # h is not needed again: 1[h > 0] = 1[x > 0]. (np.maximum is three times faster
-                # against an array of zeros than against the scalar 0.)
-                xs.append(np.maximum(h, work["zero"][layer], out=h))
-            else:
-                xs.append(self._act(layer, h))
+            relu = self.activations[layer] == "relu"  # in place: later 1[h > 0] = 1[x > 0]
+            xs.append(self._act(layer, h, out=h if relu else None))
         loss, g = _cross_entropy(xs[-1], y)
         # The gradients are fresh arrays (callers may keep them), carved from one block: the
         # allocator keeps one large block for the next call, where a dozen small ones would
@@ -456,11 +452,15 @@ class MLPModel:
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on a shared batch x (n, n_0), shape (R, n, n_L)."""
         depth = len(self.activations)
+        WTs = [np.ascontiguousarray(W.transpose(0, 2, 1)) for W in params[1:depth]]
         chunks = []
         for start in range(0, x.shape[0], 1024):
             h = _shared_first_layer(x[start : start + 1024], params[0])
             h += params[depth][:, None, :]
-            chunks.append(self._forward(params, self._act(0, h), start=1)[0][-1])
+            for layer in range(1, depth):  # _forward's arithmetic, activations in place
+                h = np.matmul(self._act(layer - 1, h, out=h), WTs[layer - 1])
+                h += params[depth + layer][:, None, :]
+            chunks.append(self._act(depth - 1, h, out=h))
         return np.concatenate(chunks, axis=1)
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -1116,7 +1116,8 @@ def _finite_rows(arrays: Sequence[np.ndarray], R: int) -> np.ndarray:
     ok = np.ones(R, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
         for a in arrays:
-            ok &= np.isfinite(a.reshape(R, -1).sum(axis=1))
+            rows = a.reshape(R, -1)  # summed by BLAS: several times faster than rows.sum(axis=1)
+            ok &= np.isfinite(rows @ np.ones(rows.shape[1], rows.dtype))
     return ok
 
 
