@@ -366,7 +366,7 @@ class MLPModel:
             elif act != "linear":
                 g *= _derivative(act, hs[layer], self.negative_slope)
             np.matmul(g.transpose(0, 2, 1), xs[layer], out=grads[layer])
-            np.sum(g, axis=1, out=grads[depth + layer])
+            np.einsum("rbn->rn", g, out=grads[depth + layer])  # g.sum(axis=1), twice as fast
             if layer:
                 g = np.matmul(g, params[layer], out=work["g"][layer])
         return loss, grads
