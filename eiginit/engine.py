@@ -822,7 +822,12 @@ class Optimizer:
         self._columns = self._make_columns(params)
 
     def _make_columns(self, params: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.rates[:, i].reshape((-1,) + (1,) * (p.ndim - 1)) for i, p in enumerate(params)]
+        columns = [
+            self.rates[:, i].reshape((-1,) + (1,) * (p.ndim - 1)) for i, p in enumerate(params)
+        ]
+        # SGD's step sizes in the parameters' dtype, cast once rather than every step
+        self._cast_columns = [c.astype(p.dtype) for c, p in zip(columns, params, strict=True)]
+        return columns
 
     def freeze(self, mask: np.ndarray, params: list[np.ndarray]) -> None:
         """Set the step size of the replicas in `mask` to zero from now on (diverged runs)."""
@@ -833,10 +838,10 @@ class Optimizer:
         """Update `params` in place with `grads` (which are overwritten)."""
         self.t += 1
         if self.kind == "sgd":
-            for p, g, v, col in zip(params, grads, self.state1, self._columns, strict=True):
+            for p, g, v, col in zip(params, grads, self.state1, self._cast_columns, strict=True):
                 v *= self.momentum
                 v += g
-                np.multiply(v, col.astype(p.dtype), out=g)
+                np.multiply(v, col, out=g)
                 p -= g
             return
         b1, b2 = self.betas
