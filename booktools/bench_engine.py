@@ -47,13 +47,19 @@ BASELINE = Path(__file__).with_name("bench_baseline.json")
 EPOCHS = 3
 
 
+#: The clock of every timing: wall-clock, or with ``--clock cpu`` this process's CPU time (on a
+#: shared machine the time-slices other work takes are then not counted; single-threaded only).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = CLOCKS["wall"]
+
+
 def _seconds(run: Callable[[], object], inner: int) -> float:
     """Return the time of one call of `run`, averaged over `inner` calls (after a warm-up)."""
     run()
-    start = time.perf_counter()
+    start = _clock()
     for _ in range(inner):
         run()
-    return (time.perf_counter() - start) / inner
+    return (_clock() - start) / inner
 
 
 def _mlp_flops(sizes: list[int], replicas: int, batch: int) -> int:
@@ -287,14 +293,19 @@ def _round_elsewhere(source: Path, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "round.json"
         command = [sys.executable, "-m", "booktools.bench_engine", "--round-json", str(out)]
+        command += ["--clock", args.clock]
         for name in ("replicas", "depth", "width", "batch"):
             command += [f"--{name}", str(getattr(args, name))]
         if args.skip_fit:
             command.append("--skip-fit")
         root = Path(__file__).resolve().parent.parent
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(root)])}
-        subprocess.run(command, check=True, env=env, cwd=root)
-        return json.loads(out.read_text())
+        # run from `source`: python -m puts the working directory first on the path
+        subprocess.run(command, check=True, env=env, cwd=source)
+        figures = json.loads(out.read_text())
+        if not Path(figures.pop("eiginit")).is_relative_to(source):
+            raise RuntimeError(f"the round did not import eiginit from {source}")
+        return figures
 
 
 def _ratio(after: float, before: float | None) -> str:
@@ -336,18 +347,30 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"store this run's medians in {BASELINE.name} as the 'before' figures",
     )
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall-clock time, or this process's CPU time (not counting other work's "
+        "time-slices on a shared machine; only meaningful with OPENBLAS_NUM_THREADS=1)",
+    )
     parser.add_argument("--round-json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global _clock
+    _clock = CLOCKS[args.clock]
     R, L, n, B = args.replicas, args.depth, args.width, args.batch
     if args.round_json is not None:  # one round for a parent process (see --against)
-        args.round_json.write_text(json.dumps(measure_round(R, L, n, B, not args.skip_fit)))
+        import eiginit
+
+        figures = measure_round(R, L, n, B, not args.skip_fit) | {"eiginit": eiginit.__file__}
+        args.round_json.write_text(json.dumps(figures))
         return 0
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
     load = os.getloadavg()
     print(
         f"load average before: {', '.join(f'{v:.1f}' for v in load)} on {os.cpu_count()} CPUs; "
-        f"OPENBLAS_NUM_THREADS={threads} (wall-clock medians of {args.repeats} rounds: a busy "
-        "machine slows them, the fractions less)"
+        f"OPENBLAS_NUM_THREADS={threads}; {args.clock} clock, medians of {args.repeats} rounds "
+        "(a busy machine slows the rates, the fractions less)"
     )
     stored = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     rounds: list[dict] = []
@@ -378,7 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     if old_rounds:
         before = {key: float(np.median([r[key] for r in old_rounds])) for key in old_rounds[0]}
     else:
-        before = stored.get("threads", {}).get(threads, {})
+        before = stored.get("figures", {}).get(
+            f"OPENBLAS_NUM_THREADS={threads}, {args.clock} clock", {}
+        )
         if before:
             m = stored["machine"]
             print(
@@ -404,11 +429,12 @@ def main(argv: list[str] | None = None) -> int:
             after,
         )
     if args.write_baseline:  # with --against, the figures of that revision
-        stored.setdefault("threads", {})[threads] = before if old_rounds else after
+        key = f"OPENBLAS_NUM_THREADS={threads}, {args.clock} clock"
+        stored.setdefault("figures", {})[key] = before if old_rounds else after
         stored["machine"] = _machine() | ({"commit": rev} if old_rounds else {})
         stored["shapes"] = {"replicas": R, "depth": L, "width": n, "batch": B, "epochs": EPOCHS}
         BASELINE.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
-        print(f"\nstored as the baseline for OPENBLAS_NUM_THREADS={threads} in {BASELINE}")
+        print(f"\nstored as the baseline for {key} in {BASELINE}")
     return 0
 
 
