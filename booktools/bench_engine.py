@@ -12,14 +12,18 @@ Prints, measured in the same run, the medians of interleaved rounds:
   (MLP, Elman RNN, 1-D CNN, residual MLP, muP MLP).
 
 Each figure is printed beside the one stored in ``booktools/bench_baseline.json`` for the same
-``OPENBLAS_NUM_THREADS`` setting (the code before the throughput work, with the machine and the
-commit it was measured on), with their ratio. ``--write-baseline`` stores this run's figures
-there instead. Wall-clock timings on a shared machine: compare medians, read ratios near 1 as
-ties, and never assert them in tests.
+``OPENBLAS_NUM_THREADS`` setting and clock (the code before the throughput work, with the
+machine and the commit it was measured on), with their ratio. With ``--against REV`` the
+"before" figures are measured in this run instead, from the ``eiginit`` of git revision ``REV``
+(``baseline``: the stored baseline's commit), in separate processes whose rounds alternate with
+the current code's; the last column then gives the range of the rounds' ratios (their noise).
+``--write-baseline`` stores the "before" figures (with ``--against``) or this run's. Timings on
+a shared machine: compare medians, read ratios inside the rounds' range as ties, prefer
+``--clock cpu`` single-threaded, and never assert timings in tests.
 
 Usage: ``python -m booktools.bench_engine [--replicas 24] [--depth 12] [--width 64]
-[--batch 64] [--repeats 5] [--write-baseline]``. Set ``OPENBLAS_NUM_THREADS=1`` for a
-single-core figure.
+[--batch 64] [--repeats 5] [--clock {wall,cpu}] [--against REV] [--write-baseline]``. Set
+``OPENBLAS_NUM_THREADS=1`` for a single-core figure.
 """
 
 from __future__ import annotations
@@ -316,13 +320,18 @@ def _before(value: float | None) -> str:
     return f"{value:9.2f}" if value is not None else f"{'-':>9}"
 
 
-def _table(title: str, rows: list[tuple[str, str]], before: dict, after: dict) -> None:
+def _table(
+    title: str, rows: list[tuple[str, str]], before: dict, after: dict, spread: dict
+) -> None:
     print(f"\n{title}")
-    print(f"  {'':60} {'before':>9} {'after':>9} {'ratio':>7}")
+    print(f"  {'':60} {'before':>9} {'after':>9} {'ratio':>7}  {'round ratios':>12}")
     for key, label in rows:
         if key in after:
             old = before.get(key)
-            print(f"  {label:60} {_before(old)} {after[key]:9.2f} {_ratio(after[key], old)}")
+            print(
+                f"  {label:60} {_before(old)} {after[key]:9.2f} {_ratio(after[key], old)}  "
+                f"{spread.get(key, '')}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,8 +407,12 @@ def main(argv: list[str] | None = None) -> int:
                 old_rounds.append(_round_elsewhere(Path(tmp), args))
             rounds.append(measure_round(R, L, n, B, not args.skip_fit))
     after = {key: float(np.median([r[key] for r in rounds])) for key in rounds[0]}
+    spread: dict[str, str] = {}
     if old_rounds:
         before = {key: float(np.median([r[key] for r in old_rounds])) for key in old_rounds[0]}
+        for key in before:  # each round's after/before: their range shows the noise
+            ratios = [a[key] / b[key] for a, b in zip(rounds, old_rounds, strict=True)]
+            spread[key] = f"{min(ratios):.2f}-{max(ratios):.2f}"
     else:
         before = stored.get("figures", {}).get(
             f"OPENBLAS_NUM_THREADS={threads}, {args.clock} clock", {}
@@ -419,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         before,
         after,
+        spread,
     )
     names = [key for key in after if key.startswith("fit steps/s, ")]
     if names:
@@ -427,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             [(key, key.removeprefix("fit steps/s, ")) for key in names],
             before,
             after,
+            spread,
         )
     if args.write_baseline:  # with --against, the figures of that revision
         key = f"OPENBLAS_NUM_THREADS={threads}, {args.clock} clock"
