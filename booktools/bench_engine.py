@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     old_rounds: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.against:
-            rev = stored["machine"]["commit"] if args.against == "baseline" else args.against
+            rev = stored["commit"] if args.against == "baseline" else args.against
             rev = subprocess.run(
                 ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
                 cwd=BASELINE.parent.parent,
@@ -414,11 +414,12 @@ def main(argv: list[str] | None = None) -> int:
             ratios = [a[key] / b[key] for a, b in zip(rounds, old_rounds, strict=True)]
             spread[key] = f"{min(ratios):.2f}-{max(ratios):.2f}"
     else:
-        before = stored.get("figures", {}).get(
-            f"OPENBLAS_NUM_THREADS={threads}, {args.clock} clock", {}
+        entry = stored.get("baselines", {}).get(
+            f"OPENBLAS_NUM_THREADS={threads}, {args.clock} clock"
         )
-        if before:
-            m = stored["machine"]
+        before = entry["figures"] if entry else {}
+        if entry:
+            m = entry["machine"] | {"commit": stored["commit"]}
             print(
                 f"before: stored in {BASELINE.name} (commit {m['commit'][:10]}, {m['date']}, "
                 f"{m['cpu']}, {m['blas']}); --against baseline measures it in this run"
@@ -445,8 +446,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.write_baseline:  # with --against, the figures of that revision
         key = f"OPENBLAS_NUM_THREADS={threads}, {args.clock} clock"
-        stored.setdefault("figures", {})[key] = before if old_rounds else after
-        stored["machine"] = _machine() | ({"commit": rev} if old_rounds else {})
+        machine = _machine()
+        stored["commit"] = rev if old_rounds else machine.pop("commit")
+        machine.pop("commit", None)
+        figures = before if old_rounds else after
+        stored.setdefault("baselines", {})[key] = {"figures": figures, "machine": machine}
         stored["shapes"] = {"replicas": R, "depth": L, "width": n, "batch": B, "epochs": EPOCHS}
         BASELINE.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
         print(f"\nstored as the baseline for {key} in {BASELINE}")
