@@ -305,8 +305,8 @@ class MLPModel:
         """Return per-layer work arrays for a minibatch like `x`, reused while shapes stay.
 
         Fresh arrays of this size cost page faults on every call (the allocator hands their
-        memory back to the system); reusing them more than doubles the step's speed. Nothing
-        returned by :meth:`loss_and_gradients` is one of them.
+        memory back to the system between steps). Nothing that ``loss_and_gradients`` returns
+        is one of them.
         """
         depth = len(self.activations)
         key = (x.shape, x.dtype, tuple(W.shape for W in params[:depth]))
@@ -333,9 +333,9 @@ class MLPModel:
         b_\ell = \sum_{\text{batch}} \delta_\ell`, :math:`\delta_{\ell-1} = (\delta_\ell
         W_\ell) \odot \phi'(h_{\ell-1})`.
 
-        The arithmetic of :meth:`_forward` and :func:`eiginit.train_batched`, operation for
-        operation, written into reused buffers (:meth:`_buffers`): ReLU in place, its derivative
-        :math:`1[h_\ell > 0] = 1[x_\ell > 0]` read off :math:`x_\ell = \mathrm{relu}(h_\ell)`.
+        The forward pass is ``_forward``'s arithmetic, operation for operation, written into
+        buffers reused from call to call: ReLU in place, its derivative :math:`1[h_\ell > 0] =
+        1[x_\ell > 0]` read off :math:`x_\ell = \mathrm{relu}(h_\ell)`.
         """
         depth = len(self.activations)
         work = self._buffers(params, x)
