@@ -462,3 +462,28 @@ def test_replica_sharpness_matches_power_iteration_of_the_curvature_module():
     assert result.monitored["sharpness"].shape == (2, 3)
     with pytest.raises(TypeError, match="model must have an hvp"):
         replica_sharpness(object(), params, x, y, rng=np.random.default_rng(0))
+
+
+def test_mlp_gradients_are_fresh_arrays_and_its_buffers_follow_the_shapes():
+    """loss_and_gradients reuses work buffers between calls: what it returns must survive the
+    next call, and a model called with other batch sizes or replica counts must give what a new
+    model gives, bit for bit."""
+    model, params = MLPModel.from_networks(mlps(3, activation="relu"), dtype=np.float64)
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((3, 5, 4)), rng.standard_normal((3, 7, 4))
+    y1, y2 = rng.integers(0, 3, (3, 5)), rng.integers(0, 3, (3, 7))
+    _, grads1 = model.loss_and_gradients(params, x1, y1)
+    kept = [g.copy() for g in grads1]
+    for x, y, rows in ((x2, y2, [0, 1, 2]), (x1, y1, [1]), (x2, y2, [0, 2])):
+        loss, grads = model.loss_and_gradients(select(params, rows), x[rows], y[rows])
+        fresh_loss, fresh = MLPModel(model.activations).loss_and_gradients(
+            select(params, rows), x[rows], y[rows]
+        )
+        np.testing.assert_array_equal(loss, fresh_loss)
+        for g, f in zip(grads, fresh, strict=True):
+            np.testing.assert_array_equal(g, f)
+    for g, k in zip(grads1, kept, strict=True):
+        np.testing.assert_array_equal(g, k)
+    # and predict's forward pass (activations in place) is _forward's
+    xs, _ = model._forward(params, x1)
+    np.testing.assert_allclose(model.predict(params, x1[0])[0], xs[-1][0], rtol=1e-12)
