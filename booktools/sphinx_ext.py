@@ -378,7 +378,8 @@ class EiginitApi(SphinxDirective):
                     f"expected one of {', '.join(modules)}"
                 )
             self.env.note_dependency(importlib.import_module(module).__file__)
-            lines += [f".. automodule:: {module}", f"   :members: {', '.join(modules[module])}"]
+            members = modules[module] + shadowed_names(module)
+            lines += [f".. automodule:: {module}", f"   :members: {', '.join(members)}"]
         else:
             for module in modules:
                 path = importlib.import_module(module).__file__
@@ -391,6 +392,27 @@ class EiginitApi(SphinxDirective):
         container.document = self.state.document
         nested_parse_with_titles(self.state, StringList(lines, "<eiginit-api>"), container)
         return container.children
+
+
+def shadowed_names(module: str, package: str = "eiginit") -> list[str]:
+    """Names a module defines and exports whose top-level name belongs to another module's object.
+
+    ``eiginit.Contender`` is the training study's; :mod:`eiginit.protocol` defines a
+    ``Contender`` of its own, reachable as ``eiginit.protocol.Contender``. Its page documents it
+    too, so that references to it resolve.
+    """
+    pkg = importlib.import_module(package)
+    mod = importlib.import_module(module)
+    out = []
+    for name in getattr(mod, "__all__", ()):
+        obj = getattr(mod, name, None)
+        if (
+            name in pkg.__all__
+            and getattr(pkg, name, None) is not obj
+            and getattr(obj, "__module__", None) == module
+        ):
+            out.append(name)
+    return sorted(out)
 
 
 def public_alias(target: str, modules: dict[str, list[str]]) -> str | None:

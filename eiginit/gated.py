@@ -78,7 +78,8 @@ class GatedRNNModel:
 
     Attributes
     ----------
-    cell : {"lstm", "gru"}
+    cell : str
+        ``"lstm"`` (the default) or ``"gru"``.
     """
 
     cell: str = "lstm"

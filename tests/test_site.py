@@ -539,3 +539,9 @@ def test_a_figure_must_open_at_full_size_on_a_phone_with_legible_text():
     assert browser_check.figure_view_problems({**good, "opened": 2})
     assert browser_check.figure_view_problems({**good, "minText": 8.9})
     assert browser_check.figure_view_problems({**good, "minText": None}) == []
+
+
+def test_a_shadowed_name_is_documented_on_its_own_modules_page():
+    # eiginit.Contender is the study's; the protocol's own Contender must still get an entry
+    assert ext.shadowed_names("eiginit.protocol") == ["Contender"]
+    assert ext.shadowed_names("eiginit.study") == []
