@@ -543,5 +543,5 @@ def test_a_figure_must_open_at_full_size_on_a_phone_with_legible_text():
 
 def test_a_shadowed_name_is_documented_on_its_own_modules_page():
     # eiginit.Contender is the study's; the protocol's own Contender must still get an entry
-    assert ext.shadowed_names("eiginit.protocol") == ["Contender"]
-    assert ext.shadowed_names("eiginit.study") == []
+    assert sphinx_ext.shadowed_names("eiginit.protocol") == ["Contender"]
+    assert sphinx_ext.shadowed_names("eiginit.study") == []
