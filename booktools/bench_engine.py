@@ -8,8 +8,8 @@ Prints, measured in the same run:
   shapes, as FLOP/s and as a fraction of that rate (the fraction moves less than either rate when
   other work loads the machine);
 - steps per second of every old trainer beside :func:`eiginit.engine.fit` on the same
-  architecture and sizes (``train_batched``, ``train_rnn``, ``train_cnn``, ``train_residual``,
-  ``train_replicas``).
+  architecture and sizes (``train_batched``, ``train_rnn``, ``train_cnn``, ``train_residual``;
+  the muP network's old trainer is gone, so its row has ``fit`` alone).
 
 Usage: ``python -m booktools.bench_engine [--replicas 24] [--depth 12] [--width 64]
 [--batch 64] [--repeats 5]``. Set ``OPENBLAS_NUM_THREADS=1`` for a single-core figure.
@@ -121,7 +121,6 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         residual_classifier,
         train_batched,
         train_cnn,
-        train_replicas,
         train_residual,
         train_rnn,
     )
@@ -231,17 +230,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     scales = parametrize([64, 256, 256, 10], "mup", base_width=64)
     mmodel, mparams = MuPModel.create(scales, replicas=replicas, rng=rng)
     steps = EPOCHS * (data.x_train.shape[0] // 64)
-    old = _timed(
-        lambda: train_replicas(
-            scales,
-            data,
-            np.full(replicas, 0.05),
-            epochs=EPOCHS,
-            batch_size=64,
-            rng=np.random.default_rng(0),
-        ),
-        repeats,
-    )
+    old = float("nan")  # train_replicas is gone: chapter 12 trains through fit
     new = _timed(
         lambda: fit(
             mmodel,
@@ -258,7 +247,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         ),
         repeats,
     )
-    rows.append(("muP MLP (train_replicas)", steps / old, steps / new, steps))
+    rows.append(("muP MLP (fit only)", old, steps / new, steps))
     return rows
 
 

@@ -90,15 +90,14 @@ from eiginit.convolution import (
     train_cnn_independent,
 )
 from eiginit.curvature import (
-    GradientDescentRun,
     HessianEigenResult,
     HessianSpectrumEnds,
     flatten_parameters,
-    gradient_descent,
     hessian_extreme_eigenvalues,
     hessian_top_eigenvalue,
     hessian_vector_product,
     loss_and_gradient,
+    sharpness_monitor,
     unflatten_parameters,
 )
 from eiginit.data import seed_matrix
@@ -166,14 +165,12 @@ from eiginit.parametrization import (
     ROLES,
     CoordinateCheck,
     LayerScale,
-    ReplicaTraining,
     coordinate_check,
     forward_replicas,
     init_weights,
     layer_scale,
     loss_and_gradients,
     parametrize,
-    train_replicas,
 )
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
@@ -279,7 +276,6 @@ __all__ = [
     "FirstStep",
     "FitResult",
     "ForwardPass",
-    "GradientDescentRun",
     "Gradients",
     "HessianEigenResult",
     "HessianSpectrumEnds",
@@ -301,7 +297,6 @@ __all__ = [
     "RNNGradients",
     "RNNModel",
     "RNNTrainingResult",
-    "ReplicaTraining",
     "ResidualClassifier",
     "ResidualForward",
     "ResidualGradients",
@@ -359,7 +354,6 @@ __all__ = [
     "gaussian_lyapunov_spectrum",
     "ginibre",
     "glue",
-    "gradient_descent",
     "hessian_extreme_eigenvalues",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
@@ -407,6 +401,7 @@ __all__ = [
     "run_cell",
     "second_eigenvalue_modulus",
     "seed_matrix",
+    "sharpness_monitor",
     "sigma_reparam",
     "softmax_cross_entropy",
     "softmax_rows",
@@ -423,7 +418,6 @@ __all__ = [
     "train_batched",
     "train_cnn",
     "train_cnn_independent",
-    "train_replicas",
     "train_residual",
     "train_rnn",
     "transient_growth",
