@@ -185,7 +185,7 @@ CLAIMS_AT_LEAST = {
     "residual-networks": 35,
     "convolutions": 14,
     "width": 21,
-    "curvature": 23,
+    "curvature": 22,
     "attention": 13,
     "practitioners-guide": 20,
     "repeated-multiplication": 13,
