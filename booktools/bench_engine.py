@@ -8,8 +8,9 @@ Prints, measured in the same run:
   shapes, as FLOP/s and as a fraction of that rate (the fraction moves less than either rate when
   other work loads the machine);
 - steps per second of every old trainer beside :func:`eiginit.engine.fit` on the same
-  architecture and sizes (``train_batched``, ``train_rnn``, ``train_cnn``, ``train_residual``;
-  the muP network's old trainer is gone, so its row has ``fit`` alone).
+  architecture and sizes (``train_batched``); a removed trainer's column reads "removed"
+  (``train_rnn``, ``train_cnn``, ``train_residual``, ``train_replicas``: the Elman network, the
+  1-D CNN, the residual classifier and the muP network train only through ``fit``).
 
 Usage: ``python -m booktools.bench_engine [--replicas 24] [--depth 12] [--width 64]
 [--batch 64] [--repeats 5]``. Set ``OPENBLAS_NUM_THREADS=1`` for a single-core figure.
@@ -120,9 +121,6 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         parametrize,
         residual_classifier,
         train_batched,
-        train_cnn,
-        train_residual,
-        train_rnn,
     )
     from eiginit.engine import CNNModel, MuPModel, ResidualModel, RNNModel, fit
 
@@ -147,20 +145,8 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     rng = np.random.default_rng(0)
     net = ElmanRNN.create(np.stack([np.eye(32)] * replicas), 2, 1, rng=rng, dtype=np.float32)
     x, y = adding_problem(1024, 20, rng=rng)
-    task = functools.partial(adding_problem, steps=20)
     steps = EPOCHS * (1024 // 32)
-    old = _timed(
-        lambda: train_rnn(
-            net,
-            task,
-            lr=0.01,
-            iterations=steps,
-            batch_size=32,
-            rng=np.random.default_rng(0),
-            clip=1.0,
-        ),
-        repeats,
-    )
+    old = float("nan")  # train_rnn is gone (issue 25)
     rmodel, rparams = RNNModel.from_network(net)
     new = _timed(
         lambda: fit(
@@ -193,14 +179,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     )
     cmodel, cparams = CNNModel.from_network(cnet)
     steps = EPOCHS * -(-cdata.x_train.shape[0] // 64)
-    old_params = [p.copy() for p in cnet.params]
-
-    def old_cnn() -> None:
-        for p, q in zip(cnet.params, old_params, strict=True):  # train_cnn trains in place
-            p[...] = q
-        train_cnn(cnet, cdata, lr=lr, epochs=EPOCHS, batch_size=64, rng=np.random.default_rng(0))
-
-    old = _timed(old_cnn, repeats)
+    old = float("nan")  # train_cnn is gone (issue 25)
     new = _timed(
         lambda: fit(cmodel, cparams, cdata, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
         repeats,
@@ -212,14 +191,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     res = residual_classifier(schemes[:replicas], inputs=64, classes=10, width=64, depth=6, rng=rng)
     smodel, sparams = ResidualModel.from_network(res)
     steps = EPOCHS * -(-data.x_train.shape[0] // 64)
-    start = [p.copy() for p in res.parameters()]
-
-    def old_residual() -> None:
-        for p, q in zip(res.parameters(), start, strict=True):  # train_residual trains in place
-            p[...] = q
-        train_residual(res, data, lr, rng=np.random.default_rng(0), epochs=EPOCHS, batch_size=64)
-
-    old = _timed(old_residual, repeats)
+    old = float("nan")  # train_residual is gone (issue 25)
     new = _timed(
         lambda: fit(smodel, sparams, data, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
         repeats,
@@ -230,7 +202,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     scales = parametrize([64, 256, 256, 10], "mup", base_width=64)
     mmodel, mparams = MuPModel.create(scales, replicas=replicas, rng=rng)
     steps = EPOCHS * (data.x_train.shape[0] // 64)
-    old = float("nan")  # train_replicas is gone: chapter 12 trains through fit
+    old = float("nan")  # train_replicas is gone (issue 25)
     new = _timed(
         lambda: fit(
             mmodel,
@@ -247,7 +219,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         ),
         repeats,
     )
-    rows.append(("muP MLP (fit only)", old, steps / new, steps))
+    rows.append(("muP MLP (train_replicas)", old, steps / new, steps))
     return rows
 
 
@@ -294,7 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nsteps per second, old trainer against engine.fit ({R} replicas, {EPOCHS} epochs)")
         print(f"  {'architecture':32} {'old':>9} {'engine':>9} {'ratio':>7} {'steps':>6}")
         for name, old, new, steps in trainer_rates(R, max(1, args.repeats // 2)):
-            print(f"  {name:32} {old:9.1f} {new:9.1f} {new / old:7.2f} {steps:6d}")
+            if np.isnan(old):
+                print(f"  {name:32} {'removed':>9} {new:9.1f} {'':>7} {steps:6d}")
+            else:
+                print(f"  {name:32} {old:9.1f} {new:9.1f} {new / old:7.2f} {steps:6d}")
     return 0
 
 
