@@ -90,15 +90,14 @@ from eiginit.convolution import (
     spread_orthogonal,
 )
 from eiginit.curvature import (
-    GradientDescentRun,
     HessianEigenResult,
     HessianSpectrumEnds,
     flatten_parameters,
-    gradient_descent,
     hessian_extreme_eigenvalues,
     hessian_top_eigenvalue,
     hessian_vector_product,
     loss_and_gradient,
+    sharpness_monitor,
     unflatten_parameters,
 )
 from eiginit.data import seed_matrix
@@ -167,14 +166,12 @@ from eiginit.parametrization import (
     ROLES,
     CoordinateCheck,
     LayerScale,
-    ReplicaTraining,
     coordinate_check,
     forward_replicas,
     init_weights,
     layer_scale,
     loss_and_gradients,
     parametrize,
-    train_replicas,
 )
 from eiginit.plotting import PALETTE, use_book_style
 from eiginit.power import (
@@ -292,7 +289,6 @@ __all__ = [
     "FitResult",
     "ForwardPass",
     "GatedRNNModel",
-    "GradientDescentRun",
     "Gradients",
     "HessianEigenResult",
     "HessianSpectrumEnds",
@@ -314,7 +310,6 @@ __all__ = [
     "RNNGradients",
     "RNNModel",
     "RateChoice",
-    "ReplicaTraining",
     "ResidualClassifier",
     "ResidualForward",
     "ResidualGradients",
@@ -374,7 +369,6 @@ __all__ = [
     "gaussian_lyapunov_spectrum",
     "ginibre",
     "glue",
-    "gradient_descent",
     "hessian_extreme_eigenvalues",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
@@ -425,6 +419,7 @@ __all__ = [
     "second_eigenvalue_modulus",
     "seed_matrix",
     "seeds_needed",
+    "sharpness_monitor",
     "sigma_reparam",
     "softmax_cross_entropy",
     "softmax_rows",
@@ -439,7 +434,6 @@ __all__ = [
     "torch_linear_default",
     "train",
     "train_batched",
-    "train_replicas",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",

@@ -20,8 +20,9 @@ softmax cross-entropy :math:`\ell(\theta) = \frac1B \sum_i \mathrm{CE}(f_\theta(
   :mod:`eiginit.engine`: the MLP, the muP network, the Elman RNN, the 1-D CNN, the residual
   classifier), it iterates on that model's exact ``hvp`` (Pearlmutter's R-operator, written
   per architecture in ``eiginit.second_order``), one replica or every replica;
-- :func:`gradient_descent` trains by full-batch gradient descent, with an optional linear
-  warm-up, and tracks the top eigenvalue (the sharpness) along the way.
+- :func:`sharpness_monitor` makes a monitor for :func:`eiginit.fit` that tracks the sharpness
+  of replica-stacked networks along training (full-batch gradient descent is
+  ``fit(..., full_batch=True, optimizer="sgd", momentum=0)``, warm-up its ``lr_schedule``).
 
 Unlike finite differences of gradients, the R-operator is exact to rounding for smooth
 activations (tanh, sigmoid, SELU away from 0) and for ReLU and leaky ReLU away from their kink,
@@ -31,6 +32,7 @@ where :math:`\phi'' = 0`: a difference quotient straddling a kink sees a jump in
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,15 +53,14 @@ from eiginit.network import MLP, _normal_pdf
 from eiginit.training import softmax_cross_entropy
 
 __all__ = [
-    "GradientDescentRun",
     "HessianEigenResult",
     "HessianSpectrumEnds",
     "flatten_parameters",
-    "gradient_descent",
     "hessian_extreme_eigenvalues",
     "hessian_top_eigenvalue",
     "hessian_vector_product",
     "loss_and_gradient",
+    "sharpness_monitor",
     "unflatten_parameters",
 ]
 
@@ -784,170 +785,154 @@ def _larger_eigenvalue(
     return None, _DOMINANCE_STEPS
 
 
-@dataclass(frozen=True, eq=False)
-class GradientDescentRun:
-    r"""The record of :func:`gradient_descent`.
-
-    Attributes
-    ----------
-    losses : numpy.ndarray, shape (steps_done,)
-        The full-batch loss before each step (``losses[0]`` at the initial weights).
-    learning_rates : numpy.ndarray, shape (steps_done,)
-        The learning rate used at each step (constant, or ramping up during warm-up).
-    sharpness_steps : numpy.ndarray of int
-        The steps at which the sharpness was measured.
-    sharpness : numpy.ndarray
-        At those steps, the signed Rayleigh quotient that power iteration reaches after at most
-        `sharpness_iter` Hessian-vector products, warm-started from the previous direction: an
-        estimate of the eigenvalue of largest *modulus*, which is the sharpness
-        :math:`\lambda_{\max}` when the positive end of the spectrum dominates. Its convergence
-        is not checked; use :func:`hessian_extreme_eigenvalues` for both ends.
-    network : MLP
-        The network after the last step.
-    diverged : bool
-        True if the loss left the range ``[0, max_loss]`` or the forward pass overflowed;
-        the run then stopped early.
-    final_loss : float
-        The loss of `network`, after the last step (``inf`` if the run diverged).
-    """
-
-    losses: np.ndarray
-    learning_rates: np.ndarray
-    sharpness_steps: np.ndarray
-    sharpness: np.ndarray
-    network: MLP
-    diverged: bool
-    final_loss: float
-
-
-def gradient_descent(
-    net: MLP,
+def sharpness_monitor(
+    model: Any,
     x: Any,
     labels: Any,
     *,
-    lr: float,
-    steps: int,
-    warmup: int = 0,
-    sharpness_every: int = 0,
-    rng: np.random.Generator | None = None,
-    sharpness_iter: int = 20,
-    max_loss: float = 1e3,
-) -> GradientDescentRun:
-    r"""Train `net` by full-batch gradient descent on the mean cross-entropy.
+    rng: np.random.Generator,
+    every: int = 1,
+    replicas: Any = None,
+    iterations: int = 20,
+    tol: float = 1e-3,
+) -> Callable[[list[np.ndarray]], dict[str, np.ndarray]]:
+    r"""Return a monitor for :func:`eiginit.fit` that records the sharpness along training.
 
-    .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla \ell(\theta_t), \qquad
-              \eta_t = \eta \min\big(1, (t + 1) / T_w\big)
+    Every `every`-th call (the first included) runs power iteration on each selected replica's
+    loss Hessian on the batch ``(x, labels)``, with the model's exact Hessian-vector product
+    (``model.hvp``, for example :meth:`eiginit.MLPModel.hvp`), all replicas at once:
+    :math:`\mu = u^\top H u`, :math:`u \leftarrow H u / \|H u\|`, for at most `iterations`
+    products, stopping once every replica's residual :math:`\|H u - \mu u\|` is at most
+    ``tol`` times :math:`\|H u\|`. Each measurement starts from the previous one's vectors (a
+    random start the first time), so that once the top direction has settled a measurement costs
+    a few products. The recorded value is the signed Rayleigh quotient :math:`\mu`: an estimate
+    of the eigenvalue of largest *modulus*, which is the sharpness :math:`\lambda_{\max}` when
+    the positive end of the spectrum dominates; its convergence is not certified (use
+    :func:`hessian_extreme_eigenvalues` for both ends of one network).
 
-    with a linear warm-up over :math:`T_w` = `warmup` steps (none when 0), optionally tracking
-    the sharpness on the way. Every
-    `sharpness_every` steps the top Hessian eigenvalue is measured by
-    :func:`hessian_top_eigenvalue` with at most `sharpness_iter` products, each measurement
-    warm-started from the previous eigenvector, so that tracking costs a few products per
-    measurement once the direction has settled.
+    :func:`eiginit.fit` calls its monitor before training and after every epoch, so with
+    ``full_batch=True`` column :math:`t` of ``result.monitored["sharpness"]`` is the sharpness
+    after :math:`t` gradient steps. The calls in between, the replicas not selected and any
+    replica whose parameters are no longer finite record NaN.
 
     Parameters
     ----------
-    net : MLP
-        The starting network (not modified).
-    x, labels : array_like
-        The whole training set: each step uses all of it.
-    lr : float
-        The peak learning rate :math:`\eta` > 0.
-    steps : int
-        The number of steps, >= 1.
-    warmup : int, default 0
-        The length :math:`T_w` of the linear warm-up, >= 0.
-    sharpness_every : int, default 0
-        Measure the sharpness every this many steps (0: never).
-    rng : numpy.random.Generator, optional
-        Needed when `sharpness_every` > 0 (the first power iteration's start vector).
-    sharpness_iter : int, default 20
-        The most Hessian-vector products per measurement.
-    max_loss : float, default 1000
-        A loss above this counts as divergence and stops the run.
+    model : eiginit.engine.Model
+        With an ``hvp(params, x, y, vectors)`` method.
+    x, labels : numpy.ndarray
+        One batch shared by all replicas (in full batch, the whole training set).
+    rng : numpy.random.Generator
+        Draws the first start vectors.
+    every : int, default 1
+        Measure at every this many calls, >= 1.
+    replicas : sequence of int, optional
+        Which replicas to measure (default all); the others cost nothing.
+    iterations : int, default 20
+        The most Hessian-vector products per measurement, >= 1.
+    tol : float, default 1e-3
+        The relative residual at which a replica's iteration counts as settled, in (0, 1).
 
     Returns
     -------
-    GradientDescentRun
+    callable
+        ``monitor(params) -> {"sharpness": array of shape (R,)}``.
 
     Raises
     ------
     TypeError, ValueError
-        For bad arguments, or `sharpness_every` > 0 without an `rng`.
+        For a model without ``hvp``, a `rng` that is not a Generator, `every` or `iterations`
+        below 1, a bad `tol`, or replica indices that are not distinct non-negative integers (an
+        index beyond the replica count is refused at the first call).
 
     Examples
     --------
+    >>> import functools
+    >>> from eiginit import MLP, MLPModel, fit, kaiming_normal
     >>> rng = np.random.default_rng(0)
-    >>> init = lambda shape, *, rng: rng.standard_normal(shape) / np.sqrt(shape[1])
-    >>> net = MLP.create([4, 8, 3], "tanh", init, rng=rng)
-    >>> x, y = rng.standard_normal((32, 4)), rng.integers(0, 3, 32)
-    >>> run = gradient_descent(net, x, y, lr=0.5, steps=50)
-    >>> run.diverged, bool(run.losses[-1] < run.losses[0])
-    (False, True)
+    >>> x, y = rng.standard_normal((32, 3)), rng.integers(0, 2, 32)
+    >>> init = functools.partial(kaiming_normal, nonlinearity="relu")
+    >>> model, params = MLPModel.from_networks([MLP.create([3, 8, 2], "relu", init, rng=rng)] * 2,
+    ...                                        dtype=np.float64)
+    >>> run = fit(model, params, (x, y), lr=[0.1, 0.5], seeds=0, optimizer="sgd", momentum=0.0,
+    ...           epochs=4, full_batch=True,
+    ...           monitor=sharpness_monitor(model, x, y, rng=rng, every=2, replicas=[1]))
+    >>> np.isfinite(run.monitored["sharpness"]).tolist()
+    [[False, False, False, False, False], [True, False, True, False, True]]
     """
-    net = _check_net(net)
-    lr = check_positive_float(lr, "lr")
-    steps = check_int(steps, "steps", minimum=1)
-    warmup = check_int(warmup, "warmup", minimum=0)
-    sharpness_every = check_int(sharpness_every, "sharpness_every", minimum=0)
-    sharpness_iter = check_int(sharpness_iter, "sharpness_iter", minimum=1)
-    max_loss = check_positive_float(max_loss, "max_loss")
-    if sharpness_every:
-        check_rng(rng)
-    theta = flatten_parameters(net)
-    losses, rates, s_steps, s_values = [], [], [], []
-    v = None
-    diverged, final = False, float("inf")
-    current = net
-    for t in range(steps):
-        current = unflatten_parameters(net, theta)
-        try:
-            state = _Curvature(current, x, labels)
-        except ValueError as error:
-            if "overflowed" not in str(error):
-                raise
-            diverged = True
-            break
-        if state.loss > max_loss:
-            losses.append(state.loss)
-            diverged = True
-            break
-        if sharpness_every and t % sharpness_every == 0:
-            u = rng.standard_normal(theta.size) if v is None else v  # type: ignore[union-attr]
-            u = u / np.linalg.norm(u)
-            mu = 0.0
-            for _ in range(sharpness_iter):
-                image = state.apply(u.astype(net.dtype), False)
-                mu = float(u @ image)
-                q = float(np.linalg.norm(image))
-                if q == 0.0 or np.linalg.norm(image - mu * u) <= 1e-3 * q:
+    hvp = getattr(model, "hvp", None)
+    if not callable(hvp):
+        raise TypeError(
+            f"model must have an hvp(params, x, y, vectors) method, got {_describe(model)}"
+        )
+    rng = check_rng(rng)
+    every = check_int(every, "every", minimum=1)
+    iterations = check_int(iterations, "iterations", minimum=1)
+    tol = check_tol(tol, "tol")
+    rows: list[int] | None = None
+    if replicas is not None:
+        if isinstance(replicas, str | bytes) or not isinstance(replicas, Sequence | np.ndarray):
+            raise TypeError(
+                f"replicas must be a sequence of replica indices, got {_describe(replicas)}"
+            )
+        rows = [check_int(r, "replicas", minimum=0) for r in replicas]
+        if not rows or len(set(rows)) != len(rows):
+            raise ValueError(f"replicas must be distinct indices, at least one, got {rows}")
+    state: dict[str, Any] = {"calls": 0, "vectors": None}
+
+    def norms(vs: list[np.ndarray], k: int) -> np.ndarray:
+        return np.sqrt(sum(np.sum(v.reshape(k, -1) ** 2, axis=1) for v in vs))
+
+    def scaled(vs: list[np.ndarray], factor: np.ndarray) -> list[np.ndarray]:
+        return [v * factor.reshape((-1,) + (1,) * (v.ndim - 1)).astype(v.dtype) for v in vs]
+
+    def monitor(params: list[np.ndarray]) -> dict[str, np.ndarray]:
+        R = params[0].shape[0]
+        out = np.full(R, np.nan)
+        call = state["calls"]
+        state["calls"] = call + 1
+        if call % every:
+            return {"sharpness": out}
+        chosen = np.arange(R) if rows is None else np.array(rows)
+        if chosen.max() >= R:
+            raise ValueError(f"replicas must be below the replica count {R}, got {chosen.max()}")
+        finite = np.array([all(np.all(np.isfinite(p[r])) for p in params) for r in chosen])
+        if state["vectors"] is None:  # one start vector per selected replica, kept across calls
+            state["vectors"] = [
+                rng.standard_normal((len(chosen), *p.shape[1:])).astype(p.dtype) for p in params
+            ]
+        if not finite.any():
+            return {"sharpness": out}
+        rows_f = chosen[finite]
+        part = [np.ascontiguousarray(p[rows_f]) for p in params]
+        k = len(rows_f)
+        u = [np.ascontiguousarray(v[finite]) for v in state["vectors"]]
+        xs = np.broadcast_to(x, (k, *np.shape(x)))
+        ys = np.broadcast_to(labels, (k, *np.shape(labels)))
+        mu = np.zeros(k)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            length = norms(u, k)
+            u = scaled(u, 1 / np.where(length > 0, length, 1.0))
+            for _ in range(iterations):
+                image = hvp(part, xs, ys, u)
+                pairs = list(zip(u, image, strict=True))
+                mu = sum(np.sum((a * b).reshape(k, -1), axis=1) for a, b in pairs)
+                q = norms(image, k)
+                column = [mu.reshape((-1,) + (1,) * (a.ndim - 1)) for a, _ in pairs]
+                residual = norms([b - m * a for (a, b), m in zip(pairs, column, strict=True)], k)
+                settled = ~np.isfinite(q) | (q == 0) | (residual <= tol * q)
+                if settled.all():
                     break
-                u = image / q
-            v = u
-            s_steps.append(t)
-            s_values.append(mu)
-        eta = lr * min(1.0, (t + 1) / warmup) if warmup else lr
-        losses.append(state.loss)
-        rates.append(eta)
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is divergence
-            theta = theta - eta * state.gradient
-        if not np.all(np.isfinite(theta)):
-            diverged = True
-            break
-    else:
-        current = unflatten_parameters(net, theta)
-        with np.errstate(over="ignore", invalid="ignore"):
-            final, _ = softmax_cross_entropy(current(x), labels)
-        diverged = not np.isfinite(final) or final > max_loss
-    return GradientDescentRun(
-        losses=np.array(losses),
-        learning_rates=np.array(rates),
-        sharpness_steps=np.array(s_steps, dtype=int),
-        sharpness=np.array(s_values),
-        network=current,
-        diverged=diverged,
-        final_loss=float("inf") if diverged else float(final),
-    )
+                good = np.isfinite(q) & (q > 0)  # an image that overflowed keeps its vector
+                u = [
+                    np.where(good.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)
+                    for a, b in zip(u, scaled(image, 1 / np.where(good, q, 1.0)), strict=True)
+                ]
+        out[rows_f] = np.where(np.isfinite(mu), mu, np.nan)
+        for v, w in zip(state["vectors"], u, strict=True):
+            v[finite] = w
+        return {"sharpness": out}
+
+    return monitor
 
 
 # ----------------------------------------------- both ends of the spectrum by Lanczos (issue 24)

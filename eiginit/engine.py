@@ -1280,6 +1280,60 @@ def _multipliers(value: Any, R: int, P: int) -> np.ndarray:
     return np.broadcast_to(array, (R, P)).copy()
 
 
+def _lr_schedule(value: Any, R: int, steps: int) -> np.ndarray | None:
+    """Return the learning-rate multipliers of every replica and step, shape (R, steps).
+
+    `value` is None (no schedule), a callable ``t -> float or (R,) array`` or an array of shape
+    ``(steps,)`` or ``(R, steps)``; every multiplier must be finite and >= 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str | bytes | bool | np.bool_):
+        raise TypeError(
+            f"lr_schedule must be a callable step -> multiplier or an array of multipliers, got "
+            f"{_describe(value)}"
+        )
+    if callable(value):
+        rows = []
+        for t in range(steps):
+            out = value(t)
+            try:
+                row = np.asarray(out, dtype=np.float64)
+            except (TypeError, ValueError) as error:
+                raise TypeError(
+                    f"lr_schedule({t}) must return a number or {R} numbers, got {_describe(out)}"
+                ) from error
+            if row.shape not in ((), (R,)):
+                raise ValueError(
+                    f"lr_schedule({t}) must return a number or one per replica ({R}), got shape "
+                    f"{row.shape}"
+                )
+            rows.append(np.broadcast_to(row, (R,)))
+        array = np.stack(rows, axis=1) if rows else np.ones((R, 0))
+        what = "lr_schedule(t)"
+    else:
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"lr_schedule must be a callable or an array of numbers, got {_describe(value)}"
+            ) from error
+        if array.shape not in ((steps,), (R, steps)):
+            raise ValueError(
+                f"lr_schedule must have shape ({steps},) (one multiplier per step) or ({R}, "
+                f"{steps}) (per replica and step), got {array.shape}"
+            )
+        array = np.broadcast_to(array, (R, steps))
+        what = "lr_schedule"
+    bad = ~np.isfinite(array) | (array < 0)
+    if bad.any():
+        r, t = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{what} must give finite multipliers >= 0, got {array[r, t]} at step {t} (replica {r})"
+        )
+    return np.ascontiguousarray(array)
+
+
 # ----------------------------------------------------------------------------- curvature
 def replica_sharpness(
     model: Model,
@@ -1397,6 +1451,7 @@ def fit(
     diverge_above: float | None = None,
     record_steps: bool = False,
     monitor: Callable[[list[np.ndarray]], Mapping[str, Any]] | None = None,
+    lr_schedule: Any = None,
 ) -> FitResult:
     r"""Train the R replicas of `params` together, each with its own seed, rate and multipliers.
 
@@ -1461,6 +1516,14 @@ def fit(
     monitor : callable, optional
         ``monitor(params) -> {name: (R,) array}``, called before training and after every
         epoch (for example a sharpness estimate); recorded in ``result.monitored``.
+    lr_schedule : callable or array_like, optional
+        A multiplier :math:`s_t \ge 0` of every replica's learning rate at optimizer step
+        :math:`t` (0-based, counted over the whole run: ``epochs`` times the steps per epoch;
+        one step per epoch with `full_batch`), so step :math:`t` uses :math:`\eta_r m_{r,i}
+        s_t`. Either ``lr_schedule(t) -> float or (R,) array`` (evaluated for every step before
+        training starts) or an array of shape ``(steps,)`` or ``(R, steps)``; finite and
+        >= 0. A linear warm-up over :math:`T` steps is ``lambda t: min(1, (t + 1) / T)``.
+        Default: a constant 1.
 
     Returns
     -------
@@ -1471,7 +1534,8 @@ def fit(
     TypeError, ValueError
         Naming the argument, for a model without the protocol's methods, parameters of mixed
         replica counts or dtypes, data that does not fit, a learning rate <= 0, seeds that are
-        not one per replica, and bad epochs, batch size, momentum, betas, clip or metric.
+        not one per replica, and bad epochs, batch size, momentum, betas, clip, metric or
+        lr_schedule.
 
     Examples
     --------
@@ -1540,13 +1604,15 @@ def fit(
         diverge_above = check_positive_float(diverge_above, "diverge_above")
     if monitor is not None and not callable(monitor):
         raise TypeError(f"monitor must be callable as monitor(params), got {_describe(monitor)}")
+    steps_per_epoch = 1 if full_batch else (n // batch_size if drop_last else -(-n // batch_size))
+    schedule = _lr_schedule(lr_schedule, R, epochs * steps_per_epoch)
     work = [np.ascontiguousarray(p).copy() for p in start_params]
     opt = Optimizer(
         optimizer, work, rates[:, None] * mults, momentum=momentum, betas=betas, eps=eps
     )
+    base_rates = opt.rates.copy()
     best = [p.copy() for p in work]
     better = np.greater if metric == "accuracy" else np.less
-    steps_per_epoch = 1 if full_batch else (n // batch_size if drop_last else -(-n // batch_size))
     total_steps = epochs * steps_per_epoch
 
     train_loss = np.full((R, epochs + 1), np.nan)
@@ -1657,6 +1723,10 @@ def fit(
                                 g *= scale.reshape((R,) + (1,) * (g.ndim - 1)).astype(g.dtype)
                 total += np.where(diverged, 0.0, loss) * idx.shape[1]
                 seen += idx.shape[1]
+                if schedule is not None:  # this step's rates: base rates times s_t, 0 if frozen
+                    now = np.where(diverged, 0.0, schedule[:, step - 1])
+                    opt.rates = base_rates * now[:, None]
+                    opt._columns = opt._make_columns(work)
                 opt.step(work, grads)
             mark(~_finite_rows(work, R))
             train_loss[:, epoch] = np.where(diverged, np.nan, total / seen)

@@ -16,8 +16,9 @@ initialization and every layer's learning rate by its *role*:
   at once (replicas on a leading axis); :func:`forward_replicas` and :func:`loss_and_gradients`
   run them;
 - :func:`coordinate_check` measures how much each layer's activations move after one SGD step
-  (the "coordinate check" of Tensor Programs V), and :func:`train_replicas` trains all replicas
-  with plain SGD, each with its own learning rate, for the learning-rate-transfer experiment.
+  (the "coordinate check" of Tensor Programs V); :class:`eiginit.MuPModel` makes the network a
+  model of the training engine, so :func:`eiginit.fit` trains its replicas with muP's per-layer
+  rates (the learning-rate-transfer experiment).
 
 The networks are bias-free ReLU perceptrons with a linear readout and the softmax cross-entropy
 loss: small enough to read, large enough to show what width does.
@@ -46,21 +47,18 @@ from eiginit._checks import (
     check_rng,
     check_widths,
 )
-from eiginit.datasets import Dataset
 
 __all__ = [
     "PARAMETRIZATIONS",
     "ROLES",
     "CoordinateCheck",
     "LayerScale",
-    "ReplicaTraining",
     "coordinate_check",
     "forward_replicas",
     "init_weights",
     "layer_scale",
     "loss_and_gradients",
     "parametrize",
-    "train_replicas",
 ]
 
 #: The parametrizations :func:`layer_scale` knows: the standard one and muP.
@@ -601,150 +599,3 @@ def coordinate_check(
         )
     _check_overflow([result.before, result.change], "the activations after the step", "x or lr")
     return result
-
-
-@dataclass(frozen=True)
-class ReplicaTraining:
-    r"""The outcome of :func:`train_replicas`, one entry per replica.
-
-    Attributes
-    ----------
-    learning_rates : numpy.ndarray, shape (replicas,)
-        Each replica's global learning rate.
-    train_loss : numpy.ndarray, shape (replicas, epochs)
-        The mean minibatch loss over each epoch; ``inf`` from the epoch a replica diverged.
-    val_loss : numpy.ndarray, shape (replicas,)
-        The loss on the validation set at the end; ``inf`` for a diverged replica.
-    val_accuracy : numpy.ndarray, shape (replicas,)
-        The validation accuracy at the end; 0 for a diverged replica.
-    diverged : numpy.ndarray of bool, shape (replicas,)
-        True if a minibatch loss became non-finite or exceeded ``100 log C``; the replica was
-        then stopped.
-    """
-
-    learning_rates: np.ndarray
-    train_loss: np.ndarray
-    val_loss: np.ndarray
-    val_accuracy: np.ndarray
-    diverged: np.ndarray
-
-
-def train_replicas(
-    scales: Sequence[LayerScale],
-    data: Dataset,
-    learning_rates: Any,
-    *,
-    epochs: int,
-    batch_size: int,
-    rng: np.random.Generator,
-    zero_readout: bool = False,
-    dtype: Any = np.float32,
-) -> ReplicaTraining:
-    r"""Train independent replicas of one network with plain SGD, each at its own learning rate.
-
-    Replica :math:`r` starts from its own initialization, sees the training set in its own
-    random order, and updates layer :math:`\ell` by :math:`-\eta_r m_\ell \, \partial
-    \mathcal{L}/\partial W_\ell` on minibatches of `batch_size` (the last partial batch is
-    dropped). All replicas run together, as one batched matrix product per layer, so a
-    learning-rate grid times a few seeds costs about as much as one large network.
-
-    Parameters
-    ----------
-    scales : sequence of LayerScale
-        From :func:`parametrize`; the first fan_in must match the data's features and the last
-        fan_out its classes.
-    data : Dataset
-        With a validation split (``x_val``), on which the result is measured.
-    learning_rates : array_like, shape (replicas,)
-        One global learning rate per replica, each > 0.
-    epochs, batch_size : int
-        >= 1 each; `batch_size` at most the training-set size.
-    rng : numpy.random.Generator
-        Draws every initialization and every data order.
-    zero_readout : bool, default False
-    dtype : numpy dtype, default float32
-
-    Returns
-    -------
-    ReplicaTraining
-
-    Examples
-    --------
-    >>> from eiginit.datasets import Dataset
-    >>> rng = np.random.default_rng(0)
-    >>> x, y = rng.standard_normal((64, 4)), np.arange(64) % 2
-    >>> data = Dataset(x, y, x[:8], y[:8], 2, "toy", x_val=x[:16], y_val=y[:16])
-    >>> res = train_replicas(parametrize([4, 8, 8, 2]), data, [0.1, 0.2], epochs=2,
-    ...                      batch_size=16, rng=rng)
-    >>> res.train_loss.shape, bool(res.diverged.any())
-    ((2, 2), False)
-    """
-    layers = _check_scales(scales)
-    if not isinstance(data, Dataset) or data.x_val is None or data.y_val is None:
-        raise TypeError(f"data must be a Dataset with a validation split, got {_describe(data)}")
-    if data.n_features != layers[0].fan_in or data.n_classes != layers[-1].fan_out:
-        raise ValueError(
-            f"the network maps {layers[0].fan_in} inputs to {layers[-1].fan_out} classes, but the "
-            f"data has {data.n_features} features and {data.n_classes} classes"
-        )
-    what = "learning rates (numbers > 0)"
-    lrs = as_array_of(learning_rates, "learning_rates", kinds="iuf", what=what)
-    lrs = _as_real_array(lrs, "learning_rates")
-    if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0):
-        raise ValueError(
-            f"learning_rates must be a non-empty 1-D array of numbers > 0, got {_describe(lrs)}"
-        )
-    epochs = check_int(epochs, "epochs", minimum=1)
-    check_entries(epochs * lrs.size, "the training record", "epochs")
-    n_train = data.x_train.shape[0]
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    if batch_size > n_train:
-        raise ValueError(
-            f"batch_size must be at most {n_train} (the training set), got {batch_size}"
-        )
-    rng = check_rng(rng)
-    dtype = check_float_dtype(dtype)
-    if not isinstance(zero_readout, bool | np.bool_):
-        raise TypeError(f"zero_readout must be a bool, got {_describe(zero_readout)}")
-    replicas = lrs.size
-    weights = init_weights(
-        layers, replicas=replicas, rng=rng, zero_readout=bool(zero_readout), dtype=dtype
-    )
-    x_train = cast_finite(data.x_train, dtype, "data.x_train")
-    y_train = np.asarray(data.y_train)
-    with np.errstate(over="ignore"):
-        steps = lrs[:, None, None] * np.array([s.lr_multiplier for s in layers])[None, None, :]
-    steps = cast_finite(steps, dtype, "learning_rates times the layers' lr_multiplier")
-    limit = 100 * math.log(data.n_classes)
-    alive = np.ones(replicas, dtype=bool)
-    train_loss = np.full((replicas, epochs), np.inf)
-    n_batches = n_train // batch_size
-    for epoch in range(epochs):
-        order = np.argsort(rng.random((replicas, n_train)), axis=1)
-        total = np.zeros(replicas)
-        for b in range(n_batches):
-            idx = order[:, b * batch_size : (b + 1) * batch_size]
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, grads = _loss_grads(weights, x_train[idx], y_train[idx])
-            bad = alive & ~(np.isfinite(loss) & (loss < limit))
-            if bad.any():  # stop diverged replicas: zero weights keep every later number finite
-                alive &= ~bad
-                for W in weights:
-                    W[bad] = 0
-            total += np.where(alive, loss, 0.0)
-            for i, (W, g) in enumerate(zip(weights, grads, strict=True)):
-                g[~alive] = 0
-                W -= steps[:, :, i : i + 1] * g
-        train_loss[alive, epoch] = total[alive] / n_batches
-    x_val = cast_finite(data.x_val, dtype, "data.x_val")
-    y_val = np.broadcast_to(np.asarray(data.y_val), (replicas, x_val.shape[0]))
-    val_loss, _ = _loss_grads(weights, np.broadcast_to(x_val, (replicas, *x_val.shape)), y_val)
-    logits = _forward(weights, np.broadcast_to(x_val, (replicas, *x_val.shape)))[-1]
-    val_accuracy = np.mean(np.argmax(logits, axis=2) == y_val, axis=1)
-    return ReplicaTraining(
-        learning_rates=lrs,
-        train_loss=train_loss,
-        val_loss=np.where(alive, val_loss, np.inf),
-        val_accuracy=np.where(alive, val_accuracy, 0.0),
-        diverged=~alive,
-    )

@@ -158,16 +158,20 @@ def test_scale_float32_network_refuses_a_vector_it_cannot_hold(tiny_problem) -> 
             call()
 
 
-@pytest.mark.parametrize(("lr", "dtype"), [(1e300, np.float32), (3e38, np.float32)])
-def test_scale_gradient_descent_reports_weights_that_overflow_as_divergence(
-    tiny_problem, lr, dtype
+def test_scale_full_batch_descent_reports_weights_that_overflow_as_divergence(
+    tiny_problem,
 ) -> None:
-    # Before: the next step refused its own weights ("vector must be finite").
+    # gradient_descent's case, now fit's: a step that overflows float32 weights marks the run
+    # diverged (frozen, NaN in the record), and a rate float32 cannot hold is refused by name.
     _, x, y = tiny_problem
-    net = E.MLP.create([3, 4, 2], "tanh", _init, rng=rng(0), bias_std=0.1, dtype=dtype)
-    run = E.gradient_descent(net, x, y, lr=lr, steps=4, max_loss=1e308)
-    assert run.diverged
-    assert run.final_loss == np.inf
+    net = E.MLP.create([3, 4, 2], "tanh", _init, rng=rng(0), bias_std=0.1, dtype=np.float32)
+    model, params = E.MLPModel.from_networks([net], dtype=np.float32)
+    run = E.fit(model, params, (x, y), lr=3e38, seeds=0, optimizer="sgd", momentum=0.0,
+                full_batch=True, epochs=4, record_steps=True)  # fmt: skip
+    assert run.diverged[0]
+    assert np.isnan(run.train_loss[0, -1])
+    with pytest.raises(ValueError, match="lr"):
+        E.fit(model, params, (x, y), lr=1e300, seeds=0, optimizer="sgd", full_batch=True)
 
 
 def test_scale_float32_network_refuses_inputs_it_cannot_hold(tiny_problem) -> None:

@@ -71,6 +71,11 @@ def _weights() -> list[np.ndarray]:
     return E.init_weights(E.parametrize([3, 5, 2]), replicas=2, rng=rng(0))
 
 
+def _mup() -> tuple[Any, list[np.ndarray]]:
+    """The muP network of chapter 12 as a model of the engine (float32), one replica."""
+    return E.MuPModel.create(E.parametrize([8, 5, 2]), replicas=1, rng=rng(0))
+
+
 def _huge_data() -> E.Dataset:
     d = _toy()
     return E.Dataset(d.x_train * 1e300, d.y_train, d.x_test, d.y_test, 2, "huge", d.x_val, d.y_val)
@@ -368,9 +373,8 @@ PARAM_REFUSALS = [
     ("M5-init_weights-dtype-int",
      lambda: E.init_weights(E.parametrize([3, 5, 2]), replicas=1, rng=rng(0), dtype=int),
      ValueError, "dtype must be float32 or float64"),
-    ("M5-train_replicas-dtype-int",
-     lambda: E.train_replicas(E.parametrize([8, 5, 2]), _toy(), [0.1], epochs=1, batch_size=8,
-                              rng=rng(0), dtype=int),
+    ("M5-MuPModel.create-dtype-int",
+     lambda: E.MuPModel.create(E.parametrize([8, 5, 2]), replicas=1, rng=rng(0), dtype=int),
      ValueError, "dtype must be float32 or float64"),
     ("M6-loss_and_gradients-labels-length-3",
      lambda: E.loss_and_gradients(_weights(), np.ones((4, 3)), [0, 1, 1]),
@@ -399,10 +403,9 @@ PARAM_REFUSALS = [
     ("beyond-report-weights-ragged",
      lambda: E.forward_replicas([[[1.0, 2.0], [3.0]], _weights()[1]], np.ones((3, 3))),
      TypeError, r"weights\[0\] must be"),
-    ("beyond-report-train_replicas-lr-bool",
-     lambda: E.train_replicas(E.parametrize([8, 5, 2]), _toy(), [True], epochs=1, batch_size=8,
-                              rng=rng(0)),
-     TypeError, "learning_rates must hold"),
+    ("beyond-report-fit-mup-lr-bool",
+     lambda: E.fit(*_mup(), _toy(), lr=[True], seeds=0, optimizer="sgd", epochs=1, batch_size=8),
+     TypeError, "lr must hold positive real numbers"),
     ("beyond-report-coordinate_check-overflow",
      lambda: E.coordinate_check(E.parametrize([3, 5, 2]), np.ones((4, 3)), [0] * 4, 1e300,
                                 replicas=2, rng=rng(0)),
@@ -410,14 +413,13 @@ PARAM_REFUSALS = [
     ("beyond-report-forward_replicas-overflow",
      lambda: E.forward_replicas([w * 1e200 for w in _weights()], np.full((3, 3), 1e10)),
      ValueError, "activations overflow"),
-    ("beyond-report-train_replicas-float32-data-beyond-range",
-     lambda: E.train_replicas(E.parametrize([8, 5, 2]), _huge_data(), [0.1], epochs=1,
-                              batch_size=8, rng=rng(0)),
+    ("beyond-report-fit-mup-float32-data-beyond-range",
+     lambda: E.fit(*_mup(), _huge_data(), lr=0.1, seeds=0, optimizer="sgd", epochs=1,
+                   batch_size=8),
      ValueError, "data.x_train has entries beyond float32's range"),
-    ("beyond-report-train_replicas-lr-beyond-float32",
-     lambda: E.train_replicas(E.parametrize([8, 5, 2]), _toy(), [1e39], epochs=1, batch_size=8,
-                              rng=rng(0)),
-     ValueError, "learning_rates times the layers' lr_multiplier has entries beyond float32"),
+    ("beyond-report-fit-mup-lr-beyond-float32",
+     lambda: E.fit(*_mup(), _toy(), lr=1e39, seeds=0, optimizer="sgd", epochs=1, batch_size=8),
+     ValueError, "lr has entries beyond float32's range"),
     ("beyond-report-layer_scale-gain-1e308", lambda: E.layer_scale(4, 4, "hidden", gain=1e308),
      ValueError, "gain = 1e.308 is too large"),
 ]  # fmt: skip

@@ -184,8 +184,8 @@ CLAIMS_AT_LEAST = {
     "recurrent-networks": 34,
     "residual-networks": 37,
     "convolutions": 18,  # 14 + 4 (seed count, fresh spread, no edge rate, all finite)
-    "width": 17,
-    "curvature": 19,
+    "width": 21,
+    "curvature": 22,
     "attention": 13,
     "practitioners-guide": 20,
     "repeated-multiplication": 13,

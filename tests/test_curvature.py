@@ -9,11 +9,13 @@ from hypothesis import strategies as st
 
 from eiginit import (
     MLP,
+    MLPModel,
+    fit,
     flatten_parameters,
-    gradient_descent,
     hessian_top_eigenvalue,
     hessian_vector_product,
     loss_and_gradient,
+    sharpness_monitor,
     unflatten_parameters,
 )
 
@@ -289,54 +291,123 @@ def test_shift_finds_the_largest_positive_eigenvalue() -> None:
         hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(0), shift=np.inf)
 
 
-# --- gradient descent -------------------------------------------------------------------------
+# --- gradient descent: fit in full batch, with the sharpness monitor ---------------------------
 
 
-def test_gradient_descent_trains_tracks_and_warms_up() -> None:
+def _full_batch(net, x, y, lr, steps, **options):
+    model, params = MLPModel.from_networks([net], dtype=np.float64)
+    run = fit(model, params, (x, y), lr=lr, seeds=0, optimizer="sgd", momentum=0.0,
+              full_batch=True, epochs=steps, record_steps=True, **options)  # fmt: skip
+    return model, params, run
+
+
+def test_full_batch_fit_is_gradient_descent_with_warm_up_and_tracks_the_sharpness() -> None:
     net, x, y = _tiny("tanh", seed=7, sizes=(5, 8, 3), batch=30)
     first = flatten_parameters(net).copy()
     lam0 = hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(0), tol=1e-8).eigenvalue
-    run = gradient_descent(
-        net,
-        x,
-        y,
-        lr=0.5 / lam0,
-        steps=40,
-        warmup=10,
-        sharpness_every=5,
-        rng=np.random.default_rng(1),
-        sharpness_iter=500,
+    steps, T, lr = 40, 10, 0.5 / lam0
+    model = MLPModel.from_networks([net], dtype=np.float64)[0]
+    monitor = sharpness_monitor(
+        model, x, y, rng=np.random.default_rng(1), every=5, iterations=500, tol=1e-9
+    )
+    *_, run = _full_batch(
+        net, x, y, lr, steps, lr_schedule=lambda t: min(1.0, (t + 1) / T), monitor=monitor
     )
     np.testing.assert_array_equal(flatten_parameters(net), first)  # the input is not modified
-    assert not run.diverged
-    assert run.losses.shape == (40,)
-    assert np.all(np.diff(run.losses) < 0)  # below 2 / lambda the loss decreases here
-    np.testing.assert_allclose(run.learning_rates[:10], 0.5 / lam0 * np.arange(1, 11) / 10)
-    assert np.all(run.learning_rates[10:] == 0.5 / lam0)
-    np.testing.assert_array_equal(run.sharpness_steps, np.arange(0, 40, 5))
-    assert run.sharpness[0] == pytest.approx(lam0, rel=1e-5)
-    assert run.final_loss == pytest.approx(loss_and_gradient(run.network, x, y)[0], rel=1e-12)
+    # theta_{t+1} = theta_t - eta min(1, (t + 1) / T) grad, written out with the curvature module
+    theta, losses = first.copy(), []
+    for t in range(steps):
+        loss, grad = loss_and_gradient(unflatten_parameters(net, theta), x, y)
+        losses.append(loss)
+        theta = theta - lr * min(1.0, (t + 1) / T) * grad
+    np.testing.assert_allclose(run.step_loss[0], losses, rtol=1e-12)
+    got = np.concatenate([p[0].ravel() for p in run.final_params[:2]])
+    trained = unflatten_parameters(net, theta)
+    np.testing.assert_allclose(got[: trained.weights[0].size], trained.weights[0].ravel(),
+                               rtol=1e-10, atol=1e-13)  # fmt: skip
+    assert not run.diverged[0]
+    assert np.all(np.diff(run.step_loss[0]) < 0)  # below 2 / lambda the loss decreases here
+    sharp = run.monitored["sharpness"][0]
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(sharp)), np.arange(0, steps + 1, 5))
+    assert sharp[0] == pytest.approx(lam0, rel=1e-6)
+    # every measurement is the top eigenvalue at that point (power iteration, fully converged)
+    for t in (10, 40):
+        theta_t = first.copy()
+        for s in range(t):
+            theta_t = theta_t - lr * min(1.0, (s + 1) / T) * loss_and_gradient(
+                unflatten_parameters(net, theta_t), x, y)[1]  # fmt: skip
+        top = hessian_top_eigenvalue(
+            unflatten_parameters(net, theta_t),
+            x,
+            y,
+            rng=np.random.default_rng(2),
+            tol=1e-10,
+            max_iter=20_000,
+        )
+        assert sharp[t] == pytest.approx(top.eigenvalue, rel=1e-6)  # fmt: skip
 
 
-def test_gradient_descent_reports_divergence() -> None:
+def test_full_batch_fit_reports_divergence_above_the_loss_limit() -> None:
     net, x, y = _tiny("linear", seed=8, sizes=(5, 8, 3), batch=30)
     lam0 = hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(0), tol=1e-8).eigenvalue
-    run = gradient_descent(net, x, y, lr=200 / lam0, steps=200, max_loss=100.0)
-    assert run.diverged
-    assert run.final_loss == np.inf
-    assert run.losses.size < 200
+    *_, run = _full_batch(net, x, y, 200 / lam0, 200, diverge_above=100.0)
+    assert run.diverged[0]
+    step = int(run.diverged_step[0])
+    assert 1 < step < 200
+    assert np.all(np.isfinite(run.step_loss[0, : step - 1]))
+    assert np.all(np.isnan(run.step_loss[0, step - 1 :]))
+    assert run.step_loss[0, step - 2] <= 100.0
 
 
-def test_gradient_descent_checks_inputs() -> None:
+def test_sharpness_monitor_selects_replicas_and_skips_non_finite_ones() -> None:
+    net, x, y = _tiny("tanh", seed=3, sizes=(5, 8, 3), batch=20)
+    model, params = MLPModel.from_networks([net, net, net], dtype=np.float64)
+    monitor = sharpness_monitor(model, x, y, rng=np.random.default_rng(0), replicas=[0, 2],
+                                iterations=2000, tol=1e-10)  # fmt: skip
+    broken = [p.copy() for p in params]
+    broken[0][0] = np.nan  # replica 0 is no longer finite
+    values = monitor(broken)["sharpness"]
+    lam = hessian_top_eigenvalue(net, x, y, rng=np.random.default_rng(1), tol=1e-10).eigenvalue
+    assert np.isnan(values[0])
+    assert np.isnan(values[1])  # not selected
+    assert values[2] == pytest.approx(lam, rel=1e-8)
+    # a warm start: the second call needs only a few products to settle again
+    again = sharpness_monitor(model, x, y, rng=np.random.default_rng(0), iterations=3, tol=1e-10)
+    first = again(params)["sharpness"]
+    assert not np.allclose(first, lam, rtol=1e-8)  # three products from a random start: not yet
+    for _ in range(400):
+        later = again(params)["sharpness"]
+    np.testing.assert_allclose(later, lam, rtol=1e-8)  # carried on from where it stopped
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"model": object()}, TypeError, "model must have an hvp"),
+        ({"rng": 0}, TypeError, "rng"),
+        ({"every": 0}, ValueError, "every must be an integer >= 1"),
+        ({"iterations": 0}, ValueError, "iterations must be an integer >= 1"),
+        ({"tol": 1.5}, ValueError, "tol"),
+        ({"replicas": "0"}, TypeError, "replicas must be a sequence"),
+        ({"replicas": [1, 1]}, ValueError, "replicas must be distinct"),
+        ({"replicas": [-1]}, ValueError, "replicas must be an integer >= 0"),
+    ],
+)
+def test_sharpness_monitor_refuses_bad_input_by_name(change, error, match) -> None:
     net, x, y = _tiny("tanh")
-    with pytest.raises(ValueError, match="lr"):
-        gradient_descent(net, x, y, lr=0.0, steps=3)
-    with pytest.raises(ValueError, match="steps"):
-        gradient_descent(net, x, y, lr=0.1, steps=0)
-    with pytest.raises(TypeError, match="Generator"):
-        gradient_descent(net, x, y, lr=0.1, steps=3, sharpness_every=1)
-    with pytest.raises(TypeError, match=r"eiginit\.MLP"):
-        gradient_descent(None, x, y, lr=0.1, steps=3)
+    model, _ = MLPModel.from_networks([net])
+    args = {"model": model, "rng": np.random.default_rng(0)}
+    args.update(change)
+    with pytest.raises(error, match=match):
+        sharpness_monitor(args.pop("model"), x, y, **args)
+
+
+def test_sharpness_monitor_refuses_a_replica_beyond_the_count() -> None:
+    net, x, y = _tiny("tanh")
+    model, params = MLPModel.from_networks([net])
+    monitor = sharpness_monitor(model, x, y, rng=np.random.default_rng(0), replicas=[3])
+    with pytest.raises(ValueError, match="replicas must be below the replica count 1, got 3"):
+        monitor(params)
 
 
 def test_heavy_ball_threshold_on_a_quadratic() -> None:

@@ -13,13 +13,14 @@ from eiginit import (
     PARAMETRIZATIONS,
     ROLES,
     Dataset,
+    MuPModel,
     coordinate_check,
+    fit,
     forward_replicas,
     init_weights,
     layer_scale,
     loss_and_gradients,
     parametrize,
-    train_replicas,
 )
 
 D_IN, N_CLASSES, BASE = 40, 10, 64
@@ -224,29 +225,61 @@ def _toy_data(rng, n=256):
     return Dataset(x[:192], y[:192], x[192:], y[192:], 2, "blobs", x_val=x[192:], y_val=y[192:])
 
 
-def test_train_replicas_learns_and_flags_divergence() -> None:
+def _fit_mup(scales, data, lrs, *, epochs, batch_size, rng, seeds):
+    model, params = MuPModel.create(scales, replicas=len(lrs), rng=rng)
+    return fit(model, params, data, lr=lrs, seeds=seeds, optimizer="sgd", momentum=0.0,
+               epochs=epochs, batch_size=batch_size, drop_last=True, metric="loss",
+               diverge_above=100 * math.log(data.n_classes))  # fmt: skip
+
+
+def test_fit_trains_mup_replicas_and_flags_divergence() -> None:
     rng = np.random.default_rng(8)
     data = _toy_data(rng)
     scales = parametrize([6, 32, 32, 2], "sp", gain=math.sqrt(2))
-    res = train_replicas(scales, data, [0.05, 0.05, 1e4], epochs=3, batch_size=16, rng=rng)
+    res = _fit_mup(scales, data, [0.05, 0.05, 1e4], epochs=3, batch_size=16, rng=rng, seeds=1)
     assert list(res.diverged) == [False, False, True]
-    assert np.all(res.val_accuracy[:2] > 0.9)
-    assert np.all(res.train_loss[:2, -1] < res.train_loss[:2, 0])
-    assert res.val_loss[2] == np.inf
-    assert np.all(np.isfinite(res.val_loss[:2]))
-    assert res.train_loss[0, 0] != res.train_loss[1, 0]  # own initialization and data order
+    model = MuPModel(tuple(scales))
+    logits = model.predict(list(res.final_params), data.x_val)
+    accuracy = np.mean(np.argmax(logits, axis=2) == data.y_val, axis=1)
+    assert np.all(accuracy[:2] > 0.9)
+    assert np.all(res.train_loss[:2, -1] < res.train_loss[:2, 1])
+    assert np.isnan(res.val_metric[2, -1])
+    assert np.all(np.isfinite(res.val_metric[:2]))
+    assert res.train_loss[0, 1] != res.train_loss[1, 1]  # own initialization and data order
 
 
-def test_train_replicas_is_reproducible() -> None:
+def test_fit_of_mup_replicas_is_reproducible() -> None:
     data = _toy_data(np.random.default_rng(0))
     scales = parametrize([6, 16, 16, 2], base_width=8)
-    a = train_replicas(
-        scales, data, [0.1, 0.3], epochs=1, batch_size=32, rng=np.random.default_rng(4)
+    a, b = (
+        _fit_mup(
+            scales,
+            data,
+            [0.1, 0.3],
+            epochs=1,
+            batch_size=32,
+            rng=np.random.default_rng(4),
+            seeds=[5, 6],
+        )
+        for _ in range(2)
     )
-    b = train_replicas(
-        scales, data, [0.1, 0.3], epochs=1, batch_size=32, rng=np.random.default_rng(4)
-    )
-    np.testing.assert_array_equal(a.val_loss, b.val_loss)
+    np.testing.assert_array_equal(a.val_metric, b.val_metric)
+    np.testing.assert_array_equal(a.final_params[1], b.final_params[1])
+
+
+def test_mup_model_uses_the_layers_rates_and_the_readouts_scale() -> None:
+    # MuPModel's default multipliers are parametrize's lr_multiplier per layer, and one SGD step
+    # of fit moves layer l by -eta m_l dL/dW_l (m_l of muP, base width 8, width 32).
+    data = _toy_data(np.random.default_rng(1))
+    scales = parametrize([6, 32, 32, 2], base_width=8)
+    model, params = MuPModel.create(scales, replicas=1, rng=np.random.default_rng(2),
+                                    dtype=np.float64)  # fmt: skip
+    np.testing.assert_array_equal(model.default_multipliers, [4.0, 1.0, 0.25])
+    res = fit(model, params, (data.x_train[:16], data.y_train[:16]), lr=0.1, seeds=0,
+              optimizer="sgd", momentum=0.0, epochs=1, full_batch=True)  # fmt: skip
+    _, grads = loss_and_gradients(params, data.x_train[:16], data.y_train[:16])
+    for W, W1, g, s in zip(params, res.final_params, grads, scales, strict=True):
+        np.testing.assert_allclose(W1, W - 0.1 * s.lr_multiplier * g, rtol=1e-12, atol=1e-15)
 
 
 # --- clear errors ------------------------------------------------------------------------------
@@ -298,13 +331,10 @@ def test_other_errors() -> None:
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         coordinate_check(scales, np.ones((3, 4)), [0, 1, 1], 0.0, replicas=1, rng=rng)
     data = _toy_data(rng)
-    with pytest.raises(ValueError, match="6 features"):
-        train_replicas(scales, data, [0.1], epochs=1, batch_size=8, rng=rng)
     good = parametrize([6, 8, 2])
-    with pytest.raises(ValueError, match="learning_rates"):
-        train_replicas(good, data, [0.1, -1.0], epochs=1, batch_size=8, rng=rng)
-    with pytest.raises(ValueError, match="batch_size must be at most"):
-        train_replicas(good, data, [0.1], epochs=1, batch_size=10_000, rng=rng)
-    no_val = Dataset(data.x_train, data.y_train, data.x_test, data.y_test, 2, "no validation")
-    with pytest.raises(TypeError, match="validation split"):
-        train_replicas(good, no_val, [0.1], epochs=1, batch_size=8, rng=rng)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        _fit_mup(good, data, [0.1, -1.0], epochs=1, batch_size=8, rng=rng, seeds=0)
+    with pytest.raises(ValueError, match="batch_size must be at most 192 with drop_last"):
+        _fit_mup(good, data, [0.1], epochs=1, batch_size=10_000, rng=rng, seeds=0)
+    with pytest.raises(TypeError, match="sequence of LayerScale"):
+        MuPModel((1, 2))

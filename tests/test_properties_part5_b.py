@@ -236,31 +236,31 @@ def test_fit_residual_replicas_equal_separate_runs(seed: int, lrs: list[float]) 
 
 @slow
 @given(seeds, st.lists(st.sampled_from([0.01, 0.1, 0.5, 1e6]), min_size=3, max_size=3))
-def test_train_replicas_equal_separate_runs(seed: int, lrs: list[float]) -> None:
-    """Replay train_replicas' draws and run every replica alone through loss_and_gradients."""
+def test_fit_of_mup_replicas_equals_hand_written_separate_runs(seed: int, lrs: list[float]) -> None:
+    """fit with MuPModel against every replica alone, by hand through loss_and_gradients."""
     data = _data(seed, 4, 3)
     scales = E.parametrize([4, 8, 8, 3])
-    batch, epochs = 8, 2
-    result = E.train_replicas(
-        scales, data, lrs, epochs=epochs, batch_size=batch, rng=rng(seed), dtype=np.float64
-    )
-    draws = rng(seed)
-    weights = E.init_weights(scales, replicas=3, rng=draws)
-    orders = [np.argsort(draws.random((3, 40)), axis=1) for _ in range(epochs)]
-    limit = 100 * np.log(3)
+    batch, epochs, limit = 8, 2, 100 * np.log(3)
+    model, params = E.MuPModel.create(scales, replicas=3, rng=rng(seed), dtype=np.float64)
+    order_seeds = [seed + 10 * r for r in range(3)]
+    options = {"optimizer": "sgd", "momentum": 0.0, "drop_last": True, "diverge_above": limit}
+    result = E.fit(model, params, data, lr=lrs, seeds=order_seeds, epochs=epochs,
+                   batch_size=batch, **options)  # fmt: skip
+    n = data.x_train.shape[0]
     for r in range(3):
-        W = [w[r : r + 1].copy() for w in weights]
+        W = [w[r : r + 1].copy() for w in params]
+        orders = np.random.default_rng(order_seeds[r])
         losses, alive = [], True
-        for order in orders:
-            total = 0.0
-            for b in range(40 // batch):
-                idx = order[r, b * batch : (b + 1) * batch]
+        for _ in range(epochs):
+            order, total = orders.permutation(n), 0.0
+            for b in range(n // batch):
+                idx = order[b * batch : (b + 1) * batch]
                 with np.errstate(all="ignore"):
                     try:
                         loss, grads = E.loss_and_gradients(W, data.x_train[idx], data.y_train[idx])
                     except ValueError:  # overflow: this replica diverged
                         loss, grads = np.array([np.inf]), None
-                if not (np.isfinite(loss[0]) and loss[0] < limit):
+                if not (np.isfinite(loss[0]) and loss[0] <= limit):
                     alive = False
                     break
                 total += loss[0]
@@ -268,11 +268,12 @@ def test_train_replicas_equal_separate_runs(seed: int, lrs: list[float]) -> None
                     w -= lrs[r] * s.lr_multiplier * g
             if not alive:
                 break
-            losses.append(total / (40 // batch))
+            losses.append(total / (n // batch))
         assert bool(result.diverged[r]) == (not alive)
-        np.testing.assert_allclose(result.train_loss[r, : len(losses)], losses, rtol=1e-12)
+        np.testing.assert_allclose(result.train_loss[r, 1 : len(losses) + 1], losses, rtol=1e-12)
         if alive:
-            np.testing.assert_allclose(result.train_loss[r], losses, rtol=1e-12)
+            for a, w in zip(result.final_params, W, strict=True):
+                np.testing.assert_allclose(a[r], w[0], rtol=1e-10, atol=1e-14)
             logits = E.forward_replicas(W, data.x_val)[-1][0]
             accuracy = np.mean(np.argmax(logits, axis=1) == data.y_val)
-            assert result.val_accuracy[r] == pytest.approx(accuracy)
+            assert result.val_metric[r, -1] == pytest.approx(accuracy)
