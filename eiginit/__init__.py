@@ -102,11 +102,7 @@ from eiginit.curvature import (
 )
 from eiginit.data import seed_matrix
 from eiginit.datasets import Dataset, load_digits, load_mnist1d, standardize, stratified_split
-from eiginit.deep_products import (
-    ProductSpectrum,
-    product_singular_values,
-    residual_block_jacobians,
-)
+from eiginit.deep_products import ProductSpectrum, product_singular_values
 from eiginit.diagnose import Diagnosis, LayerReport, diagnose
 from eiginit.engine import (
     CNNModel,
@@ -228,6 +224,7 @@ from eiginit.residual import (
     layer_norm,
     layer_norm_vjp,
     mean_square_profile,
+    residual_block_jacobians,
     residual_classifier,
     residual_variance,
 )

@@ -68,6 +68,7 @@ __all__ = [
     "layer_norm",
     "layer_norm_vjp",
     "mean_square_profile",
+    "residual_block_jacobians",
     "residual_classifier",
     "residual_variance",
 ]
@@ -983,3 +984,57 @@ def residual_classifier(
         np.zeros((R, c), dtype),
         train_alpha=np.array([name == "rezero" for name in names]),
     )
+
+
+def residual_block_jacobians(stack: Any, x: Any, *, replica: int = 0) -> np.ndarray:
+    r"""Return the block Jacobians :math:`I + \alpha_\ell\, \partial F_\ell / \partial x_\ell`.
+
+    For an :class:`eiginit.ResidualStack` without normalization, at one input `x`: factor
+    :math:`\ell` is :math:`I + \alpha_\ell W_{\ell m} D_{\ell m} \cdots W_{\ell 1} D_{\ell 1}`
+    (without the :math:`I` when ``skip=False``), so that the input-output Jacobian is
+    ``factors[L-1] @ ... @ factors[0]``, the product :meth:`eiginit.ResidualStack.jacobian` forms.
+    Hand them to :func:`eiginit.product_singular_values`.
+
+    Parameters
+    ----------
+    stack : ResidualStack
+        Without normalization (``norm=None``, ``post_norm=False``).
+    x : array_like, shape (n,)
+        One input.
+    replica : int, default 0
+        Which of the stack's replicas.
+
+    Returns
+    -------
+    numpy.ndarray, shape (L, n, n)
+
+    Examples
+    --------
+    >>> from eiginit import ResidualStack
+    >>> stack = ResidualStack.create(3, 2, rng=np.random.default_rng(0), alpha=0.0)
+    >>> residual_block_jacobians(stack, np.ones(3)).shape
+    (2, 3, 3)
+    """
+    if not isinstance(stack, ResidualStack):
+        raise TypeError(f"stack must be a ResidualStack, got {_describe(stack)}")
+    if stack.norm is not None or stack.post_norm:
+        raise ValueError(
+            "block Jacobians are defined here for stacks without normalization, got "
+            f"norm={stack.norm!r}, post_norm={stack.post_norm}"
+        )
+    r = check_int(replica, "replica", minimum=0, maximum=stack.replicas - 1)
+    n = stack.width
+    v = np.asarray(x, dtype=float) if not isinstance(x, str | bytes) else None
+    if v is None or v.shape != (n,):
+        raise ValueError(f"x must be one input of shape ({n},), got {_describe(x)}")
+    fp = stack.forward(v[None, :])
+    eye = np.eye(n)
+    out = np.empty((stack.depth, n, n))
+    for layer in range(stack.depth):
+        branch = eye
+        for j in range(stack.branch_layers):
+            mask = (fp.normalized[layer][j][r, 0] > 0).astype(float)
+            branch = stack.weights[r, layer, j] @ (mask[:, None] * branch)
+        branch = stack.alpha[r, layer] * branch
+        out[layer] = eye + branch if stack.skip else branch
+    return out

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from eiginit import ResidualStack
-from eiginit.deep_products import product_singular_values, residual_block_jacobians
+from eiginit.deep_products import product_singular_values
+from eiginit.residual import residual_block_jacobians
 
 
 def _exact_log10_singular_values(factors: np.ndarray, digits: int = 50) -> np.ndarray:
