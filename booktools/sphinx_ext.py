@@ -381,17 +381,37 @@ class EiginitApi(SphinxDirective):
             members = modules[module] + shadowed_names(module)
             lines += [f".. automodule:: {module}", f"   :members: {', '.join(members)}"]
         else:
-            for module in modules:
-                path = importlib.import_module(module).__file__
-                self.env.note_dependency(path)
-                doc = (importlib.import_module(module).__doc__ or "").strip()
-                summary = doc.splitlines()[0] if doc else ""
-                page = "/" + api_page_name(module)
-                lines += [f"- :doc:`{module} <{page}>`: {summary}"]
+            for wing, members in api_wings(modules).items():
+                if wing is not None:
+                    head = (importlib.import_module(wing).__doc__ or "").strip().splitlines()
+                    lines += ["", f"**{head[0] if head else wing}** (``{wing}``)", ""]
+                elif len(members) < len(modules):
+                    lines += ["", "**Checks, plots and data** (``eiginit``)", ""]
+                for module in members:
+                    path = importlib.import_module(module).__file__
+                    self.env.note_dependency(path)
+                    doc = (importlib.import_module(module).__doc__ or "").strip()
+                    summary = doc.splitlines()[0] if doc else ""
+                    page = "/" + api_page_name(module)
+                    lines += [f"- :doc:`{module} <{page}>`: {summary}"]
         container = nodes.section()
         container.document = self.state.document
         nested_parse_with_titles(self.state, StringList(lines, "<eiginit-api>"), container)
         return container.children
+
+
+def api_wings(modules: dict[str, list[str]] | list[str]) -> dict[str | None, list[str]]:
+    """Group public modules by the package folder they live in, the top level last.
+
+    >>> api_wings(["eiginit.data", "eiginit.linalg.power", "eiginit.linalg.spectra"])
+    {'eiginit.linalg': ['eiginit.linalg.power', 'eiginit.linalg.spectra'], None: ['eiginit.data']}
+    """
+    groups: dict[str | None, list[str]] = {}
+    for module in modules:
+        parts = module.split(".")
+        groups.setdefault(".".join(parts[:2]) if len(parts) > 2 else None, []).append(module)
+    top = groups.pop(None, [])
+    return {**groups, None: top} if top else groups
 
 
 def shadowed_names(module: str, package: str = "eiginit") -> list[str]:
