@@ -119,7 +119,6 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         delta_orthogonal,
         parametrize,
         residual_classifier,
-        train_batched,
         train_cnn,
         train_replicas,
         train_residual,
@@ -135,12 +134,20 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     data = _classification(1024, 64, 10)
     nets, model, params = _mlp([64] + [64] * 11 + [10], replicas)
     steps = EPOCHS * -(-data.x_train.shape[0] // 64)
-    old = _timed(
-        lambda: train_batched(nets, data, lrs=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
-        repeats,
-    )
     new = _timed(
         lambda: fit(model, params, data, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64), repeats
+    )
+    # train_batched was removed (issue 25): no "before" figure unless an older eiginit has it.
+    import eiginit
+
+    train_batched = getattr(eiginit, "train_batched", None)
+    old = (
+        float("nan")
+        if train_batched is None
+        else _timed(
+            lambda: train_batched(nets, data, lrs=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
+            repeats,
+        )
     )
     rows.append(("MLP (train_batched)", steps / old, steps / new, steps))
 

@@ -936,7 +936,7 @@ def train_cnn(
 ) -> CNNTrainingResult:
     r"""Train every replica of `net` in place with Adam, each with its own learning rate.
 
-    Adam (Kingma & Ba 2015), the update of :class:`eiginit.Adam` with the step size
+    Adam (Kingma & Ba 2015), the update of :class:`eiginit.engine.Optimizer` with the step size
     :math:`\eta_r` of replica :math:`r`. All replicas see the same minibatches (shuffled by
     `rng` each epoch), so replicas that differ only in their initial weights differ only
     by their seed.

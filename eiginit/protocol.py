@@ -268,3 +268,150 @@ def verdicts(
         word = words[1] if not r else (words[2] if t.difference > 0 else words[0])
         out[name] = Comparison(t, float(p), bool(r), word, len(tests))
     return out
+
+
+# --- Provisional (branch h8): the lead's protocol on main replaces this block at the merge. -----
+# Written to the announced API of `choose_rate` and `seeds_needed` so that the training study can
+# run before the merge; `eiginit.study.check_stored` replays the stored sweep through whichever
+# `choose_rate` is installed, so a difference between the two implementations fails the build.
+
+
+@dataclass(frozen=True, eq=False)
+class RateChoice:
+    """The learning rate :func:`choose_rate` picked, and everything it evaluated.
+
+    Attributes
+    ----------
+    grid : tuple of float
+        The rates evaluated, in increasing order (the given grid and any widening).
+    scores : numpy.ndarray, shape (len(grid), k)
+        The validation scores of each rate (NaN: diverged).
+    chosen : float
+    widened : int
+        How many rates were added beyond an edge.
+    on_edge : bool
+        Whether the choice still sits on an edge of the (widened) grid.
+    higher_is_better : bool
+    """
+
+    grid: tuple[float, ...]
+    scores: np.ndarray
+    chosen: float
+    widened: int
+    on_edge: bool
+    higher_is_better: bool
+
+
+def _rate_means(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    worst = -np.inf if higher_is_better else np.inf
+    means = np.where(np.isnan(scores), worst, scores).mean(axis=1)
+    return means if higher_is_better else -means
+
+
+def choose_rate(
+    evaluate: Any, grid: Sequence[float], *, higher_is_better: bool = True, max_widen: int = 2
+) -> RateChoice:
+    """Choose the rate with the best mean validation score, widening the grid at an edge.
+
+    ``evaluate(rates) -> (len(rates), k)`` scores (NaN for a diverged run, counted as the worst).
+    When the best mean sits on the grid's first or last rate, one log-step (the ratio of the two
+    rates at that edge) beyond it is evaluated, up to `max_widen` times.
+
+    Examples
+    --------
+    >>> choice = choose_rate(lambda rates: np.array([[-abs(np.log10(r) + 2)] * 2 for r in rates]),
+    ...                      [1e-4, 1e-3])
+    >>> round(choice.chosen, 6), choice.widened, choice.on_edge
+    (0.01, 2, False)
+    """
+    rates = sorted(check_positive_float(r, "each rate of grid") for r in grid)
+    if len(rates) < 2 or len(set(rates)) != len(rates):
+        raise ValueError(f"grid must hold at least two distinct rates, got {list(grid)}")
+    scores = [np.asarray(s, float) for s in np.asarray(evaluate(list(rates)), float)]
+    widened = 0
+    while True:
+        means = _rate_means(np.stack(scores), higher_is_better)
+        best = int(np.argmax(means))
+        edge = best in (0, len(rates) - 1)
+        if not edge or widened >= max_widen:
+            break
+        new = rates[0] ** 2 / rates[1] if best == 0 else rates[-1] ** 2 / rates[-2]
+        row = np.asarray(evaluate([new]), float)[0]
+        if best == 0:
+            rates.insert(0, new)
+            scores.insert(0, row)
+        else:
+            rates.append(new)
+            scores.append(row)
+        widened += 1
+    return RateChoice(tuple(rates), np.stack(scores), rates[best], widened, edge,
+                      bool(higher_is_better))  # fmt: skip
+
+
+def _normal_quantile(p: float) -> float:
+    return student_t_quantile(p, 1e9)
+
+
+def seeds_needed(
+    spread: float,
+    difference: float,
+    *,
+    comparisons: int = 1,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> int:
+    r"""Seeds per contender to separate a true `difference` at Holm's strictest level.
+
+    The smallest :math:`n \ge 3` with :math:`n \ge 2 (t_{1-a/2,\nu} + t_{\mathrm{power},\nu})^2
+    \sigma^2/\Delta^2`, :math:`a = \alpha/m`, :math:`\nu = 2n - 2` (two equal groups, Welch's
+    degrees of freedom at equal spreads).
+
+    Examples
+    --------
+    >>> seeds_needed(1.0, 1.0)
+    17
+    """
+    s = check_positive_float(spread, "spread")
+    d = check_positive_float(difference, "difference")
+    a = check_positive_float(alpha, "alpha") / max(1, int(comparisons))
+    n = 3
+    while n < 100000:
+        df = 2 * n - 2
+        need = 2 * (student_t_quantile(1 - a / 2, df) + student_t_quantile(power, df)) ** 2
+        if n >= need * (s / d) ** 2:
+            return n
+        n += 1
+    return n
+
+
+def verdict_table(comparisons: Mapping[str, Comparison], unit: str = "points") -> str:
+    """Return an HTML table of named comparisons: difference, Welch interval, Holm p, verdict.
+
+    Examples
+    --------
+    >>> html = verdict_table(verdicts({"a vs b": ([5.0, 5.2, 5.1], [4.0, 4.1, 3.9])}))
+    >>> "<td>ahead</td>" in html
+    True
+    """
+    if not isinstance(comparisons, Mapping) or not comparisons:
+        raise TypeError(
+            f"comparisons must be a non-empty mapping of name to Comparison, got "
+            f"{_describe(comparisons)}"
+        )
+    rows = []
+    for name, c in comparisons.items():
+        if not isinstance(c, Comparison):
+            raise TypeError(f"comparisons[{name!r}] must be a Comparison, got {_describe(c)}")
+        w = c.welch
+        rows.append(
+            f"<tr><td>{name}</td><td>{w.difference:+.1f} {unit}</td>"
+            f"<td>[{w.low:+.1f}, {w.high:+.1f}]</td><td>{c.adjusted_p:.3f}</td>"
+            f"<td>{c.word}</td></tr>"
+        )
+    family = next(iter(comparisons.values())).family
+    return (
+        f"<table><caption>{family} comparisons, Welch's 95 % interval for each difference and "
+        f"Holm's adjusted p-value across them</caption><tr><th>comparison</th><th>difference</th>"
+        f"<th>95 % Welch interval</th><th>Holm-adjusted p</th><th>verdict</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
