@@ -81,6 +81,13 @@ from eiginit.parametrization import LayerScale, _check_scales, _loss_grads, init
 from eiginit.parametrization import _forward as _mup_forward
 from eiginit.recurrent import ElmanRNN
 from eiginit.residual import ResidualClassifier, ResidualStack
+from eiginit.second_order import (
+    check_arguments,
+    check_labels,
+    cnn_hvp,
+    residual_hvp,
+    rnn_hvp,
+)
 
 __all__ = [
     "CNNModel",
@@ -365,6 +372,8 @@ class MLPModel:
         list of numpy.ndarray
             :math:`H_r v_r` for every replica, shaped like `params`.
         """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        y = check_labels(y, params[len(self.activations) - 1].shape[1])
         depth = len(self.activations)
         Ws, Vs, cs = params[:depth], vectors[:depth], vectors[depth:]
         xs, hs = self._forward(params, x)
@@ -468,6 +477,29 @@ class MuPModel:
         """Mean cross-entropy per replica and its gradients (parametrization's backward)."""
         return _loss_grads(params, x, y)
 
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        r"""Every replica's Hessian of its minibatch loss times a direction, exactly.
+
+        The network is the bias-free ReLU MLP with a linear readout, so the product is
+        :meth:`MLPModel.hvp` (Pearlmutter's R-operator) with zero biases and a zero bias
+        direction, of which the weight blocks :math:`H_{WW} v` are kept. The layers'
+        multipliers :math:`m_\ell` scale the learning rates, not the loss: the Hessian is that of
+        the loss in the stored weights. x (R, B, n_0), y (R, B); returns arrays shaped like
+        `params`.
+        """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        y = check_labels(y, params[-1].shape[1])
+        R, dtype = params[0].shape[0], params[0].dtype
+        zeros = [np.zeros((R, W.shape[1]), dtype) for W in params]
+        mlp = MLPModel(("relu",) * (len(params) - 1) + ("linear",))
+        return mlp.hvp(list(params) + zeros, x, y, list(vectors) + zeros)[: len(params)]
+
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on a shared batch, shape (R, n, classes)."""
         if len(params) == 1:
@@ -523,6 +555,27 @@ class RNNModel:
         loss = np.mean(error * error, axis=(1, 2), dtype=np.float64)
         grads = net.backward(fp, (2.0 / (error.shape[1] * error.shape[2])) * error)
         return loss, list(grads.parameters())
+
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        """Every replica's Hessian of its mean squared error times a direction, exactly.
+
+        Pearlmutter's R-operator through backpropagation through time
+        (``eiginit.second_order.rnn_hvp``). x (R, B, T, d), y (R, B, o); `vectors` and the
+        result are shaped like `params`.
+        """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        if x.ndim != 4 or y.shape[2:] != (params[3].shape[1],):
+            raise ValueError(
+                f"x must have shape (R, batch, T, d) and y (R, batch, {params[3].shape[1]}), got "
+                f"{x.shape} and {y.shape}"
+            )
+        return rnn_hvp(params, self.activation, x, y.astype(params[0].dtype), vectors)
 
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's readout on shared sequences x (n, T, d), shape (R, n, o)."""
@@ -600,6 +653,26 @@ class CNNModel:
                 padded_inputs[layer], net.kernels[layer], delta
             )
         return loss, [*grad_kernels, *grad_biases, grad_readout, grad_readout_bias]
+
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        """Every replica's Hessian of its mean cross-entropy times a direction, exactly.
+
+        Pearlmutter's R-operator through the convolutions, ReLUs and pooling
+        (``eiginit.second_order.cnn_hvp``). x (R, B, length), y (R, B); `vectors` and the
+        result are shaped like `params`.
+        """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        if x.shape[2:] != (self.length,):
+            raise ValueError(f"x must have shape (R, batch, {self.length}), got shape {x.shape}")
+        y = check_labels(y, params[-1].shape[1])
+        X = np.ascontiguousarray(x.transpose(0, 2, 1))[..., None]
+        return cnn_hvp(self._net(params), X, y, vectors)
 
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on shared signals x (n, length), shape (R, n, classes)."""
@@ -686,6 +759,30 @@ class ResidualModel:
         g0 = grads.inputs
         d_in = np.swapaxes(g0, -1, -2) @ x
         return loss, [d_in, g0.sum(axis=1), grads.weights, grads.alpha, d_out, dz.sum(axis=1)]
+
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        """Every replica's Hessian of its mean cross-entropy times a direction, exactly.
+
+        Pearlmutter's R-operator through the input layer, the stack (its normalizations
+        included) and the readout (``eiginit.second_order.residual_hvp``); the Hessian
+        includes the alpha block whether or not alpha trains. x (R, B, d), y (R, B); `vectors`
+        and the result are shaped like `params`.
+        """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        if x.shape[2:] != (params[0].shape[2],):
+            raise ValueError(
+                f"x must have shape (R, batch, {params[0].shape[2]}), got shape {x.shape}"
+            )
+        if self.template.norm == "batch" and x.shape[1] < 2:
+            raise ValueError(f"batch norm needs a batch of at least 2 inputs, got {x.shape}")
+        y = check_labels(y, params[-1].shape[1])
+        return residual_hvp(self._stack(params), params, x, y, vectors)
 
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on a shared batch x (n, d), shape (R, n, classes)."""
@@ -999,7 +1096,9 @@ def replica_sharpness(
     Power iteration (Golub & Van Loan, *Matrix Computations*, 4th ed., 2013, section 7.3.1), all
     replicas at once: :math:`u \leftarrow H_r u / \|H_r u\|` for `iterations` products, then the
     Rayleigh quotient :math:`u^\top H_r u`. The loss is the model's mean loss on the shared batch
-    ``(x, y)``; the model must have ``hvp`` (:meth:`MLPModel.hvp`). With ``monitor=lambda p:
+    ``(x, y)``; the model must have ``hvp``, as every adapter has (:meth:`MLPModel.hvp`,
+    :meth:`MuPModel.hvp`, :meth:`RNNModel.hvp`, :meth:`CNNModel.hvp`,
+    :meth:`ResidualModel.hvp`, exact products by Pearlmutter's R-operator). With ``monitor=lambda p:
     {"sharpness": replica_sharpness(model, p, x, y, rng=...)}``, :func:`fit` records it every
     epoch (the quantity of the edge of stability, :math:`\lambda_{\max}` against
     :math:`2/\eta`).
