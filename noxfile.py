@@ -156,14 +156,14 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def study(session: nox.Session) -> None:
-    """Re-run every chapter's stored study (today: chapter 8's training study) and store it.
+    """Re-run every chapter's stored study (chapter 8's training, chapter 9's gated) and store it.
 
     Tens of minutes of CPU: the build does not run it. `booktools/studies.py` runs each study's
     cells with one progress bar and an estimate of the time left (stderr). Each cell stores its
     arrays and a record of every setting, constant and version plus a brief run; the chapter
     (eiginit.study.check_stored) fails the build, naming what changed, when the code no longer
     matches them. `nox -s study -- training:mnist1d-relu-adam` (or just the cell's name) runs one
-    cell. Run it after any such change, then commit the files.
+    cell, `nox -s study -- gated` one study. Run it after any such change, then commit the files.
     """
     _install(session, "docs")
     session.run(

@@ -4,10 +4,11 @@
 
 A chapter whose trained comparisons do not fit its one-minute budget stores them with the package
 and checks them at every build (issue 22); this command re-runs them. ``STUDIES`` names each
-stored study and the module that runs it; today only chapter "Does it train?" has one
-(``booktools/training_study.py``, stored in ``eiginit/data/training-study/``). A module provides
-``cells()`` (its units of work), ``estimate(cell)`` (the work a cell needs, in any unit) and
-``run(cell, progress)`` (which calls ``progress(work)`` as work gets done).
+stored study, the module that runs it and a rough number of seconds per unit of its work:
+chapter "Does it train?" (``booktools/training_study.py``, ``eiginit/data/training-study/``) and
+chapter "Recurrent networks" (``booktools/gated_study.py``, ``eiginit/data/gated-study/``). A
+module provides ``cells()`` (its units of work), ``estimate(cell)`` (the work a cell needs, in
+its own unit) and ``run(cell, progress)`` (which calls ``progress(work)`` as work gets done).
 
 NAME is a study (``training``), or one of its cells (``training:mnist1d-relu-adam``, or just
 ``mnist1d-relu-adam``). With no NAME every cell of every study runs. The progress bar goes to
@@ -24,8 +25,14 @@ from typing import Any
 
 __all__ = ["STUDIES", "Progress", "main", "plan"]
 
-#: Study name -> module that runs it (cells, estimate, run).
-STUDIES = {"training": "booktools.training_study"}
+#: Study name -> (module that runs it, rough seconds per unit of its ``estimate`` on the shared
+#: two-core machine). The factors put the studies on one bar; the time left is re-estimated from
+#: the rate so far. Training: its 10 cells took about 37 minutes for 1.08e9 units (2026-12-05);
+#: gated: about two minutes per contender, a guess until it is measured.
+STUDIES = {
+    "training": ("booktools.training_study", 2.0e-6),
+    "gated": ("booktools.gated_study", 120.0),
+}
 
 
 def _minutes(seconds: float) -> str:
@@ -74,7 +81,7 @@ class Progress:
 
 def plan(names: list[str]) -> list[tuple[str, Any, str]]:
     """Return (study, module, cell) for every cell that `names` selects (all if empty)."""
-    modules = {name: importlib.import_module(path) for name, path in STUDIES.items()}
+    modules = {name: importlib.import_module(path) for name, (path, _) in STUDIES.items()}
     everything = [(s, m, c) for s, m in modules.items() for c in m.cells()]
     if not names:
         return everything
@@ -103,14 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
-    bar = Progress(sum(m.estimate(c) for _, m, c in todo))
+    bar = Progress(sum(STUDIES[s][1] * m.estimate(c) for s, m, c in todo))
     for k, (name, module, cell) in enumerate(todo):
         bar.label = f"{name}:{cell} ({k + 1} of {len(todo)})"
         bar.draw()
         cell_start = time.perf_counter()
-        expected = module.estimate(cell)
+        scale = STUDIES[name][1]
+        expected = scale * module.estimate(cell)
         before = bar.done
-        module.run(cell, bar.advance)
+        module.run(cell, lambda work, scale=scale: bar.advance(scale * work))
         # replace the cell's estimate by the work it took (a widened grid takes more)
         bar.total = max(bar.done, bar.total + (bar.done - before) - expected)
         print(f"{name}:{cell}: {time.perf_counter() - cell_start:.0f} s", flush=True)

@@ -37,6 +37,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   predicted (Part III).
 - :mod:`eiginit.recurrent`: echo-state reservoirs, memory capacity, the Fisher memory curve and
   a numpy Elman network trained by backpropagation through time (Part V).
+- :mod:`eiginit.gated`: LSTM and GRU networks as models of the engine, with PyTorch's, Keras's
+  and the chrono initialization; ``eiginit.gated_study`` trains them on the adding problem
+  (Part V).
 - :mod:`eiginit.curvature`: exact Hessian-vector products of the training loss and the
   Hessian's top eigenvalue by power iteration (Part V).
 - :mod:`eiginit.convolution`: convolution layers as matrices, their spectrum by the FFT,
@@ -72,7 +75,6 @@ from eiginit.attention import (
 from eiginit.claims import ClaimError, claim, compare
 from eiginit.convolution import (
     CNN1d,
-    CNNTrainingResult,
     ConvFans,
     conv1d,
     conv1d_backward,
@@ -83,8 +85,6 @@ from eiginit.convolution import (
     conv_singular_values,
     delta_orthogonal,
     spread_orthogonal,
-    train_cnn,
-    train_cnn_independent,
 )
 from eiginit.curvature import (
     GradientDescentRun,
@@ -118,6 +118,7 @@ from eiginit.engine import (
     fit,
     replica_sharpness,
 )
+from eiginit.gated import GATED_CELLS, GATED_SCHEMES, GatedRNNModel, gated_init
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -197,6 +198,7 @@ from eiginit.protocol import (
     Welch,
     choose_rate,
     holm,
+    resolvable_difference,
     run_trial,
     seeds_needed,
     student_t_quantile,
@@ -209,12 +211,10 @@ from eiginit.recurrent import (
     MemoryCapacity,
     RNNForwardPass,
     RNNGradients,
-    RNNTrainingResult,
     adding_problem,
     echo_state_reservoir,
     fisher_memory,
     memory_capacity,
-    train_rnn,
 )
 from eiginit.residual import (
     NORMALIZATIONS,
@@ -223,7 +223,6 @@ from eiginit.residual import (
     ResidualForward,
     ResidualGradients,
     ResidualStack,
-    ResidualTrainingResult,
     batch_norm,
     fixup_scale,
     layer_norm,
@@ -231,7 +230,6 @@ from eiginit.residual import (
     mean_square_profile,
     residual_classifier,
     residual_variance,
-    train_residual,
 )
 from eiginit.shattering import line_input_gradients
 from eiginit.spectra import (
@@ -257,6 +255,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "GATED_CELLS",
+    "GATED_SCHEMES",
     "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
     "NORMALIZATIONS",
@@ -267,7 +267,6 @@ __all__ = [
     "AttentionStackResult",
     "CNN1d",
     "CNNModel",
-    "CNNTrainingResult",
     "ClaimError",
     "Comparison",
     "Contender",
@@ -279,6 +278,7 @@ __all__ = [
     "FirstStep",
     "FitResult",
     "ForwardPass",
+    "GatedRNNModel",
     "GradientDescentRun",
     "Gradients",
     "HessianEigenResult",
@@ -300,7 +300,6 @@ __all__ = [
     "RNNForwardPass",
     "RNNGradients",
     "RNNModel",
-    "RNNTrainingResult",
     "RateChoice",
     "ReplicaTraining",
     "ResidualClassifier",
@@ -308,7 +307,6 @@ __all__ = [
     "ResidualGradients",
     "ResidualModel",
     "ResidualStack",
-    "ResidualTrainingResult",
     "SigmaReparamStep",
     "SpectralNormResult",
     "StudyCell",
@@ -356,6 +354,7 @@ __all__ = [
     "fixup_scale",
     "flatten_parameters",
     "forward_replicas",
+    "gated_init",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
@@ -405,6 +404,7 @@ __all__ = [
     "residual_block_jacobians",
     "residual_classifier",
     "residual_variance",
+    "resolvable_difference",
     "run_cell",
     "run_trial",
     "second_eigenvalue_modulus",
@@ -422,11 +422,7 @@ __all__ = [
     "student_t_quantile",
     "subspace_iteration",
     "torch_linear_default",
-    "train_cnn",
-    "train_cnn_independent",
     "train_replicas",
-    "train_residual",
-    "train_rnn",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",
