@@ -11,7 +11,7 @@ initialization ("contender") is trained under the comparison protocol of :mod:`e
 
 Seeds are independent across contenders too: seed ``s`` of contender ``c`` draws its weights,
 its LSUV batch and its minibatch order from three streams of ``numpy.random.SeedSequence``
-keyed by ``(s, crc32(c.name))`` (:func:`streams`), so no two runs of a cell share a draw.
+keyed by ``(s, crc32(c.name))`` (``streams``), so no two runs of a cell share a draw.
 Every run keeps the weights of its best validation epoch (early stopping on validation); the test
 set is evaluated once per run, on those. Every stage trains through :func:`eiginit.fit`
 (:class:`eiginit.engine.MLPModel`, one optimizer, :class:`eiginit.engine.FitResult`).
@@ -250,7 +250,7 @@ def contenders(activation: str) -> list[Contender]:
 
     GELU and SiLU (PyTorch's ``calculate_gain`` has no entry for them): LeCun, Kaiming and
     orthogonal with ReLU's gain sqrt 2 (what a practitioner reaches for), Gaussian weights at
-    :func:`unit_variance_sigma_w2`, the critical orthogonal network at the bias
+    ``unit_variance_sigma_w2``, the critical orthogonal network at the bias
     ``SMOOTH_CRITICAL_SIGMA_B2[activation]`` (:func:`eiginit.critical_sigma_w2`), and PyTorch's
     default.
 
@@ -339,8 +339,8 @@ def build_contender(
     """Build one network of `contender` from `seed`; return it and how many layers LSUV touched.
 
     The weights are drawn with ``numpy.random.default_rng(seed)``, then the biases with the same
-    generator; LSUV rescales on `x_batch` with the contender's tolerance. (:func:`networks` passes
-    the weight stream of :func:`streams` as `seed`.)
+    generator; LSUV rescales on `x_batch` with the contender's tolerance. (``networks`` passes
+    the weight stream of ``streams`` as `seed`.)
 
     Examples
     --------
@@ -381,7 +381,7 @@ def networks(
 ) -> tuple[list[MLP], list[int]]:
     """Build the study's network for each (contender, seed) pair, and LSUV's touched-layer counts.
 
-    Seed s of contender c draws the weights from the first of :func:`streams` ``(c, s)`` and
+    Seed s of contender c draws the weights from the first of ``streams`` ``(c, s)`` and
     LSUV's batch, ``LSUV_BATCH`` training inputs (all of them if there are fewer), from the
     second. :func:`run_cell` builds its networks this way.
     """
@@ -585,8 +585,8 @@ def run_cell(
     :func:`eiginit.fit` calls); :func:`eiginit.protocol.choose_rate` picks the best mean
     validation accuracy and, on an edge, trains one more rate beyond it (up to `max_widen`
     times). Then every contender trains `seeds`, which must not repeat a sweep seed, at its
-    chosen rate. Seeds come from :func:`streams`. `names` restricts the cell to some contenders;
-    `progress(work)` is called after every :func:`eiginit.fit` call with the :func:`work` done.
+    chosen rate. Seeds come from ``streams``. `names` restricts the cell to some contenders;
+    `progress(work)` is called after every :func:`eiginit.fit` call with the ``work`` done.
 
     Raises
     ------
