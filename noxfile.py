@@ -156,16 +156,18 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def study(session: nox.Session) -> None:
-    """Re-run chapter 8's training study and store its results in eiginit/data/training-study/.
+    """Re-run every chapter's stored study (chapter 8's training, chapter 9's gated) and store it.
 
-    Tens of minutes of CPU: the build does not run it. Each cell stores its arrays and a record of
-    every setting, constant and version plus a brief run; the chapter (eiginit.study.check_stored)
-    fails the build, naming what changed, when the code no longer matches them. `nox -s study --
-    mnist1d-relu-adam` runs one cell. Run it after any such change, then commit the files.
+    Tens of minutes of CPU: the build does not run it. `booktools/studies.py` runs each study's
+    cells with one progress bar and an estimate of the time left (stderr). Each cell stores its
+    arrays and a record of every setting, constant and version plus a brief run; the chapter
+    (eiginit.study.check_stored) fails the build, naming what changed, when the code no longer
+    matches them. `nox -s study -- training:mnist1d-relu-adam` (or just the cell's name) runs one
+    cell, `nox -s study -- gated` one study. Run it after any such change, then commit the files.
     """
     _install(session, "docs")
     session.run(
-        "python", "-m", "booktools.training_study", *session.posargs,
+        "python", "-m", "booktools.studies", *session.posargs,
         env={**_tool_env(), "OPENBLAS_NUM_THREADS": "1"},
     )  # fmt: skip
 

@@ -26,8 +26,9 @@ Checks and tools (each a ``nox`` session):
 - :mod:`booktools.browser_check`: ``nox -s browser``, the built site in headless Chromium.
 - :mod:`booktools.reader_check`: ``nox -s reader``, the served wheel installed in a fresh
   environment with the line the pages print, and downloaded chapters executed there.
-- :mod:`booktools.training_study`: ``nox -s study``, chapter 8's training study, whose stored
-  results the chapter reads and spot-checks.
+- :mod:`booktools.studies`: ``nox -s study``, every chapter's stored study with one progress bar
+  and an estimate of the time left; :mod:`booktools.training_study` is chapter 8's, whose
+  stored results the chapter reads and spot-checks.
 - :mod:`booktools.runner`: project copies and ``sphinx-build`` runs shared by the tools above.
 - :mod:`booktools.cache_race`: the SQLite race that forbids parallel builds with the cache.
 

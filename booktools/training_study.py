@@ -1,6 +1,7 @@
 """Run the training study of chapter "Does it train?" and store its results.
 
-    nox -s study [-- CELL ...]    (or: PYTHONPATH=. python -m booktools.training_study [CELL ...])
+Part of ``nox -s study`` (``booktools/studies.py``, which runs every chapter's stored study with
+one progress bar); alone: ``PYTHONPATH=. python -m booktools.training_study [CELL ...]``.
 
 A cell is dataset-activation-optimizer (for example ``mnist1d-relu-adam``), optionally with the
 suffix ``-shallow`` (depth 3, longer, see STUDY); with no argument every cell runs. Each cell is
@@ -8,15 +9,14 @@ written to ``eiginit/data/training-study/<cell>.npz`` (the arrays of ``eiginit.S
 ``<cell>.json`` (``eiginit.study.record``: every setting, every contender's constants, the versions
 of numpy and eiginit, and a brief run that the chapter repeats at every build). The settings are
 ``eiginit.study.STUDY`` and the constants beside it; the chapter fails the build, naming what
-changed, when they or the code no longer match the stored files: then re-run this script. The
-whole study takes tens of minutes of CPU time.
+changed, when they or the code no longer match the stored files: then re-run this script.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import eiginit
 from eiginit import study
 from eiginit.study import STUDY, cell_settings, cells, run_cell
 
-__all__ = ["OUT", "STUDY", "cells", "load", "main", "write"]
+__all__ = ["OUT", "STUDY", "cells", "estimate", "load", "main", "run", "write"]
 
 OUT = Path(__file__).resolve().parents[1] / "eiginit" / "data" / "training-study"
 
@@ -48,26 +48,52 @@ def write(cell: str, result: eiginit.StudyCell, data: eiginit.Dataset, out: Path
     (out / f"{cell}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", "utf-8")
 
 
+_SIZES = {"digits": None, "mnist1d": None}
+
+
+def estimate(cell: str) -> float:
+    """Return the work (``eiginit.study.work``) `cell` needs if no rate grid is widened.
+
+    GELU and SiLU count double: their activation and its derivative cost about as much as the
+    matrix products at these sizes.
+    """
+    s = cell_settings(cell)
+    if _SIZES[s["dataset"]] is None:
+        _SIZES[s["dataset"]] = load(s["dataset"])
+    runs = len(study.contenders(s["activation"])) * (
+        len(s["lr_grid"]) * len(s["sweep_seeds"]) + len(s["seeds"]) + 1
+    )
+    factor = 2.0 if s["activation"] in ("gelu", "silu") else 1.0
+    return factor * study.work(_SIZES[s["dataset"]], s["depth"], runs, s["epochs"])
+
+
+def run(cell: str, progress: Callable[[float], None] | None = None) -> None:
+    """Run `cell` and write its two files; `progress(work)` is called as the runs finish."""
+    s = cell_settings(cell)
+    data = load(s["dataset"])
+    factor = 2.0 if s["activation"] in ("gelu", "silu") else 1.0
+
+    def report(done: float) -> None:
+        if progress is not None:
+            progress(factor * done)
+
+    result = run_cell(
+        data, s["activation"], s["optimizer"],
+        depth=s["depth"], width=s["width"], batch_size=s["batch_size"],
+        lr_grid=s["lr_grid"], sweep_seeds=s["sweep_seeds"], seeds=s["seeds"],
+        epochs=s["epochs"], dtype=np.dtype(s["dtype"]), max_widen=s["max_widen"],
+        progress=report,
+    )  # fmt: skip
+    write(cell, result, data)
+    report(study.work(data, s["depth"], len(result.names), study.BRIEF["epochs"]))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the cells named in `argv` (all if none) and write two files per cell."""
+    """Run the cells named in `argv` (all if none) with the progress bar of booktools.studies."""
+    from booktools import studies
+
     names = sys.argv[1:] if argv is None else argv
-    unknown = sorted(set(names) - set(cells()))
-    if unknown:
-        print(f"unknown cells {unknown}; the cells are {cells()}")
-        return 2
-    for cell in names or cells():
-        s = cell_settings(cell)
-        start = time.perf_counter()
-        data = load(s["dataset"])
-        result = run_cell(
-            data, s["activation"], s["optimizer"],
-            depth=s["depth"], width=s["width"], batch_size=s["batch_size"],
-            lr_grid=s["lr_grid"], sweep_seeds=s["sweep_seeds"], seeds=s["seeds"],
-            epochs=s["epochs"], dtype=np.dtype(s["dtype"]),
-        )  # fmt: skip
-        write(cell, result, data)
-        print(f"{cell}: {time.perf_counter() - start:.0f} s", flush=True)
-    return 0
+    return studies.main([f"training:{n}" for n in names] if names else ["training"])
 
 
 if __name__ == "__main__":

@@ -20,14 +20,12 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.data`: the seed blog post's matrix.
 - :mod:`eiginit.datasets`: the 8 x 8 digits and MNIST-1D, made offline, split and standardized
   (Parts IV and V).
-- :mod:`eiginit.training`: loss, SGD and Adam, the training loop, LSUV (Part IV).
-- :mod:`eiginit.batched`: many networks of one architecture trained at once, each with its own
-  initialization, seed and learning rate (Parts IV and V).
+- :mod:`eiginit.training`: the loss, the first step's diagnostics and LSUV (Part IV).
 - :mod:`eiginit.engine`: one training engine for every architecture: a model protocol for
   replica-stacked networks, SGD-momentum and Adam written once, ``fit`` with per-replica seeds,
   rates and per-layer multipliers, early stopping and divergence marking, one result type, and
   the MLP, muP network, Elman RNN, 1-D CNN and residual classifier as models (Parts IV and V).
-- :mod:`eiginit.study`: the contenders and the learning-rate sweep of the training study (Part IV).
+- :mod:`eiginit.study`: the contenders, cells and stored results of the training study (Part IV).
 - :mod:`eiginit.initializers`: torch.nn.init's initializers, Keras's variance scaling and the
   seed's spectral-radius recipe (Part III on).
 - :mod:`eiginit.lyapunov`: Lyapunov exponents of products of different matrices (Part III).
@@ -74,7 +72,6 @@ from eiginit.attention import (
     sigma_reparam,
     softmax_rows,
 )
-from eiginit.batched import BatchedResult, train_batched
 from eiginit.claims import ClaimError, claim, compare
 from eiginit.convolution import (
     CNN1d,
@@ -240,18 +237,12 @@ from eiginit.spectra import (
 from eiginit.study import Contender, StudyCell, build_contender, contenders, run_cell
 from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
 from eiginit.training import (
-    OPTIMIZERS,
-    SGD,
-    Adam,
     FirstStep,
     LSUVResult,
-    TrainingResult,
     accuracy,
     first_step,
     lsuv,
-    make_optimizer,
     softmax_cross_entropy,
-    train,
 )
 
 __version__ = "0.1.0"
@@ -263,15 +254,11 @@ __all__ = [
     "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
     "NORMALIZATIONS",
-    "OPTIMIZERS",
     "PALETTE",
     "PARAMETRIZATIONS",
     "ROLES",
     "SCHEMES",
-    "SGD",
-    "Adam",
     "AttentionStackResult",
-    "BatchedResult",
     "CNN1d",
     "CNNModel",
     "ClaimError",
@@ -316,7 +303,6 @@ __all__ = [
     "SpectralNormResult",
     "StudyCell",
     "SubspaceIterationResult",
-    "TrainingResult",
     "Trajectory",
     "Trial",
     "VarianceRecursion",
@@ -389,7 +375,6 @@ __all__ = [
     "lsuv",
     "lyapunov_exponents",
     "lyapunov_spectrum",
-    "make_optimizer",
     "marchenko_pastur_pdf",
     "matrix_with_spectrum",
     "mean_field",
@@ -429,8 +414,6 @@ __all__ = [
     "student_t_quantile",
     "subspace_iteration",
     "torch_linear_default",
-    "train",
-    "train_batched",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",

@@ -44,7 +44,7 @@ What the chapters need, and where it lives:
 - speed: the adapters return float32 parameters unless asked for float64, parameters are
   contiguous stacked arrays, and the optimizer updates them in place.
 
-:func:`eiginit.train_batched` gives the same numbers as :func:`fit` with :class:`MLPModel`
+The removed ``train_batched`` gave the same numbers as :func:`fit` with :class:`MLPModel`
 (tested to 1e-12). The other trainers differ from :func:`fit` by design in ways a port must
 keep in mind: ``train_replicas`` draws initializations and orders from one generator and stops a
 replica whose loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``,
@@ -193,7 +193,7 @@ class MLPModel:
 
     with the softmax cross-entropy on the logits :math:`x_L`. Parameters are
     ``[W_1, ..., W_L, b_1, ..., b_L]`` (weights ``(R, fan_out, fan_in)``, PyTorch's layout,
-    biases ``(R, fan_out)``), the order of :func:`eiginit.train_batched`; the forward and
+    biases ``(R, fan_out)``), the order of the removed ``train_batched``; the forward and
     backward passes are its arithmetic.
 
     Attributes
@@ -990,7 +990,7 @@ class Optimizer:
     Replica :math:`r`'s parameter array :math:`i` moves with the step size
     :math:`\eta_{r,i} = \eta_r\, m_{r,i}` (its learning rate times its layer's multiplier).
 
-    SGD (PyTorch's form, as :class:`eiginit.SGD`):
+    SGD (PyTorch's form, ``torch.optim.SGD``):
     :math:`v \leftarrow \mu v + g`, :math:`\theta \leftarrow \theta - \eta v`.
 
     Adam (Kingma & Ba 2015, Algorithm 1): :math:`m \leftarrow \beta_1 m + (1-\beta_1) g`,
@@ -999,8 +999,7 @@ class Optimizer:
     v/(1-\beta_2^t)`, computed in the rearranged form of the paper's section 2,
     :math:`\theta \leftarrow \theta - \eta_t m / (\sqrt v + \hat\epsilon)` with
     :math:`\eta_t = \eta \sqrt{1-\beta_2^t}/(1-\beta_1^t)` and :math:`\hat\epsilon = \epsilon
-    \sqrt{1-\beta_2^t}` (the same number, as :class:`eiginit.Adam` and
-    :func:`eiginit.train_batched` compute it).
+    \sqrt{1-\beta_2^t}` (the same number).
 
     The gradients passed to :meth:`step` are used as scratch space and overwritten.
 

@@ -1,32 +1,38 @@
 r"""The training study of chapter "Does it train?": its settings, contenders and cells.
 
 A *cell* is one dataset, one activation, one optimizer and one depth. In a cell every
-initialization ("contender") is trained
+initialization ("contender") is trained under the comparison protocol of :mod:`eiginit.protocol`:
 
-1. on a log grid of learning rates, with a few seeds (the sweep); the learning rate with the
-   highest mean validation accuracy is chosen, per contender;
-2. with more seeds at its chosen rate (the sweep's seeds are reused), so that each contender ends
-   with the same number of seeds at its own best rate.
+1. on a log grid of learning rates, with the sweep's seeds; the rate with the best mean
+   validation accuracy is chosen per contender by :func:`eiginit.protocol.choose_rate`, which
+   adds a rate beyond the grid's edge (up to ``MAX_WIDEN`` times) when the best sits on one;
+2. with FRESH seeds at its chosen rate: the final seeds are never sweep seeds, so the choice of
+   the rate does not flatter the scores it is judged by.
 
+Seeds are independent across contenders too: seed ``s`` of contender ``c`` draws its weights,
+its LSUV batch and its minibatch order from three streams of ``numpy.random.SeedSequence``
+keyed by ``(s, crc32(c.name))`` (``streams``), so no two runs of a cell share a draw.
 Every run keeps the weights of its best validation epoch (early stopping on validation); the test
-set is evaluated once per run, on those weights. All runs of a stage train together in one call
-of :func:`eiginit.train_batched`.
+set is evaluated once per run, on those. Every stage trains through :func:`eiginit.fit`
+(:class:`eiginit.engine.MLPModel`, one optimizer, :class:`eiginit.engine.FitResult`).
 
 The whole study (``STUDY``, every cell of ``cells()``) takes tens of minutes, so
 ``nox -s study`` runs it and stores each cell in ``eiginit/data/training-study/``: the arrays of
 :class:`StudyCell` (``<cell>.npz``) and a record (``<cell>.json``) of everything that produced
 them, ``manifest(cell)`` (the settings, every contender's weight rule, gain, bias rule and LSUV
 tolerance, the constants, the versions of numpy and eiginit), and a *brief run*
-(``brief_run``: the first epoch of one seed of every contender, the same code path). The
-chapter calls ``check_stored``, which recomputes both from the code and fails, naming what
-changed, when the stored results no longer come from this code.
+(``brief_run``: the first epoch of the first final seed of every contender, the same code path).
+The chapter calls ``check_stored``, which recomputes both from the code, replays every rate choice
+through :func:`eiginit.protocol.choose_rate` on the stored sweep, and fails, naming what changed,
+when the stored results no longer come from this code.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +40,13 @@ from typing import Any
 import numpy as np
 
 from eiginit import initializers as ini
+from eiginit import protocol
 from eiginit._checks import _describe, check_int, check_positive_float
-from eiginit.batched import train_batched
 from eiginit.datasets import Dataset, load_digits, load_mnist1d
+from eiginit.engine import FitResult, MLPModel, fit
 from eiginit.meanfield import critical_sigma_w2
 from eiginit.network import MLP
+from eiginit.propagation import activation_function, gaussian_expectation
 from eiginit.training import lsuv
 
 __all__ = [
@@ -47,8 +55,9 @@ __all__ = [
     "LSUV_BATCH",
     "LSUV_MAX_ITER",
     "LSUV_TOL",
-    "MINIBATCH_SEED_OFFSET",
+    "MAX_WIDEN",
     "OPTIMIZER_OPTIONS",
+    "SMOOTH_CRITICAL_SIGMA_B2",
     "STUDY",
     "Contender",
     "StudyCell",
@@ -63,11 +72,20 @@ __all__ = [
     "manifest",
     "networks",
     "record",
+    "replay_choice",
     "run_cell",
+    "streams",
+    "unit_variance_sigma_w2",
+    "work",
 ]
 
 #: The bias variance of chapter "The backward pass"'s critical tanh network (a small q*).
 CRITICAL_SIGMA_B2 = 5e-6
+
+#: GELU and SiLU have no critical line at a small bias (chapter "The backward pass"): the bias
+#: variance of their critical contender, where the line exists (0.3 is the chapter's GELU value;
+#: SiLU needs more, and 0.7 is the first tenth with a line).
+SMOOTH_CRITICAL_SIGMA_B2 = {"gelu": 0.3, "silu": 0.7}
 
 #: LSUV's tolerance here: small enough that almost every layer is rescaled at least once.
 LSUV_TOL = 0.01
@@ -78,10 +96,10 @@ LSUV_MAX_ITER = 10
 #: How many training inputs LSUV measures the variances on (all of them if there are fewer).
 LSUV_BATCH = 256
 
-#: Seed ``s`` of a run shuffles its minibatches with ``numpy.random.default_rng(offset + s)``.
-MINIBATCH_SEED_OFFSET = 1000
+#: How many rates :func:`eiginit.protocol.choose_rate` may add beyond an edge of the grid.
+MAX_WIDEN = 2
 
-#: The optimizers' options the study passes to :func:`eiginit.train_batched`.
+#: The optimizers' options the study passes to :func:`eiginit.fit`.
 OPTIMIZER_OPTIONS: dict[str, dict[str, Any]] = {
     "adam": {"betas": (0.9, 0.999), "eps": 1e-8},
     "sgd": {"momentum": 0.9},
@@ -92,21 +110,26 @@ STUDY: dict[str, Any] = {
     "depth": 12,
     "width": 64,
     "batch_size": 64,
+    # Seeds 0 and 1 choose the rate; the final runs use seeds 100, 101, ... (never a sweep seed).
     "sweep_seeds": (0, 1),
-    "seeds": (0, 1, 2, 3, 4),
-    "lr_grid": {"adam": (3e-4, 1e-3, 3e-3), "sgd": (1e-2, 3e-2, 1e-1)},
+    "seeds": tuple(range(100, 120)),
+    # Half-decade grids (log-uniform, so a widened rate is one more half-decade).
+    "lr_grid": {
+        "adam": (10**-3.5, 10**-3.0, 10**-2.5),
+        "sgd": (10**-2.0, 10**-1.5, 10**-1.0),
+    },
     "epochs": {"digits": 20, "mnist1d": 15},
     # The "-shallow" cell: two hidden layers, trained longer and with a higher rate grid, for the
     # published anchor (Greydanus 2020's MLP on MNIST-1D).
-    "shallow": {"depth": 3, "epochs": 60, "lr_grid": (1e-3, 3e-3, 1e-2)},
+    "shallow": {"depth": 3, "epochs": 60, "lr_grid": (10**-3.0, 10**-2.5, 10**-2.0)},
     # Both datasets are split with numpy.random.default_rng(split_seed).
     "split_seed": 0,
     "dtype": "float32",
 }
 
-#: The brief run that :func:`check_stored` repeats at build time: this seed of every contender
-#: of every cell, at its stored learning rate, for this many epochs.
-BRIEF: dict[str, int] = {"seed": 0, "epochs": 1}
+#: The brief run that :func:`check_stored` repeats at build time: the first final seed of every
+#: contender of every cell, at its stored learning rate, for this many epochs.
+BRIEF: dict[str, int] = {"epochs": 1}
 
 _WEIGHT_RULES = (
     "lecun_normal",
@@ -200,15 +223,36 @@ class Contender:
         return asdict(self)
 
 
-def contenders(activation: str) -> list[Contender]:
-    """Return the initializations the study trains for ``"relu"`` or ``"tanh"``.
+def unit_variance_sigma_w2(activation: str) -> float:
+    r"""Return :math:`\sigma_w^2 = 1/\mathbb{E}[\phi(z)^2]`, :math:`z \sim N(0, 1)`.
 
-    LeCun, Xavier (gain 1), Kaiming and orthogonal (PyTorch's gain for the activation), LSUV
-    (orthogonal with gain 1, then rescaled with tolerance ``LSUV_TOL``), the seed's recipe
-    G / rho(G) per square layer (and, for ReLU, times sqrt 2), PyTorch's ``nn.Linear`` default
-    with its uniform bias, and for tanh the critical network of chapter "The backward pass":
-    orthogonal at the critical sigma_w^2 for sigma_b^2 = ``CRITICAL_SIGMA_B2``, and its control,
-    orthogonal with gain 1 and no bias.
+    The weight variance that makes unit variance a fixed point of the length map without bias
+    (chapter "The backward pass"); for ReLU it is Kaiming's 2.
+
+    Examples
+    --------
+    >>> round(unit_variance_sigma_w2("relu"), 6)
+    2.0
+    """
+    phi = activation_function(activation)[0]
+    return 1.0 / float(gaussian_expectation(lambda h: phi(h) ** 2, 1.0))
+
+
+def contenders(activation: str) -> list[Contender]:
+    """Return the initializations the study trains for an activation (relu, tanh, gelu, silu).
+
+    ReLU and tanh: LeCun, Xavier (gain 1), Kaiming and orthogonal (PyTorch's gain for the
+    activation), LSUV (orthogonal with gain 1, then rescaled with tolerance ``LSUV_TOL``), the
+    seed's recipe G / rho(G) per square layer (and, for ReLU, times sqrt 2), PyTorch's
+    ``nn.Linear`` default with its uniform bias, and for tanh the critical network of chapter
+    "The backward pass": orthogonal at the critical sigma_w^2 for sigma_b^2 =
+    ``CRITICAL_SIGMA_B2``, and its control, orthogonal with gain 1 and no bias.
+
+    GELU and SiLU (PyTorch's ``calculate_gain`` has no entry for them): LeCun, Kaiming and
+    orthogonal with ReLU's gain sqrt 2 (what a practitioner reaches for), Gaussian weights at
+    ``unit_variance_sigma_w2``, the critical orthogonal network at the bias
+    ``SMOOTH_CRITICAL_SIGMA_B2[activation]`` (:func:`eiginit.critical_sigma_w2`), and PyTorch's
+    default.
 
     Examples
     --------
@@ -216,9 +260,25 @@ def contenders(activation: str) -> list[Contender]:
     ['LeCun', 'Xavier', 'Kaiming']
     >>> contenders("relu")[2].weights, round(contenders("relu")[2].gain ** 2, 12)
     ('lecun_normal', 2.0)
+    >>> [c.name for c in contenders("gelu")]
+    ['LeCun', 'Kaiming', 'orthogonal', 'unit variance', 'critical orthogonal', 'PyTorch default']
     """
+    if activation in ("gelu", "silu"):
+        sb2 = SMOOTH_CRITICAL_SIGMA_B2[activation]
+        sw = math.sqrt(float(critical_sigma_w2(sb2, activation)))
+        return [
+            Contender("LeCun", "lecun_normal"),
+            Contender("Kaiming", "lecun_normal", math.sqrt(2)),
+            Contender("orthogonal", "orthogonal", math.sqrt(2)),
+            Contender("unit variance", "lecun_normal",
+                      math.sqrt(unit_variance_sigma_w2(activation))),
+            Contender("critical orthogonal", "orthogonal", sw, bias="normal", bias_variance=sb2),
+            Contender("PyTorch default", "torch_linear_default", bias="torch"),
+        ]  # fmt: skip
     if activation not in ("relu", "tanh"):
-        raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
+        raise ValueError(
+            f"activation must be 'relu', 'tanh', 'gelu' or 'silu', got {_describe(activation)}"
+        )
     gain = ini.calculate_gain(activation)
     out = [
         Contender("LeCun", "lecun_normal"),
@@ -244,6 +304,29 @@ def contenders(activation: str) -> list[Contender]:
     return out
 
 
+def streams(contender: Contender | str, seed: int) -> tuple[int, int, int]:
+    """Return the three seeds of run `seed` of `contender`: weights, LSUV batch, minibatch order.
+
+    Each is a 64-bit integer from ``numpy.random.SeedSequence([seed, crc32(name), k])`` for
+    k = 0, 1, 2, so two contenders (or two seeds) never share a draw.
+
+    Examples
+    --------
+    >>> a, b = streams("LeCun", 0), streams("Kaiming", 0)
+    >>> len(set(a + b))
+    6
+    """
+    name = contender.name if isinstance(contender, Contender) else contender
+    if not isinstance(name, str):
+        raise TypeError(f"contender must be an eiginit.Contender or a name, got {_describe(name)}")
+    seed = check_int(seed, "seed")
+    key = zlib.crc32(name.encode("utf-8"))
+    return tuple(  # type: ignore[return-value]
+        int(np.random.SeedSequence([seed, key, k]).generate_state(1, dtype=np.uint64)[0])
+        for k in range(3)
+    )
+
+
 def build_contender(
     contender: Contender,
     sizes: Sequence[int],
@@ -256,7 +339,8 @@ def build_contender(
     """Build one network of `contender` from `seed`; return it and how many layers LSUV touched.
 
     The weights are drawn with ``numpy.random.default_rng(seed)``, then the biases with the same
-    generator; LSUV rescales on `x_batch` with the contender's tolerance.
+    generator; LSUV rescales on `x_batch` with the contender's tolerance. (``networks`` passes
+    the weight stream of ``streams`` as `seed`.)
 
     Examples
     --------
@@ -268,7 +352,7 @@ def build_contender(
     """
     if not isinstance(contender, Contender):
         raise TypeError(f"contender must be an eiginit.Contender, got {_describe(contender)}")
-    seed = check_int(seed, "seed")
+    seed = check_int(seed, "seed", maximum=2**64 - 1)
     rng = np.random.default_rng(seed)
     net = MLP.create(sizes, activation, contender.init, rng=rng, dtype=dtype)
     if contender.bias != "zero":
@@ -297,20 +381,42 @@ def networks(
 ) -> tuple[list[MLP], list[int]]:
     """Build the study's network for each (contender, seed) pair, and LSUV's touched-layer counts.
 
-    Seed s draws the weights (:func:`build_contender`) and LSUV's batch: ``LSUV_BATCH`` training
-    inputs (all of them if there are fewer) chosen by ``numpy.random.default_rng(s)``.
-    :func:`run_cell` builds its networks this way.
+    Seed s of contender c draws the weights from the first of ``streams`` ``(c, s)`` and
+    LSUV's batch, ``LSUV_BATCH`` training inputs (all of them if there are fewer), from the
+    second. :func:`run_cell` builds its networks this way.
     """
     n = len(data.x_train)
     built = []
     for c, s in pairs:
-        pick = np.random.default_rng(check_int(s, "seed")).choice(
-            n, min(LSUV_BATCH, n), replace=False
-        )
+        weights, batch, _ = streams(c, s)
+        pick = np.random.default_rng(batch).choice(n, min(LSUV_BATCH, n), replace=False)
         built.append(
-            build_contender(c, sizes, activation, seed=s, x_batch=data.x_train[pick], dtype=dtype)
+            build_contender(
+                c, sizes, activation, seed=weights, x_batch=data.x_train[pick], dtype=dtype
+            )
         )
     return [b[0] for b in built], [b[1] for b in built]
+
+
+def _accuracy(model: MLPModel, params: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray):
+    """Each replica's accuracy of `params` on (x, y); a non-finite output counts as wrong."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = model.predict(list(params), np.asarray(x, params[0].dtype))
+    finite = np.all(np.isfinite(z), axis=2)
+    right = np.argmax(np.where(np.isfinite(z), z, -np.inf), axis=2) == np.asarray(y)[None, :]
+    return np.mean(finite & right, axis=1)
+
+
+#: Replicas per call of :func:`eiginit.fit` (larger stacks gain nothing at these sizes).
+_CHUNK = 32
+
+
+def work(data: Dataset, depth: int, replicas: int, epochs: int) -> float:
+    """Return the study's unit of work for `replicas` runs: training rows x depth x epochs.
+
+    Only for the progress bar of ``nox -s study``: the time of a run grows about linearly in each.
+    """
+    return float(len(data.x_train) * depth * replicas * epochs)
 
 
 def _train(
@@ -324,15 +430,37 @@ def _train(
     epochs: int,
     batch_size: int,
     dtype: Any,
-) -> tuple[Any, list[int]]:
-    """Train the (contender, seed) pairs at their rates, as every stage of the study does."""
+    progress: Callable[[float], None] | None = None,
+) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Train the (contender, seed) pairs at their rates with :func:`eiginit.fit`.
+
+    Returns per run: ``train_loss`` and ``val_accuracy`` (epochs + 1 columns), ``best_val``,
+    ``test``, ``best_epoch``, ``diverged``; and LSUV's touched-layer counts.
+    """
     nets, touched = networks(data, activation, pairs, sizes, dtype=dtype)
-    result = train_batched(
-        nets, data, lrs=list(lrs), seeds=[MINIBATCH_SEED_OFFSET + s for _, s in pairs],
-        optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-        **OPTIMIZER_OPTIONS[optimizer],
-    )  # fmt: skip
-    return result, touched
+    parts: list[dict[str, np.ndarray]] = []
+    for start in range(0, len(nets), _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        model, params = MLPModel.from_networks(nets[chunk], dtype=dtype)
+        result: FitResult = fit(
+            model, params, data, lr=list(lrs[chunk]),
+            seeds=[streams(c, s)[2] for c, s in pairs[chunk]], optimizer=optimizer,
+            epochs=epochs, batch_size=batch_size, metric="accuracy",
+            **OPTIMIZER_OPTIONS[optimizer],
+        )  # fmt: skip
+        parts.append(
+            {
+                "train_loss": result.train_loss,
+                "val_accuracy": result.val_metric,
+                "best_val": result.best_value,
+                "test": _accuracy(model, result.params, data.x_test, data.y_test),
+                "best_epoch": result.best_epoch,
+                "diverged": result.diverged,
+            }
+        )
+        if progress is not None:
+            progress(work(data, len(sizes) - 1, result.replicas, epochs))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, touched
 
 
 @dataclass(frozen=True, eq=False)
@@ -344,14 +472,21 @@ class StudyCell:
     names : tuple of str
         The contenders, in row order.
     lr_grid : numpy.ndarray, shape (n_lrs,)
-        The learning rates of the sweep.
-    sweep_val, sweep_diverged : numpy.ndarray, shape (contenders, n_lrs, sweep seeds)
-        Best validation accuracy, and divergence, of every sweep run.
+        The learning rates of the sweep before any widening.
+    sweep_lr : numpy.ndarray, shape (contenders, n_lrs + MAX_WIDEN)
+        The rates each contender's sweep evaluated, increasing, NaN-padded on the right.
+    sweep_val, sweep_diverged : numpy.ndarray, shape (contenders, n_lrs + MAX_WIDEN, sweep seeds)
+        Best validation accuracy (NaN for a diverged run, and for padding), and divergence, of
+        every sweep run.
     chosen_lr : numpy.ndarray, shape (contenders,)
-        The rate with the highest mean validation accuracy over the sweep seeds.
+        The rate :func:`eiginit.protocol.choose_rate` chose.
+    widened : numpy.ndarray of int, shape (contenders,)
+        How many rates it added beyond an edge.
+    on_edge : numpy.ndarray of bool, shape (contenders,)
+        Whether the choice still sits on an edge after widening.
     val, test : numpy.ndarray, shape (contenders, seeds)
-        Validation accuracy at the kept epoch, and test accuracy of the kept weights, at the
-        chosen rate.
+        Validation accuracy at the kept epoch, and test accuracy of the kept weights, of the final
+        (fresh) seeds at the chosen rate.
     best_epoch, diverged : numpy.ndarray, shape (contenders, seeds)
         The kept epoch, and whether the run diverged.
     val_curves : numpy.ndarray, shape (contenders, seeds, epochs + 1)
@@ -364,9 +499,12 @@ class StudyCell:
 
     names: tuple[str, ...]
     lr_grid: np.ndarray
+    sweep_lr: np.ndarray
     sweep_val: np.ndarray
     sweep_diverged: np.ndarray
     chosen_lr: np.ndarray
+    widened: np.ndarray
+    on_edge: np.ndarray
     val: np.ndarray
     test: np.ndarray
     best_epoch: np.ndarray
@@ -405,18 +543,21 @@ def _check_cell_arguments(
     if isinstance(lr_grid, str | bytes) or not isinstance(lr_grid, Sequence | np.ndarray):
         raise TypeError(f"lr_grid must be a sequence of learning rates, got {_describe(lr_grid)}")
     grid = [check_positive_float(lr, "each learning rate of lr_grid") for lr in lr_grid]
-    if not grid:
-        raise ValueError("lr_grid must hold at least one learning rate, got none")
+    if len(grid) < 2:
+        raise ValueError(
+            f"lr_grid must hold at least two learning rates (the protocol widens from an edge), "
+            f"got {grid}"
+        )
     if len(set(grid)) != len(grid):
         raise ValueError(f"lr_grid must not repeat a rate, got {grid}")
     sweep, final = _seed_list(sweep_seeds, "sweep_seeds"), _seed_list(seeds, "seeds")
-    missing = [s for s in sweep if s not in final]
-    if missing:
+    reused = [s for s in sweep if s in final]
+    if reused:
         raise ValueError(
-            f"sweep_seeds must be a subset of seeds (the sweep's runs are reused), but {missing} "
-            f"are not in seeds {final}"
+            f"seeds must be fresh: the final runs must not reuse a sweep seed (the choice of the "
+            f"rate would flatter them), but {reused} are in both sweep_seeds and seeds"
         )
-    return grid, sweep, final
+    return sorted(grid), sweep, final
 
 
 def run_cell(
@@ -433,31 +574,36 @@ def run_cell(
     batch_size: int = 64,
     dtype: Any = np.float32,
     names: Sequence[str] | None = None,
+    max_widen: int = MAX_WIDEN,
+    progress: Callable[[float], None] | None = None,
 ) -> StudyCell:
-    """Run one cell of the study: a learning-rate sweep, then all `seeds` at each chosen rate.
+    """Run one cell of the study: a rate sweep with widening, then fresh `seeds` at each choice.
 
     `data` must have a validation split (the rates and the stopping epochs are chosen on it).
     The network has `depth` weight layers (>= 1): ``depth - 1`` hidden layers of `width`.
-    `sweep_seeds` must be a subset of `seeds` (equal is allowed: then there is no second stage).
-    The minibatch order of seed s uses seed ``MINIBATCH_SEED_OFFSET + s``; the LSUV batch is
-    ``LSUV_BATCH`` training inputs drawn with seed s. `names` restricts the cell to some
-    contenders.
+    Every contender is swept over `lr_grid` with `sweep_seeds` (all contenders in one batch of
+    :func:`eiginit.fit` calls); :func:`eiginit.protocol.choose_rate` picks the best mean
+    validation accuracy and, on an edge, trains one more rate beyond it (up to `max_widen`
+    times). Then every contender trains `seeds`, which must not repeat a sweep seed, at its
+    chosen rate. Seeds come from ``streams``. `names` restricts the cell to some contenders;
+    `progress(work)` is called after every :func:`eiginit.fit` call with the ``work`` done.
 
     Raises
     ------
     TypeError, ValueError
         For data without a validation split, an unknown activation, optimizer or contender name,
-        ``depth < 1``, a width, epoch count or batch size < 1, an empty or non-positive rate
-        grid, or seeds that are empty, repeated, negative or (for the sweep) not among `seeds`.
+        ``depth < 1``, a width, epoch count or batch size < 1, a rate grid with fewer than two
+        rates or a non-positive one, or seeds that are empty, repeated, negative or shared
+        between the sweep and the final runs.
 
     Examples
     --------
     >>> from eiginit.datasets import load_digits
     >>> data = load_digits(rng=np.random.default_rng(0))
     >>> cell = run_cell(data, "relu", "adam", depth=3, width=16, lr_grid=[1e-3, 1e-2],
-    ...                 sweep_seeds=[0], seeds=[0, 1], epochs=2, names=["Kaiming"])
-    >>> cell.names, cell.test.shape, float(cell.chosen_lr[0]) in (1e-3, 1e-2)
-    (('Kaiming',), (1, 2), True)
+    ...                 sweep_seeds=[0], seeds=[1, 2], epochs=2, names=["Kaiming"])
+    >>> cell.names, cell.test.shape, cell.sweep_lr.shape
+    (('Kaiming',), (1, 2), (1, 4))
     """
     lr_grid, sweep_seeds, seeds = _check_cell_arguments(
         data, optimizer, lr_grid, sweep_seeds, seeds
@@ -467,6 +613,7 @@ def run_cell(
     width = check_int(width, "width", minimum=1)
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
+    max_widen = check_int(max_widen, "max_widen")
     if names is not None:
         if isinstance(names, str) or not isinstance(names, Sequence):
             raise TypeError(f"names must be a sequence of contender names, got {_describe(names)}")
@@ -480,46 +627,112 @@ def run_cell(
         found = [c for c in found if c.name in names]
     sizes = [data.n_features] + [width] * (depth - 1) + [data.n_classes]
 
-    def train(pairs: list[tuple[Contender, int]], lrs: list[float]) -> tuple[Any, list[int]]:
+    def train(pairs: list[tuple[Contender, int]], lrs: list[float]):
         return _train(data, activation, optimizer, pairs, lrs, sizes, epochs=epochs,
-                      batch_size=batch_size, dtype=dtype)  # fmt: skip
+                      batch_size=batch_size, dtype=dtype, progress=progress)  # fmt: skip
 
-    C, L, S = len(found), len(lr_grid), len(sweep_seeds)
+    # Stage 1: the grid for every contender at once; the widening, contender by contender.
+    C, S = len(found), len(sweep_seeds)
     pairs = [(c, s) for c in found for _ in lr_grid for s in sweep_seeds]
-    sweep, sweep_touched = train(pairs, [lr for _ in found for lr in lr_grid for _ in sweep_seeds])
-    sweep_val = np.nan_to_num(sweep.best_val_accuracy, nan=0.0).reshape(C, L, S)
-    sweep_div = sweep.diverged.reshape(C, L, S)
-    chosen = np.asarray(lr_grid)[np.argmax(sweep_val.mean(axis=2), axis=1)]
-
-    extra = [s for s in seeds if s not in sweep_seeds]
-    more, more_touched = None, []
-    if extra:  # seeds == sweep_seeds: every final run is a sweep run
-        pairs2 = [(c, s) for c in found for s in extra]
-        more, more_touched = train(pairs2, [chosen[i] for i in range(C) for _ in extra])
-
-    n_seeds = len(seeds)
-    shape = (C, n_seeds)
-    val, test, ep, div = (np.zeros(shape), np.zeros(shape), np.zeros(shape, int),
-                          np.zeros(shape, bool))  # fmt: skip
-    curves, loss0, touched = (
-        np.zeros((C, n_seeds, epochs + 1)),
-        np.zeros(shape),
-        np.zeros(shape, int),
-    )
+    base, _ = train(pairs, [lr for _ in found for lr in lr_grid for _ in sweep_seeds])
+    sweep: list[dict[float, tuple[np.ndarray, np.ndarray]]] = []
     for i in range(C):
-        j_lr = int(np.flatnonzero(np.asarray(lr_grid) == chosen[i])[0])
-        for k, s in enumerate(seeds):
-            if s in sweep_seeds:
-                res, r = sweep, (i * L + j_lr) * S + sweep_seeds.index(s)
-                touched[i, k] = sweep_touched[r]
-            else:
-                res, r = more, i * len(extra) + extra.index(s)
-                touched[i, k] = more_touched[r]
-            val[i, k], test[i, k] = res.best_val_accuracy[r], res.test_accuracy[r]
-            ep[i, k], div[i, k] = res.best_epoch[r], res.diverged[r]
-            curves[i, k], loss0[i, k] = res.val_accuracy[r], res.train_loss[r, 0]
-    return StudyCell(tuple(c.name for c in found), np.asarray(lr_grid, float), sweep_val,
-                     sweep_div, chosen, val, test, ep, div, curves, loss0, touched)  # fmt: skip
+        rows = {}
+        for j, lr in enumerate(lr_grid):
+            at = slice((i * len(lr_grid) + j) * S, (i * len(lr_grid) + j + 1) * S)
+            div = base["diverged"][at]
+            rows[lr] = (np.where(div, np.nan, base["best_val"][at]), div)
+        sweep.append(rows)
+
+    # choose_rate asks for one rate beyond an edge at a time. Every contender's choice is replayed
+    # from the runs trained so far; the rates they ask for next are trained together, and the
+    # choices replayed again, until none asks for more (the same runs as one contender at a time).
+    class _Missing(Exception):
+        pass
+
+    def choose(i: int) -> protocol.RateChoice:
+        def evaluate(rates: list[float]) -> np.ndarray:
+            missing = [lr for lr in rates if lr not in sweep[i]]
+            if missing:
+                raise _Missing(missing)
+            return np.stack([sweep[i][lr][0] for lr in rates])
+
+        return protocol.choose_rate(evaluate, lr_grid, max_widen=max_widen)
+
+    while True:
+        asked: list[tuple[int, float]] = []
+        for i in range(C):
+            try:
+                choose(i)
+            except _Missing as missing:
+                asked += [(i, lr) for lr in missing.args[0]]
+        if not asked:
+            break
+        more, _ = train([(found[i], s) for i, _ in asked for s in sweep_seeds],
+                        [lr for _, lr in asked for _ in sweep_seeds])  # fmt: skip
+        for k, (i, lr) in enumerate(asked):
+            at = slice(k * S, (k + 1) * S)
+            sweep[i][lr] = (np.where(more["diverged"][at], np.nan, more["best_val"][at]),
+                            more["diverged"][at])  # fmt: skip
+    choices = [choose(i) for i in range(C)]
+    G = len(lr_grid) + max_widen
+    sweep_lr = np.full((C, G), np.nan)
+    sweep_val = np.full((C, G, S), np.nan)
+    sweep_div = np.zeros((C, G, S), bool)
+    for i, choice in enumerate(choices):
+        for j, lr in enumerate(choice.grid):
+            sweep_lr[i, j] = lr
+            sweep_val[i, j], sweep_div[i, j] = sweep[i][lr]
+    chosen = np.array([ch.chosen for ch in choices])
+
+    # Stage 2: fresh seeds at the chosen rates.
+    final, touched = train([(c, s) for c in found for s in seeds],
+                           [chosen[i] for i in range(C) for _ in seeds])  # fmt: skip
+    N = len(seeds)
+
+    def grid(key: str) -> np.ndarray:
+        return final[key].reshape((C, N, *final[key].shape[1:]))
+
+    return StudyCell(
+        names=tuple(c.name for c in found),
+        lr_grid=np.asarray(lr_grid, float),
+        sweep_lr=sweep_lr,
+        sweep_val=sweep_val,
+        sweep_diverged=sweep_div,
+        chosen_lr=chosen,
+        widened=np.array([ch.widened for ch in choices]),
+        on_edge=np.array([ch.on_edge for ch in choices]),
+        val=grid("best_val"),
+        test=grid("test"),
+        best_epoch=grid("best_epoch"),
+        diverged=grid("diverged"),
+        val_curves=grid("val_accuracy"),
+        initial_loss=grid("train_loss")[:, :, 0],
+        lsuv_touched=np.asarray(touched).reshape(C, N),
+    )
+
+
+def replay_choice(cell: Mapping[str, np.ndarray], row: int) -> protocol.RateChoice:
+    """Replay row `row`'s rate choice: :func:`eiginit.protocol.choose_rate` on the stored sweep.
+
+    Raises
+    ------
+    KeyError
+        If the choice asks for a rate the stored sweep did not train.
+    """
+    rates = cell["sweep_lr"][row]
+    stored = {float(lr): cell["sweep_val"][row, j] for j, lr in enumerate(rates) if lr == lr}
+
+    def evaluate(asked: list[float]) -> np.ndarray:
+        out = []
+        for lr in asked:
+            match = [r for r in stored if math.isclose(r, lr, rel_tol=1e-9)]
+            if not match:
+                raise KeyError(f"rate {lr:.6g} was not trained in the stored sweep")
+            out.append(stored[match[0]])
+        return np.stack(out)
+
+    return protocol.choose_rate(evaluate, [float(v) for v in cell["lr_grid"]], max_widen=MAX_WIDEN)
 
 
 # --- The stored study, and the check that it still comes from this code ---------------------
@@ -537,10 +750,18 @@ _REFRESH = (
 
 
 def cells() -> list[str]:
-    """Return the names of every cell: ``dataset-activation-optimizer``, and one ``-shallow``."""
+    """Return the names of every cell: ``dataset-activation-optimizer``, and one ``-shallow``.
+
+    The deep ReLU and tanh cells cover both datasets and both optimizers; SiLU gets one cell,
+    MNIST-1D with Adam, the study's harder dataset and the optimizer it is usually trained with
+    (a full grid would double the study's time). GELU has contenders (:func:`contenders`) but no
+    cell: :mod:`eiginit.network` evaluates its exact Gaussian CDF element by element in Python
+    (``math.erfc``, accurate in both tails), which makes a GELU network of this size far slower
+    to train than the whole rest of the study.
+    """
     deep = [f"{d}-{a}-{o}" for d in ("mnist1d", "digits") for a in ("relu", "tanh")
             for o in ("adam", "sgd")]  # fmt: skip
-    return [*deep, "mnist1d-relu-adam-shallow"]
+    return [*deep, "mnist1d-relu-adam-shallow", "mnist1d-silu-adam"]
 
 
 def cell_settings(cell: str) -> dict[str, Any]:
@@ -549,8 +770,8 @@ def cell_settings(cell: str) -> dict[str, Any]:
     Examples
     --------
     >>> s = cell_settings("digits-tanh-sgd")
-    >>> s["depth"], s["epochs"], s["lr_grid"], s["optimizer_options"]
-    (12, 20, (0.01, 0.03, 0.1), {'momentum': 0.9})
+    >>> s["depth"], s["epochs"], [round(lr, 4) for lr in s["lr_grid"]], s["optimizer_options"]
+    (12, 20, [0.01, 0.0316, 0.1], {'momentum': 0.9})
     """
     if cell not in cells():
         raise ValueError(f"cell must be one of {cells()}, got {_describe(cell)}")
@@ -570,8 +791,8 @@ def cell_settings(cell: str) -> dict[str, Any]:
         "sweep_seeds": tuple(STUDY["sweep_seeds"]),
         "seeds": tuple(STUDY["seeds"]),
         "dtype": STUDY["dtype"],
-        "minibatch_seed_offset": MINIBATCH_SEED_OFFSET,
         "lsuv_batch": LSUV_BATCH,
+        "max_widen": MAX_WIDEN,
     }
 
 
@@ -606,7 +827,8 @@ def manifest(cell: str) -> dict[str, Any]:
                 "LSUV_TOL": LSUV_TOL,
                 "LSUV_MAX_ITER": LSUV_MAX_ITER,
                 "LSUV_BATCH": LSUV_BATCH,
-                "MINIBATCH_SEED_OFFSET": MINIBATCH_SEED_OFFSET,
+                "SMOOTH_CRITICAL_SIGMA_B2": SMOOTH_CRITICAL_SIGMA_B2,
+                "MAX_WIDEN": MAX_WIDEN,
             },
             "brief": dict(BRIEF),
             "versions": {"numpy": np.__version__, "eiginit": eiginit.__version__},
@@ -620,7 +842,7 @@ def _plain(value: Any) -> Any:
 
 
 def brief_run(data: Dataset, cell: str, chosen_lr: Sequence[float]) -> dict[str, Any]:
-    """Repeat the start of `cell`: seed ``BRIEF["seed"]`` of every contender, ``BRIEF["epochs"]``.
+    """Repeat the start of `cell`: its first final seed of every contender, ``BRIEF["epochs"]``.
 
     Each contender trains at its rate in `chosen_lr` through the code path of :func:`run_cell`
     (same networks, minibatch seeds, optimizer options and batch size). Returns the training loss
@@ -633,18 +855,19 @@ def brief_run(data: Dataset, cell: str, chosen_lr: Sequence[float]) -> dict[str,
     if len(rates) != len(found):
         raise ValueError(f"chosen_lr must hold one rate per contender ({len(found)}), got {rates}")
     sizes = [data.n_features] + [settings["width"]] * (settings["depth"] - 1) + [data.n_classes]
+    seed = settings["seeds"][0]
     result, touched = _train(
         data, settings["activation"], settings["optimizer"],
-        [(c, BRIEF["seed"]) for c in found], rates, sizes, epochs=BRIEF["epochs"],
+        [(c, seed) for c in found], rates, sizes, epochs=BRIEF["epochs"],
         batch_size=settings["batch_size"], dtype=np.dtype(settings["dtype"]),
     )  # fmt: skip
     return _plain(
         {
-            "seed": BRIEF["seed"],
+            "seed": seed,
             "epochs": BRIEF["epochs"],
             "lr": rates,
-            "train_loss": result.train_loss.tolist(),
-            "val_accuracy": result.val_accuracy.tolist(),
+            "train_loss": result["train_loss"].tolist(),
+            "val_accuracy": result["val_accuracy"].tolist(),
             "lsuv_touched": touched,
         }
     )
@@ -704,6 +927,19 @@ def _array_checks(cell: str, arrays: Mapping[str, np.ndarray], settings: dict) -
         code = len(settings[key]) if key == "seeds" else settings[key]
         if stored != code:
             out.append(f"{cell}: {key} in the arrays: stored {stored!r}, code {code!r}")
+    if out or "sweep_lr" not in arrays:
+        return out or [f"{cell}: the stored arrays hold no sweep_lr (an older study)"]
+    for row, name in enumerate(names):  # the rate choice, replayed through the protocol
+        try:
+            chosen = replay_choice(arrays, row).chosen
+        except KeyError as error:
+            out.append(f"{cell}: {name}: protocol.choose_rate on the stored sweep: {error.args[0]}")
+            continue
+        if not math.isclose(chosen, float(arrays["chosen_lr"][row]), rel_tol=1e-9):
+            out.append(
+                f"{cell}: {name}: protocol.choose_rate on the stored sweep chooses {chosen:.6g}, "
+                f"the stored study {float(arrays['chosen_lr'][row]):.6g}"
+            )
     return out
 
 
@@ -745,7 +981,9 @@ def check_stored(
     1. the stored record's :func:`manifest` must equal the code's, field by field (settings,
        contenders, constants; the versions are compared only to explain a failure);
     2. the stored arrays must have the stored settings (contenders, depth, width, epochs, seeds,
-       rate grid), and `expect`'s settings (``{"depth": 12, "width": 64}``, a chapter's) must
+       rate grid), every stored rate choice must be what :func:`eiginit.protocol.choose_rate`
+       chooses now on the stored sweep (:func:`replay_choice`), and `expect`'s settings
+       (``{"depth": 12, "width": 64}``, a chapter's) must
        equal the deep cells';
     3. :func:`brief_run` is repeated at the stored chosen rates and must match the stored brief
        run (losses to relative `loss_rtol`, accuracies to `accuracy_tol`) and the stored arrays
@@ -819,7 +1057,7 @@ def check_stored(
         redo = brief_run(datasets[name], cell, arrays["chosen_lr"].tolist())
         worst["runs"] += len(redo["lr"])
         before = stored["brief_run"]
-        k = list(settings["seeds"]).index(BRIEF["seed"])
+        k = 0  # the brief run repeats the first final seed
         e = BRIEF["epochs"]
         references = {
             "the stored brief run": (before["train_loss"], before["val_accuracy"]),
@@ -848,7 +1086,7 @@ def check_stored(
                 worst[key] = max(worst[key], gap)
                 for i in np.flatnonzero(bad):
                     problems.append(
-                        f"{cell}: {now['contenders'][i]['name']}, seed {BRIEF['seed']}: "
+                        f"{cell}: {now['contenders'][i]['name']}, seed {settings['seeds'][0]}: "
                         f"{quantity} {np.round(new[i], 6).tolist()} now, "
                         f"{np.round(old[i], 6).tolist()} in {what}"
                     )

@@ -286,8 +286,8 @@ def test_scale_float32_training_refuses_a_rate_beyond_float32() -> None:
     with pytest.raises(ValueError, match="lr has entries beyond float32"):
         _fit_rnn(_targets_of_width(1), net=_rnn(np.float32), lr=1e300)
     net = E.MLP.create([6, 4, 2], "tanh", _init, rng=rng(0), dtype=np.float32)
-    with pytest.raises(ValueError, match="lrs must fit the networks' dtype float32"):
-        E.train_batched([net], _toy_data(), lrs=1e300, seeds=0, epochs=1)
+    with pytest.raises(ValueError, match="lr has entries beyond float32's range"):
+        _fit_mlp([net], _toy_data(), lr=1e300, seeds=0, epochs=1)
 
 
 def test_M8_fit_rnn_checks_the_inputs() -> None:
@@ -363,9 +363,6 @@ def test_L6_hessian_and_batched_sizes_are_refused_before_the_allocator(tiny_prob
     net, x, y = tiny_problem
     with pytest.raises(ValueError, match="max_iter"):
         E.hessian_top_eigenvalue(net, x, y, rng=rng(1), max_iter=10**12)
-    mlp = E.MLP.create([6, 4, 2], "tanh", _init, rng=rng(0))
-    with pytest.raises(ValueError, match="epochs"):
-        E.train_batched([mlp], _toy_data(), lrs=0.01, seeds=0, epochs=10**12)
 
 
 def test_L7_elman_create_names_an_unknown_dtype() -> None:
@@ -473,20 +470,26 @@ def test_L7_load_digits_refuses_dtype_none() -> None:
 # --------------------------------------------------------------------------- batched
 
 
+def _fit_mlp(nets: list, data: Dataset, **kw: object) -> E.FitResult:
+    """Train MLPs with the one engine (the old train_batched is gone)."""
+    model, params = E.MLPModel.from_networks(nets, dtype=nets[0].dtype)
+    return E.fit(model, params, data, **kw)
+
+
 def _toy_data(scale: float = 1.0) -> Dataset:
     xs = rng(50).standard_normal((120, 6))
     ys = (xs[:, 0] > 0).astype(int)
     return Dataset(scale * xs[:80], ys[:80], xs[100:], ys[100:], 2, "toy", xs[80:100], ys[80:100])
 
 
-def test_L2_train_batched_betas_must_be_a_pair() -> None:
+def test_L2_fit_betas_must_be_a_pair() -> None:
     net = E.MLP.create([6, 4, 2], "tanh", _init, rng=rng(0))
     with pytest.raises(TypeError, match=r"betas must be a pair \(beta1, beta2\), got float"):
-        E.train_batched([net], _toy_data(), lrs=0.01, seeds=0, betas=0.9)
+        _fit_mlp([net], _toy_data(), lr=0.01, seeds=0, betas=0.9)
 
 
-def test_scale_train_batched_refuses_data_its_float32_networks_cannot_hold() -> None:
+def test_scale_fit_refuses_data_its_float32_networks_cannot_hold() -> None:
     # Before: the cast made the inputs inf and every replica was reported diverged.
     net = E.MLP.create([6, 4, 2], "tanh", _init, rng=rng(0), dtype=np.float32)
     with pytest.raises(ValueError, match=r"data.x_train has entries beyond"):
-        E.train_batched([net], _toy_data(1e300), lrs=0.01, seeds=0, epochs=1)
+        _fit_mlp([net], _toy_data(1e300), lr=0.01, seeds=0, epochs=1)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eiginit import Dataset, build_contender, contenders, run_cell, train_batched
-from eiginit.study import MINIBATCH_SEED_OFFSET, networks
+from eiginit import Dataset, MLPModel, build_contender, contenders, fit, run_cell
+from eiginit.study import networks, streams
 
 
 def toy(n_train=300, validation=True) -> Dataset:
@@ -23,7 +23,7 @@ def toy(n_train=300, validation=True) -> Dataset:
 
 def cell(data, **kw):
     args = {"depth": 3, "width": 8, "lr_grid": [1e-3, 1e-2], "sweep_seeds": [0],
-            "seeds": [0, 1], "epochs": 2, "names": ["Kaiming", "LSUV"]}  # fmt: skip
+            "seeds": [1, 2], "epochs": 2, "names": ["Kaiming", "LSUV"]}  # fmt: skip
     return run_cell(data, "relu", "adam", **{**args, **kw})
 
 
@@ -46,13 +46,14 @@ def test_m2_a_depth_below_one_is_refused(depth):
         ({"width": 0}, ValueError, "width must be"),
         ({"epochs": 0}, ValueError, "epochs must be"),
         ({"batch_size": 0}, ValueError, "batch_size must be"),
-        ({"lr_grid": []}, ValueError, "lr_grid must hold at least one"),
+        ({"lr_grid": []}, ValueError, "lr_grid must hold at least two"),
+        ({"lr_grid": [1e-3]}, ValueError, "lr_grid must hold at least two"),
         ({"lr_grid": [1e-3, -1.0]}, ValueError, "each learning rate of lr_grid"),
         ({"lr_grid": "0.01"}, TypeError, "lr_grid must be a sequence"),
-        ({"sweep_seeds": [5]}, ValueError, "sweep_seeds must be a subset of seeds"),
+        ({"sweep_seeds": [1]}, ValueError, "seeds must be fresh"),
         ({"seeds": [0, 0]}, ValueError, "seeds must not repeat"),
         ({"seeds": []}, ValueError, "seeds must hold at least one"),
-        ({"seeds": [0, -1]}, ValueError, "each of seeds must be"),
+        ({"seeds": [1, -1]}, ValueError, "each of seeds must be"),
         ({"names": ["nonexistent"]}, ValueError, "names must name contenders"),
         ({"names": []}, ValueError, "names must name contenders"),
         ({"names": "Kaiming"}, TypeError, "names must be a sequence"),
@@ -65,19 +66,17 @@ def test_m1_m2_arguments_are_checked_up_front(kw, error, match):
 
 def test_optimizer_and_data_are_checked():
     with pytest.raises(ValueError, match="optimizer must be 'adam' or 'sgd'"):
-        run_cell(toy(), "relu", "rmsprop", depth=2, width=4, lr_grid=[1e-3], sweep_seeds=[0],
-                 seeds=[0], epochs=1)  # fmt: skip
+        run_cell(toy(), "relu", "rmsprop", depth=2, width=4, lr_grid=[1e-3, 1e-2],
+                 sweep_seeds=[0], seeds=[1], epochs=1)  # fmt: skip
     with pytest.raises(TypeError, match=r"data must be an eiginit\.Dataset"):
-        run_cell((1, 2), "relu", "adam", depth=2, width=4, lr_grid=[1e-3], sweep_seeds=[0],
-                 seeds=[0], epochs=1)  # fmt: skip
+        run_cell((1, 2), "relu", "adam", depth=2, width=4, lr_grid=[1e-3, 1e-2],
+                 sweep_seeds=[0], seeds=[1], epochs=1)  # fmt: skip
 
 
-def test_m1_seeds_equal_to_the_sweep_seeds_work():
-    """A valid call that used to fail inside train_batched([]); every run is a sweep run."""
-    result = cell(toy(), seeds=[0])
-    assert result.test.shape == (2, 1)
-    assert np.isfinite(result.val).all()
-    assert result.lsuv_touched[1, 0] == 3  # LSUV's count comes from the sweep's networks
+def test_final_seeds_must_be_fresh():
+    """The final runs used to reuse the sweep's seeds, which flattered them (chapter 8)."""
+    with pytest.raises(ValueError, match=r"seeds must be fresh.*\[0\] are in both"):
+        cell(toy(), seeds=[0, 1])
 
 
 def test_m1_fewer_than_256_training_rows_work():
@@ -85,12 +84,15 @@ def test_m1_fewer_than_256_training_rows_work():
     data = toy(n_train=200)
     result = cell(data)
     assert result.test.shape == (2, 2)
-    # The same network as a lone train_batched run: seed 1 of LSUV at its chosen rate.
+    assert result.lsuv_touched[1, 0] == 3
+    # The same network as a lone fit run: seed 2 of LSUV at its chosen rate.
     lsuv = next(c for c in contenders("relu") if c.name == "LSUV")
-    nets, _ = networks(data, "relu", [(lsuv, 1)], [6, 8, 8, 2])
-    alone = train_batched(nets, data, lrs=result.chosen_lr[1], epochs=2, batch_size=64,
-                          seeds=MINIBATCH_SEED_OFFSET + 1)  # fmt: skip
-    assert alone.test_accuracy[0] == result.test[1, 1]
+    nets, _ = networks(data, "relu", [(lsuv, 2)], [6, 8, 8, 2])
+    model, params = MLPModel.from_networks(nets)
+    alone = fit(model, params, data, lr=result.chosen_lr[1], epochs=2, batch_size=64,
+                seeds=[streams(lsuv, 2)[2]])  # fmt: skip
+    np.testing.assert_array_equal(alone.val_metric[0], result.val_curves[1, 1])
+    assert alone.best_value[0] == result.val[1, 1]
 
 
 def test_l11_build_contender_checks_its_arguments():
@@ -100,5 +102,5 @@ def test_l11_build_contender_checks_its_arguments():
         build_contender(None, [4, 8, 2], "relu", seed=0, x_batch=x)
     with pytest.raises(TypeError, match="seed must be an integer"):
         build_contender(kaiming, [4, 8, 2], "relu", seed=None, x_batch=x)
-    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         build_contender(kaiming, [4, 8, 2], "relu", seed=-1, x_batch=x)

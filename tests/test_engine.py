@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from eiginit import initializers as ini
-from eiginit.batched import train_batched
 from eiginit.convolution import CNN1d, delta_orthogonal
 from eiginit.curvature import flatten_parameters, hessian_top_eigenvalue, hessian_vector_product
 from eiginit.datasets import Dataset
@@ -26,7 +25,6 @@ from eiginit.network import MLP
 from eiginit.parametrization import parametrize
 from eiginit.recurrent import ElmanRNN, adding_problem
 from eiginit.residual import residual_classifier
-from eiginit.training import SGD, Adam
 
 
 def blobs(n=120, classes=3, features=4, seed=0):
@@ -193,7 +191,7 @@ def test_a_diverging_replica_is_marked_frozen_and_kept_while_others_continue():
 
 
 # ----------------------------------------------------------------------------- optimizers
-def test_adam_matches_kingma_ba_algorithm_1_and_the_adam_class():
+def test_adam_matches_kingma_ba_algorithm_1():
     rng = np.random.default_rng(0)
     theta = [rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3))]
     grads = [[rng.standard_normal(p.shape) for p in theta] for _ in range(3)]
@@ -214,14 +212,9 @@ def test_adam_matches_kingma_ba_algorithm_1_and_the_adam_class():
             ref[i] = ref[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
     for a, b in zip(work, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
-    one = [theta[0][1].copy()]  # replica 1, array 0, by eiginit.Adam
-    single = Adam(lr=0.01, betas=(b1, b2), eps=eps)
-    for gs in grads:
-        single.step(one, [gs[0][1]])
-    np.testing.assert_allclose(work[0][1], one[0], rtol=1e-12)
 
 
-def test_sgd_momentum_matches_the_hand_written_step_and_the_sgd_class():
+def test_sgd_momentum_matches_the_hand_written_step():
     rng = np.random.default_rng(1)
     theta = [rng.standard_normal((3, 5))]
     grads = [rng.standard_normal((3, 5)) for _ in range(4)]
@@ -235,11 +228,6 @@ def test_sgd_momentum_matches_the_hand_written_step_and_the_sgd_class():
         ref = ref - rates[:, :1] * vel
     np.testing.assert_allclose(work[0], ref, rtol=1e-12)
     np.testing.assert_array_equal(work[0][2], theta[0][2])  # rate 0: never moves
-    one = [theta[0][1].copy()]
-    single = SGD(lr=0.5, momentum=0.7)
-    for g in grads:
-        single.step(one, [g[1]])
-    np.testing.assert_allclose(work[0][1], one[0], rtol=1e-12)
 
 
 def test_full_batch_sgd_is_gradient_descent():
@@ -276,24 +264,6 @@ def test_early_stopping_returns_the_best_epochs_parameters():
             expected = rerun.final_params
         for a, b in zip(result.params, expected, strict=True):
             np.testing.assert_allclose(a[r], b[0], rtol=1e-12, atol=1e-14)
-
-
-# ----------------------------------------------------------------------------- train_batched
-@pytest.mark.parametrize(("optimizer", "lrs"), [("adam", [1e-3, 1e-2]), ("sgd", [0.02, 0.1])])
-def test_mlp_engine_equals_train_batched(optimizer, lrs):
-    group, data = mlps(2), blobs()
-    old = train_batched(group, data, lrs=lrs, seeds=[3, 4], optimizer=optimizer, epochs=3,
-                        batch_size=16)  # fmt: skip
-    model, params = MLPModel.from_networks(group, dtype=np.float64)
-    new = fit(model, params, data, lr=lrs, seeds=[3, 4], optimizer=optimizer, epochs=3,
-              batch_size=16)  # fmt: skip
-    np.testing.assert_allclose(new.train_loss, old.train_loss, rtol=1e-12)
-    np.testing.assert_array_equal(new.val_metric, old.val_accuracy)
-    np.testing.assert_array_equal(new.best_epoch, old.best_epoch)
-    for a, b in zip(new.params, (*old.weights, *old.biases), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-    net = model.network(new.params, 1)
-    np.testing.assert_allclose(net.weights[0], old.network(1).weights[0], rtol=1e-12)
 
 
 def test_monitor_is_recorded_every_epoch():

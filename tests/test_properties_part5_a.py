@@ -9,8 +9,9 @@ Each property is a promise of a docstring or of the chapter, checked on drawn in
   networks: the same matrix again");
 - the Hessian's top eigenvalue: ``converged=True`` means the value is the dense Hessian's
   eigenvalue of largest modulus, within the residual the result reports;
-- replica training: each replica of :func:`eiginit.train_batched` is the run
-  :func:`eiginit.train` makes alone with the same network, seed and rate.
+- replica training: each replica of :func:`eiginit.fit` (the MLP stacked by
+  :class:`eiginit.MLPModel`) is the run :func:`eiginit.fit` makes of it alone, with the same
+  network, seed and rate.
 
 Examples are few (a reservoir simulation or a training run each) and derandomized, so the
 file runs in seconds and gives the same verdict every time.
@@ -241,18 +242,15 @@ def test_each_replica_is_the_single_run_with_its_own_seeds(
     R = len(nets)
     order = [order_seed + r for r in range(R)]  # independent minibatch orders
     lrs = [10.0**log_lr * (r + 1) for r in range(R)]
-    batched = E.train_batched(
-        nets, data, lrs=lrs, seeds=order, optimizer=optimizer, epochs=2, batch_size=batch_size
-    )
+    model, params = E.MLPModel.from_networks(nets, dtype=np.float64)
+    batched = E.fit(model, params, data, lr=lrs, seeds=order, optimizer=optimizer, epochs=2,
+                    batch_size=batch_size)  # fmt: skip
     for r in range(R):
-        alone = E.train(
-            nets[r], data, rng=np.random.default_rng(order[r]), optimizer=optimizer, lr=lrs[r],
-            epochs=2, batch_size=batch_size, progress=False,
-        )  # fmt: skip
-        np.testing.assert_allclose(batched.train_loss[r], alone.train_loss, rtol=1e-12)
-        # The test set is measured once, on the kept epoch's weights; train measures every epoch.
-        best = int(batched.best_epoch[r])
-        assert batched.test_accuracy[r] == alone.test_accuracy[best]
-        if best == 2:
-            for kept, final in zip(batched.network(r).weights, alone.network.weights, strict=True):
-                np.testing.assert_allclose(kept, final, rtol=1e-10, atol=1e-12)
+        one, one_params = E.MLPModel.from_networks([nets[r]], dtype=np.float64)
+        alone = E.fit(one, one_params, data, lr=lrs[r], seeds=[order[r]], optimizer=optimizer,
+                      epochs=2, batch_size=batch_size)  # fmt: skip
+        np.testing.assert_allclose(batched.train_loss[r], alone.train_loss[0], rtol=1e-12)
+        np.testing.assert_array_equal(batched.val_metric[r], alone.val_metric[0])
+        assert batched.best_epoch[r] == alone.best_epoch[0]
+        for kept, single in zip(batched.params, alone.params, strict=True):
+            np.testing.assert_allclose(kept[r], single[0], rtol=1e-10, atol=1e-12)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eiginit import initializers, study
+from eiginit import initializers, protocol, study
 
 STORED = Path(study.__file__).parent / "data" / "training-study"
 REFRESH = "nox -s study"
@@ -56,7 +56,7 @@ def test_a_changed_epoch_count_or_grid_is_named(monkeypatch):
     settings = {**study.STUDY, "epochs": {"digits": 20, "mnist1d": 16}}
     message = drift_message(monkeypatch, STUDY=settings)
     assert "settings.epochs: stored 15, code 16" in message
-    settings = {**study.STUDY, "lr_grid": {"adam": (1e-3, 3e-3, 1e-2), "sgd": (1e-2,)}}
+    settings = {**study.STUDY, "lr_grid": {"adam": (1e-3, 3e-3, 1e-2), "sgd": (1e-2, 1e-1)}}
     assert "settings.lr_grid" in drift_message(monkeypatch, STUDY=settings)
 
 
@@ -94,12 +94,12 @@ def test_the_brief_run_repeats_the_stored_one():
 
 def test_a_code_change_that_changes_training_is_caught(monkeypatch):
     """A change no setting shows (here: the rate each run really gets) fails the brief run."""
-    train = study.train_batched
+    train = study.fit
 
-    def changed(nets, data, *, lrs, **kw):
-        return train(nets, data, lrs=[1.2 * lr for lr in lrs], **kw)
+    def changed(model, params, data, *, lr, **kw):
+        return train(model, params, data, lr=[1.2 * r for r in lr], **kw)
 
-    monkeypatch.setattr(study, "train_batched", changed)
+    monkeypatch.setattr(study, "fit", changed)
     data = {"digits": study.load_dataset("digits")}
     with pytest.raises(study.StudyDriftError) as info:
         study.check_stored(STORED, names=["digits-tanh-sgd"], datasets=data)
@@ -117,7 +117,7 @@ def test_missing_files_and_a_callers_settings_are_named(tmp_path):
         study.check_stored(STORED, names=["mnist1d-relu-sgd"], expect={"depth": 10},
                            datasets={"mnist1d": None})  # fmt: skip
     with pytest.raises(ValueError, match="cell must be one of"):
-        study.check_stored(STORED, names=["mnist1d-gelu-adam"])
+        study.check_stored(STORED, names=["mnist1d-selu-adam"])
 
 
 def test_stored_arrays_are_checked_against_the_settings(tmp_path):
@@ -129,3 +129,35 @@ def test_stored_arrays_are_checked_against_the_settings(tmp_path):
     np.savez(tmp_path / f"{cell}.npz", **arrays)
     with pytest.raises(study.StudyDriftError, match="epochs in the arrays: stored 19, code 20"):
         study.check_stored(tmp_path, names=[cell])
+
+
+def test_a_stored_rate_choice_the_protocol_would_not_make_is_named(tmp_path):
+    cell = "digits-relu-adam"
+    (tmp_path / f"{cell}.json").write_bytes((STORED / f"{cell}.json").read_bytes())
+    with np.load(STORED / f"{cell}.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    grid = arrays["sweep_lr"][0]
+    other = next(float(lr) for lr in grid if lr == lr and lr != arrays["chosen_lr"][0])
+    arrays["chosen_lr"] = arrays["chosen_lr"].copy()
+    arrays["chosen_lr"][0] = other
+    np.savez(tmp_path / f"{cell}.npz", **arrays)
+    with pytest.raises(study.StudyDriftError, match=r"LeCun: protocol\.choose_rate on the stored"):
+        study.check_stored(tmp_path, names=[cell])
+
+
+def test_every_stored_choice_replays_through_the_protocol():
+    for cell in study.cells():
+        with np.load(STORED / f"{cell}.npz") as f:
+            arrays = {k: f[k] for k in f.files}
+        for row in range(len(arrays["names"])):
+            choice = study.replay_choice(arrays, row)
+            assert choice.chosen == pytest.approx(float(arrays["chosen_lr"][row]), rel=1e-12)
+            assert choice.widened == int(arrays["widened"][row])
+            assert isinstance(choice, protocol.RateChoice)
+
+
+def test_final_seeds_are_fresh_and_every_contender_draws_its_own():
+    assert not set(study.STUDY["sweep_seeds"]) & set(study.STUDY["seeds"])
+    names = {c.name for a in ("relu", "tanh", "gelu", "silu") for c in study.contenders(a)}
+    drawn = [v for n in names for s in (0, 1, 100) for v in study.streams(n, s)]
+    assert len(set(drawn)) == len(drawn)

@@ -5,18 +5,9 @@ from hypothesis import strategies as st
 
 from eiginit import initializers as ini
 from eiginit.datasets import Dataset
+from eiginit.engine import MLPModel, fit
 from eiginit.network import MLP
-from eiginit.training import (
-    SGD,
-    Adam,
-    TrainingResult,
-    accuracy,
-    first_step,
-    lsuv,
-    make_optimizer,
-    softmax_cross_entropy,
-    train,
-)
+from eiginit.training import accuracy, first_step, lsuv, softmax_cross_entropy
 
 
 def blobs(n=120, classes=3, features=4, seed=0, dtype=np.float64):
@@ -96,104 +87,6 @@ def test_accuracy_counts_nan_rows_as_wrong():
 
 
 # ------------------------------------------------------------------------------ optimizers
-def test_sgd_momentum_follows_the_formula():
-    theta = np.array([2.0])
-    opt = SGD(lr=0.5, momentum=0.9)
-    v = 0.0
-    expected = 2.0
-    for g in (1.0, -2.0, 0.5):
-        opt.step([theta], [np.array([g])])
-        v = 0.9 * v + g
-        expected -= 0.5 * v
-    assert theta[0] == pytest.approx(expected)
-
-
-def test_adam_follows_the_formula():
-    theta = np.array([1.0])
-    opt = Adam(lr=0.1, betas=(0.8, 0.9), eps=1e-3)
-    m = v = 0.0
-    expected = 1.0
-    for t, g in enumerate((0.3, -1.0, 2.0), start=1):
-        opt.step([theta], [np.array([g])])
-        m = 0.8 * m + 0.2 * g
-        v = 0.9 * v + 0.1 * g * g
-        expected -= 0.1 * (m / (1 - 0.8**t)) / (np.sqrt(v / (1 - 0.9**t)) + 1e-3)
-    assert theta[0] == pytest.approx(expected, rel=1e-12)
-
-
-def test_adam_first_step_has_size_lr_whatever_the_gradient_scale():
-    for scale in (1e-6, 1.0, 1e6):
-        theta = np.zeros(1)
-        Adam(lr=0.01).step([theta], [np.array([scale])])
-        assert theta[0] == pytest.approx(-0.01, rel=1e-2)
-
-
-@pytest.mark.parametrize("lr", [0, -1e-3, float("nan")])
-def test_optimizers_reject_non_positive_learning_rates(lr):
-    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
-        make_optimizer("adam", lr)
-    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
-        SGD(lr)
-
-
-def test_make_optimizer_rejects_unknown_names_and_bad_options():
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'; expected one of sgd, adam"):
-        make_optimizer("rmsprop", 0.1)
-    with pytest.raises(TypeError, match="optimizer must be a string"):
-        make_optimizer(None, 0.1)
-    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
-        make_optimizer("sgd", 0.1, momentum=1.0)
-    with pytest.raises(TypeError, match="betas must be a pair"):
-        make_optimizer("adam", 0.1, betas=0.9)
-    assert isinstance(make_optimizer("SGD", 0.1), SGD)
-
-
-def test_step_rejects_mismatched_lists():
-    with pytest.raises(ValueError, match="2 parameter arrays but 1 gradients"):
-        SGD(0.1).step([np.zeros(1), np.zeros(1)], [np.zeros(1)])
-
-
-@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: Adam(0.1)])
-def test_step_checks_shapes_dtypes_and_writability(make):
-    with pytest.raises(ValueError, match=r"grads\[0\] must have the shape of params\[0\], \(3,\)"):
-        make().step([np.zeros(3)], [np.ones(1)])  # used to broadcast silently
-    with pytest.raises(ValueError, match=r"shape of params\[0\]"):
-        make().step([np.zeros(3)], [np.ones((3, 1))])
-    with pytest.raises(TypeError, match=r"params\[0\] must be a float numpy array"):
-        make().step([np.zeros(3, dtype=int)], [np.ones(3)])
-    read_only = np.zeros(3)
-    read_only.flags.writeable = False
-    with pytest.raises(ValueError, match="read-only"):
-        make().step([read_only], [np.ones(3)])
-    with pytest.raises(TypeError, match="params must be a list"):
-        make().step((p for p in [np.zeros(3)]), [np.ones(3)])
-    for bad in (np.array([]), "a", np.array(["a", "b", "c"]), np.zeros(3, dtype="datetime64[s]")):
-        with pytest.raises((TypeError, ValueError), match=r"grads\[0\]"):
-            make().step([np.zeros(3)], [bad])
-
-
-@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: Adam(0.1)])
-def test_step_state_is_bound_to_the_first_parameter_list(make):
-    opt = make()
-    opt.step([np.zeros(3)], [np.ones(3)])
-    with pytest.raises(ValueError, match="state belongs to a list of 1 arrays"):
-        opt.step([np.zeros(4)], [np.ones(4)])
-    with pytest.raises(ValueError, match="fresh optimizer"):
-        opt.step([np.zeros(3, dtype=np.float32)], [np.ones(3, dtype=np.float32)])
-    with pytest.raises(ValueError, match="fresh optimizer"):
-        opt.step([np.zeros(3), np.zeros(3)], [np.ones(3), np.ones(3)])
-
-
-def test_epochs_to_checks_its_target():
-    r = TrainingResult(np.zeros(3), np.array([0.1, 0.5, 0.9]), np.zeros((2, 1)), np.zeros(1),
-                       False, None, "adam")  # fmt: skip
-    assert r.epochs_to(0.5) == 1
-    with pytest.raises(TypeError, match="target must be an accuracy"):
-        r.epochs_to("a")
-    with pytest.raises(ValueError, match=r"target must be an accuracy in \[0, 1\], got 90"):
-        r.epochs_to(90)
-
-
 def test_loss_and_accuracy_refuse_ragged_input_clearly():
     with pytest.raises(TypeError, match="logits must be a rectangular array"):
         softmax_cross_entropy([[], [0.0]], [0, 0])
@@ -202,125 +95,60 @@ def test_loss_and_accuracy_refuse_ragged_input_clearly():
 
 
 # -------------------------------------------------------------------------------- training
+# Training is eiginit.fit (tests/test_engine.py, tests/test_batched.py); here, the book's MLP on
+# the problems the old single-network loop was tested on.
+def fit_one(net, data, *, seed=1, **kw):
+    model, params = MLPModel.from_networks([net], dtype=net.dtype)
+    return model, fit(model, params, data, seeds=[seed], **kw)
+
+
 @pytest.mark.parametrize(("optimizer", "lr"), [("sgd", 0.05), ("adam", 0.01)])
 def test_training_reduces_the_loss_on_a_tiny_problem(optimizer, lr):
     data = blobs()
-    net = make_net([4, 16, 16, 3])
-    result = train(
-        net,
-        data,
-        rng=np.random.default_rng(1),
-        optimizer=optimizer,
-        lr=lr,
-        epochs=8,
-        batch_size=10,
-        progress=False,
-    )
-    assert not result.diverged
-    assert result.train_loss[-1] < 0.5 * result.train_loss[0]
-    assert result.final_accuracy > 0.85
-    assert result.train_loss.shape == (9,)
-    assert result.test_accuracy.shape == (9,)
-    assert result.grad_norms.shape == (8, 3)
-    assert result.first_grad_norms.shape == (3,)
-    assert result.epochs == 8
-    assert result.epochs_to(0.9) is not None
+    model, result = fit_one(make_net([4, 16, 16, 3]), data, optimizer=optimizer, lr=lr, epochs=8,
+                            batch_size=10)  # fmt: skip
+    assert not result.diverged[0]
+    assert result.train_loss[0, -1] < 0.5 * result.train_loss[0, 0]
+    net = model.network(result.params, 0)
+    assert accuracy(net(data.x_test), data.y_test) > 0.85
+    assert result.train_loss.shape == (1, 9)
 
 
-def test_training_does_not_touch_the_input_network_and_is_reproducible():
-    data = blobs()
-    net = make_net([4, 8, 3])
-    before = [W.copy() for W in net.weights]
-    a = train(net, data, rng=np.random.default_rng(3), epochs=2, progress=False)
-    b = train(net, data, rng=np.random.default_rng(3), epochs=2, progress=False)
-    assert all(np.array_equal(W, W0) for W, W0 in zip(net.weights, before, strict=True))
-    assert np.array_equal(a.train_loss, b.train_loss)
-    assert not np.array_equal(a.network.weights[0], net.weights[0])
-
-
-def test_first_grad_norms_match_a_direct_backward_pass():
+def test_first_step_matches_the_engines_first_gradient():
     data = blobs()
     net = make_net([4, 8, 8, 3])
-    rng = np.random.default_rng(4)
-    result = train(net, data, rng=rng, epochs=1, batch_size=16, progress=False)
-    first_batch = np.random.default_rng(4).permutation(len(data.y_train))[:16]
-    expected = first_step(net, data.x_train[first_batch], data.y_train[first_batch])
-    assert np.allclose(result.first_grad_norms, expected.grad_norms)
-
-
-def test_training_float32_stays_float32():
-    data = blobs(dtype=np.float32)
-    net = make_net([4, 8, 3], dtype=np.float32)
-    result = train(net, data, rng=np.random.default_rng(0), epochs=1, progress=False)
-    assert result.network.dtype == np.float32
+    model, params = MLPModel.from_networks([net], dtype=np.float64)
+    batch = np.random.default_rng(4).permutation(len(data.y_train))[:16]
+    _, grads = model.loss_and_gradients(
+        params, data.x_train[batch][None], data.y_train[batch][None]
+    )
+    norms = [np.linalg.norm(g[0]) for g in grads[: net.depth]]
+    expected = first_step(net, data.x_train[batch], data.y_train[batch])
+    np.testing.assert_allclose(norms, expected.grad_norms, rtol=1e-10)
 
 
 def test_overflowing_network_is_reported_as_diverged_without_warnings():
     data = blobs(dtype=np.float32)
     big = lambda s, *, rng: ini.normal(s, 0.0, 30.0, rng=rng)  # noqa: E731
     net = make_net([4] + [64] * 30 + [3], init=big, dtype=np.float32)
-    result = train(net, data, rng=np.random.default_rng(0), epochs=3, progress=False)
-    assert result.diverged
-    assert np.isnan(result.final_accuracy)
-    assert np.all(np.isnan(result.train_loss[1:]))
+    with np.errstate(all="raise"):
+        _, result = fit_one(net, data, lr=1e-3, epochs=3)
+    assert result.diverged[0]
+    assert np.all(np.isnan(result.train_loss[0, 1:]))
 
 
 def test_too_large_learning_rate_diverges():
     data = blobs(dtype=np.float32)
     net = make_net([4, 32, 32, 3], dtype=np.float32)
-    result = train(
-        net, data, rng=np.random.default_rng(0), optimizer="sgd", lr=1e6, epochs=5, progress=False
-    )
-    assert result.diverged
+    _, result = fit_one(net, data, optimizer="sgd", lr=1e6, epochs=5)
+    assert result.diverged[0]
 
 
-def test_train_reports_progress_when_asked(capsys):
-    train(make_net([4, 8, 3]), blobs(), rng=np.random.default_rng(0), epochs=2, progress=True)
-    err = capsys.readouterr().err
-    assert "epoch 1/2" in err
-    assert "epoch 2/2" in err
-    assert "test accuracy" in err
-
-
-def test_train_is_quiet_when_not_interactive(capsys):
-    train(make_net([4, 8, 3]), blobs(), rng=np.random.default_rng(0), epochs=1)
-    assert capsys.readouterr().err == ""
-
-
-def test_train_rejects_bad_arguments():
+def test_fit_refuses_labels_beyond_the_networks_outputs():
     data, net = blobs(), make_net([4, 8, 3])
-    rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
-        train(net, data, rng=rng, optimizer="adagrad")
-    with pytest.raises(ValueError, match="lr must be a finite number > 0, got 0"):
-        train(net, data, rng=rng, lr=0.0)
-    with pytest.raises(ValueError, match=r"lr must be a finite number > 0, got -0\.1"):
-        train(net, data, rng=rng, lr=-0.1)
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
-        train(net, data, rng=rng, epochs=0)
-    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
-        train(net, data, rng=rng, batch_size=0)
-    with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
-        train(net, data, rng=1)
-    with pytest.raises(TypeError, match=r"net must be an eiginit\.MLP"):
-        train("net", data, rng=rng)
-    with pytest.raises(TypeError, match=r"data must be an eiginit\.Dataset"):
-        train(net, (data.x_train, data.y_train), rng=rng)
-    with pytest.raises(TypeError, match="progress must be True, False or None"):
-        train(net, data, rng=rng, progress="yes")
-
-
-def test_train_rejects_mismatched_labels():
-    data, net = blobs(), make_net([4, 8, 3])
-    rng = np.random.default_rng(0)
     too_many = Dataset(data.x_train, data.y_train + 5, data.x_test, data.y_test, 8, "wide")
-    with pytest.raises(ValueError, match="the network has only 3 outputs"):
-        train(net, too_many, rng=rng)
-    wrong_width = Dataset(
-        data.x_train[:, :3], data.y_train, data.x_test[:, :3], data.y_test, 3, "w"
-    )
-    with pytest.raises(ValueError, match=r"shape \(n, 4\)"):
-        train(net, wrong_width, rng=rng)
+    with pytest.raises(ValueError, match="labels below the model's 3 outputs"):
+        fit_one(net, too_many, lr=1e-3)
 
 
 def test_dataset_validates_at_construction():
@@ -344,21 +172,6 @@ def test_dataset_validates_at_construction():
         Dataset(x.astype(complex), y, xt, yt, 3, "complex")
     with pytest.raises(ValueError, match="x_test must be finite"):
         Dataset(x, y, np.where(xt > 1, np.nan, xt), yt, 3, "nan")
-
-
-def test_train_refuses_complex_and_nan_data_naming_the_split():
-    data, net = blobs(), make_net([4, 8, 3])
-    rng = np.random.default_rng(0)
-    # Dataset refuses them at construction; a Dataset whose arrays were changed afterwards
-    # (object.__setattr__ on the frozen dataclass) is refused by train itself.
-    for bad, error, message in (
-        (data.x_train.astype(complex), TypeError, r"data\.x_train must hold real.*complex"),
-        (np.full_like(data.x_train, np.nan), ValueError, r"data\.x_train must be finite"),
-    ):
-        tampered = Dataset(data.x_train, data.y_train, data.x_test, data.y_test, 3, "t")
-        object.__setattr__(tampered, "x_train", bad)
-        with pytest.raises(error, match=message):
-            train(net, tampered, rng=rng)
 
 
 # ------------------------------------------------------------------------------ first step
@@ -457,18 +270,6 @@ def test_lsuv_rejects_bad_input():
         lsuv(net, x[:, :3])
     with pytest.raises(TypeError, match=r"net must be an eiginit\.MLP"):
         lsuv("net", x)
-
-
-def test_progress_defaults_to_quiet_in_a_notebook_kernel_and_loud_at_a_prompt(monkeypatch, capsys):
-    import sys
-
-    monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
-    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
-    train(make_net([4, 8, 3]), blobs(), rng=np.random.default_rng(0), epochs=1)
-    assert "epoch 1/1" in capsys.readouterr().err
-    monkeypatch.setitem(sys.modules, "ipykernel", object())
-    train(make_net([4, 8, 3]), blobs(), rng=np.random.default_rng(0), epochs=1)
-    assert capsys.readouterr().err == ""
 
 
 # ------------------------------------------------------- claims of chapter "Does it train?"
