@@ -44,13 +44,12 @@ What the chapters need, and where it lives:
 - speed: the adapters return float32 parameters unless asked for float64, parameters are
   contiguous stacked arrays, and the optimizer updates them in place.
 
-The removed ``train_batched`` gave the same numbers as :func:`fit` with :class:`MLPModel`
-(tested to 1e-12). The other trainers differ from :func:`fit` by design in ways a port must
-keep in mind: ``train_replicas`` draws initializations and orders from one generator and stops a
-replica whose loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``,
-``drop_last=True`` here). (The removed ``train_cnn`` and ``train_residual`` walked every replica
-through one minibatch order: under :func:`fit`, one seed repeated for every replica does the
-same.)
+This module is the only trainer of the book: the six trainers of the second edition
+(``train``, ``train_batched``, ``train_rnn``, ``train_residual``, ``train_cnn``,
+``train_replicas``) and ``gradient_descent`` are gone, and so are their optimizers and result
+types. Two of their habits are settings here: one minibatch order for every replica is one seed
+repeated in `seeds`, and muP's divergence rule is ``diverge_above=100 * log(C)``. Verdicts
+from trained replicas come from :mod:`eiginit.protocol`.
 """
 
 from __future__ import annotations
@@ -193,8 +192,7 @@ class MLPModel:
 
     with the softmax cross-entropy on the logits :math:`x_L`. Parameters are
     ``[W_1, ..., W_L, b_1, ..., b_L]`` (weights ``(R, fan_out, fan_in)``, PyTorch's layout,
-    biases ``(R, fan_out)``), the order of the removed ``train_batched``; the forward and
-    backward passes are its arithmetic.
+    biases ``(R, fan_out)``); the forward and backward passes are written out here.
 
     Attributes
     ----------
