@@ -50,6 +50,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.attention`: self-attention at initialization: row-stochastic attention
   matrices, their second eigenvalue, rank collapse, the logits' variance, the attention
   entropy and sigma-Reparam (Part V).
+- :mod:`eiginit.transformer`: a small Pre-LN transformer as a model of the engine, the
+  initializations people use for it (PyTorch's modules, GPT-2, GPT-NeoX) and an associative
+  recall task (Part V).
 - :mod:`eiginit.residual`: residual stacks with branch multipliers, batch and layer
   normalization at initialization, Fixup, and a batched training loop for residual MLPs (Part V).
 
@@ -248,6 +251,12 @@ from eiginit.training import (
     softmax_cross_entropy,
     train,
 )
+from eiginit.transformer import (
+    TRANSFORMER_INITS,
+    TransformerModel,
+    associative_recall,
+    init_transformer,
+)
 
 __version__ = "0.1.0"
 
@@ -262,6 +271,7 @@ __all__ = [
     "ROLES",
     "SCHEMES",
     "SGD",
+    "TRANSFORMER_INITS",
     "Adam",
     "AttentionStackResult",
     "BatchedResult",
@@ -314,6 +324,7 @@ __all__ = [
     "SubspaceIterationResult",
     "TrainingResult",
     "Trajectory",
+    "TransformerModel",
     "VarianceRecursion",
     "Welch",
     "accuracy",
@@ -321,6 +332,7 @@ __all__ = [
     "activation_function",
     "adding_problem",
     "apply_activation",
+    "associative_recall",
     "attention_entropy",
     "attention_logits",
     "attention_matrix",
@@ -364,6 +376,7 @@ __all__ = [
     "hessian_top_eigenvalue",
     "hessian_vector_product",
     "holm",
+    "init_transformer",
     "init_weights",
     "iterate",
     "kaiming_normal",
