@@ -255,6 +255,7 @@ from eiginit.transformer import (
     TRANSFORMER_INITS,
     TransformerModel,
     associative_recall,
+    framework_attention_defaults,
     init_transformer,
 )
 
@@ -366,6 +367,7 @@ __all__ = [
     "fixup_scale",
     "flatten_parameters",
     "forward_replicas",
+    "framework_attention_defaults",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",

@@ -39,7 +39,13 @@ import numpy as np
 from eiginit._checks import _describe, check_float_dtype, check_int, check_rng
 from eiginit.engine import _cross_entropy, _shared_cross_entropy
 
-__all__ = ["TRANSFORMER_INITS", "TransformerModel", "associative_recall", "init_transformer"]
+__all__ = [
+    "TRANSFORMER_INITS",
+    "TransformerModel",
+    "associative_recall",
+    "framework_attention_defaults",
+    "init_transformer",
+]
 
 #: The initializations :func:`init_transformer` draws.
 TRANSFORMER_INITS = ("pytorch", "gpt2", "small_init")
@@ -533,3 +539,69 @@ def associative_recall(
     x[:, :pairs] = key_ids * values + value_ids
     x[:, -1] = keys * values + key_ids[rows, which]
     return x, value_ids[rows, which].astype(np.int64)
+
+
+def framework_attention_defaults(framework: str, d_model: int, heads: int) -> dict[str, float]:
+    r"""Return the variance of each attention weight as a framework's default initializes it.
+
+    For self-attention of width :math:`d` with :math:`H` heads of :math:`d_k = d/H`:
+
+    - ``"torch"``: ``torch.nn.MultiheadAttention(d, H)`` (also inside
+      ``nn.TransformerEncoderLayer``) draws the fused ``in_proj_weight`` of shape
+      :math:`(3d, d)` with ``xavier_uniform_``, whose fans are those of the whole fused matrix:
+      variance :math:`2/(d + 3d) = 1/(2d)` for the query, key and value weights, half of
+      Xavier's :math:`1/d` for a :math:`d \times d` matrix. ``in_proj_bias`` and
+      ``out_proj.bias`` are set to 0; ``out_proj.weight`` keeps ``nn.Linear``'s
+      ``kaiming_uniform_(a=sqrt(5))``, :math:`U(\pm 1/\sqrt d)`, variance :math:`1/(3d)`
+      (``MultiheadAttention._reset_parameters``, torch 2.x).
+    - ``"keras"``: ``keras.layers.MultiHeadAttention(num_heads=H, key_dim=d/H)`` draws the
+      query, key, value and output kernels, shapes :math:`(d, H, d_k)` and
+      :math:`(H, d_k, d)`, with ``glorot_uniform`` over fans :math:`d` and :math:`H d_k`:
+      variance :math:`2/(d + H d_k) = 1/d`; biases 0 (Keras 3).
+
+    ``"logit"`` is the variance of an attention logit :math:`q \cdot k/\sqrt{d_k}` for
+    inputs of unit variance (what a LayerNorm hands to a Pre-LN block), from
+    :func:`eiginit.logit_variance` with :math:`\sigma^2 = d\, \operatorname{Var}(W_Q)`:
+    :math:`(d \operatorname{Var} W_Q)^2`.
+
+    Parameters
+    ----------
+    framework : {"torch", "keras"}
+    d_model : int
+        d, >= 1.
+    heads : int
+        H, which must divide `d_model`.
+
+    Returns
+    -------
+    dict of str to float
+        ``"query"``, ``"key"``, ``"value"``, ``"output"`` (weight variances), ``"in_bias"``,
+        ``"out_bias"`` (bias variances) and ``"logit"``.
+
+    Examples
+    --------
+    >>> framework_attention_defaults("torch", 64, 4)["logit"], framework_attention_defaults(
+    ...     "keras", 64, 4)["logit"]
+    (0.25, 1.0)
+    """
+    from eiginit.attention import logit_variance
+
+    d = check_int(d_model, "d_model", minimum=1)
+    h = check_int(heads, "heads", minimum=1)
+    if d % h:
+        raise ValueError(f"heads must divide d_model, got heads = {h} and d_model = {d}")
+    if framework == "torch":
+        qkv, out = 2.0 / (d + 3 * d), 1.0 / (3 * d)
+    elif framework == "keras":
+        qkv = out = 2.0 / (d + h * (d // h))
+    else:
+        raise ValueError(f"framework must be 'torch' or 'keras', got {_describe(framework)}")
+    return {
+        "query": qkv,
+        "key": qkv,
+        "value": qkv,
+        "output": out,
+        "in_bias": 0.0,
+        "out_bias": 0.0,
+        "logit": logit_variance(d // h, sigma_q2=d * qkv),
+    }
