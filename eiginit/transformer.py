@@ -295,8 +295,19 @@ class TransformerModel:
         tokens = self._tokens(x, "x", 3)
         if tokens.shape[0] != R:
             raise ValueError(f"x must hold one minibatch per replica ({R}), got {tokens.shape}")
+        labels = np.asarray(y)
+        if labels.dtype.kind not in "iu" or labels.shape != tokens.shape[:2]:
+            raise ValueError(
+                f"y must be integer labels of shape {tokens.shape[:2]} (one per sequence of x), "
+                f"got {_describe(y)}"
+            )
+        if labels.size and (labels.min() < 0 or labels.max() >= self.classes):
+            raise ValueError(
+                f"y must hold labels in 0..{self.classes - 1}, got {int(labels.min())} to "
+                f"{int(labels.max())}"
+            )
         logits, (caches, last, lnf) = self._forward(params, tokens, keep=True)
-        loss, g = _cross_entropy(logits, np.asarray(y, dtype=np.int64))
+        loss, g = _cross_entropy(logits, labels.astype(np.int64))
         grads: list[Any] = [None] * len(params)
         d_last, grads[-2], grads[-1] = _linear_backward(g, last, params[-2])
         d_last, grads[-4], grads[-3] = _layer_norm_backward(d_last, lnf)

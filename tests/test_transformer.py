@@ -307,6 +307,13 @@ def test_bad_input_names_the_argument():
         model.predict(params[:-1], np.zeros((2, 5)))
     with pytest.raises(ValueError, match=r"w_qkv\.0"):
         model.predict([*params[:4], params[4][:, :-1], *params[5:]], np.zeros((2, 5)))
+    x, y = _batch(model, replicas=1)
+    with pytest.raises(ValueError, match="y must hold labels"):
+        model.loss_and_gradients(params, x, y + 3)
+    with pytest.raises(ValueError, match="y must be integer labels"):
+        model.loss_and_gradients(params, x, y[:, :2])
+    with pytest.raises(ValueError, match="x must hold one minibatch per replica"):
+        model.loss_and_gradients(params, np.concatenate([x, x]), y)
     with pytest.raises(ValueError, match="scheme"):
         init_transformer(model, "xavier", [np.random.default_rng(0)])
     with pytest.raises(TypeError, match="rngs"):
