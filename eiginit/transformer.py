@@ -131,7 +131,7 @@ class TransformerModel:
         C, the number of outputs.
     causal : bool, default False
         Mask attention so that token i sees only tokens j <= i.
-    activation : {"relu", "gelu"}, default "relu"
+    activation : str, default "relu"
         The MLP's nonlinearity; "gelu" is the tanh form of GPT-2's code,
         :math:`\tfrac12 u (1 + \tanh(\sqrt{2/\pi}(u + 0.044715 u^3)))`.
 

@@ -186,7 +186,7 @@ CLAIMS_AT_LEAST = {
     "convolutions": 14,
     "width": 17,
     "curvature": 19,
-    "attention": 22,
+    "attention": 23,
     "practitioners-guide": 20,
     "repeated-multiplication": 13,
     "power-iteration": 22,
