@@ -8,8 +8,9 @@ Prints, measured in the same run:
   shapes, as FLOP/s and as a fraction of that rate (the fraction moves less than either rate when
   other work loads the machine);
 - steps per second of every old trainer beside :func:`eiginit.engine.fit` on the same
-  architecture and sizes (``train_batched``, ``train_rnn``, ``train_cnn``, ``train_residual``,
-  ``train_replicas``).
+  architecture and sizes (``train_batched``, ``train_replicas``); a removed trainer's column
+  reads "removed" (``train_rnn``, ``train_cnn``, ``train_residual``: the Elman network, the 1-D
+  CNN and the residual classifier train only through ``fit``).
 
 Usage: ``python -m booktools.bench_engine [--replicas 24] [--depth 12] [--width 64]
 [--batch 64] [--repeats 5]``. Set ``OPENBLAS_NUM_THREADS=1`` for a single-core figure.
@@ -120,10 +121,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
         parametrize,
         residual_classifier,
         train_batched,
-        train_cnn,
         train_replicas,
-        train_residual,
-        train_rnn,
     )
     from eiginit.engine import CNNModel, MuPModel, ResidualModel, RNNModel, fit
 
@@ -148,20 +146,8 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     rng = np.random.default_rng(0)
     net = ElmanRNN.create(np.stack([np.eye(32)] * replicas), 2, 1, rng=rng, dtype=np.float32)
     x, y = adding_problem(1024, 20, rng=rng)
-    task = functools.partial(adding_problem, steps=20)
     steps = EPOCHS * (1024 // 32)
-    old = _timed(
-        lambda: train_rnn(
-            net,
-            task,
-            lr=0.01,
-            iterations=steps,
-            batch_size=32,
-            rng=np.random.default_rng(0),
-            clip=1.0,
-        ),
-        repeats,
-    )
+    old = float("nan")  # train_rnn is gone (issue 25)
     rmodel, rparams = RNNModel.from_network(net)
     new = _timed(
         lambda: fit(
@@ -194,14 +180,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     )
     cmodel, cparams = CNNModel.from_network(cnet)
     steps = EPOCHS * -(-cdata.x_train.shape[0] // 64)
-    old_params = [p.copy() for p in cnet.params]
-
-    def old_cnn() -> None:
-        for p, q in zip(cnet.params, old_params, strict=True):  # train_cnn trains in place
-            p[...] = q
-        train_cnn(cnet, cdata, lr=lr, epochs=EPOCHS, batch_size=64, rng=np.random.default_rng(0))
-
-    old = _timed(old_cnn, repeats)
+    old = float("nan")  # train_cnn is gone (issue 25)
     new = _timed(
         lambda: fit(cmodel, cparams, cdata, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
         repeats,
@@ -213,14 +192,7 @@ def trainer_rates(replicas: int, repeats: int) -> list[tuple[str, float, float, 
     res = residual_classifier(schemes[:replicas], inputs=64, classes=10, width=64, depth=6, rng=rng)
     smodel, sparams = ResidualModel.from_network(res)
     steps = EPOCHS * -(-data.x_train.shape[0] // 64)
-    start = [p.copy() for p in res.parameters()]
-
-    def old_residual() -> None:
-        for p, q in zip(res.parameters(), start, strict=True):  # train_residual trains in place
-            p[...] = q
-        train_residual(res, data, lr, rng=np.random.default_rng(0), epochs=EPOCHS, batch_size=64)
-
-    old = _timed(old_residual, repeats)
+    old = float("nan")  # train_residual is gone (issue 25)
     new = _timed(
         lambda: fit(smodel, sparams, data, lr=lr, seeds=seeds, epochs=EPOCHS, batch_size=64),
         repeats,
@@ -305,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nsteps per second, old trainer against engine.fit ({R} replicas, {EPOCHS} epochs)")
         print(f"  {'architecture':32} {'old':>9} {'engine':>9} {'ratio':>7} {'steps':>6}")
         for name, old, new, steps in trainer_rates(R, max(1, args.repeats // 2)):
-            print(f"  {name:32} {old:9.1f} {new:9.1f} {new / old:7.2f} {steps:6d}")
+            if np.isnan(old):
+                print(f"  {name:32} {'removed':>9} {new:9.1f} {'':>7} {steps:6d}")
+            else:
+                print(f"  {name:32} {old:9.1f} {new:9.1f} {new / old:7.2f} {steps:6d}")
     return 0
 
 

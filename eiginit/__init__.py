@@ -39,6 +39,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
   predicted (Part III).
 - :mod:`eiginit.recurrent`: echo-state reservoirs, memory capacity, the Fisher memory curve and
   a numpy Elman network trained by backpropagation through time (Part V).
+- :mod:`eiginit.gated`: LSTM and GRU networks as models of the engine, with PyTorch's, Keras's
+  and the chrono initialization; ``eiginit.gated_study`` trains them on the adding problem
+  (Part V).
 - :mod:`eiginit.curvature`: exact Hessian-vector products of the training loss and the
   Hessian's top eigenvalue by power iteration (Part V).
 - :mod:`eiginit.convolution`: convolution layers as matrices, their spectrum by the FFT,
@@ -78,7 +81,6 @@ from eiginit.batched import BatchedResult, train_batched
 from eiginit.claims import ClaimError, claim, compare
 from eiginit.convolution import (
     CNN1d,
-    CNNTrainingResult,
     ConvFans,
     conv1d,
     conv1d_backward,
@@ -89,8 +91,6 @@ from eiginit.convolution import (
     conv_singular_values,
     delta_orthogonal,
     spread_orthogonal,
-    train_cnn,
-    train_cnn_independent,
 )
 from eiginit.curvature import (
     GradientDescentRun,
@@ -124,6 +124,7 @@ from eiginit.engine import (
     fit,
     replica_sharpness,
 )
+from eiginit.gated import GATED_CELLS, GATED_SCHEMES, GatedRNNModel, gated_init
 from eiginit.initializers import (
     KERAS_TRUNCATED_NORMAL_STD,
     calculate_fan_in_and_fan_out,
@@ -203,6 +204,7 @@ from eiginit.protocol import (
     Welch,
     choose_rate,
     holm,
+    resolvable_difference,
     run_trial,
     seeds_needed,
     student_t_quantile,
@@ -215,12 +217,10 @@ from eiginit.recurrent import (
     MemoryCapacity,
     RNNForwardPass,
     RNNGradients,
-    RNNTrainingResult,
     adding_problem,
     echo_state_reservoir,
     fisher_memory,
     memory_capacity,
-    train_rnn,
 )
 from eiginit.residual import (
     NORMALIZATIONS,
@@ -229,7 +229,6 @@ from eiginit.residual import (
     ResidualForward,
     ResidualGradients,
     ResidualStack,
-    ResidualTrainingResult,
     batch_norm,
     fixup_scale,
     layer_norm,
@@ -237,7 +236,6 @@ from eiginit.residual import (
     mean_square_profile,
     residual_classifier,
     residual_variance,
-    train_residual,
 )
 from eiginit.shattering import line_input_gradients
 from eiginit.spectra import (
@@ -276,6 +274,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "GATED_CELLS",
+    "GATED_SCHEMES",
     "KERAS_TRUNCATED_NORMAL_STD",
     "MLP",
     "NORMALIZATIONS",
@@ -291,7 +291,6 @@ __all__ = [
     "BatchedResult",
     "CNN1d",
     "CNNModel",
-    "CNNTrainingResult",
     "ClaimError",
     "Comparison",
     "Contender",
@@ -303,6 +302,7 @@ __all__ = [
     "FirstStep",
     "FitResult",
     "ForwardPass",
+    "GatedRNNModel",
     "GradientDescentRun",
     "Gradients",
     "HessianEigenResult",
@@ -324,7 +324,6 @@ __all__ = [
     "RNNForwardPass",
     "RNNGradients",
     "RNNModel",
-    "RNNTrainingResult",
     "RateChoice",
     "ReplicaTraining",
     "ResidualClassifier",
@@ -332,7 +331,6 @@ __all__ = [
     "ResidualGradients",
     "ResidualModel",
     "ResidualStack",
-    "ResidualTrainingResult",
     "SigmaReparamStep",
     "SpectralNormResult",
     "StudyCell",
@@ -384,6 +382,7 @@ __all__ = [
     "flatten_parameters",
     "forward_replicas",
     "framework_attention_defaults",
+    "gated_init",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
     "gaussian_lyapunov_spectrum",
@@ -435,6 +434,7 @@ __all__ = [
     "residual_block_jacobians",
     "residual_classifier",
     "residual_variance",
+    "resolvable_difference",
     "run_cell",
     "run_trial",
     "second_eigenvalue_modulus",
@@ -454,11 +454,7 @@ __all__ = [
     "torch_linear_default",
     "train",
     "train_batched",
-    "train_cnn",
-    "train_cnn_independent",
     "train_replicas",
-    "train_residual",
-    "train_rnn",
     "transient_growth",
     "trigamma_half",
     "trunc_normal",

@@ -16,8 +16,9 @@ PyTorch and Keras take as fan-in and fan-out for convolution, transposed-convolu
 layers, beside the true numbers of inputs and outputs each weight touches.
 
 The training part is plain numpy: :func:`conv1d` and :func:`conv1d_backward` are one layer,
-:class:`CNN1d` a stack of them with ReLU and a linear readout, trained by :func:`train_cnn` for
-several independent replicas (seeds, learning rates) at once along a leading axis.
+:class:`CNN1d` a stack of them with ReLU and a linear readout, with several independent replicas
+along a leading axis; :func:`eiginit.fit` trains them through :class:`eiginit.engine.CNNModel`
+(each replica with its own seed, minibatch order and learning rate).
 
 Layout follows PyTorch: a layer computes the cross-correlation
 :math:`y_o[t] = \sum_i \sum_s K_{o i s}\, x_i[t + s - s_0]` with :math:`s_0 = \lfloor (w-1)/2
@@ -27,7 +28,6 @@ input padded circularly by ``s_0`` on the left and ``w - 1 - s_0`` on the right.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,21 +39,17 @@ from eiginit._checks import (
     _describe,
     as_int_array,
     cast_finite,
-    check_betas,
     check_entries,
     check_float_dtype,
     check_int,
     check_positive_float,
-    check_rates,
     check_rng,
 )
-from eiginit.datasets import Dataset
 from eiginit.initializers import _as_shape, lecun_normal, orthogonal
 from eiginit.training import softmax_cross_entropy
 
 __all__ = [
     "CNN1d",
-    "CNNTrainingResult",
     "ConvFans",
     "conv1d",
     "conv1d_backward",
@@ -64,8 +60,6 @@ __all__ = [
     "conv_singular_values",
     "delta_orthogonal",
     "spread_orthogonal",
-    "train_cnn",
-    "train_cnn_independent",
 ]
 
 # A dense operator bigger than this many entries (400 MB in float64) is refused.
@@ -660,7 +654,8 @@ class CNN1d:
     where :math:`P_\ell` averages neighbouring pairs of positions (halving the length) after
     the layers listed in ``pool_after`` and is the identity elsewhere. Every parameter carries a
     leading replica axis of length ``R``: replica ``r`` is an independent network (its own
-    seed, its own learning rate in :func:`train_cnn`), and all of them run in the same batched
+    seed, its own learning rate in :func:`eiginit.fit` with :class:`eiginit.engine.CNNModel`),
+    and all of them run in the same batched
     matrix products. Activations are stored position-major, ``(R, n, batch, channels)``.
 
     Build one with :meth:`create`; the attributes are the parameter arrays.
@@ -902,293 +897,6 @@ class CNN1d:
         finite = np.all(np.isfinite(z), axis=2)
         right = np.argmax(np.where(np.isfinite(z), z, -np.inf), axis=2) == y[None]
         return (right & finite).mean(axis=1)
-
-
-@dataclass(frozen=True, eq=False)
-class CNNTrainingResult:
-    """What :func:`train_cnn` measured, one entry per replica.
-
-    Attributes
-    ----------
-    train_loss : numpy.ndarray, shape (epochs, replicas)
-        Mean minibatch loss over each epoch.
-    val_accuracy : numpy.ndarray, shape (epochs, replicas)
-        Validation accuracy after each epoch.
-    diverged : numpy.ndarray of bool, shape (replicas,)
-        True for a replica whose loss became non-finite; it stops updating from then on.
-    """
-
-    train_loss: np.ndarray
-    val_accuracy: np.ndarray
-    diverged: np.ndarray
-
-
-def train_cnn(
-    net: CNN1d,
-    data: Dataset,
-    *,
-    lr: Any,
-    epochs: int,
-    batch_size: int,
-    rng: np.random.Generator,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-) -> CNNTrainingResult:
-    r"""Train every replica of `net` in place with Adam, each with its own learning rate.
-
-    Adam (Kingma & Ba 2015), the update of :class:`eiginit.Adam` with the step size
-    :math:`\eta_r` of replica :math:`r`. All replicas see the same minibatches (shuffled by
-    `rng` each epoch), so replicas that differ only in their initial weights differ only
-    by their seed.
-
-    Parameters
-    ----------
-    net : CNN1d
-    data : Dataset
-        With a validation split (``x_val``, ``y_val``): accuracy is tracked there, never on test.
-    lr : float or array_like of shape (replicas,)
-        The learning rate of each replica, > 0.
-    epochs, batch_size : int
-    rng : numpy.random.Generator
-    betas, eps : Adam's constants.
-        ``0 <= beta1, beta2 < 1`` and a finite ``eps > 0``.
-
-    Returns
-    -------
-    CNNTrainingResult
-
-    Raises
-    ------
-    TypeError, ValueError
-        For a learning rate that is not one positive number or one per replica, betas outside
-        [0, 1), a non-finite or non-positive eps, or data whose signal length or classes do not
-        fit the network.
-
-    Examples
-    --------
-    Two replicas of a small CNN on a toy task (is the signal's first half larger?), trained with
-    two learning rates:
-
-    >>> from eiginit.datasets import Dataset
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.standard_normal((120, 8)); y = (x[:, :4].sum(1) > x[:, 4:].sum(1)).astype(int)
-    >>> data = Dataset(x[:80], y[:80], x[100:], y[100:], 2, "toy", x_val=x[80:100], y_val=y[80:100])
-    >>> net = CNN1d.create(length=8, depth=2, channels=4, width=3, n_classes=2,
-    ...                    init=delta_orthogonal, replicas=2, rng=rng)
-    >>> result = train_cnn(net, data, lr=[1e-3, 1e-2], epochs=3, batch_size=16, rng=rng)
-    >>> result.train_loss.shape, result.diverged.tolist()
-    ((3, 2), [False, False])
-    """
-    if not isinstance(net, CNN1d):
-        raise TypeError(f"net must be a CNN1d, got {_describe(net)}")
-    if not isinstance(data, Dataset) or data.x_val is None:
-        raise ValueError("data must be a Dataset with a validation split (x_val, y_val)")
-    R = net.replicas
-    if data.n_features != net.length:
-        raise ValueError(
-            f"data has signals of length {data.n_features}, but the network takes length "
-            f"{net.length}"
-        )
-    classes = net.readout.shape[1]
-    if data.n_classes > classes:
-        raise ValueError(
-            f"data has {data.n_classes} classes (labels 0..{data.n_classes - 1}), but the "
-            f"network's readout has {classes} outputs"
-        )
-    rates = check_rates(lr, R)
-    cast_finite(rates, net.readout.dtype, "lr")
-    epochs = check_int(epochs, "epochs", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    rng = check_rng(rng)
-    eps = check_positive_float(eps, "eps")
-    b1, b2 = check_betas(betas)
-    check_entries(epochs * R, "the training record", "epochs")
-    params = net.params
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    diverged = np.zeros(R, dtype=bool)
-    n_train = data.x_train.shape[0]
-    losses, val_acc = np.zeros((epochs, R)), np.zeros((epochs, R))
-    step = 0
-    for epoch in range(epochs):
-        order = rng.permutation(n_train)
-        batch_losses = []
-        for start in range(0, n_train, batch_size):
-            idx = order[start : start + batch_size]
-            with np.errstate(over="ignore", invalid="ignore"):
-                loss, grads = net._gradients(net._input(data.x_train[idx]), data.y_train[idx])
-            batch_losses.append(loss)
-            step += 1
-            _adam_step(params, grads, m, v, loss, diverged, rates, step, (b1, b2), eps)
-        losses[epoch] = np.mean(batch_losses, axis=0)
-        val_acc[epoch] = net.accuracy(data.x_val, data.y_val)
-    return CNNTrainingResult(losses, val_acc, diverged)
-
-
-def _adam_step(
-    params: list[np.ndarray],
-    grads: list[np.ndarray],
-    m: list[np.ndarray],
-    v: list[np.ndarray],
-    loss: np.ndarray,
-    diverged: np.ndarray,
-    rates: np.ndarray,
-    step: int,
-    betas: tuple[float, float],
-    eps: float,
-) -> None:
-    """One Adam step per replica, in place (Kingma & Ba 2015, Algorithm 1, section 2's form).
-
-    Replicas whose loss or gradients are not finite are marked in `diverged` (in place) and
-    frozen: their step size and gradients are zero from then on.
-    """
-    b1, b2 = betas
-    R = diverged.size
-    bad = ~np.isfinite(loss)
-    for g in grads:
-        bad |= ~np.all(np.isfinite(g.reshape(R, -1)), axis=1)
-    diverged |= bad
-    dtype = params[0].dtype
-    scale = rates * math.sqrt(1 - b2**step) / (1 - b1**step)
-    scale = np.where(diverged, 0.0, scale).astype(dtype)
-    for p, g, mi, vi in zip(params, grads, m, v, strict=True):
-        g = np.where(diverged.reshape((R,) + (1,) * (g.ndim - 1)), 0, g).astype(dtype)
-        mi *= b1
-        mi += (1 - b1) * g
-        vi *= b2
-        vi += (1 - b2) * g * g
-        shape = (R,) + (1,) * (p.ndim - 1)
-        p -= scale.reshape(shape) * mi / (np.sqrt(vi) + eps * math.sqrt(1 - b2**step))
-
-
-# ------------------------------------------- training with independent minibatch orders (issue 24)
-def _replica_gradients(
-    net: CNN1d, x: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Like :meth:`CNN1d.gradients`, but replica r sees its own batch ``x[r]``, ``labels[r]``.
-
-    ``x`` has shape (R, batch, n), ``labels`` (R, batch).
-    """
-    X = x.astype(net.readout.dtype).transpose(0, 2, 1)[..., None]  # (R, n, B, 1)
-    logits, padded_inputs, masks, flat = net._forward(X)
-    R, B, _ = logits.shape
-    shifted = logits - logits.max(axis=2, keepdims=True)
-    prob = np.exp(shifted)
-    prob /= prob.sum(axis=2, keepdims=True)
-    picked = np.take_along_axis(shifted, labels[..., None], axis=2)[..., 0]
-    loss = (np.log(np.exp(shifted).sum(axis=2)) - picked).mean(axis=1)
-    g = prob
-    np.put_along_axis(g, labels[..., None], np.take_along_axis(g, labels[..., None], 2) - 1, 2)
-    g = (g / B).astype(logits.dtype)  # each replica's mean over its own batch
-    grad_readout = np.matmul(g.transpose(0, 2, 1), flat)
-    grad_readout_bias = g.sum(axis=1)
-    c = net.kernels[-1].shape[1]
-    h_grad = np.matmul(g, net.readout).reshape(R, B, -1, c).transpose(0, 2, 1, 3)
-    depth = len(net.kernels)
-    grad_kernels: list[Any] = [None] * depth
-    grad_biases: list[Any] = [None] * depth
-    for layer in reversed(range(depth)):
-        if layer + 1 in net.pool_after:
-            h_grad = np.repeat(h_grad, 2, axis=1) / 2
-        delta = h_grad * masks[layer]
-        grad_biases[layer] = delta.sum(axis=(1, 2))
-        h_grad, grad_kernels[layer] = _conv_backward(
-            padded_inputs[layer], net.kernels[layer], delta
-        )
-    return loss.astype(np.float64), [*grad_kernels, *grad_biases, grad_readout, grad_readout_bias]
-
-
-def train_cnn_independent(
-    net: CNN1d,
-    data: Dataset,
-    *,
-    lr: Any,
-    epochs: int,
-    batch_size: int,
-    rng: np.random.Generator,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-) -> CNNTrainingResult:
-    r"""Train every replica of `net` with Adam, each on its own minibatch order.
-
-    The same Adam update as :func:`train_cnn`, with one difference: :func:`train_cnn` shuffles
-    the training set once per epoch for all replicas, so replicas that differ only in their
-    initial weights share the data order, and their spread understates run-to-run variation.
-    Here `rng` is split with :meth:`numpy.random.Generator.spawn` into one child generator per
-    replica, and replica :math:`r` draws its own permutation of the training set from child
-    :math:`r` every epoch. Replicas drawn by :meth:`CNN1d.create` from one generator have
-    independent weights; with this function they are independent runs (weights *and* data
-    order), as a comparison of initializations across seeds needs. The cost is that of
-    :func:`train_cnn`: the batched products already run per replica.
-
-    Parameters
-    ----------
-    net : CNN1d
-        Trained in place.
-    data : Dataset
-        With a validation split (``x_val``, ``y_val``); accuracy is tracked there.
-    lr : float or array_like of shape (replicas,)
-        The learning rate of each replica, > 0.
-    epochs, batch_size : int
-        >= 1. The last minibatch of an epoch may be smaller.
-    rng : numpy.random.Generator
-        Spawns the replicas' data-order generators.
-    betas, eps : Adam's constants, as in :func:`train_cnn`.
-
-    Returns
-    -------
-    CNNTrainingResult
-
-    Raises
-    ------
-    TypeError
-        If `net` is not a :class:`CNN1d` or `rng` not a Generator.
-    ValueError
-        If `data` has no validation split, a rate is not > 0, `epochs` or `batch_size` < 1.
-
-    Examples
-    --------
-    >>> from eiginit.datasets import Dataset
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.standard_normal((120, 8)); y = (x[:, :4].sum(1) > x[:, 4:].sum(1)).astype(int)
-    >>> data = Dataset(x[:80], y[:80], x[100:], y[100:], 2, "toy", x_val=x[80:100], y_val=y[80:100])
-    >>> net = CNN1d.create(length=8, depth=2, channels=4, width=3, n_classes=2,
-    ...                    init=delta_orthogonal, replicas=3, rng=rng)
-    >>> train_cnn_independent(net, data, lr=1e-2, epochs=2, batch_size=16, rng=rng).train_loss.shape
-    (2, 3)
-    """
-    if not isinstance(net, CNN1d):
-        raise TypeError(f"net must be a CNN1d, got {_describe(net)}")
-    if not isinstance(data, Dataset) or data.x_val is None:
-        raise ValueError("data must be a Dataset with a validation split (x_val, y_val)")
-    R = net.replicas
-    rates = check_rates(lr, R)
-    epochs = check_int(epochs, "epochs", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    rng = check_rng(rng)
-    eps = check_positive_float(eps, "eps")
-    b1, b2 = check_betas(betas)
-    children = rng.spawn(R)
-    params = net.params
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    diverged = np.zeros(R, dtype=bool)
-    x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
-    n_train = x_train.shape[0]
-    losses, val_acc = np.zeros((epochs, R)), np.zeros((epochs, R))
-    step = 0
-    for epoch in range(epochs):
-        orders = np.stack([child.permutation(n_train) for child in children])  # (R, n_train)
-        batch_losses = []
-        for start in range(0, n_train, batch_size):
-            idx = orders[:, start : start + batch_size]
-            loss, grads = _replica_gradients(net, x_train[idx], y_train[idx])
-            batch_losses.append(loss)
-            step += 1
-            _adam_step(params, grads, m, v, loss, diverged, rates, step, (b1, b2), eps)
-        losses[epoch] = np.mean(batch_losses, axis=0)
-        val_acc[epoch] = net.accuracy(data.x_val, data.y_val)
-    return CNNTrainingResult(losses, val_acc, diverged)
 
 
 # -------------------------------------- orthogonal kernels spread over every tap (issue 24)

@@ -16,7 +16,10 @@ softmax cross-entropy :math:`\ell(\theta) = \frac1B \sum_i \mathrm{CE}(f_\theta(
   Hessian that ignores the curvature of the network itself; it is positive semi-definite;
 - :func:`hessian_top_eigenvalue` runs power iteration (chapter "Power iteration") on either
   product and reports the eigenvalue of largest modulus, with its sign and an honest
-  convergence flag;
+  convergence flag; given an engine model and its parameters instead of an MLP (any model of
+  :mod:`eiginit.engine`: the MLP, the muP network, the Elman RNN, the 1-D CNN, the residual
+  classifier), it iterates on that model's exact ``hvp`` (Pearlmutter's R-operator, written
+  per architecture in ``eiginit.second_order``), one replica or every replica;
 - :func:`gradient_descent` trains by full-batch gradient descent, with an optional linear
   warm-up, and tracks the top eigenvalue (the sharpness) along the way.
 
@@ -114,22 +117,30 @@ def flatten_parameters(net: MLP) -> np.ndarray:
 
 
 def _as_flat(net: MLP, vector: Any, name: str) -> np.ndarray:
+    return _as_flat_vector(
+        vector,
+        name,
+        _parameter_count(net),
+        net.dtype,
+        "one entry per weight and bias of the network (see flatten_parameters)",
+    )
+
+
+def _as_flat_vector(vector: Any, name: str, n: int, dtype: Any, what: str) -> np.ndarray:
     array = as_array_of(vector, name, layout="flat")
-    n = _parameter_count(net)
     if array.shape != (n,):
         raise ValueError(
-            f"{name} must be a flat vector of shape ({n},), one entry per weight and bias of "
-            f"the network (see flatten_parameters), got shape {array.shape}"
+            f"{name} must be a flat vector of shape ({n},), {what}, got shape {array.shape}"
         )
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got NaN or infinite entries")
-    limit = float(np.finfo(net.dtype).max)
+    limit = float(np.finfo(dtype).max)
     if array.size and array.dtype.kind == "f" and float(np.max(np.abs(array))) > limit:
         raise ValueError(
-            f"{name} has entries beyond the range of the network's dtype {net.dtype} (above "
+            f"{name} has entries beyond the range of the network's dtype {dtype} (above "
             f"{limit:.2g} in modulus)"
         )
-    return array.astype(net.dtype)
+    return array.astype(dtype)
 
 
 def _split(net: MLP, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -190,6 +201,9 @@ class _Curvature:
                 f"the loss of the network on this batch is {self.loss}: the forward pass "
                 "overflowed, so its curvature is undefined"
             )
+        self.size = _parameter_count(net)
+        self.dtype = net.dtype
+        self.layout = "one entry per weight and bias of the network (see flatten_parameters)"
         z = self.forward.output
         e = np.exp(z - z.max(axis=1, keepdims=True))
         self.probs = e / e.sum(axis=1, keepdims=True)  # softmax(z), row by row
@@ -237,6 +251,70 @@ class _Curvature:
             if layer:
                 r_g = r_delta @ net.weights[layer] + delta @ V[layer]
         return _flatten(rW, rb)
+
+
+def _replica_count(params: Any) -> int:
+    if isinstance(params, np.ndarray) or not isinstance(params, list | tuple) or not params:
+        raise TypeError(
+            f"params must be a non-empty list of arrays, replica axis first, got "
+            f"{_describe(params)}"
+        )
+    first = params[0]
+    if not isinstance(first, np.ndarray) or first.ndim < 1 or first.shape[0] < 1:
+        raise TypeError(
+            f"params[0] must be an array with the replica axis first, got {_describe(first)}"
+        )
+    return int(first.shape[0])
+
+
+class _ModelCurvature:
+    """One replica of an engine model on one shared batch, as a flat Hessian operator.
+
+    The flat vector is the replica's parameter arrays, each row-major, in the model's order.
+    """
+
+    def __init__(self, model: Any, params: Any, index: int, x: Any, labels: Any) -> None:
+        self.model = model
+        self.params = [np.ascontiguousarray(p[index : index + 1]) for p in params]
+        for name, value in (("x", x), ("labels", labels)):
+            if not isinstance(value, np.ndarray):
+                raise TypeError(
+                    f"{name} must be a numpy array (one shared batch), got {_describe(value)}"
+                )
+        if labels.shape[:1] != x.shape[:1]:
+            raise ValueError(
+                f"labels must have one entry per row of x ({x.shape[0]}), got shape {labels.shape}"
+            )
+        self.x, self.y = x[None], labels[None]
+        self.shapes = [p.shape for p in self.params]
+        self.size = int(sum(p.size for p in self.params))
+        self.dtype = self.params[0].dtype
+        self.layout = "the replica's parameter arrays, flattened one after the other"
+        # The checks of the model's hvp (shapes, labels) run on a zero direction.
+        try:
+            model.hvp(self.params, self.x, self.y, [np.zeros_like(p) for p in self.params])
+        except (TypeError, ValueError) as error:
+            raise type(error)(
+                f"x and labels must fit the model (its hvp(params, x, y, vectors) got x and "
+                f"labels as y, with a replica axis added): {error}"
+            ) from error
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = model.loss_and_gradients(self.params, self.x, self.y)[0]
+        self.loss = float(np.asarray(loss)[0])
+        if not np.isfinite(self.loss):
+            raise ValueError(
+                f"the loss of replica {index} on this batch is {self.loss}: the forward pass "
+                "overflowed, so its curvature is undefined"
+            )
+
+    def apply(self, v: np.ndarray, gauss_newton: bool) -> np.ndarray:
+        parts, start = [], 0
+        for shape in self.shapes:
+            count = int(np.prod(shape))
+            parts.append(v[start : start + count].reshape(shape))
+            start += count
+        product = self.model.hvp(self.params, self.x, self.y, parts)
+        return np.concatenate([p.ravel() for p in product]).astype(self.dtype)
 
 
 def loss_and_gradient(net: MLP, x: Any, labels: Any) -> tuple[float, np.ndarray]:
@@ -422,7 +500,9 @@ def hessian_top_eigenvalue(
     v0: Any = None,
     gauss_newton: bool = False,
     shift: float = 0.0,
-) -> HessianEigenResult:
+    params: Any = None,
+    replica: int | None = None,
+) -> HessianEigenResult | tuple[HessianEigenResult, ...]:
     r"""Return the eigenvalue of largest modulus of the loss Hessian, by power iteration.
 
     Power iteration (Golub & Van Loan, *Matrix Computations*, 4th ed., 2013, section 7.3.1)
@@ -444,12 +524,13 @@ def hessian_top_eigenvalue(
 
     Parameters
     ----------
-    net : MLP
-        The network; its output is read as logits.
+    net : MLP or engine model
+        The network, its output read as logits; or an engine model, with `params`.
     x : array_like, shape (batch, sizes[0])
-        The batch the loss is averaged over.
+        The batch the loss is averaged over (for an engine model: a numpy array of the
+        model's inputs, shared by the replicas).
     labels : array_like of int, shape (batch,)
-        Class indices.
+        Class indices (for an engine model: its targets, a numpy array).
     rng : numpy.random.Generator
         Draws the random start vector (ignored when `v0` is given).
     tol : float, default 1e-4
@@ -470,15 +551,29 @@ def hessian_top_eigenvalue(
         modulus (Golub & Van Loan 2013, section 7.3.1, on shifts). The convergence test is on
         the unshifted eigenvalue, so a large shift cannot make it pass early; it does slow
         the iteration, whose rate becomes :math:`(\lambda_2 + s) / (\lambda_{\max} + s)`.
+    params : list of numpy.ndarray, optional
+        With an engine model as `net` (:class:`eiginit.MLPModel`, :class:`eiginit.MuPModel`,
+        :class:`eiginit.RNNModel`, :class:`eiginit.CNNModel`, :class:`eiginit.ResidualModel`,
+        or any model with ``loss_and_gradients`` and ``hvp``): its parameter arrays, replica
+        axis first. The Hessian is that of one replica's mean loss on the shared batch
+        ``(x, labels)`` (labels are the model's targets, real ones for the RNN), its products
+        the model's exact ``hvp``; vectors (`v0`, the eigenvector) are the replica's arrays
+        flattened one after the other. ``gauss_newton`` must be False.
+    replica : int, optional
+        The replica of `params` to measure; None (the default) measures every replica, one
+        after the other (start vectors drawn from `rng` in turn), and returns a tuple.
 
     Returns
     -------
-    HessianEigenResult
+    HessianEigenResult, or a tuple of them (one per replica) for an engine model without
+    `replica`
 
     Raises
     ------
     TypeError, ValueError
-        For a `net` that is not an MLP, inputs or labels that do not fit it, a non-finite loss,
+        For a `net` that is neither an MLP nor an engine model (or an engine model without
+        `params`, or an MLP with them), a `replica` out of range, inputs or labels that do not
+        fit it, a non-finite loss,
         a bad `tol` (it must be below 1: a relative residual of 1 certifies nothing),
         `max_iter` or `v0`, a Hessian that maps the iterate to zero, or a `shift` so large
         that rounding :math:`(H + sI)u` hides the eigenvalue (about :math:`\epsilon |s|
@@ -493,19 +588,69 @@ def hessian_top_eigenvalue(
     >>> r = hessian_top_eigenvalue(net, x, y, rng=rng)
     >>> r.converged, r.eigenvalue > 0
     (True, True)
+
+    The same network as an engine model (one replica) gives the same eigenvalue:
+
+    >>> from eiginit.engine import MLPModel
+    >>> model, params = MLPModel.from_networks([net], dtype=np.float64)
+    >>> (same,) = hessian_top_eigenvalue(model, x, y, params=params, rng=rng)
+    >>> bool(abs(same.eigenvalue - r.eigenvalue) < 1e-3 * r.eigenvalue)
+    True
     """
-    net = _check_net(net)
     check_rng(rng)
     tol = check_tol(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     check_entries(max_iter, "the record of the estimates", "max_iter")
     gauss_newton = check_bool(gauss_newton, "gauss_newton")
     shift = check_real(shift, "shift")
-    state = _Curvature(net, x, labels)
+    if isinstance(net, MLP):
+        if params is not None or replica is not None:
+            raise TypeError(
+                "params and replica are for an engine model (eiginit.engine.Model with an hvp "
+                "method); an eiginit.MLP carries its own weights"
+            )
+        state: Any = _Curvature(net, x, labels)
+        return _power_iteration(state, rng, tol, max_iter, v0, gauss_newton, shift)
+    if not (
+        callable(getattr(net, "hvp", None)) and callable(getattr(net, "loss_and_gradients", None))
+    ):
+        raise TypeError(
+            "net must be an eiginit.MLP or an engine model with loss_and_gradients and hvp "
+            f"methods (for example eiginit.CNNModel), got {_describe(net)}"
+        )
+    if gauss_newton:
+        raise ValueError(
+            "gauss_newton=True needs an eiginit.MLP; the engine models give the full Hessian"
+        )
+    if params is None:
+        raise TypeError("params must be given with an engine model: its parameter arrays")
+    R = _replica_count(params)
+    if replica is None:
+        return tuple(
+            _power_iteration(
+                _ModelCurvature(net, params, r, x, labels), rng, tol, max_iter, v0, False, shift
+            )
+            for r in range(R)
+        )
+    index = check_int(replica, "replica", minimum=0, maximum=R - 1)
+    state = _ModelCurvature(net, params, index, x, labels)
+    return _power_iteration(state, rng, tol, max_iter, v0, False, shift)
+
+
+def _power_iteration(
+    state: Any,
+    rng: np.random.Generator,
+    tol: float,
+    max_iter: int,
+    v0: Any,
+    gauss_newton: bool,
+    shift: float,
+) -> HessianEigenResult:
+    """Power iteration with its dominance check, on a checked `state` (see the caller)."""
     if v0 is None:
-        u = rng.standard_normal(_parameter_count(net)).astype(net.dtype)
+        u = rng.standard_normal(state.size).astype(state.dtype)
     else:
-        u = _as_flat(net, v0, "v0")
+        u = _as_flat_vector(v0, "v0", state.size, state.dtype, state.layout)
         peak = float(np.max(np.abs(u)))
         if peak == 0.0:
             raise ValueError("v0 must be a nonzero vector, got the zero vector")

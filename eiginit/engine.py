@@ -46,10 +46,11 @@ What the chapters need, and where it lives:
 
 :func:`eiginit.train_batched` gives the same numbers as :func:`fit` with :class:`MLPModel`
 (tested to 1e-12). The other trainers differ from :func:`fit` by design in ways a port must
-keep in mind: ``train_rnn`` draws fresh sequences every step from one generator shared by all
-models; ``train_cnn`` and ``train_residual`` walk every replica through the same minibatch order;
-``train_replicas`` draws initializations and orders from one generator and stops a replica whose
-loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``, ``drop_last=True`` here).
+keep in mind: ``train_replicas`` draws initializations and orders from one generator and stops a
+replica whose loss exceeds :math:`100 \log C` (``diverge_above=100 * log(C)``,
+``drop_last=True`` here). (The removed ``train_cnn`` and ``train_residual`` walked every replica
+through one minibatch order: under :func:`fit`, one seed repeated for every replica does the
+same.)
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from eiginit._checks import (
     _describe,
     cast_finite,
     check_betas,
+    check_entries,
     check_float_dtype,
     check_int,
     check_positive_float,
@@ -80,6 +82,13 @@ from eiginit.parametrization import LayerScale, _check_scales, _loss_grads, init
 from eiginit.parametrization import _forward as _mup_forward
 from eiginit.recurrent import ElmanRNN
 from eiginit.residual import ResidualClassifier, ResidualStack
+from eiginit.second_order import (
+    check_arguments,
+    check_labels,
+    cnn_hvp,
+    residual_hvp,
+    rnn_hvp,
+)
 
 __all__ = [
     "CNNModel",
@@ -167,6 +176,11 @@ def _shared_first_layer(x: np.ndarray, W: np.ndarray) -> np.ndarray:
 def _cast(arrays: Sequence[np.ndarray], dtype: Any) -> list[np.ndarray]:
     """Return contiguous copies of `arrays` as `dtype` (refusing values beyond its range)."""
     dtype = check_float_dtype(dtype)
+    for i, a in enumerate(arrays):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(
+                f"the network's parameters must be finite, got NaN or inf in array {i}"
+            )
     return [np.ascontiguousarray(cast_finite(a, dtype, "the network's parameters")) for a in arrays]
 
 
@@ -364,6 +378,8 @@ class MLPModel:
         list of numpy.ndarray
             :math:`H_r v_r` for every replica, shaped like `params`.
         """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        y = check_labels(y, params[len(self.activations) - 1].shape[1])
         depth = len(self.activations)
         Ws, Vs, cs = params[:depth], vectors[:depth], vectors[depth:]
         xs, hs = self._forward(params, x)
@@ -467,6 +483,29 @@ class MuPModel:
         """Mean cross-entropy per replica and its gradients (parametrization's backward)."""
         return _loss_grads(params, x, y)
 
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        r"""Every replica's Hessian of its minibatch loss times a direction, exactly.
+
+        The network is the bias-free ReLU MLP with a linear readout, so the product is
+        :meth:`MLPModel.hvp` (Pearlmutter's R-operator) with zero biases and a zero bias
+        direction, of which the weight blocks :math:`H_{WW} v` are kept. The layers'
+        multipliers :math:`m_\ell` scale the learning rates, not the loss: the Hessian is that of
+        the loss in the stored weights. x (R, B, n_0), y (R, B); returns arrays shaped like
+        `params`.
+        """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        y = check_labels(y, params[-1].shape[1])
+        R, dtype = params[0].shape[0], params[0].dtype
+        zeros = [np.zeros((R, W.shape[1]), dtype) for W in params]
+        mlp = MLPModel(("relu",) * (len(params) - 1) + ("linear",))
+        return mlp.hvp(list(params) + zeros, x, y, list(vectors) + zeros)[: len(params)]
+
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on a shared batch, shape (R, n, classes)."""
         if len(params) == 1:
@@ -509,30 +548,124 @@ class RNNModel:
             raise TypeError(f"net must be an eiginit.ElmanRNN, got {_describe(net)}")
         return cls(net.activation), _cast(net.parameters(), dtype)
 
+    @classmethod
+    def from_networks(
+        cls, nets: Sequence[ElmanRNN], *, dtype: Any = np.float32
+    ) -> tuple[RNNModel, list[np.ndarray]]:
+        """Stack the models of several :class:`eiginit.ElmanRNN` into one run of replicas.
+
+        Build each network from its own generator and stack them here: replica r's weights then
+        come from generator r alone, whatever else is stacked with it (the protocol's
+        ``Contender.build`` needs exactly that).
+
+        Parameters
+        ----------
+        nets : sequence of eiginit.ElmanRNN
+            Same sizes and activation; each may hold several models.
+        dtype : numpy dtype, default float32
+
+        Returns
+        -------
+        model : RNNModel
+        params : list of numpy.ndarray
+            ``[w_in, w_rec, bias, w_out, b_out]``, the networks' models one after another.
+
+        Examples
+        --------
+        >>> nets = [ElmanRNN.create(np.eye(4), 2, 1, rng=np.random.default_rng(s)) for s in (0, 1)]
+        >>> model, params = RNNModel.from_networks(nets)
+        >>> model.activation, [p.shape for p in params]
+        ('tanh', [(2, 4, 2), (2, 4, 4), (2, 4), (2, 1, 4), (2, 1)])
+        """
+        if isinstance(nets, ElmanRNN | str) or not isinstance(nets, Sequence):
+            raise TypeError(f"nets must be a list of eiginit.ElmanRNN, got {_describe(nets)}")
+        if not nets:
+            raise ValueError("nets must hold at least one network, got an empty list")
+        first = nets[0]
+        for i, net in enumerate(nets):
+            if not isinstance(net, ElmanRNN):
+                raise TypeError(f"nets[{i}] must be an eiginit.ElmanRNN, got {_describe(net)}")
+            shapes = [p.shape[1:] for p in net.parameters()]
+            if shapes != [p.shape[1:] for p in first.parameters()] or (
+                net.activation != first.activation
+            ):
+                raise ValueError(
+                    f"nets must share one architecture: nets[0] has {first.hidden_size} "
+                    f"{first.activation} units, nets[{i}] has {net.hidden_size} {net.activation} "
+                    "units (or other input or output sizes)"
+                )
+        arrays = zip(*(net.parameters() for net in nets), strict=True)
+        stacked = [np.concatenate(a) for a in arrays]
+        return cls(first.activation), _cast(stacked, dtype)
+
     def _net(self, params: Sequence[np.ndarray]) -> ElmanRNN:
         return ElmanRNN(*params, activation=self.activation)
 
     def loss_and_gradients(
         self, params: list[np.ndarray], x: np.ndarray, y: np.ndarray
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Mean squared error per replica and its gradients by backpropagation through time."""
+        """Mean squared error per replica and its gradients by backpropagation through time.
+
+        A replica whose state or gradient leaves the float range gets a non-finite loss and
+        gradients here, not an exception: :func:`fit` marks it diverged and the others go on.
+        """
         net = self._net(params)
-        fp = net.forward(x)
-        error = fp.output - y
-        loss = np.mean(error * error, axis=(1, 2), dtype=np.float64)
-        grads = net.backward(fp, (2.0 / (error.shape[1] * error.shape[2])) * error)
+        with np.errstate(over="ignore", invalid="ignore"):
+            fp = net._forward(net._as_inputs(x))
+        _check_target_shape(np.shape(y), fp.output.shape, "y")
+        with np.errstate(over="ignore", invalid="ignore"):
+            error = fp.output - y
+            loss = np.mean(error * error, axis=(1, 2), dtype=np.float64)
+            grads = net._backward(fp, (2.0 / (error.shape[1] * error.shape[2])) * error)
         return loss, list(grads.parameters())
 
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        """Every replica's Hessian of its mean squared error times a direction, exactly.
+
+        Pearlmutter's R-operator through backpropagation through time
+        (``eiginit.second_order.rnn_hvp``). x (R, B, T, d), y (R, B, o); `vectors` and the
+        result are shaped like `params`.
+        """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        if x.ndim != 4 or y.shape[2:] != (params[3].shape[1],):
+            raise ValueError(
+                f"x must have shape (R, batch, T, d) and y (R, batch, {params[3].shape[1]}), got "
+                f"{x.shape} and {y.shape}"
+            )
+        return rnn_hvp(params, self.activation, x, y.astype(params[0].dtype), vectors)
+
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-        """Every replica's readout on shared sequences x (n, T, d), shape (R, n, o)."""
+        """Every replica's readout on shared sequences x (n, T, d), shape (R, n, o).
+
+        A replica that overflows gets non-finite outputs (it is scored as diverged).
+        """
         net = self._net(params)
-        return np.concatenate(
-            [net.forward(x[s : s + 256]).output for s in range(0, x.shape[0], 256)], axis=1
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.concatenate(
+                [net._forward(net._as_inputs(x[s : s + 256])).output
+                 for s in range(0, x.shape[0], 256)],
+                axis=1,
+            )  # fmt: skip
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Each replica's mean squared error against shared targets."""
+        """Each replica's mean squared error against shared targets y (n, o)."""
+        _check_target_shape(outputs.shape[:1] + np.shape(y), outputs.shape, "y")
         return _mean_squared_error(outputs, y)
+
+
+def _check_target_shape(got: tuple[int, ...], expected: tuple[int, ...], name: str) -> None:
+    """Refuse regression targets that would broadcast against the outputs instead of matching."""
+    if tuple(got) != tuple(expected):
+        raise ValueError(
+            f"the targets {name} must have one row of {expected[-1]} output(s) per sequence, "
+            f"shape {expected[1:]}, got shape {tuple(got[1:])}"
+        )
 
 
 # ----------------------------------------------------------------------------- 1-D CNN
@@ -563,6 +696,63 @@ class CNNModel:
             raise TypeError(f"net must be an eiginit.CNN1d, got {_describe(net)}")
         return cls(tuple(net.pool_after), int(net.length)), _cast(net.params, dtype)
 
+    @classmethod
+    def from_networks(
+        cls, nets: Sequence[CNN1d], *, dtype: Any = np.float32
+    ) -> tuple[CNNModel, list[np.ndarray]]:
+        """Stack several :class:`eiginit.CNN1d` into one run of replicas.
+
+        Build each network from its own generator and stack them here: replica r's weights then
+        come from generator r alone, whatever else is stacked with it (the protocol's
+        ``Contender.build`` needs exactly that).
+
+        Parameters
+        ----------
+        nets : sequence of eiginit.CNN1d
+            Same architecture (kernel shapes, pooling, length); each may hold several replicas.
+        dtype : numpy dtype, default float32
+
+        Returns
+        -------
+        model : CNNModel
+        params : list of numpy.ndarray
+            :attr:`eiginit.CNN1d.params` of the networks, one after another on the replica axis.
+
+        Examples
+        --------
+        >>> from eiginit import delta_orthogonal
+        >>> nets = [CNN1d.create(length=8, depth=2, channels=4, width=3, n_classes=2,
+        ...                      init=delta_orthogonal, replicas=1, rng=np.random.default_rng(s))
+        ...         for s in (0, 1, 2)]
+        >>> model, params = CNNModel.from_networks(nets)
+        >>> model.length, params[0].shape
+        (8, (3, 4, 1, 3))
+        """
+        if isinstance(nets, CNN1d) or not isinstance(nets, Sequence):
+            raise TypeError(f"nets must be a list of eiginit.CNN1d, got {_describe(nets)}")
+        if not nets:
+            raise ValueError("nets must hold at least one network, got an empty list")
+        first = nets[0]
+        for i, net in enumerate(nets):
+            if not isinstance(net, CNN1d):
+                raise TypeError(f"nets[{i}] must be an eiginit.CNN1d, got {_describe(net)}")
+            if [p.shape[1:] for p in net.params] != [p.shape[1:] for p in first.params] or (
+                tuple(net.pool_after) != tuple(first.pool_after) or net.length != first.length
+            ):
+                raise ValueError(
+                    f"nets must share one architecture (kernel shapes, pool_after, length): "
+                    f"nets[{i}] differs from nets[0]"
+                )
+        stacked = [np.concatenate(a) for a in zip(*(net.params for net in nets), strict=True)]
+        return cls(tuple(first.pool_after), int(first.length)), _cast(stacked, dtype)
+
+    def _check_length(self, x: np.ndarray) -> None:
+        if x.shape[-1] != self.length:
+            raise ValueError(
+                f"data has signals of length {x.shape[-1]}, but the network takes length "
+                f"{self.length}"
+            )
+
     def _net(self, params: Sequence[np.ndarray]) -> CNN1d:
         depth = (len(params) - 2) // 2
         return CNN1d(
@@ -578,6 +768,7 @@ class CNNModel:
         self, params: list[np.ndarray], x: np.ndarray, y: np.ndarray
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Mean cross-entropy per replica and its gradients; x (R, B, n), y (R, B)."""
+        self._check_length(x)
         net = self._net(params)
         X = np.ascontiguousarray(x.transpose(0, 2, 1))[..., None]  # (R, n, B, 1)
         logits, padded_inputs, masks, flat = net._forward(X)
@@ -600,8 +791,29 @@ class CNNModel:
             )
         return loss, [*grad_kernels, *grad_biases, grad_readout, grad_readout_bias]
 
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        """Every replica's Hessian of its mean cross-entropy times a direction, exactly.
+
+        Pearlmutter's R-operator through the convolutions, ReLUs and pooling
+        (``eiginit.second_order.cnn_hvp``). x (R, B, length), y (R, B); `vectors` and the
+        result are shaped like `params`.
+        """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        if x.shape[2:] != (self.length,):
+            raise ValueError(f"x must have shape (R, batch, {self.length}), got shape {x.shape}")
+        y = check_labels(y, params[-1].shape[1])
+        X = np.ascontiguousarray(x.transpose(0, 2, 1))[..., None]
+        return cnn_hvp(self._net(params), X, y, vectors)
+
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on shared signals x (n, length), shape (R, n, classes)."""
+        self._check_length(x)
         net = self._net(params)
         R = params[0].shape[0]
         chunks = []
@@ -685,6 +897,30 @@ class ResidualModel:
         g0 = grads.inputs
         d_in = np.swapaxes(g0, -1, -2) @ x
         return loss, [d_in, g0.sum(axis=1), grads.weights, grads.alpha, d_out, dz.sum(axis=1)]
+
+    def hvp(
+        self,
+        params: list[np.ndarray],
+        x: np.ndarray,
+        y: np.ndarray,
+        vectors: Sequence[np.ndarray],
+    ) -> list[np.ndarray]:
+        """Every replica's Hessian of its mean cross-entropy times a direction, exactly.
+
+        Pearlmutter's R-operator through the input layer, the stack (its normalizations
+        included) and the readout (``eiginit.second_order.residual_hvp``); the Hessian
+        includes the alpha block whether or not alpha trains. x (R, B, d), y (R, B); `vectors`
+        and the result are shaped like `params`.
+        """
+        params, x, y, vectors = check_arguments(params, x, y, vectors)
+        if x.shape[2:] != (params[0].shape[2],):
+            raise ValueError(
+                f"x must have shape (R, batch, {params[0].shape[2]}), got shape {x.shape}"
+            )
+        if self.template.norm == "batch" and x.shape[1] < 2:
+            raise ValueError(f"batch norm needs a batch of at least 2 inputs, got {x.shape}")
+        y = check_labels(y, params[-1].shape[1])
+        return residual_hvp(self._stack(params), params, x, y, vectors)
 
     def predict(self, params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
         """Every replica's logits on a shared batch x (n, d), shape (R, n, classes)."""
@@ -930,6 +1166,8 @@ def _as_targets(y: Any, name: str, rows: int, dtype: np.dtype) -> np.ndarray:
             f"example ({rows}), got {_describe(y)}"
         )
     if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{name} must be finite, got NaN or inf in {_describe(y)}")
         return cast_finite(y, dtype, name)
     if y.min() < 0:
         raise ValueError(f"{name} must hold labels >= 0, got {int(y.min())}")
@@ -999,7 +1237,9 @@ def replica_sharpness(
     Power iteration (Golub & Van Loan, *Matrix Computations*, 4th ed., 2013, section 7.3.1), all
     replicas at once: :math:`u \leftarrow H_r u / \|H_r u\|` for `iterations` products, then the
     Rayleigh quotient :math:`u^\top H_r u`. The loss is the model's mean loss on the shared batch
-    ``(x, y)``; the model must have ``hvp`` (:meth:`MLPModel.hvp`). With ``monitor=lambda p:
+    ``(x, y)``; the model must have ``hvp``, as every adapter has (:meth:`MLPModel.hvp`,
+    :meth:`MuPModel.hvp`, :meth:`RNNModel.hvp`, :meth:`CNNModel.hvp`,
+    :meth:`ResidualModel.hvp`, exact products by Pearlmutter's R-operator). With ``monitor=lambda p:
     {"sharpness": replica_sharpness(model, p, x, y, rng=...)}``, :func:`fit` records it every
     epoch (the quantity of the edge of stability, :math:`\lambda_{\max}` against
     :math:`2/\eta`).
@@ -1198,6 +1438,13 @@ def fit(
         )
     start_params = _check_params(params)
     R, dtype = start_params[0].shape[0], start_params[0].dtype
+    for i, p in enumerate(start_params):
+        finite = np.isfinite(p).reshape(R, -1).all(axis=1)
+        if not finite.all():  # a fault of the weights given, not a divergence of training
+            raise ValueError(
+                f"params[{i}] must be finite, got NaN or inf in replica(s) "
+                f"{np.flatnonzero(~finite)[:10].tolist()}"
+            )
     P = len(start_params)
     x_train, y_train, x_val, y_val = _check_data(data)
     x_train = _as_inputs(x_train, "data.x_train", dtype)
@@ -1211,6 +1458,7 @@ def fit(
     cast_finite(rates, dtype, "lr")
     seed_list = _seeds(seeds, R)
     epochs = check_int(epochs, "epochs", minimum=1)
+    check_entries(3 * R * (epochs + 1), f"the record of {R} replicas", "epochs")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if layer_multipliers is None:
         layer_multipliers = getattr(model, "default_multipliers", None)

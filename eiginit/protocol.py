@@ -42,6 +42,7 @@ __all__ = [
     "Welch",
     "choose_rate",
     "holm",
+    "resolvable_difference",
     "run_trial",
     "seeds_needed",
     "student_t_quantile",
@@ -367,6 +368,44 @@ def seeds_needed(
         f"spread/difference = {sigma / delta:.3g} needs more than 100000 seeds per contender; "
         "no study resolves it"
     )
+
+
+def resolvable_difference(
+    spread: float,
+    seeds: int,
+    *,
+    comparisons: int = 1,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> float:
+    r"""Return the smallest difference that `seeds` per contender resolve (seeds_needed inverted).
+
+    The smallest :math:`\delta` with ``seeds_needed(spread, delta, ...) <= seeds`` (to 1e-9
+    relative), the yardstick a page quotes beside its ties: a difference below it is not one
+    this study could have resolved.
+
+    Examples
+    --------
+    >>> d = resolvable_difference(1.0, 17)
+    >>> seeds_needed(1.0, d) <= 17 < seeds_needed(1.0, 0.99 * d)
+    True
+    """
+    sigma = float(as_real_array(spread, "spread"))
+    if not math.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"spread must be a finite standard deviation > 0, got {spread!r}")
+    n = check_int(seeds, "seeds", minimum=3)
+    lo, hi = sigma * 1e-6, sigma * 1e3
+    if seeds_needed(sigma, hi, comparisons=comparisons, alpha=alpha, power=power) > n:
+        raise ValueError(f"{n} seeds resolve no difference below 1000 spreads")
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        if seeds_needed(sigma, mid, comparisons=comparisons, alpha=alpha, power=power) <= n:
+            hi = mid
+        else:
+            lo = mid
+        if hi / lo < 1 + 1e-9:
+            break
+    return hi
 
 
 # ----------------------------------------------------------------------------- the rate

@@ -13,21 +13,20 @@ echo-state-network recipe (Jaeger 2001).
 - :class:`ElmanRNN` is a plain-numpy Elman network :math:`h_t = \phi(W h_{t-1} + U x_t + b)`
   with backpropagation through time (BPTT) and the gradient norm at every step, vectorized over
   a leading *models* axis so that several initializations, seeds and learning rates train at
-  once; :func:`train_rnn` trains it with SGD and optional gradient clipping, and
-  :func:`adding_problem` draws a variant of the adding task of Hochreiter & Schmidhuber (1997).
+  once (:class:`eiginit.engine.RNNModel` makes it a model of the one trainer,
+  :func:`eiginit.fit`); :func:`adding_problem` draws a variant of the adding task of Hochreiter
+  & Schmidhuber (1997).
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from eiginit._checks import (
-    _as_real_array,
     _describe,
     as_array_of,
     as_real_array_for,
@@ -47,12 +46,10 @@ __all__ = [
     "MemoryCapacity",
     "RNNForwardPass",
     "RNNGradients",
-    "RNNTrainingResult",
     "adding_problem",
     "echo_state_reservoir",
     "fisher_memory",
     "memory_capacity",
-    "train_rnn",
 ]
 
 
@@ -792,8 +789,8 @@ class ElmanRNN:
 def _refuse_overflow(states: np.ndarray, what: str, name: str, *more: np.ndarray) -> None:
     """Raise ValueError if a pass left float's range; `states` runs in the order it was computed.
 
-    :func:`train_rnn` uses the passes without this check: there a model that overflows is
-    reported as diverged and the others go on.
+    :class:`eiginit.engine.RNNModel` uses the passes without this check: there :func:`eiginit.fit`
+    marks a replica that overflows as diverged and the others go on.
     """
     if all(np.all(np.isfinite(a)) for a in (states, *more)):
         return
@@ -803,11 +800,11 @@ def _refuse_overflow(states: np.ndarray, what: str, name: str, *more: np.ndarray
     raise ValueError(
         f"the {what} overflowed: the {name} of model(s) {models[:10]} became NaN or infinite "
         f"after {step} steps, beyond {states.dtype}'s range (the networks explode on these "
-        "inputs, or their weights are not finite); train_rnn reports such models as diverged"
+        "inputs, or their weights are not finite); eiginit.fit reports such replicas as diverged"
     )
 
 
-# --------------------------------------------------------------------------- training
+# --------------------------------------------------------------------------- the adding problem
 
 
 def adding_problem(
@@ -859,195 +856,3 @@ def adding_problem(
     x = np.stack((values, markers), axis=-1)
     y = (values[rows, first] + values[rows, second])[:, None]
     return x, y
-
-
-@dataclass(frozen=True, eq=False)
-class RNNTrainingResult:
-    r"""The outcome of :func:`train_rnn`.
-
-    Attributes
-    ----------
-    net : ElmanRNN
-        The trained networks (a copy; the input networks are not modified).
-    losses : numpy.ndarray, shape (iterations, models)
-        The training mean squared error of each minibatch, before its update; ``inf`` once a
-        model has diverged.
-    gradient_norms : numpy.ndarray, shape (iterations, models)
-        The norm of the full gradient, before clipping.
-    clipped : numpy.ndarray of bool, shape (iterations, models)
-        Where clipping rescaled the gradient.
-    diverged : numpy.ndarray of bool, shape (models,)
-        Models whose loss or parameters became non-finite; they stop updating at that point.
-    """
-
-    net: ElmanRNN
-    losses: np.ndarray
-    gradient_norms: np.ndarray
-    clipped: np.ndarray
-    diverged: np.ndarray
-
-
-def _per_model(value: Any, name: str, models: int) -> np.ndarray:
-    # Real numbers only: True, "0.01" and complex rates are refused, not converted.
-    array = as_array_of(value, name, kinds="iuf", what="real numbers (learning rates)")
-    array = _as_real_array(array, name) if array.ndim <= 1 else array
-    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != models):
-        raise ValueError(
-            f"{name} must be a number or one number per model ({models}), got {value!r}"
-        )
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return np.broadcast_to(array, (models,)).copy()
-
-
-def train_rnn(
-    net: ElmanRNN,
-    task: Callable[..., tuple[np.ndarray, np.ndarray]],
-    *,
-    lr: Any,
-    iterations: int,
-    batch_size: int,
-    rng: np.random.Generator,
-    clip: float | None = None,
-    momentum: float = 0.9,
-) -> RNNTrainingResult:
-    r"""Train stacked networks on a regression task with SGD, momentum and optional clipping.
-
-    Every iteration draws one minibatch ``x, y = task(batch_size, rng=rng)``, shared by all
-    models, and minimizes the mean squared error :math:`\frac1B \sum \|y - \hat y\|^2` of each
-    model separately. With `clip` set, a model whose full gradient :math:`g` has
-    :math:`\|g\| > \text{clip}` steps along :math:`\text{clip}\; g / \|g\|` instead (Pascanu,
-    Mikolov & Bengio 2013): the direction is kept, only the step is shortened.
-
-    Parameters
-    ----------
-    net : ElmanRNN
-    task : callable
-        ``task(batch, *, rng) -> (x, y)`` with ``x`` of shape (batch, T, d), ``y`` (batch, o),
-        for example :func:`adding_problem` with its length bound by ``functools.partial``.
-    lr : float or array_like, shape (models,)
-        Learning rates, > 0: one for all, or one per model (a grid trains in one run).
-    iterations : int
-        >= 1.
-    batch_size : int
-        >= 1.
-    rng : numpy.random.Generator
-        Draws the minibatches.
-    clip : float, optional
-        The largest gradient norm, > 0; None for no clipping.
-    momentum : float, default 0.9
-        Heavy-ball momentum in [0, 1).
-
-    Returns
-    -------
-    RNNTrainingResult
-
-    Examples
-    --------
-    Two learning rates for the same network, trained at once on short adding problems:
-
-    >>> import functools
-    >>> net = ElmanRNN.create(np.stack([0.5 * np.eye(8)] * 2), 2, 1, rng=np.random.default_rng(0))
-    >>> task = functools.partial(adding_problem, steps=4)
-    >>> fit = train_rnn(net, task, lr=[0.05, 0.001], iterations=300, batch_size=32,
-    ...                 rng=np.random.default_rng(1), clip=1.0)
-    >>> fit.losses.shape, bool(fit.losses[-50:, 0].mean() < fit.losses[:50, 0].mean())
-    ((300, 2), True)
-    """
-    if not isinstance(net, ElmanRNN):
-        raise TypeError(f"net must be an ElmanRNN, got {_describe(net)}")
-    for name, p in zip(("w_in", "w_rec", "bias", "w_out", "b_out"), net.parameters(), strict=True):
-        if not np.all(np.isfinite(p)):
-            bad = np.flatnonzero(~np.isfinite(p).reshape(p.shape[0], -1).all(axis=1)).tolist()
-            raise ValueError(f"net.{name} must be finite, got NaN or inf in model(s) {bad[:10]}")
-    if not callable(task):
-        raise TypeError(f"task must be a callable task(batch, *, rng), got {_describe(task)}")
-    rng = check_rng(rng)
-    m = net.models
-    lrs = _per_model(lr, "lr", m)
-    if float(lrs.max()) > float(np.finfo(net.dtype).max):
-        raise ValueError(
-            f"lr must fit the networks' dtype {net.dtype} (at most "
-            f"{np.finfo(net.dtype).max:.2g}), got {float(lrs.max()):g}"
-        )
-    iterations = check_int(iterations, "iterations", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    check_entries(3 * iterations * m, f"the record of {m} models", "iterations")
-    clip = None if clip is None else check_positive_float(clip, "clip")
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
-        raise TypeError(f"momentum must be a real number in [0, 1), got {_describe(momentum)}")
-    if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    work = ElmanRNN(*(p.copy() for p in net.parameters()), activation=net.activation)
-    velocity = [np.zeros_like(p) for p in work.parameters()]
-    losses = np.empty((iterations, m))
-    norms = np.empty((iterations, m))
-    clipped = np.zeros((iterations, m), dtype=bool)
-    diverged = np.zeros(m, dtype=bool)
-    for it in range(iterations):
-        x, y = _check_task_output(task(batch_size, rng=rng), work, batch_size)
-        with np.errstate(over="ignore", invalid="ignore"):
-            record = (losses[it], norms[it], clipped[it])
-            _sgd_step(work, x, y, lrs, clip, momentum, velocity, record, diverged)
-    return RNNTrainingResult(work, losses, norms, clipped, diverged)
-
-
-def _check_task_output(out: Any, net: ElmanRNN, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the task's ``(x, y)`` if they fit the networks, else say what the task got wrong.
-
-    A fault in the data must not be reported as a diverged network: NaN targets would make
-    every loss NaN, and a target of the wrong width would surface as a shape error in BPTT.
-    """
-    if not isinstance(out, tuple | list) or len(out) != 2:
-        raise TypeError(f"task must return a pair (x, y), got {_describe(out)}")
-    x, y = out
-    d, o = net.w_in.shape[-1], net.w_out.shape[1]
-    xs = as_array_of(x, "the x returned by task")
-    if xs.ndim != 3 or xs.shape[0] != batch or xs.shape[-1] != d or xs.shape[1] == 0:
-        raise ValueError(
-            f"task must return x of shape ({batch}, T, {d}) with T >= 1 (batch_size sequences "
-            f"of the networks' {d} inputs), got shape {xs.shape}"
-        )
-    ys = as_real_array_for(
-        as_array_of(y, "the y returned by task"), "the y returned by task", net.dtype
-    )
-    if ys.shape != (batch, o):
-        raise ValueError(
-            f"task must return y of shape ({batch}, {o}) (one target per sequence and output "
-            f"of the networks), got shape {ys.shape}"
-        )
-    as_real_array_for(xs, "the x returned by task", net.dtype)  # finite, and fits the dtype
-    return x, y
-
-
-def _sgd_step(
-    work: ElmanRNN,
-    x: np.ndarray,
-    y: np.ndarray,
-    lrs: np.ndarray,
-    clip: float | None,
-    momentum: float,
-    velocity: list[np.ndarray],
-    record: tuple[np.ndarray, np.ndarray, np.ndarray],
-    diverged: np.ndarray,
-) -> None:
-    """One SGD step for every model, in place; `record` rows receive loss, norm, clipped."""
-    loss_row, norm_row, clipped_row = record
-    m = work.models
-    fp = work._forward(work._as_inputs(x))
-    error = fp.output - np.asarray(y, dtype=work.dtype)[None]
-    loss = np.mean(error**2, axis=(1, 2))
-    grads = work._backward(fp, 2.0 * error / (error.shape[1] * error.shape[2])).parameters()
-    norm = np.sqrt(sum(np.sum(g**2, axis=tuple(range(1, g.ndim))) for g in grads))
-    diverged |= ~np.isfinite(loss) | ~np.isfinite(norm)
-    loss_row[:] = np.where(diverged, np.inf, loss)
-    norm_row[:] = np.where(diverged, np.inf, norm)
-    scale = np.ones(m)
-    if clip is not None:
-        clipped_row[:] = (norm > clip) & ~diverged
-        scale = np.where(clipped_row, clip / np.where(norm > 0, norm, 1.0), 1.0)
-    step = (lrs * scale).astype(work.dtype)
-    for p, v, g in zip(work.parameters(), velocity, grads, strict=True):
-        stopped = diverged.reshape((m,) + (1,) * (g.ndim - 1))
-        v[...] = np.where(stopped, 0.0, momentum * v + step.reshape(stopped.shape) * g)
-        p -= v

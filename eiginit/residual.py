@@ -30,8 +30,8 @@ module has
   beside its closed form :func:`residual_variance` :math:`= (1 + \alpha^2)^\ell` for a
   Kaiming-scaled ReLU branch;
 - :func:`fixup_scale`, Fixup's :math:`L^{-1/(2m-2)}` (Zhang, Dauphin & Ma 2019);
-- :func:`residual_classifier` and :func:`train_residual`, a compact batched training loop (Adam,
-  float32) for residual MLPs under several initialization schemes, :data:`SCHEMES`.
+- :func:`residual_classifier`, residual MLP classifiers under several initialization schemes,
+  :data:`SCHEMES`; :class:`eiginit.engine.ResidualModel` trains them with :func:`eiginit.fit`.
 """
 
 from __future__ import annotations
@@ -52,11 +52,9 @@ from eiginit._checks import (
     check_float_dtype,
     check_int,
     check_positive_float,
-    check_rates,
     check_real,
     check_rng,
 )
-from eiginit.datasets import Dataset
 
 __all__ = [
     "NORMALIZATIONS",
@@ -65,7 +63,6 @@ __all__ = [
     "ResidualForward",
     "ResidualGradients",
     "ResidualStack",
-    "ResidualTrainingResult",
     "batch_norm",
     "fixup_scale",
     "layer_norm",
@@ -73,7 +70,6 @@ __all__ = [
     "mean_square_profile",
     "residual_classifier",
     "residual_variance",
-    "train_residual",
 ]
 
 #: The normalizations a branch may apply to its input: none, batch norm or layer norm.
@@ -873,7 +869,7 @@ def residual_classifier(
     classes: int,
     width: int,
     depth: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | Sequence[np.random.Generator],
     dtype: Any = np.float32,
 ) -> ResidualClassifier:
     r"""Draw residual MLP classifiers (two-layer branches), one replica per scheme named.
@@ -897,7 +893,10 @@ def residual_classifier(
     schemes : str or sequence of str
         One of :data:`SCHEMES` per replica (a single name gives one replica).
     inputs, classes, width, depth : int
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or sequence of them
+        One generator draws every replica; a sequence of one generator per replica draws
+        replica ``r`` from ``rng[r]`` alone (what :class:`eiginit.protocol.Contender`'s
+        ``build`` needs: a replica's weights do not depend on how many others are drawn).
     dtype : numpy dtype, default float32
 
     Returns
@@ -910,6 +909,15 @@ def residual_classifier(
     ...                           rng=np.random.default_rng(0))
     >>> net.stack.weights.shape, net.train_alpha.tolist()
     ((2, 2, 2, 8, 8), [False, True])
+
+    With one generator per replica, replica r is the network its generator draws alone:
+
+    >>> pair = residual_classifier(["scaled"] * 2, inputs=4, classes=3, width=8, depth=2,
+    ...                            rng=[np.random.default_rng(1), np.random.default_rng(2)])
+    >>> alone = residual_classifier("scaled", inputs=4, classes=3, width=8, depth=2,
+    ...                             rng=np.random.default_rng(2))
+    >>> bool(np.array_equal(pair.stack.weights[1], alone.stack.weights[0]))
+    True
     """
     if not isinstance(schemes, str | Sequence | np.ndarray):
         raise TypeError(
@@ -926,6 +934,35 @@ def residual_classifier(
     n = check_int(width, "width", minimum=1)
     L = check_int(depth, "depth", minimum=1)
     R = len(names)
+    if not isinstance(rng, np.random.Generator):
+        if (
+            isinstance(rng, str | bytes)
+            or not isinstance(rng, Sequence)
+            or len(rng) != R
+            or not all(isinstance(g, np.random.Generator) for g in rng)
+        ):
+            raise TypeError(
+                f"rng must be a numpy.random.Generator or a sequence of {R} of them (one per "
+                f"replica), got {_describe(rng)}"
+            )
+        check_entries(R * n * (d + c), "the input and readout layers", "inputs, classes or width")
+        parts = [
+            residual_classifier(name, inputs=d, classes=c, width=n, depth=L, rng=g, dtype=dtype)
+            for name, g in zip(names, rng, strict=True)
+        ]
+
+        def stacked(get: Any) -> np.ndarray:
+            return np.concatenate([get(part) for part in parts])
+
+        stack = ResidualStack(stacked(lambda p: p.stack.weights), stacked(lambda p: p.stack.alpha))
+        return ResidualClassifier(
+            stacked(lambda p: p.w_in),
+            stacked(lambda p: p.b_in),
+            stack,
+            stacked(lambda p: p.w_out),
+            stacked(lambda p: p.b_out),
+            train_alpha=stacked(lambda p: p.train_alpha),
+        )
     check_entries(R * n * (d + c), "the input and readout layers", "inputs, classes or width")
     stack = ResidualStack.create(n, L, rng=rng, branch_layers=2, replicas=R, dtype=dtype)
     w_in = np.sqrt(2 / d) * rng.standard_normal((R, n, d))
@@ -946,159 +983,3 @@ def residual_classifier(
         np.zeros((R, c), dtype),
         train_alpha=np.array([name == "rezero" for name in names]),
     )
-
-
-def _loss_and_gradients(
-    net: ResidualClassifier, v: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Mean cross-entropy per replica and the gradients of its sum over replicas."""
-    B = v.shape[0]
-    x0 = v @ np.swapaxes(net.w_in, -1, -2) + net.b_in[:, None]
-    fp = net.stack._run(x0, strict=False)
-    top = np.maximum(fp.output, 0)
-    z = top @ np.swapaxes(net.w_out, -1, -2) + net.b_out[:, None]
-    z = z - z.max(axis=-1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    loss = -log_p[:, np.arange(B), y].mean(axis=1)
-    dz = np.exp(log_p)
-    dz[:, np.arange(B), y] -= 1
-    dz /= B
-    d_out = np.swapaxes(dz, -1, -2) @ top
-    g_top = (dz @ net.w_out) * (fp.output > 0)
-    grads = net.stack._backprop(fp, g_top)
-    g0 = grads.inputs
-    dalpha = grads.alpha * net.train_alpha[:, None]
-    d_in = np.swapaxes(g0, -1, -2) @ v
-    return loss, [d_in, g0.sum(axis=1), grads.weights, dalpha, d_out, dz.sum(axis=1)]
-
-
-@dataclass(frozen=True, eq=False)
-class ResidualTrainingResult:
-    """The per-replica record of :func:`train_residual`.
-
-    Attributes
-    ----------
-    train_loss : numpy.ndarray
-        Shape ``(epochs + 1, R)``. The mean training loss over each epoch (row 0: the initial
-        loss on the first batches).
-    val_accuracy : numpy.ndarray
-        Shape ``(epochs + 1, R)``. Validation accuracy after each epoch (row 0: at initialization).
-    test_accuracy : numpy.ndarray
-        Shape ``(R,)``. Test accuracy of the final networks.
-    diverged : numpy.ndarray of bool
-        Shape ``(R,)``. Replicas whose loss became non-finite; their later entries are NaN.
-    """
-
-    train_loss: np.ndarray
-    val_accuracy: np.ndarray
-    test_accuracy: np.ndarray
-    diverged: np.ndarray
-
-
-def _accuracy(net: ResidualClassifier, v: np.ndarray, y: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return (net.logits(v).argmax(axis=-1) == y).mean(axis=1)
-
-
-def train_residual(
-    net: ResidualClassifier,
-    data: Dataset,
-    lr: Any,
-    *,
-    rng: np.random.Generator,
-    epochs: int = 5,
-    batch_size: int = 128,
-) -> ResidualTrainingResult:
-    r"""Train the R replicas of `net` at once with Adam, each at its own learning rate.
-
-    Adam (Kingma & Ba 2015, Algorithm 1) with :math:`\beta_1 = 0.9`, :math:`\beta_2 = 0.999`,
-    :math:`\epsilon = 10^{-8}`, on the softmax cross-entropy; every replica sees the same
-    minibatches (shuffled by `rng`). The parameters of `net` are updated in place. A replica
-    whose loss turns non-finite is marked diverged and frozen.
-
-    Parameters
-    ----------
-    net : ResidualClassifier
-    data : Dataset
-        With a validation set (``x_val``, ``y_val``).
-    lr : float or array_like of shape (R,)
-        The learning rate of every replica.
-    rng : numpy.random.Generator
-    epochs : int, default 5
-    batch_size : int, default 128
-
-    Returns
-    -------
-    ResidualTrainingResult
-
-    Examples
-    --------
-    A Fixup and a ReZero network of depth 2 on a toy task, trained for two epochs:
-
-    >>> from eiginit.datasets import Dataset
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.standard_normal((120, 4)); y = (x[:, 0] > 0).astype(int)
-    >>> data = Dataset(x[:80], y[:80], x[100:], y[100:], 2, "toy", x_val=x[80:100], y_val=y[80:100])
-    >>> net = residual_classifier(["fixup", "rezero"], inputs=4, classes=2, width=8, depth=2,
-    ...                           rng=rng)
-    >>> result = train_residual(net, data, [1e-2, 1e-2], rng=rng, epochs=2, batch_size=16)
-    >>> result.train_loss.shape, result.diverged.tolist()
-    ((3, 2), [False, False])
-    """
-    if not isinstance(net, ResidualClassifier):
-        raise TypeError(f"net must be a ResidualClassifier, got {_describe(net)}")
-    if not isinstance(data, Dataset) or data.x_val is None:
-        raise TypeError(f"data must be a Dataset with a validation set, got {_describe(data)}")
-    check_rng(rng)
-    epochs = check_int(epochs, "epochs", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    params = net.parameters()
-    R, dtype = params[0].shape[0], params[0].dtype
-    if data.x_train.shape[1] != params[0].shape[2]:
-        raise ValueError(
-            f"data has {data.x_train.shape[1]} features, the network expects {params[0].shape[2]}"
-        )
-    classes = params[4].shape[1]
-    if data.n_classes > classes:
-        raise ValueError(
-            f"data has {data.n_classes} classes (labels 0..{data.n_classes - 1}), but the "
-            f"network's readout has {classes} outputs"
-        )
-    rates = check_rates(lr, R)
-    cast_finite(rates, dtype, "lr")
-    check_entries((epochs + 1) * R, "the training record", "epochs")
-    x, y = cast_finite(data.x_train, dtype, "data.x_train"), data.y_train
-    x_val = cast_finite(data.x_val, dtype, "data.x_val")
-    x_test = cast_finite(data.x_test, dtype, "data.x_test")
-    m1 = [np.zeros_like(p) for p in params]
-    m2 = [np.zeros_like(p) for p in params]
-    b1, b2, step = 0.9, 0.999, 0
-    diverged = np.zeros(R, bool)
-    losses = np.full((epochs + 1, R), np.nan)
-    val = np.full((epochs + 1, R), np.nan)
-    val[0] = _accuracy(net, x_val, data.y_val)
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(y))
-        epoch_loss = np.zeros(R)
-        for start in range(0, len(y), batch_size):
-            idx = order[start : start + batch_size]
-            with np.errstate(all="ignore"):
-                loss, grads = _loss_and_gradients(net, x[idx], y[idx])
-            if epoch == 1 and start == 0:
-                losses[0] = loss
-            diverged |= ~np.isfinite(loss)
-            epoch_loss += np.where(diverged, 0, loss) * len(idx)
-            step += 1
-            live = (~diverged * rates / (1 - b1**step)).astype(dtype)
-            for p, g, s1, s2 in zip(params, grads, m1, m2, strict=True):
-                g = np.where(np.isfinite(g), g, 0).astype(dtype)
-                s1 *= b1
-                s1 += (1 - b1) * g
-                s2 *= b2
-                s2 += (1 - b2) * g * g
-                shape = (R,) + (1,) * (p.ndim - 1)
-                p -= live.reshape(shape) * s1 / (np.sqrt(s2 / (1 - b2**step)) + 1e-8)
-        losses[epoch] = np.where(diverged, np.nan, epoch_loss / len(y))
-        val[epoch] = np.where(diverged, np.nan, _accuracy(net, x_val, data.y_val))
-    test = np.where(diverged, np.nan, _accuracy(net, x_test, data.y_test))
-    return ResidualTrainingResult(losses, val, test, diverged)

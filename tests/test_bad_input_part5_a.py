@@ -12,8 +12,6 @@ before too).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -244,56 +242,53 @@ def _rnn(dtype=np.float64) -> E.ElmanRNN:
     return E.ElmanRNN.create(0.5 * np.eye(3), 2, 1, rng=rng(0), dtype=dtype)
 
 
-def _targets_of_width(width: int, fill: float = 1.0):
-    def task(batch: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        x, _ = E.adding_problem(batch, 4, rng=rng)
-        return x, np.full((batch, width), fill)
+def _targets_of_width(width: int, fill: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Adding-problem inputs (4 sequences of 4 steps) with targets of the given width and value."""
+    x, _ = E.adding_problem(4, 4, rng=rng(0))
+    return x, np.full((4, width), fill)
 
-    return task
+
+def _fit_rnn(data, *, net=None, **options):
+    """Train `net` (default: the 3-unit network) with eiginit.fit, one epoch of SGD."""
+    model, params = E.engine.RNNModel.from_network(_rnn() if net is None else net,
+                                                   dtype=(net or _rnn()).dtype)  # fmt: skip
+    options = {"lr": 0.01, "seeds": 0, "optimizer": "sgd", "epochs": 1, "batch_size": 2} | options
+    return E.fit(model, params, data, **options)
 
 
 @pytest.mark.parametrize(
-    ("task", "match"),
+    ("data", "match"),
     [
-        (_targets_of_width(2), r"task must return y of shape \(4, 1\)"),
-        (_targets_of_width(1, np.nan), "y returned by task must be finite"),
+        (_targets_of_width(2), r"targets y must have one row of 1 output\(s\).*got shape \(4, 2\)"),
+        (_targets_of_width(1, np.nan), "data.y_train must be finite"),
     ],
     ids=["targets of the wrong width", "NaN targets"],
 )
-def test_M8_train_rnn_blames_the_task_not_the_networks(task, match) -> None:
-    # Before: "grad_output must have the output's shape", and NaN targets made every model
-    # diverged=True.
+def test_M8_fit_rnn_blames_the_data_not_the_networks(data, match) -> None:
+    # Before (train_rnn): "grad_output must have the output's shape", and NaN targets made every
+    # model diverged=True. fit keeps the fix: the data is named.
     with pytest.raises(ValueError, match=match):
-        E.train_rnn(_rnn(), task, lr=0.01, iterations=2, batch_size=4, rng=rng(0))
+        _fit_rnn(data)
 
 
-def test_scale_train_rnn_refuses_targets_a_float32_network_cannot_hold() -> None:
+def test_scale_fit_rnn_refuses_targets_a_float32_network_cannot_hold() -> None:
     # Before: the cast made the targets inf and the model was reported diverged.
-    with pytest.raises(ValueError, match="y returned by task has entries beyond float32"):
-        E.train_rnn(
-            _rnn(np.float32), _targets_of_width(1, 1e300), lr=0.01, iterations=1, batch_size=4,
-            rng=rng(0),
-        )  # fmt: skip
+    with pytest.raises(ValueError, match=r"data\.y_train has entries beyond float32"):
+        _fit_rnn(_targets_of_width(1, 1e300), net=_rnn(np.float32))
 
 
 def test_scale_float32_training_refuses_a_rate_beyond_float32() -> None:
     # Before: the rate became inf in float32 and the models were reported diverged.
-    with pytest.raises(ValueError, match="lr must fit the networks' dtype float32"):
-        E.train_rnn(
-            _rnn(np.float32), _targets_of_width(1), lr=1e300, iterations=1, batch_size=2,
-            rng=rng(0),
-        )  # fmt: skip
+    with pytest.raises(ValueError, match="lr has entries beyond float32"):
+        _fit_rnn(_targets_of_width(1), net=_rnn(np.float32), lr=1e300)
     net = E.MLP.create([6, 4, 2], "tanh", _init, rng=rng(0), dtype=np.float32)
     with pytest.raises(ValueError, match="lrs must fit the networks' dtype float32"):
         E.train_batched([net], _toy_data(), lrs=1e300, seeds=0, epochs=1)
 
 
-def test_M8_train_rnn_checks_the_task_inputs() -> None:
-    def bad(batch: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return np.ones((batch, 4, 3)), np.ones((batch, 1))
-
-    with pytest.raises(ValueError, match=r"task must return x of shape \(4, T, 2\)"):
-        E.train_rnn(_rnn(), bad, lr=0.01, iterations=1, batch_size=4, rng=rng(0))
+def test_M8_fit_rnn_checks_the_inputs() -> None:
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, T, 2\)"):
+        _fit_rnn((np.ones((4, 4, 3)), np.ones((4, 1))))
 
 
 def test_M9_elman_create_refuses_a_complex_w_rec() -> None:
@@ -306,18 +301,12 @@ def test_M9_elman_create_refuses_a_complex_w_rec() -> None:
     [
         (lambda: E.ElmanRNN.create([[1.0, 2.0], [3.0]], 2, 1, rng=rng(0)), "w_rec"),
         (lambda: _rnn().forward([[1.0, 2.0], [3.0]]), "x"),
-        (
-            lambda: E.train_rnn(
-                _rnn(), _targets_of_width(1), lr=[[1, 2], [3]], iterations=1, batch_size=2,
-                rng=rng(0),
-            ),
-            "lr",
-        ),
+        (lambda: _fit_rnn(_targets_of_width(1), lr=[[1, 2], [3]]), "lr"),
     ],
-    ids=["ElmanRNN.create", "ElmanRNN.forward", "train_rnn"],
+    ids=["ElmanRNN.create", "ElmanRNN.forward", "fit"],
 )  # fmt: skip
 def test_L1_recurrent_refuses_ragged_input_naming_it(call, name) -> None:
-    with pytest.raises(TypeError, match=f"^{name} must be an array of real numbers"):
+    with pytest.raises(TypeError, match=f"^{name} must be an array of (positive )?real numbers"):
         call()
 
 
@@ -325,15 +314,9 @@ def test_L1_recurrent_refuses_ragged_input_naming_it(call, name) -> None:
     ("call", "match"),
     [
         (lambda: E.ElmanRNN.create({}, 2, 1, rng=rng(0)), "w_rec must hold real numbers"),
-        (
-            lambda: E.train_rnn(
-                _rnn(), _targets_of_width(1), lr=0.05 + 1j, iterations=1, batch_size=2,
-                rng=rng(0),
-            ),
-            "lr must hold real numbers",
-        ),
+        (lambda: _fit_rnn(_targets_of_width(1), lr=0.05 + 1j), "lr must hold positive real"),
     ],
-    ids=["ElmanRNN.create dict", "train_rnn complex lr"],
+    ids=["ElmanRNN.create dict", "fit complex lr"],
 )  # fmt: skip
 def test_L2_recurrent_refuses_the_wrong_kind_of_object(call, match) -> None:
     with pytest.raises(TypeError, match=match):
@@ -341,10 +324,10 @@ def test_L2_recurrent_refuses_the_wrong_kind_of_object(call, match) -> None:
 
 
 @pytest.mark.parametrize("lr", [True, "0.01", [True, True]])
-def test_L3_train_rnn_refuses_numbers_in_disguise(lr) -> None:
+def test_L3_fit_rnn_refuses_numbers_in_disguise(lr) -> None:
     net = E.ElmanRNN.create(np.stack([0.5 * np.eye(3)] * 2), 2, 1, rng=rng(0))
     with pytest.raises(TypeError, match=r"^lr must"):
-        E.train_rnn(net, _targets_of_width(1), lr=lr, iterations=1, batch_size=2, rng=rng(0))
+        _fit_rnn(_targets_of_width(1), net=net, lr=lr, seeds=[0, 1])
 
 
 def test_L6_echo_state_reservoir_refuses_a_size_the_allocator_would() -> None:
@@ -362,15 +345,9 @@ def test_L6_echo_state_reservoir_refuses_a_size_the_allocator_would() -> None:
             "washout, steps",
         ),
         (lambda: E.ElmanRNN.create(np.eye(2), 10**9, 1, rng=rng(0)), "input_size"),
-        (
-            lambda: E.train_rnn(
-                _rnn(), _targets_of_width(1), lr=0.1, iterations=10**12, batch_size=2,
-                rng=rng(0),
-            ),
-            "iterations",
-        ),
+        (lambda: _fit_rnn(_targets_of_width(1), epochs=10**12), "epochs"),
     ],
-    ids=["adding_problem", "fisher_memory", "memory_capacity", "ElmanRNN.create", "train_rnn"],
+    ids=["adding_problem", "fisher_memory", "memory_capacity", "ElmanRNN.create", "fit"],
 )  # fmt: skip
 def test_L6_other_sizes_are_refused_before_the_allocator(call, match) -> None:
     # The same class as L6: sizes that numpy would refuse with a MemoryError, or swap for.
@@ -407,13 +384,12 @@ def test_L9_elman_backward_refuses_nan_and_complex_gradients(grad, error, match)
         net.backward(fp, grad)
 
 
-def test_L9_train_rnn_still_reports_divergence() -> None:
-    # backward's new finiteness check must not turn a diverging run into an exception.
-    fit = E.train_rnn(
-        _rnn(), functools.partial(E.adding_problem, steps=4), lr=1e300, iterations=3,
-        batch_size=4, rng=rng(0),
-    )  # fmt: skip
-    assert fit.diverged.all()
+def test_L9_fit_rnn_still_reports_divergence() -> None:
+    # backward's finiteness check must not turn a diverging run into an exception: RNNModel
+    # uses the unchecked passes, and fit marks the replica diverged.
+    result = _fit_rnn(E.adding_problem(12, 4, rng=rng(0)), lr=1e300, epochs=2, batch_size=4)
+    assert result.diverged.all()
+    assert np.isnan(result.train_loss[0, -1])
 
 
 @pytest.mark.parametrize(
@@ -451,12 +427,16 @@ def test_scale_step_norms_of_gradients_of_any_size(scale) -> None:
     np.testing.assert_allclose(scaled / scale, unit, rtol=1e-14)
 
 
-def test_scale_train_rnn_refuses_a_network_with_nan_weights() -> None:
+def test_scale_fit_rnn_refuses_a_network_with_nan_weights() -> None:
     # Before: the model was reported diverged, a fault of the weights it was given.
     net = _rnn()
     net.w_rec[0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"net.w_rec must be finite.*model\(s\) \[0\]"):
-        E.train_rnn(net, _targets_of_width(1), lr=0.1, iterations=1, batch_size=2, rng=rng(0))
+    with pytest.raises(ValueError, match=r"parameters must be finite, got NaN or inf in array 1"):
+        E.engine.RNNModel.from_network(net)
+    model, params = E.engine.RNNModel.from_network(_rnn(), dtype=np.float64)
+    params[1][0, 0, 0] = np.nan  # parameters built by hand reach fit itself
+    with pytest.raises(ValueError, match=r"params\[1\] must be finite.*replica\(s\) \[0\]"):
+        E.fit(model, params, _targets_of_width(1), lr=0.1, seeds=0, epochs=1)
 
 
 # --------------------------------------------------------------------------- datasets

@@ -8,7 +8,6 @@ from threadpoolctl import threadpool_limits
 
 import eiginit
 from eiginit import initializers as ini
-from eiginit.convolution import _replica_gradients
 from eiginit.datasets import Dataset
 
 
@@ -34,7 +33,11 @@ def _toy_cnn(replicas: int, seed: int = 0) -> eiginit.CNN1d:
     )
 
 
-# --- convolution: independent minibatch orders -------------------------------------------------
+# --- convolution: independent minibatch orders, through the one engine ------------------------
+
+
+def _cnn_model(net: eiginit.CNN1d) -> tuple[eiginit.CNNModel, list[np.ndarray]]:
+    return eiginit.CNNModel.from_network(net, dtype=np.float64)
 
 
 def test_replica_gradients_equal_shared_gradients_when_batches_agree():
@@ -42,53 +45,47 @@ def test_replica_gradients_equal_shared_gradients_when_batches_agree():
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((5, 8)), rng.integers(0, 2, 5)
     loss, grads = net.gradients(x, y)
-    loss2, grads2 = _replica_gradients(net, np.stack([x] * 3), np.stack([y] * 3))
+    model, params = _cnn_model(net)
+    loss2, grads2 = model.loss_and_gradients(params, np.stack([x] * 3), np.stack([y] * 3))
     np.testing.assert_allclose(loss2, loss, atol=1e-12)
     for g, h in zip(grads, grads2, strict=True):
         np.testing.assert_allclose(h, g, atol=1e-12)
 
 
 def test_replica_gradients_match_a_finite_difference_per_replica():
-    net = _toy_cnn(2)
+    model, params = _cnn_model(_toy_cnn(2))
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((2, 4, 8)), rng.integers(0, 2, (2, 4))
-    _, grads = _replica_gradients(net, x, y)
-    k = net.kernels[1]
+    _, grads = model.loss_and_gradients(params, x, y)
+    k = params[1]
     eps = 1e-6
     for r in range(2):
         k[r, 0, 1, 2] += eps
-        up = _replica_gradients(net, x, y)[0][r]
+        up = model.loss_and_gradients(params, x, y)[0][r]
         k[r, 0, 1, 2] -= 2 * eps
-        down = _replica_gradients(net, x, y)[0][r]
+        down = model.loss_and_gradients(params, x, y)[0][r]
         k[r, 0, 1, 2] += eps
         assert (up - down) / (2 * eps) == pytest.approx(grads[1][r, 0, 1, 2], rel=1e-5, abs=1e-9)
 
 
-def test_independent_training_gives_replicas_different_orders():
+def test_independent_seeds_give_replicas_different_orders():
     data = _toy_data()
-    same, indep = _toy_cnn(2), _toy_cnn(2)
-    for net in (same, indep):  # make the two replicas identical at the start
-        for p in net.params:
-            p[1] = p[0]
-    eiginit.train_cnn(same, data, lr=1e-2, epochs=2, batch_size=16, rng=np.random.default_rng(3))
-    eiginit.train_cnn_independent(
-        indep, data, lr=1e-2, epochs=2, batch_size=16, rng=np.random.default_rng(3)
-    )
-    np.testing.assert_array_equal(same.kernels[0][0], same.kernels[0][1])  # shared order
-    assert not np.allclose(indep.kernels[0][0], indep.kernels[0][1])  # own orders
+    model, params = _cnn_model(_toy_cnn(2))
+    for p in params:  # make the two replicas identical at the start
+        p[1] = p[0]
+    same = eiginit.fit(model, params, data, lr=1e-2, seeds=[3, 3], epochs=2, batch_size=16)
+    own = eiginit.fit(model, params, data, lr=1e-2, seeds=[3, 4], epochs=2, batch_size=16)
+    np.testing.assert_array_equal(same.final_params[0][0], same.final_params[0][1])  # one order
+    assert not np.allclose(own.final_params[0][0], own.final_params[0][1])  # own orders
 
 
 def test_independent_training_is_reproducible_and_learns():
     data = _toy_data()
-    a, b = _toy_cnn(2), _toy_cnn(2)
-    ra = eiginit.train_cnn_independent(
-        a, data, lr=3e-2, epochs=6, batch_size=16, rng=np.random.default_rng(4)
-    )
-    eiginit.train_cnn_independent(
-        b, data, lr=3e-2, epochs=6, batch_size=16, rng=np.random.default_rng(4)
-    )
-    np.testing.assert_array_equal(a.readout, b.readout)
-    assert np.all(ra.train_loss[-1] < ra.train_loss[0])
+    model, params = _cnn_model(_toy_cnn(2))
+    ra = eiginit.fit(model, params, data, lr=3e-2, seeds=4, epochs=6, batch_size=16)
+    rb = eiginit.fit(model, params, data, lr=3e-2, seeds=4, epochs=6, batch_size=16)
+    np.testing.assert_array_equal(ra.final_params[-2], rb.final_params[-2])
+    assert np.all(ra.train_loss[:, -1] < ra.train_loss[:, 1])
     assert not ra.diverged.any()
 
 
@@ -99,17 +96,16 @@ def test_independent_training_is_reproducible_and_learns():
         ({"lr": [1e-2]}, ValueError, "lr must be"),
         ({"epochs": 0}, ValueError, "epochs"),
         ({"batch_size": 0}, ValueError, "batch_size"),
-        ({"rng": 3}, TypeError, "rng"),
+        ({"seeds": [0, 1, 2]}, ValueError, "seeds must be"),
     ],
 )
 def test_independent_training_rejects_bad_input(kwargs, error, match):
-    args = {"lr": 1e-2, "epochs": 1, "batch_size": 8, "rng": np.random.default_rng(0)} | kwargs
+    args = {"lr": 1e-2, "seeds": [0, 1], "epochs": 1, "batch_size": 8} | kwargs
+    model, params = _cnn_model(_toy_cnn(2))
     with pytest.raises(error, match=match):
-        eiginit.train_cnn_independent(_toy_cnn(2), _toy_data(), **args)
-    with pytest.raises(TypeError, match="net must be a CNN1d"):
-        eiginit.train_cnn_independent(
-            "net", _toy_data(), lr=1e-2, epochs=1, batch_size=8, rng=np.random.default_rng(0)
-        )
+        eiginit.fit(model, params, _toy_data(), **args)
+    with pytest.raises(TypeError, match=r"net must be an eiginit\.CNN1d"):
+        eiginit.CNNModel.from_network("net")
 
 
 # --- curvature: both ends of the spectrum by Lanczos ------------------------------------------

@@ -23,8 +23,8 @@ from eiginit import (
     delta_orthogonal,
     kaiming_normal,
     orthogonal,
-    train_cnn,
 )
+from eiginit.engine import CNNModel, fit
 
 SHAPES = [(1, 1, 3, 8), (3, 2, 3, 7), (2, 4, 4, 6), (5, 3, 1, 4), (4, 4, 5, 5), (2, 6, 2, 9)]
 
@@ -351,10 +351,11 @@ def test_training_lowers_the_loss_and_keeps_replicas_apart() -> None:
         init=delta_orthogonal,
         rng=rng,
     )
-    result = train_cnn(net, data, lr=[1e-2, 1e3], epochs=30, batch_size=8, rng=rng)
-    assert result.train_loss.shape == (30, 2)
-    assert result.val_accuracy.shape == (30, 2)
-    assert result.train_loss[-1, 0] < 0.5 * result.train_loss[0, 0]
+    model, params = CNNModel.from_network(net)
+    result = fit(model, params, data, lr=[1e-2, 1e3], seeds=[0, 1], epochs=30, batch_size=8)
+    assert result.train_loss.shape == (2, 31)
+    assert result.val_metric.shape == (2, 31)
+    assert result.train_loss[0, -1] < 0.5 * result.train_loss[0, 1]
     assert not result.diverged[0]
 
 
@@ -415,14 +416,36 @@ def test_bad_input_raises_clear_errors() -> None:
     )
     with pytest.raises(ValueError, match=r"\(batch, 8\)"):
         net.logits(np.ones((3, 7)))
-    with pytest.raises(ValueError, match="validation"):
-        train_cnn(
-            net,
-            Dataset(np.ones((4, 8)), np.zeros(4, int), np.ones((2, 8)), np.zeros(2, int), 2, "x"),
-            lr=1e-3,
-            epochs=1,
-            batch_size=2,
-            rng=rng,
-        )
+    model, params = CNNModel.from_network(net)
     with pytest.raises(ValueError, match="lr"):
-        train_cnn(net, _tiny_data(rng), lr=[1e-3, 1e-3, 1e-3], epochs=1, batch_size=2, rng=rng)
+        fit(model, params, _tiny_data(rng), lr=[1e-3] * 3, seeds=[0, 1], epochs=1, batch_size=2)
+    wrong = CNNModel(model.pool_after, 10)
+    with pytest.raises(ValueError, match="length 8, but the network takes length 10"):
+        fit(wrong, params, _tiny_data(rng), lr=1e-3, seeds=[0, 1], epochs=1, batch_size=2)
+
+
+def test_from_networks_stacks_replicas_drawn_from_their_own_generators() -> None:
+    def one(seed: int, **kwargs) -> CNN1d:
+        options = {"length": 8, "depth": 2, "channels": 4, "width": 3, "n_classes": 2}
+        return CNN1d.create(
+            **{**options, **kwargs},
+            init=delta_orthogonal,
+            replicas=1,
+            rng=np.random.default_rng(seed),
+            dtype=np.float64,
+        )
+
+    model, params = CNNModel.from_networks([one(0), one(1), one(2)], dtype=np.float64)
+    for r in range(3):
+        alone = CNNModel.from_network(one(r), dtype=np.float64)[1]
+        for a, b in zip(params, alone, strict=True):
+            np.testing.assert_array_equal(a[r], b[0])
+    assert (model.length, model.pool_after) == (8, ())
+    with pytest.raises(ValueError, match="share one architecture"):
+        CNNModel.from_networks([one(0), one(1, channels=3)])
+    with pytest.raises(ValueError, match="share one architecture"):
+        CNNModel.from_networks([one(0), one(1, pool_after=(1,))])
+    with pytest.raises(TypeError, match=r"nets\[1\] must be an eiginit\.CNN1d"):
+        CNNModel.from_networks([one(0), "net"])
+    with pytest.raises(ValueError, match="at least one network"):
+        CNNModel.from_networks([])

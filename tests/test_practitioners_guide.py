@@ -274,6 +274,22 @@ def test_per_gate_orthogonal_lstm_snippet():
         np.testing.assert_allclose(block @ block.T, np.eye(16), atol=1e-5)
 
 
+def test_forget_gate_bias_snippet_sets_the_forget_gate_to_one_and_nothing_else():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    rnn = torch.nn.LSTM(3, 8, num_layers=2)
+    before = {n: p.detach().clone() for n, p in rnn.named_parameters()}
+    exec(_block("H = rnn.hidden_size"), {"torch": torch, "rnn": rnn})
+    for layer in range(2):
+        total = getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
+        np.testing.assert_allclose(total.detach().numpy()[8:16], 1.0)
+    for name, p in rnn.named_parameters():
+        keep = np.ones(p.shape[0], dtype=bool)
+        if name.startswith("bias"):
+            keep[8:16] = False
+        np.testing.assert_array_equal(p.detach().numpy()[keep], before[name].numpy()[keep])
+
+
 def test_keras_lstm_orthogonalizes_the_stacked_kernel_not_the_gates():
     keras = _keras()
     units = 32

@@ -174,7 +174,7 @@ def _data(seed: int, features: int, classes: int) -> E.Dataset:
 @given(
     seeds, st.integers(1, 3), st.lists(st.sampled_from([1e-3, 1e-2, 3e-2]), min_size=3, max_size=3)
 )
-def test_train_cnn_replicas_equal_separate_runs(seed: int, depth: int, lrs: list[float]) -> None:
+def test_fit_cnn_replicas_equal_separate_runs(seed: int, depth: int, lrs: list[float]) -> None:
     data = _data(seed, 8, 3)
     net = E.CNN1d.create(
         length=8,
@@ -188,28 +188,22 @@ def test_train_cnn_replicas_equal_separate_runs(seed: int, depth: int, lrs: list
         pool_after=(1,),
         dtype=np.float64,
     )
-    singles = [
-        E.CNN1d(
-            [k[r : r + 1].copy() for k in net.kernels],
-            [b[r : r + 1].copy() for b in net.biases],
-            net.readout[r : r + 1].copy(),
-            net.readout_bias[r : r + 1].copy(),
-            net.pool_after,
-            net.length,
-        )
-        for r in range(3)
-    ]
-    together = E.train_cnn(net, data, lr=lrs, epochs=2, batch_size=16, rng=rng(seed + 1))
-    for r, single in enumerate(singles):
-        alone = E.train_cnn(single, data, lr=lrs[r], epochs=2, batch_size=16, rng=rng(seed + 1))
-        np.testing.assert_allclose(together.train_loss[:, r], alone.train_loss[:, 0], rtol=1e-12)
-        np.testing.assert_array_equal(together.val_accuracy[:, r], alone.val_accuracy[:, 0])
-        np.testing.assert_allclose(net.readout[r], single.readout[0], rtol=1e-10, atol=1e-12)
+    model, params = E.CNNModel.from_network(net, dtype=np.float64)
+    orders = [seed + 1, seed + 2, seed + 3]
+    together = E.fit(model, params, data, lr=lrs, seeds=orders, epochs=2, batch_size=16)
+    for r in range(3):
+        single = [p[r : r + 1] for p in params]
+        alone = E.fit(model, single, data, lr=lrs[r], seeds=orders[r], epochs=2, batch_size=16)
+        np.testing.assert_allclose(together.train_loss[r], alone.train_loss[0], rtol=1e-12)
+        np.testing.assert_array_equal(together.val_metric[r], alone.val_metric[0])
+        for a, b in zip(together.final_params, alone.final_params, strict=True):
+            np.testing.assert_allclose(a[r], b[0], rtol=1e-10, atol=1e-12)
 
 
 @slow
 @given(seeds, st.lists(st.sampled_from([1e-3, 1e-2, 1e-1]), min_size=3, max_size=3))
-def test_train_residual_replicas_equal_separate_runs(seed: int, lrs: list[float]) -> None:
+def test_fit_residual_replicas_equal_separate_runs(seed: int, lrs: list[float]) -> None:
+    """fit with ResidualModel: every replica (its own seed) equals its run alone."""
     data = _data(seed, 5, 3)
     net = E.residual_classifier(
         ["kaiming", "fixup", "rezero"],
@@ -220,28 +214,24 @@ def test_train_residual_replicas_equal_separate_runs(seed: int, lrs: list[float]
         rng=rng(seed),
         dtype=np.float64,
     )
-
-    def replica(r: int) -> E.ResidualClassifier:
-        s = net.stack
-        stack = E.ResidualStack(
-            s.weights[r : r + 1].copy(), s.alpha[r : r + 1].copy(), s.skip, s.norm, s.post_norm
+    model, params = E.ResidualModel.from_network(net, dtype=np.float64)
+    orders = [seed + 1, seed + 2, seed + 3]
+    together = E.fit(model, params, data, lr=lrs, seeds=orders, epochs=2, batch_size=16)
+    for r in range(3):
+        single = E.ResidualModel(model.template, model.train_alpha[r : r + 1])
+        alone = E.fit(
+            single,
+            [p[r : r + 1].copy() for p in params],
+            data,
+            lr=lrs[r],
+            seeds=[orders[r]],
+            epochs=2,
+            batch_size=16,
         )
-        return E.ResidualClassifier(
-            net.w_in[r : r + 1].copy(),
-            net.b_in[r : r + 1].copy(),
-            stack,
-            net.w_out[r : r + 1].copy(),
-            net.b_out[r : r + 1].copy(),
-            net.train_alpha[r : r + 1].copy(),
-        )
-
-    singles = [replica(r) for r in range(3)]
-    together = E.train_residual(net, data, lrs, rng=rng(seed + 1), epochs=2, batch_size=16)
-    for r, single in enumerate(singles):
-        alone = E.train_residual(single, data, lrs[r], rng=rng(seed + 1), epochs=2, batch_size=16)
-        np.testing.assert_allclose(together.train_loss[:, r], alone.train_loss[:, 0], rtol=1e-12)
-        np.testing.assert_array_equal(together.val_accuracy[:, r], alone.val_accuracy[:, 0])
-        np.testing.assert_allclose(net.stack.alpha[r], single.stack.alpha[0], rtol=1e-12)
+        np.testing.assert_allclose(together.train_loss[r], alone.train_loss[0], rtol=1e-12)
+        np.testing.assert_array_equal(together.val_metric[r], alone.val_metric[0])
+        for a, b in zip(together.final_params, alone.final_params, strict=True):
+            np.testing.assert_allclose(a[r], b[0], rtol=1e-12, atol=1e-14)
 
 
 @slow

@@ -15,6 +15,7 @@ from eiginit.protocol import (
     Contender,
     _order_seed,
     choose_rate,
+    resolvable_difference,
     run_trial,
     seeds_needed,
     verdict_table,
@@ -284,3 +285,14 @@ def test_contender_refuses_bad_input():
         Contender("a", None)
     with pytest.raises(TypeError, match="fit_options"):
         Contender("a", lambda rngs: None, fit_options=[1])
+
+
+def test_resolvable_difference_inverts_seeds_needed():
+    for spread, seeds, m in ((1.0, 17, 1), (0.03, 12, 6), (2.5, 40, 3)):
+        d = resolvable_difference(spread, seeds, comparisons=m)
+        assert seeds_needed(spread, d, comparisons=m) <= seeds
+        assert seeds_needed(spread, d * (1 - 1e-6), comparisons=m) > seeds or seeds == 3
+    with pytest.raises(ValueError, match="spread"):
+        resolvable_difference(0.0, 10)
+    with pytest.raises(ValueError, match="seeds"):
+        resolvable_difference(1.0, 2)

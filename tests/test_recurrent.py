@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiginit import orthogonal, spectral_radius
+from eiginit.engine import RNNModel, fit
 from eiginit.recurrent import (
     ElmanRNN,
     _noise_covariance,
@@ -17,7 +16,6 @@ from eiginit.recurrent import (
     echo_state_reservoir,
     fisher_memory,
     memory_capacity,
-    train_rnn,
 )
 
 
@@ -380,30 +378,35 @@ def test_adding_problem_baseline_is_one_sixth() -> None:
     assert abs(squared.mean() - 1 / 6) < 4 * se
 
 
+def test_adding_problem_second_value_alone_scores_one_twelfth() -> None:
+    # The chapter's second reference level: remember only the second marked value, predict
+    # u2 + 1/2, and the error is Var(u1) = 1/12. The second marker is at most T - T//2 - 1 steps
+    # from the end, the first at least T - T//2 (review E9.1).
+    T = 30
+    x, y = adding_problem(40_000, T, rng=np.random.default_rng(1))
+    marks = x[..., 1] == 1
+    last = T - 1 - np.argmax(marks[:, ::-1], axis=1)
+    first = np.argmax(marks, axis=1)
+    assert (T - 1 - last).max() == T - T // 2 - 1 < (T - 1 - first).min()
+    squared = (y[:, 0] - (x[np.arange(len(x)), last, 0] + 0.5)) ** 2
+    se = squared.std(ddof=1) / np.sqrt(squared.size)
+    assert abs(squared.mean() - 1 / 12) < 4 * se
+
+
 def test_clipping_bounds_every_step() -> None:
+    # With plain SGD (no momentum) a clipped step has length lr * clip exactly.
     net = small_rnn("tanh", models=2)
-    task = functools.partial(adding_problem, steps=8)
-
-    def task3(batch, *, rng):  # three input channels, two outputs, to fit small_rnn
-        x, y = task(batch, rng=rng)
-        return np.concatenate([x, x[..., :1]], axis=-1), np.repeat(y, 2, axis=1)
-
+    model, params = RNNModel.from_network(net, dtype=np.float64)
+    x, y = adding_problem(8, 8, rng=np.random.default_rng(0))
+    x3, y2 = np.concatenate([x, x[..., :1]], axis=-1), np.repeat(y, 2, axis=1)  # fit small_rnn
     lr, clip = 0.5, 0.01
-    result = train_rnn(
-        net,
-        task3,
-        lr=lr,
-        iterations=1,
-        batch_size=8,
-        rng=np.random.default_rng(0),
-        clip=clip,
-        momentum=0.0,
-    )
-    assert result.clipped.all()
+    result = fit(model, params, (x3, y2), lr=lr, seeds=[0, 1], optimizer="sgd", momentum=0.0,
+                 full_batch=True, epochs=1, clip=clip, record_steps=True)  # fmt: skip
+    assert np.all(result.grad_norm > clip)  # clipping had work to do on both replicas
     step = np.sqrt(
         sum(
             np.sum((a - b) ** 2, axis=tuple(range(1, a.ndim)))
-            for a, b in zip(result.net.parameters(), net.parameters(), strict=True)
+            for a, b in zip(result.final_params, params, strict=True)
         )
     )
     np.testing.assert_allclose(step, lr * clip, rtol=1e-9)
@@ -413,16 +416,55 @@ def test_training_lowers_the_loss_and_flags_divergence() -> None:
     rng = np.random.default_rng(0)
     W = np.stack([0.5 * np.eye(8), 0.5 * np.eye(8)])
     net = ElmanRNN.create(W, 2, 1, rng=rng)
-    task = functools.partial(adding_problem, steps=4)
-    result = train_rnn(
-        net, task, lr=[0.05, 1e6], iterations=200, batch_size=32, rng=np.random.default_rng(1)
-    )
-    assert result.losses[-20:, 0].mean() < 0.5 * result.losses[:20, 0].mean()
-    assert not result.diverged[0]
-    assert result.diverged[1]
-    assert not np.any(np.isnan(result.losses))
-    assert np.isinf(result.losses[-1, 1])
+    model, params = RNNModel.from_network(net, dtype=np.float64)
+    data = adding_problem(512, 4, rng=np.random.default_rng(1))
+    result = fit(model, params, data, lr=[0.05, 1e6], seeds=[0, 1], optimizer="sgd",
+                 epochs=8, batch_size=32)  # fmt: skip
+    assert result.train_loss[0, -1] < 0.5 * result.train_loss[0, 0]
+    assert result.diverged.tolist() == [False, True]
+    assert np.all(np.isfinite(result.train_loss[0]))
+    assert np.isnan(result.train_loss[1, -1])  # kept in the record, as NaN from its divergence
     np.testing.assert_array_equal(net.w_rec, W)  # the input networks are left alone
+
+
+def test_rnn_model_from_networks_keeps_each_replica_from_its_own_generator() -> None:
+    rngs = [np.random.default_rng(s) for s in (3, 4, 5)]
+    nets = [ElmanRNN.create(orthogonal((6, 6), rng=r), 2, 1, rng=r) for r in rngs]
+    model, params = RNNModel.from_networks(nets, dtype=np.float64)
+    assert model.activation == "tanh"
+    for r, net in enumerate(nets):
+        for got, want in zip(params, net.parameters(), strict=True):
+            np.testing.assert_array_equal(got[r], want[0])
+    again = ElmanRNN.create(orthogonal((6, 6), rng=np.random.default_rng(4)), 2, 1,
+                            rng=np.random.default_rng(4))  # fmt: skip
+    np.testing.assert_array_equal(params[1][1], again.w_rec[0])  # independent of its neighbours
+    x, _ = adding_problem(5, 7, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(model.predict(params, x)[2], nets[2](x)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("nets", "error", "match"),
+    [
+        ([], ValueError, "at least one network"),
+        ("nets", TypeError, "list of eiginit.ElmanRNN"),
+        ([np.eye(3)], TypeError, r"nets\[0\] must be an eiginit.ElmanRNN"),
+        (
+            [ElmanRNN.create(np.eye(3), 2, 1, rng=np.random.default_rng(0)),
+             ElmanRNN.create(np.eye(4), 2, 1, rng=np.random.default_rng(0))],
+            ValueError,
+            "share one architecture",
+        ),
+        (
+            [ElmanRNN.create(np.eye(3), 2, 1, rng=np.random.default_rng(0)),
+             ElmanRNN.create(np.eye(3), 2, 1, rng=np.random.default_rng(0), activation="relu")],
+            ValueError,
+            "share one architecture",
+        ),
+    ],
+)  # fmt: skip
+def test_rnn_model_from_networks_errors(nets, error, match) -> None:
+    with pytest.raises(error, match=match):
+        RNNModel.from_networks(nets)
 
 
 @pytest.mark.parametrize(
@@ -431,15 +473,17 @@ def test_training_lowers_the_loss_and_flags_divergence() -> None:
         ({"lr": 0.0}, ValueError, "lr"),
         ({"lr": [0.1, 0.1, 0.1]}, ValueError, "lr"),
         ({"lr": 0.1, "clip": -1.0}, ValueError, "clip"),
-        ({"lr": 0.1, "momentum": 1.0}, ValueError, "momentum"),
-        ({"lr": 0.1, "iterations": 0}, ValueError, "iterations"),
+        ({"lr": 0.1, "optimizer": "sgd", "momentum": 1.0}, ValueError, "momentum"),
+        ({"lr": 0.1, "epochs": 0}, ValueError, "epochs"),
     ],
 )
-def test_train_rnn_errors(kwargs, error, match) -> None:
+def test_fit_rnn_errors(kwargs, error, match) -> None:
     net = ElmanRNN.create(np.stack([np.eye(3)] * 2), 2, 1, rng=np.random.default_rng(0))
-    options = {"iterations": 1, "batch_size": 2, "rng": np.random.default_rng(0)} | kwargs
+    model, params = RNNModel.from_network(net)
+    data = adding_problem(8, 4, rng=np.random.default_rng(0))
+    options = {"seeds": [0, 1], "epochs": 1, "batch_size": 2} | kwargs
     with pytest.raises(error, match=match):
-        train_rnn(net, functools.partial(adding_problem, steps=4), **options)
+        fit(model, params, data, **options)
 
 
 # --- claims of the chapter's framework audit and exercises ------------------------------------
@@ -484,3 +528,16 @@ def test_linear_memory_capacity_sees_only_the_eigenvalues() -> None:
     np.testing.assert_allclose(a.per_delay, b.per_delay, atol=1e-6)
     assert spectral_radius(W2) == pytest.approx(0.7)
     assert np.allclose(np.sort_complex(np.linalg.eigvals(W2)), np.sort_complex(lam))
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_rnn_model_refuses_targets_that_would_broadcast(width) -> None:
+    # A target of the wrong width broadcast against the readout without a word (or failed deep
+    # in BPTT); the model names the targets instead, in training and in scoring.
+    net = ElmanRNN.create(np.stack([np.eye(3)] * 2), 2, 2, rng=np.random.default_rng(0))
+    model, params = RNNModel.from_network(net, dtype=np.float64)
+    x, _ = adding_problem(4, 5, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"targets y must have one row of 2 output\(s\)"):
+        model.loss_and_gradients(params, np.stack([x, x]), np.ones((2, 4, width)))
+    with pytest.raises(ValueError, match=r"targets y must have one row of 2 output\(s\)"):
+        model.loss(model.predict(params, x), np.ones((4, width)))

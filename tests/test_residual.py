@@ -1,4 +1,5 @@
-"""Tests for eiginit.residual: residual stacks, normalization at initialization, training."""
+"""Tests for eiginit.residual: residual stacks, normalization at initialization, and the residual
+classifier trained through the one engine (:class:`eiginit.engine.ResidualModel`, :func:`fit`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiginit.datasets import Dataset
+from eiginit.engine import ResidualModel, fit
 from eiginit.residual import (
     SCHEMES,
+    ResidualClassifier,
     ResidualStack,
     batch_norm,
     fixup_scale,
@@ -18,7 +21,6 @@ from eiginit.residual import (
     mean_square_profile,
     residual_classifier,
     residual_variance,
-    train_residual,
 )
 
 CONFIGS = [  # (branch_layers, norm, post_norm, skip)
@@ -252,10 +254,14 @@ def test_training_learns_separable_blobs_with_every_scheme() -> None:
     data = tiny_data()
     net = residual_classifier(list(SCHEMES) * 2, inputs=6, classes=3, width=8, depth=4,
                               rng=np.random.default_rng(1))  # fmt: skip
-    result = train_residual(net, data, 1e-2, rng=np.random.default_rng(2), epochs=8)
+    model, params = ResidualModel.from_network(net)
+    result = fit(model, params, data, lr=1e-2, seeds=2, epochs=8, batch_size=128)
     assert not result.diverged.any()
-    assert np.all(result.val_accuracy[-1] > 0.7)  # chance is 1/3
-    assert np.all(result.train_loss[-1] < result.train_loss[0])
+    assert np.all(result.best_value > 0.7)  # chance is 1/3
+    assert np.all(result.train_loss[:, -1] < result.train_loss[:, 0])
+    # only ReZero's multipliers train (default_multipliers freeze the others)
+    moved = np.any(result.final_params[3] != params[3], axis=1)
+    assert moved.tolist() == [name == "rezero" for name in list(SCHEMES) * 2]
 
 
 def test_training_marks_divergence_instead_of_returning_nan() -> None:
@@ -263,10 +269,122 @@ def test_training_marks_divergence_instead_of_returning_nan() -> None:
     net = residual_classifier(["kaiming", "fixup"], inputs=6, classes=3, width=8, depth=4,
                               rng=np.random.default_rng(3))  # fmt: skip
     net.stack.weights[0] *= 1e12  # overflows float32 at once
-    result = train_residual(net, data, [1e-3, 1e-3], rng=np.random.default_rng(4), epochs=1)
+    model, params = ResidualModel.from_network(net)
+    result = fit(model, params, data, lr=[1e-3, 1e-3], seeds=[4, 5], epochs=1)
     assert result.diverged.tolist() == [True, False]
-    assert np.isnan(result.test_accuracy[0])
-    assert np.isfinite(result.test_accuracy[1])
+    assert np.all(np.isnan(result.train_loss[0]))
+    assert np.all(np.isnan(result.val_metric[0]))
+    assert np.all(np.isfinite(result.train_loss[1]))
+    assert np.all(np.isfinite(result.val_metric[1]))
+
+
+def _classifier_with(stack: ResidualStack, *, inputs: int, classes: int, seed: int):
+    """A residual classifier around any stack (normalized, Post-LN, plain), in float64."""
+    rng = np.random.default_rng(seed)
+    R, n = stack.weights.shape[0], stack.weights.shape[-1]
+    return ResidualClassifier(
+        rng.standard_normal((R, n, inputs)), 0.1 * rng.standard_normal((R, n)), stack,
+        rng.standard_normal((R, classes, n)) / np.sqrt(n), 0.1 * rng.standard_normal((R, classes)),
+        train_alpha=np.ones(R, dtype=bool),
+    )  # fmt: skip
+
+
+# Every stack the chapter builds, as a trained model: the plain ResNet (every scheme of
+# residual_classifier), one block deep (the shallow baseline), Pre-LN and Post-LN, batch norm,
+# and the plain network without skips.
+MODEL_CONFIGS = [  # (depth, branch_layers, norm, post_norm, skip)
+    (3, 2, None, False, True),
+    (1, 2, None, False, True),
+    (3, 1, "layer", False, True),
+    (3, 1, "layer", True, True),
+    (3, 2, "batch", False, True),
+    (3, 2, None, False, False),
+]
+
+
+@pytest.mark.parametrize(("depth", "m", "norm", "post_norm", "skip"), MODEL_CONFIGS)
+def test_residual_model_gradients_match_finite_differences(depth, m, norm, post_norm, skip):
+    rng = np.random.default_rng(7)
+    stack = ResidualStack.create(
+        5, depth, rng=rng, branch_layers=m, alpha=0.8, replicas=2, norm=norm,
+        post_norm=post_norm, skip=skip,
+    )  # fmt: skip
+    net = _classifier_with(stack, inputs=4, classes=3, seed=8)
+    model, params = ResidualModel.from_network(net, dtype=np.float64)
+    x = rng.standard_normal((2, 6, 4))
+    y = rng.integers(0, 3, (2, 6))
+    loss, grads = model.loss_and_gradients(params, x, y)
+    assert loss.shape == (2,)
+
+    def total() -> float:
+        return float(model.loss_and_gradients(params, x, y)[0].sum())
+
+    assert total() == pytest.approx(float(loss.sum()), rel=1e-14)
+    probe = np.random.default_rng(9)
+    for p, g in zip(params, grads, strict=True):
+        assert g.shape == p.shape
+        for _ in range(3):
+            index = tuple(int(probe.integers(0, k)) for k in p.shape)
+            numeric = central_difference(total, p, index)
+            assert g[index] == pytest.approx(numeric, rel=1e-5, abs=1e-7)
+    # predict on a shared batch gives the same logits as the training pass (no batch norm:
+    # batch statistics depend on the batch)
+    if norm != "batch":
+        shared = x[0]
+        both = model.predict(params, shared)
+        loss_shared = model.loss(both, y[0])
+        again, _ = model.loss_and_gradients(
+            params, np.stack([shared, shared]), np.stack([y[0]] * 2)
+        )
+        np.testing.assert_allclose(loss_shared, again, rtol=1e-12)
+
+
+def test_residual_model_matches_torch_autograd_for_pre_and_post_ln() -> None:
+    torch = pytest.importorskip("torch")
+    for post_norm in (False, True):
+        rng = np.random.default_rng(11)
+        stack = ResidualStack.create(6, 4, rng=rng, branch_layers=2, alpha=0.5, norm="layer",
+                                     post_norm=post_norm)  # fmt: skip
+        net = _classifier_with(stack, inputs=3, classes=4, seed=12)
+        model, params = ResidualModel.from_network(net, dtype=np.float64)
+        x = rng.standard_normal((1, 10, 3))
+        y = rng.integers(0, 4, (1, 10))
+        loss, grads = model.loss_and_gradients(params, x, y)
+
+        w_in, b_in, W, alpha, w_out, b_out = (torch.tensor(p[0], requires_grad=True)
+                                              for p in params)  # fmt: skip
+
+        def ln(u):
+            u = u - u.mean(-1, keepdim=True)
+            return u / torch.sqrt((u**2).mean(-1, keepdim=True) + 1e-5)
+
+        h = torch.tensor(x[0]) @ w_in.T + b_in
+        for block in range(4):
+            u = h
+            for j in range(2):  # u_j = W_j relu(LN(u_{j-1})), the Pre-LN branch
+                u = torch.relu(ln(u)) @ W[block, j].T
+            h = h + alpha[block] * u
+            if post_norm:
+                h = ln(h)
+        z = torch.relu(h) @ w_out.T + b_out
+        ref = torch.nn.functional.cross_entropy(z, torch.tensor(y[0]))
+        ref.backward()
+        assert float(loss[0]) == pytest.approx(float(ref.detach()), rel=1e-12)
+        for g, t in zip(grads, (w_in, b_in, W, alpha, w_out, b_out), strict=True):
+            np.testing.assert_allclose(g[0], t.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_one_shared_seed_walks_every_replica_through_one_order() -> None:
+    # What the removed train_residual did (one minibatch order for all replicas) is one seed
+    # repeated: identical replicas then stay identical, distinct seeds part them.
+    data = tiny_data(1)
+    net = residual_classifier(["scaled"] * 3, inputs=6, classes=3, width=8, depth=3,
+                              rng=np.random.default_rng(5))  # fmt: skip
+    model, params = ResidualModel.from_network(net, dtype=np.float64)
+    params = [np.ascontiguousarray(np.broadcast_to(p[:1], p.shape)) for p in params]
+    result = fit(model, params, data, lr=1e-2, seeds=[3, 3, 4], epochs=2, batch_size=32)
+    np.testing.assert_array_equal(result.train_loss[0], result.train_loss[1])
+    assert not np.allclose(result.train_loss[0], result.train_loss[2])
 
 
 # --- input checks ------------------------------------------------------------------------
@@ -358,3 +476,55 @@ def test_skips_keep_input_gradients_correlated() -> None:
     resid = ResidualStack.create(n, L, rng=rng, alpha=1 / np.sqrt(L), replicas=6)
     assert correlation(resid) > 0.9
     assert correlation(plain) < correlation(resid) - 0.2
+
+
+def test_one_generator_per_replica_draws_each_replica_alone() -> None:
+    # The comparison protocol's build(rngs): replica r comes from rngs[r] only, whatever the
+    # number of replicas drawn beside it.
+    names = ["kaiming", "fixup", "rezero"]
+    gens = lambda: [np.random.default_rng(s) for s in (10, 11, 12)]  # noqa: E731
+    together = residual_classifier(names, inputs=5, classes=3, width=6, depth=3, rng=gens())
+    for r, name in enumerate(names):
+        alone = residual_classifier(name, inputs=5, classes=3, width=6, depth=3,
+                                    rng=gens()[r])  # fmt: skip
+        for a, b in zip(together.parameters(), alone.parameters(), strict=True):
+            np.testing.assert_array_equal(a[r], b[0])
+        assert together.train_alpha[r] == alone.train_alpha[0]
+    assert together.stack.weights.dtype == np.float32
+    # a different generator for one replica leaves the others as they were
+    other = gens()
+    other[1] = np.random.default_rng(99)
+    changed = residual_classifier(names, inputs=5, classes=3, width=6, depth=3, rng=other)
+    np.testing.assert_array_equal(changed.w_in[[0, 2]], together.w_in[[0, 2]])
+    assert not np.array_equal(changed.w_in[1], together.w_in[1])
+
+
+@pytest.mark.parametrize(
+    "rng",
+    [[np.random.default_rng(0)], [np.random.default_rng(0), 1], 0, "ab", None],
+    ids=["too-few", "not-a-generator", "int", "str", "none"],
+)
+def test_residual_classifier_refuses_generators_that_do_not_fit(rng) -> None:
+    with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator or a sequence of 2"):
+        residual_classifier(["fixup", "rezero"], inputs=4, classes=2, width=4, depth=1, rng=rng)
+
+
+@pytest.mark.parametrize(("norm", "post_norm"), [("layer", False), ("layer", True)])
+def test_fit_trains_layer_normalized_stacks_replica_by_replica(norm, post_norm) -> None:
+    # Pre-LN and Post-LN classifiers through fit: the loss falls, and replica r trained beside
+    # another equals its run alone (its own seed, its own rate).
+    rng = np.random.default_rng(13)
+    stack = ResidualStack.create(6, 3, rng=rng, branch_layers=2, alpha=0.5, replicas=2,
+                                 norm=norm, post_norm=post_norm)  # fmt: skip
+    net = _classifier_with(stack, inputs=6, classes=3, seed=14)
+    model, params = ResidualModel.from_network(net, dtype=np.float64)
+    data = tiny_data(2)
+    together = fit(model, params, data, lr=[3e-3, 1e-2], seeds=[1, 2], epochs=3, batch_size=32)
+    assert np.all(together.train_loss[:, -1] < together.train_loss[:, 0])
+    for r in range(2):
+        alone = fit(ResidualModel(model.template, model.train_alpha[r : r + 1]),
+                    [p[r : r + 1].copy() for p in params], data, lr=[3e-3, 1e-2][r],
+                    seeds=[r + 1], epochs=3, batch_size=32)  # fmt: skip
+        np.testing.assert_allclose(together.train_loss[r], alone.train_loss[0], rtol=1e-12)
+        for a, b in zip(together.final_params, alone.final_params, strict=True):
+            np.testing.assert_allclose(a[r], b[0], rtol=1e-12, atol=1e-14)
