@@ -51,6 +51,9 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.attention`: self-attention at initialization: row-stochastic attention
   matrices, their second eigenvalue, rank collapse, the logits' variance, the attention
   entropy and sigma-Reparam (Part V).
+- :mod:`eiginit.transformer`: a small Pre-LN transformer as a model of the engine, the
+  initializations people use for it (PyTorch's modules, GPT-2, GPT-NeoX) and an associative
+  recall task (Part V).
 - :mod:`eiginit.residual`: residual stacks with branch multipliers, batch and layer
   normalization at initialization, Fixup, and a batched training loop for residual MLPs (Part V).
 
@@ -244,6 +247,13 @@ from eiginit.training import (
     lsuv,
     softmax_cross_entropy,
 )
+from eiginit.transformer import (
+    TRANSFORMER_INITS,
+    TransformerModel,
+    associative_recall,
+    framework_attention_defaults,
+    init_transformer,
+)
 
 __version__ = "0.1.0"
 
@@ -258,6 +268,7 @@ __all__ = [
     "PARAMETRIZATIONS",
     "ROLES",
     "SCHEMES",
+    "TRANSFORMER_INITS",
     "AttentionStackResult",
     "CNN1d",
     "CNNModel",
@@ -304,6 +315,7 @@ __all__ = [
     "StudyCell",
     "SubspaceIterationResult",
     "Trajectory",
+    "TransformerModel",
     "Trial",
     "VarianceRecursion",
     "Welch",
@@ -312,6 +324,7 @@ __all__ = [
     "activation_function",
     "adding_problem",
     "apply_activation",
+    "associative_recall",
     "attention_entropy",
     "attention_logits",
     "attention_matrix",
@@ -346,6 +359,7 @@ __all__ = [
     "fixup_scale",
     "flatten_parameters",
     "forward_replicas",
+    "framework_attention_defaults",
     "gated_init",
     "gaussian_expectation",
     "gaussian_log_norm_moments",
@@ -356,6 +370,7 @@ __all__ = [
     "hessian_top_eigenvalue",
     "hessian_vector_product",
     "holm",
+    "init_transformer",
     "init_weights",
     "iterate",
     "kaiming_normal",

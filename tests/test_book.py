@@ -186,7 +186,7 @@ CLAIMS_AT_LEAST = {
     "convolutions": 18,  # 14 + 4 (seed count, fresh spread, no edge rate, all finite)
     "width": 21,
     "curvature": 22,
-    "attention": 13,
+    "attention": 23,
     "practitioners-guide": 20,
     "repeated-multiplication": 13,
     "power-iteration": 22,
