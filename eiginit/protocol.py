@@ -726,6 +726,18 @@ def verdict_table(comparisons: Mapping[str, Comparison], *, unit: str = "points"
         From :func:`verdicts` or :meth:`Trial.verdicts`.
     unit : str, default "points"
         The unit of the differences (shown in the header).
+
+    Returns
+    -------
+    str
+        HTML, for ``IPython.display.HTML``.
+
+    Examples
+    --------
+    >>> calls = verdicts({"a vs b": ([5.0, 5.2, 5.1], [4.0, 4.1, 3.9])})
+    >>> html = verdict_table(calls)
+    >>> html.count("<tr>"), "ahead" in html
+    (2, True)
     """
     if not isinstance(comparisons, Mapping) or not comparisons:
         raise TypeError(
@@ -793,6 +805,30 @@ def run_trial(
     Returns
     -------
     Trial
+
+    Examples
+    --------
+    Two initializations of a small MLP, one scaled down tenfold:
+
+    >>> import functools
+    >>> from eiginit import MLP, kaiming_normal
+    >>> from eiginit.engine import MLPModel
+    >>> def contender(name, gain):
+    ...     def build(rngs):
+    ...         init = functools.partial(kaiming_normal, nonlinearity="relu")
+    ...         nets = [MLP.create([4, 8, 2], "relu", init, rng=g) for g in rngs]
+    ...         for net in nets:
+    ...             for w in net.weights:
+    ...                 w *= gain
+    ...         return MLPModel.from_networks(nets)
+    ...     return Contender(name, build)
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((360, 4)); y = (x[:, 0] > 0).astype(int)
+    >>> data = (x[:200], y[:200], x[200:280], y[200:280], x[280:], y[280:])
+    >>> trial = run_trial([contender("Kaiming", 1.0), contender("small", 0.1)], data,
+    ...                   grid=[1e-2, 1e-1], seeds=4, epochs=3)
+    >>> trial.scores["Kaiming"].shape, trial.metric, trial.split
+    ((4,), 'accuracy', 'test')
     """
     from eiginit.engine import fit
 

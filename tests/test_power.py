@@ -191,7 +191,12 @@ def test_normalizing_gives_spectral_radius_one(A: np.ndarray) -> None:
     rho = spectral_radius(A)
     if rho < 1e-6:  # (near) nilpotent matrices are rejected or numerically meaningless
         return
-    assert spectral_radius(normalize_spectral_radius(A)) == pytest.approx(1.0, rel=1e-6)
+    try:
+        normalized = normalize_spectral_radius(A)
+    except ValueError as refusal:  # a nearly nilpotent A is refused, by name, never divided
+        assert "nilpotent" in str(refusal)
+        return
+    assert spectral_radius(normalized) == pytest.approx(1.0, rel=1e-6)
 
 
 @settings(max_examples=60, deadline=None)
