@@ -20,7 +20,8 @@ The package behind the executable textbook in ``book/``. Each module serves a pa
 - :mod:`eiginit.data`: the seed blog post's matrix.
 - :mod:`eiginit.datasets`: the 8 x 8 digits and MNIST-1D, made offline, split and standardized
   (Parts IV and V).
-- :mod:`eiginit.training`: the loss, the first step's diagnostics and LSUV (Part IV).
+- :mod:`eiginit.losses`: softmax cross-entropy and accuracy on logits; :mod:`eiginit.training`: the
+  first step's diagnostics and LSUV (Part IV).
 - :mod:`eiginit.engine`: one training engine for every architecture: a model protocol for
   replica-stacked networks, SGD-momentum and Adam written once, ``fit`` with per-replica seeds,
   rates and per-layer multipliers, early stopping and divergence marking, one result type, and
@@ -135,6 +136,7 @@ from eiginit.initializers import (
     xavier_normal,
     xavier_uniform,
 )
+from eiginit.losses import accuracy, softmax_cross_entropy
 from eiginit.lyapunov import (
     LogNormMoments,
     LyapunovSpectrum,
@@ -239,14 +241,7 @@ from eiginit.spectra import (
 )
 from eiginit.study import Contender, StudyCell, build_contender, contenders, run_cell
 from eiginit.subspace import SubspaceIterationResult, matrix_with_spectrum, subspace_iteration
-from eiginit.training import (
-    FirstStep,
-    LSUVResult,
-    accuracy,
-    first_step,
-    lsuv,
-    softmax_cross_entropy,
-)
+from eiginit.training import FirstStep, LSUVResult, first_step, lsuv
 from eiginit.transformer import (
     TRANSFORMER_INITS,
     TransformerModel,

@@ -46,7 +46,7 @@ from eiginit._checks import (
     check_rng,
 )
 from eiginit.initializers import _as_shape, lecun_normal, orthogonal
-from eiginit.training import softmax_cross_entropy
+from eiginit.losses import softmax_cross_entropy
 
 __all__ = [
     "CNN1d",

@@ -49,8 +49,8 @@ from eiginit._checks import (
     check_rng,
     check_tol,
 )
+from eiginit.losses import softmax_cross_entropy
 from eiginit.network import MLP, _normal_pdf
-from eiginit.training import softmax_cross_entropy
 
 __all__ = [
     "HessianEigenResult",

@@ -13,9 +13,9 @@ import pytest
 from eiginit import initializers as ini
 from eiginit.datasets import Dataset
 from eiginit.engine import MLPModel, fit
+from eiginit.losses import accuracy, softmax_cross_entropy
 from eiginit.network import MLP
 from eiginit.study import build_contender, contenders
-from eiginit.training import accuracy, softmax_cross_entropy
 
 
 def blobs(n=150, classes=3, features=4, seed=0, dtype=np.float64):

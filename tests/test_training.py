@@ -6,8 +6,9 @@ from hypothesis import strategies as st
 from eiginit import initializers as ini
 from eiginit.datasets import Dataset
 from eiginit.engine import MLPModel, fit
+from eiginit.losses import accuracy, softmax_cross_entropy
 from eiginit.network import MLP
-from eiginit.training import accuracy, first_step, lsuv, softmax_cross_entropy
+from eiginit.training import first_step, lsuv
 
 
 def blobs(n=120, classes=3, features=4, seed=0, dtype=np.float64):
