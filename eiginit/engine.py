@@ -76,6 +76,7 @@ from eiginit._checks import (
 from eiginit.convolution import CNN1d, _conv_backward
 from eiginit.curvature import _second_derivative
 from eiginit.datasets import Dataset
+from eiginit.losses import replica_cross_entropy, shared_cross_entropy
 from eiginit.network import MLP, _activation, _check_activation, _derivative
 from eiginit.parametrization import LayerScale, _check_scales, _loss_grads, init_weights
 from eiginit.parametrization import _forward as _mup_forward
@@ -132,29 +133,6 @@ class Model(Protocol):
 
 
 # ----------------------------------------------------------------------------- losses
-def _cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Per-replica mean softmax cross-entropy of logits z (R, B, C), labels y (R, B).
-
-    Returns the loss (R,) in float64 and :math:`\partial/\partial z = (\mathrm{softmax}(z) -
-    e_y)/B`.
-    """
-    shifted = z - z.max(axis=2, keepdims=True)
-    exp = np.exp(shifted)
-    total = exp.sum(axis=2, keepdims=True)
-    index = y[:, :, None]
-    true = np.take_along_axis(shifted, index, axis=2)[:, :, 0]
-    loss = -np.mean(true - np.log(total[:, :, 0]), axis=1, dtype=np.float64)
-    exp /= total
-    np.put_along_axis(exp, index, np.take_along_axis(exp, index, 2) - 1, 2)
-    exp /= z.shape[1]
-    return loss, exp
-
-
-def _shared_cross_entropy(outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    labels = np.broadcast_to(np.asarray(y, dtype=np.int64), outputs.shape[:2])
-    return _cross_entropy(outputs, labels)[0]
-
-
 def _mean_squared_error(outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
     error = outputs - np.asarray(y, dtype=outputs.dtype)
     return np.mean(error * error, axis=tuple(range(1, outputs.ndim)), dtype=np.float64)
@@ -362,7 +340,7 @@ class MLPModel:
             hs.append(h)
             relu = self.activations[layer] == "relu"  # in place: later 1[h > 0] = 1[x > 0]
             xs.append(self._act(layer, h, out=h if relu else None))
-        loss, g = _cross_entropy(xs[-1], y)
+        loss, g = replica_cross_entropy(xs[-1], y)
         # The gradients are fresh arrays (callers may keep them), carved from one block: the
         # allocator keeps one large block for the next call, where a dozen small ones would
         # each be handed back to the system and fault in again.
@@ -439,7 +417,7 @@ class MLPModel:
             act = self.activations[layer]
             slope = _derivative(act, hs[layer], self.negative_slope)
             r_xs.append(r_h * slope)
-        _, g = _cross_entropy(xs[-1], y)  # (p - e_y) / B
+        _, g = replica_cross_entropy(xs[-1], y)  # (p - e_y) / B
         B = x.shape[1]
         p = g * B
         p[np.arange(p.shape[0])[:, None], np.arange(B)[None, :], y] += 1
@@ -479,7 +457,7 @@ class MLPModel:
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each replica's mean softmax cross-entropy against shared labels y (n,)."""
-        return _shared_cross_entropy(outputs, y)
+        return shared_cross_entropy(outputs, y)
 
 
 # ----------------------------------------------------------------------------- muP network
@@ -565,7 +543,7 @@ class MuPModel:
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each replica's mean softmax cross-entropy against shared labels."""
-        return _shared_cross_entropy(outputs, y)
+        return shared_cross_entropy(outputs, y)
 
 
 # ----------------------------------------------------------------------------- Elman RNN
@@ -822,7 +800,7 @@ class CNNModel:
         net = self._net(params)
         X = np.ascontiguousarray(x.transpose(0, 2, 1))[..., None]  # (R, n, B, 1)
         logits, padded_inputs, masks, flat = net._forward(X)
-        loss, g = _cross_entropy(logits, y)
+        loss, g = replica_cross_entropy(logits, y)
         R, B, _ = logits.shape
         grad_readout = np.matmul(g.transpose(0, 2, 1), flat)
         grad_readout_bias = g.sum(axis=1)
@@ -876,7 +854,7 @@ class CNNModel:
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each replica's mean softmax cross-entropy against shared labels."""
-        return _shared_cross_entropy(outputs, y)
+        return shared_cross_entropy(outputs, y)
 
 
 # ----------------------------------------------------------------------------- residual MLP
@@ -940,7 +918,7 @@ class ResidualModel:
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Mean cross-entropy per replica and its gradients; x (R, B, d), y (R, B)."""
         stack, fp, top, z = self._top(params, x)
-        loss, dz = _cross_entropy(z, y)
+        loss, dz = replica_cross_entropy(z, y)
         d_out = np.swapaxes(dz, -1, -2) @ top
         g_top = (dz @ params[4]) * (fp.output > 0)
         grads = stack._backprop(fp, g_top)
@@ -978,7 +956,7 @@ class ResidualModel:
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each replica's mean softmax cross-entropy against shared labels."""
-        return _shared_cross_entropy(outputs, y)
+        return shared_cross_entropy(outputs, y)
 
 
 # ----------------------------------------------------------------------------- the optimizer

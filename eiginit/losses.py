@@ -113,3 +113,28 @@ def accuracy(logits: Any, labels: Any) -> float:
     z, y = _check_logits_labels(logits, labels)
     finite = np.all(np.isfinite(z), axis=1)
     return float(np.mean(finite & (np.argmax(np.nan_to_num(z), axis=1) == y)))
+
+
+# ------------------------------------------------------------- for replica-stacked models
+def replica_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per-replica mean softmax cross-entropy of logits z (R, B, C), labels y (R, B).
+
+    Returns the loss (R,) in float64 and :math:`\partial/\partial z = (\mathrm{softmax}(z) -
+    e_y)/B`.
+    """
+    shifted = z - z.max(axis=2, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=2, keepdims=True)
+    index = y[:, :, None]
+    true = np.take_along_axis(shifted, index, axis=2)[:, :, 0]
+    loss = -np.mean(true - np.log(total[:, :, 0]), axis=1, dtype=np.float64)
+    exp /= total
+    np.put_along_axis(exp, index, np.take_along_axis(exp, index, 2) - 1, 2)
+    exp /= z.shape[1]
+    return loss, exp
+
+
+def shared_cross_entropy(outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-replica mean cross-entropy of outputs (R, n, C) against labels y (n,) shared by all."""
+    labels = np.broadcast_to(np.asarray(y, dtype=np.int64), outputs.shape[:2])
+    return replica_cross_entropy(outputs, labels)[0]

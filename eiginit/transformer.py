@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import _describe, check_float_dtype, check_int, check_rng
-from eiginit.engine import _cross_entropy, _shared_cross_entropy
+from eiginit.losses import replica_cross_entropy, shared_cross_entropy
 
 __all__ = [
     "TRANSFORMER_INITS",
@@ -307,7 +307,7 @@ class TransformerModel:
                 f"{int(labels.max())}"
             )
         logits, (caches, last, lnf) = self._forward(params, tokens, keep=True)
-        loss, g = _cross_entropy(logits, labels.astype(np.int64))
+        loss, g = replica_cross_entropy(logits, labels.astype(np.int64))
         grads: list[Any] = [None] * len(params)
         d_last, grads[-2], grads[-1] = _linear_backward(g, last, params[-2])
         d_last, grads[-4], grads[-3] = _layer_norm_backward(d_last, lnf)
@@ -362,7 +362,7 @@ class TransformerModel:
 
     def loss(self, outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each replica's mean softmax cross-entropy against shared labels y (n,)."""
-        return _shared_cross_entropy(outputs, y)
+        return shared_cross_entropy(outputs, y)
 
     def attention_matrices(self, params: list[np.ndarray], x: np.ndarray) -> list[np.ndarray]:
         """Every block's attention matrices on shared tokens x (n, T): (R, n, H, T, T) each."""
