@@ -161,9 +161,10 @@ def study(session: nox.Session) -> None:
     Tens of minutes of CPU: the build does not run it. `booktools/studies.py` runs each study's
     cells with one progress bar and an estimate of the time left (stderr). Each cell stores its
     arrays and a record of every setting, constant and version plus a brief run; the chapter
-    (eiginit.study.check_stored) fails the build, naming what changed, when the code no longer
-    matches them. `nox -s study -- training:mnist1d-relu-adam` (or just the cell's name) runs one
-    cell, `nox -s study -- gated` one study. Run it after any such change, then commit the files.
+    (eiginit.training.study.check_stored) fails the build, naming what changed, when the code no
+    longer matches them. `nox -s study -- training:mnist1d-relu-adam` (or just the cell's name)
+    runs one cell, `nox -s study -- gated` one study. Run it after any such change, then commit
+    the files.
     """
     _install(session, "docs")
     session.run(

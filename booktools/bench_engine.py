@@ -6,9 +6,11 @@ Prints, measured in the same run, the medians of interleaved rounds:
   n)``: the ceiling for a stacked MLP;
 - the engine's MLP step (``MLPModel.loss_and_gradients`` and one in-place Adam or SGD step) at
   the same shapes, as FLOP/s and as a fraction of that rate (the fraction moves less than either
-  rate when other work loads the machine), and the same for whole :func:`eiginit.engine.fit`
+  rate when other work loads the machine), and the same for whole
+  :func:`eiginit.training.engine.fit`
   runs of that network (minibatch gathering, divergence checks and validation included);
-- training steps per second of :func:`eiginit.engine.fit` for every architecture of the engine
+- training steps per second of :func:`eiginit.training.engine.fit` for every architecture of the
+engine
   (MLP, Elman RNN, 1-D CNN, residual MLP, muP MLP).
 
 Each figure is printed beside the one stored in ``booktools/bench_baseline.json`` for the same
@@ -85,7 +87,7 @@ def matmul_rate(replicas: int, batch: int, width: int, inner: int = 200) -> floa
 
 def _mlp(sizes: list[int], replicas: int, dtype: type = np.float32):
     from eiginit import MLP, kaiming_normal
-    from eiginit.engine import MLPModel
+    from eiginit.training.engine import MLPModel
 
     init = functools.partial(kaiming_normal, nonlinearity="relu")
     nets = [
@@ -99,7 +101,7 @@ def mlp_step_rate(
     replicas: int, depth: int, width: int, batch: int, optimizer: str | None = "adam"
 ) -> float:
     """Return the FLOP/s of the engine's MLP step: gradients, then `optimizer` (or none)."""
-    from eiginit.engine import Optimizer
+    from eiginit.training.engine import Optimizer
 
     sizes = [width] * (depth + 1)
     model, params = _mlp(sizes, replicas)
@@ -138,7 +140,7 @@ def _fit_runs(
         parametrize,
         residual_classifier,
     )
-    from eiginit.engine import CNNModel, MuPModel, ResidualModel, RNNModel, fit
+    from eiginit.training.engine import CNNModel, MuPModel, ResidualModel, RNNModel, fit
 
     seeds = list(range(replicas))
     lr = np.full(replicas, 1e-3)

@@ -6,7 +6,8 @@ benchmark and the reproducibility check, so all three agree on where the cache l
 Why a key of our own: jupyter-cache identifies a notebook by the hash of its code cells. A
 chapter's output also depends on the eiginit code it imports and on the installed numpy,
 matplotlib, ..., which the stock cache does not see (executablebooks/MyST-NB issue 299): edit
-``eiginit/power.py`` and the book keeps showing the old figures. We key the cache *directory* on
+``eiginit/linalg/power.py`` and the book keeps showing the old figures. We key the cache
+*directory* on
 a hash of every file under ``eiginit/`` and of the Python version and installed distributions.
 """
 

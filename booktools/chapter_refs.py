@@ -190,13 +190,14 @@ def convert_text(text: str, labels: dict[int, str]) -> str:
 
     >>> labels = {1: "ch-one", 2: "ch-two", 3: "ch-three"}
     >>> convert_text("As chapter 2 showed, chapters 1 and 3 agree.\n", labels)
-    'As {numref}`chapter %s <ch-two>` showed, chapters {numref}`%s <ch-one>` and {numref}`%s <ch-three>` agree.\n'
+    'As {numref}`chapter %s <ch-two>` showed, chapters {numref}`%s <ch-one>` and {numref}`%s
+    <ch-three>` agree.\n'
     >>> convert_text("`chapter 2` and $\\text{chapter 2}$ and chapter 14 stay.\n", labels)
     '`chapter 2` and $\\text{chapter 2}$ and chapter 14 stay.\n'
     >>> once = convert_text("Chapter 3's law.\n", labels)
     >>> once, convert_text(once, labels) == once
     ("{numref}`Chapter %s <ch-three>`'s law.\n", True)
-    """  # noqa: E501
+    """
     lines = text.split("\n")
     prose = _prose_lines(text)
     return "\n".join(

@@ -2,9 +2,10 @@
 
     nox -s study -- gated    (or: PYTHONPATH=. python -m booktools.gated_study)
 
-The settings are ``eiginit.gated_study.GATED_STUDY``; the results go to
+The settings are ``eiginit.training.gated_study.GATED_STUDY``; the results go to
 ``eiginit/data/gated-study/`` (``scores.npz`` and ``record.json``). The chapter checks them
-against the code at every build (``eiginit.gated_study.check_stored``). For ``nox -s study`` the
+against the code at every build (``eiginit.training.gated_study.check_stored``). For ``nox -s
+study`` the
 study is one cell whose work is its contenders (``cells``, ``estimate``, ``run``).
 """
 

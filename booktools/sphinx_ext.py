@@ -290,8 +290,10 @@ def public_modules(package: str = "eiginit") -> dict[str, list[str]]:
 def _defining_module(package: str, name: str) -> str:
     """Find the submodule whose ``__all__`` lists ``name`` (for constants such as dicts)."""
     pkg = importlib.import_module(package)
-    for path in sorted(Path(pkg.__file__).parent.glob("[!_]*.py")):
-        module = importlib.import_module(f"{package}.{path.stem}")
+    base = Path(pkg.__file__).parent
+    for path in sorted(base.rglob("[!_]*.py")):
+        dotted = ".".join(path.relative_to(base).with_suffix("").parts)
+        module = importlib.import_module(f"{package}.{dotted}")
         if name in getattr(module, "__all__", ()):
             return module.__name__
     raise ValueError(f"{package}.{name} is exported but no {package} submodule lists it")
@@ -302,7 +304,7 @@ API_FOLDER = "api"
 
 
 def api_page_name(module: str) -> str:
-    """Return the docname of a module's API page: ``eiginit.power`` -> ``api/power``."""
+    """Return the docname of a module's API page: ``eiginit.linalg.power`` -> ``api/power``."""
     return f"{API_FOLDER}/{module.rpartition('.')[2]}"
 
 
@@ -311,12 +313,12 @@ def api_page_text(module: str) -> str:
 
     The directive runs in reStructuredText (``eval-rst``): it writes autodoc directives.
 
-    >>> print(api_page_text("eiginit.power"))
+    >>> print(api_page_text("eiginit.linalg.power"))
     (api-power)=
-    # eiginit.power
+    # eiginit.linalg.power
     <BLANKLINE>
     ```{eval-rst}
-    .. eiginit-api:: eiginit.power
+    .. eiginit-api:: eiginit.linalg.power
     ```
     <BLANKLINE>
     """
@@ -357,7 +359,7 @@ def refresh_api_pages(app: Sphinx) -> None:
 class EiginitApi(SphinxDirective):
     """The API reference: with a module name, that module's page; without, the list of modules.
 
-    Used inside ``eval-rst`` (it emits reStructuredText). ``.. eiginit-api:: eiginit.power``
+    Used inside ``eval-rst`` (it emits reStructuredText). ``.. eiginit-api:: eiginit.linalg.power``
     documents the names of ``eiginit.__all__`` that the module defines (autodoc, numpy-style
     docstrings), after the module's docstring. With no argument it lists every public module
     with the first line of its docstring and a link to its page.
@@ -417,8 +419,9 @@ def api_wings(modules: dict[str, list[str]] | list[str]) -> dict[str | None, lis
 def shadowed_names(module: str, package: str = "eiginit") -> list[str]:
     """Names a module defines and exports whose top-level name belongs to another module's object.
 
-    ``eiginit.Contender`` is the training study's; :mod:`eiginit.protocol` defines a
-    ``Contender`` of its own, reachable as ``eiginit.protocol.Contender``. Its page documents it
+    ``eiginit.Contender`` is the training study's; :mod:`eiginit.training.protocol` defines a
+    ``Contender`` of its own, reachable as ``eiginit.training.protocol.Contender``. Its page
+    documents it
     too, so that references to it resolve.
     """
     pkg = importlib.import_module(package)
@@ -436,7 +439,7 @@ def shadowed_names(module: str, package: str = "eiginit") -> list[str]:
 
 
 def public_alias(target: str, modules: dict[str, list[str]]) -> str | None:
-    """Map a public name to its documented path: ``eiginit.iterate`` -> ``eiginit.power.iterate``.
+    """Map a public name to its documented path: ``eiginit.iterate`` -> ``...power.iterate``.
 
     Works for members too (``eiginit.Trajectory.norms``); returns None for anything else.
     """
@@ -530,10 +533,15 @@ _EIGINIT_ATTRIBUTE = re.compile(
 def api_targets(env: Any) -> dict[str, tuple[str, str]]:
     """Map each documented public name of eiginit to ``(docname, anchor)`` in the API pages."""
     targets: dict[str, tuple[str, str]] = {}
-    for name, entry in env.get_domain("py").objects.items():
-        parts = name.split(".")
-        if len(parts) == 3 and parts[0] == "eiginit" and not parts[1].startswith("_"):
-            targets.setdefault(parts[2], (entry.docname, entry.node_id))
+    objects = env.get_domain("py").objects
+    for name, entry in objects.items():
+        parent, _, attr = name.rpartition(".")
+        if not parent.startswith("eiginit.") or any(p.startswith("_") for p in name.split(".")):
+            continue
+        # a module-level name: its parent is a documented module (eiginit.linalg.power), not a
+        # class whose member it is
+        if parent in objects and getattr(objects[parent], "objtype", "module") == "module":
+            targets.setdefault(attr, (entry.docname, entry.node_id))
     return targets
 
 

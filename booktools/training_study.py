@@ -6,9 +6,11 @@ one progress bar); alone: ``PYTHONPATH=. python -m booktools.training_study [CEL
 A cell is dataset-activation-optimizer (for example ``mnist1d-relu-adam``), optionally with the
 suffix ``-shallow`` (depth 3, longer, see STUDY); with no argument every cell runs. Each cell is
 written to ``eiginit/data/training-study/<cell>.npz`` (the arrays of ``eiginit.StudyCell``) and
-``<cell>.json`` (``eiginit.study.record``: every setting, every contender's constants, the versions
+``<cell>.json`` (``eiginit.training.study.record``: every setting, every contender's constants, the
+versions
 of numpy and eiginit, and a brief run that the chapter repeats at every build). The settings are
-``eiginit.study.STUDY`` and the constants beside it; the chapter fails the build, naming what
+``eiginit.training.study.STUDY`` and the constants beside it; the chapter fails the build, naming
+what
 changed, when they or the code no longer match the stored files: then re-run this script.
 """
 
@@ -24,7 +26,7 @@ import numpy as np
 
 import eiginit
 from eiginit import study
-from eiginit.study import STUDY, cell_settings, cells, run_cell
+from eiginit.training.study import STUDY, cell_settings, cells, run_cell
 
 __all__ = ["OUT", "STUDY", "cells", "estimate", "load", "main", "run", "write"]
 
@@ -52,7 +54,7 @@ _SIZES = {"digits": None, "mnist1d": None}
 
 
 def estimate(cell: str) -> float:
-    """Return the work (``eiginit.study.work``) `cell` needs if no rate grid is widened.
+    """Return the work (``eiginit.training.study.work``) `cell` needs if no rate grid is widened.
 
     GELU and SiLU count double: their activation and its derivative cost about as much as the
     matrix products at these sizes.

@@ -1,16 +1,19 @@
 r"""Numerical kernels that several modules share, so that each exists once.
 
 :func:`normal_rule`, the one quadrature rule for Gaussian expectations :math:`E[f(z)]`, :math:`z
-\sim N(0, 1)`, is shared by :mod:`eiginit.propagation` (chapter "Variance scaling with
-nonlinearities") and :mod:`eiginit.meanfield` (chapter "The backward pass"). Gauss-Legendre on
-:math:`[0, 12]` for each half-line, mirrored: the activations of :mod:`eiginit.network` are smooth
+\sim N(0, 1)`, is shared by :mod:`eiginit.theory.propagation` (chapter "Variance scaling with
+nonlinearities") and :mod:`eiginit.theory.meanfield` (chapter "The backward pass"). Gauss-Legendre
+on
+:math:`[0, 12]` for each half-line, mirrored: the activations of :mod:`eiginit.models.network` are
+smooth
 on either side of zero (ReLU's kink and SELU's jump in slope sit exactly at the split, and no node
 lies on it), and the normal density beyond 12 standard deviations is below 1e-31. At equal node
 counts this is far more accurate than a Gauss-Hermite rule for steep integrands such as
 :math:`\tanh(\sqrt q z)` at large :math:`q`.
 
-:func:`scale_by_power_of_two` prepares a matrix for the iterations of :mod:`eiginit.power`,
-:mod:`eiginit.norms` (chapter "Eigenvalues are not the whole story") and :mod:`eiginit.subspace`
+:func:`scale_by_power_of_two` prepares a matrix for the iterations of :mod:`eiginit.linalg.power`,
+:mod:`eiginit.linalg.norms` (chapter "Eigenvalues are not the whole story") and
+:mod:`eiginit.linalg.subspace`
 (chapter "Power iteration"); :func:`unit_and_log_norm` normalizes vectors of any finite magnitude
 and :func:`restore` scales results back, refusing those beyond float64's range. Multiplying by a
 power of two is exact (barring subnormal results), so the scaled iterations give the same digits

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import _describe, check_int, check_positive_float, check_rng
-from eiginit.curvature import HessianEigenResult, hessian_top_eigenvalue
-from eiginit.network import MLP
+from eiginit.models.network import MLP
+from eiginit.theory.curvature import HessianEigenResult, hessian_top_eigenvalue
 
 __all__ = ["Diagnosis", "LayerReport", "diagnose"]
 

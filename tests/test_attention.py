@@ -1,4 +1,4 @@
-"""Tests for eiginit.attention: attention matrices, rank collapse and the logits' scale."""
+"""Tests for eiginit.models.attention: attention matrices, rank collapse and the logits' scale."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from eiginit.attention import (
+from eiginit.models.attention import (
     AttentionStackResult,
     attention_entropy,
     attention_logits,

@@ -1,6 +1,7 @@
 """Bad input to the training study (review 2026-12-part-5-bad-input: H3, M1, M2, L11).
 
-Each defect the review found in `eiginit.study` has a regression test: calls that used to give a
+Each defect the review found in `eiginit.training.study` has a regression test: calls that used to
+give a
 silent wrong answer now raise, naming the argument; valid calls that used to fail now work.
 """
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from eiginit import Dataset, MLPModel, build_contender, contenders, fit, run_cell
-from eiginit.study import networks, streams
+from eiginit.training.study import networks, streams
 
 
 def toy(n_train=300, validation=True) -> Dataset:

@@ -12,10 +12,10 @@ import pytest
 
 from eiginit import initializers as ini
 from eiginit.datasets import Dataset
-from eiginit.engine import MLPModel, fit
-from eiginit.losses import accuracy, softmax_cross_entropy
-from eiginit.network import MLP
-from eiginit.study import build_contender, contenders
+from eiginit.models.losses import accuracy, softmax_cross_entropy
+from eiginit.models.network import MLP
+from eiginit.training.engine import MLPModel, fit
+from eiginit.training.study import build_contender, contenders
 
 
 def blobs(n=150, classes=3, features=4, seed=0, dtype=np.float64):

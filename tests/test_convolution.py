@@ -1,4 +1,4 @@
-"""Tests for eiginit.convolution (chapter "Convolutions: a spectrum one Fourier transform away")."""
+"""Tests for eiginit.models.convolution (chapter "Convolutions": a spectrum per frequency)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from eiginit import (
     kaiming_normal,
     orthogonal,
 )
-from eiginit.engine import CNNModel, fit
+from eiginit.training.engine import CNNModel, fit
 
 SHAPES = [(1, 1, 3, 8), (3, 2, 3, 7), (2, 4, 4, 6), (5, 3, 1, 4), (4, 4, 5, 5), (2, 6, 2, 9)]
 

@@ -1,4 +1,4 @@
-"""Tests for eiginit.curvature (chapter 13: curvature at initialization and the learning rate)."""
+"""Tests for eiginit.theory.curvature (chapter 13: curvature and the learning rate)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Singular values of deep products (eiginit.deep_products) against 50-digit arithmetic."""
+"""Singular values of deep products (eiginit.linalg.deep_products) against 50-digit arithmetic."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from eiginit import ResidualStack
-from eiginit.deep_products import product_singular_values
-from eiginit.residual import residual_block_jacobians
+from eiginit.linalg.deep_products import product_singular_values
+from eiginit.models.residual import residual_block_jacobians
 
 
 def _exact_log10_singular_values(factors: np.ndarray, digits: int = 50) -> np.ndarray:

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 
 from eiginit import initializers as ini
-from eiginit.convolution import CNN1d, delta_orthogonal
-from eiginit.curvature import flatten_parameters, hessian_top_eigenvalue, hessian_vector_product
 from eiginit.datasets import Dataset
-from eiginit.engine import (
+from eiginit.models.convolution import CNN1d, delta_orthogonal
+from eiginit.models.network import MLP
+from eiginit.models.parametrization import parametrize
+from eiginit.models.recurrent import ElmanRNN, adding_problem
+from eiginit.models.residual import residual_classifier
+from eiginit.theory.curvature import (
+    flatten_parameters,
+    hessian_top_eigenvalue,
+    hessian_vector_product,
+)
+from eiginit.training.engine import (
     CNNModel,
     FitResult,
     MLPModel,
@@ -21,10 +29,6 @@ from eiginit.engine import (
     fit,
     replica_sharpness,
 )
-from eiginit.network import MLP
-from eiginit.parametrization import parametrize
-from eiginit.recurrent import ElmanRNN, adding_problem
-from eiginit.residual import residual_classifier
 
 
 def blobs(n=120, classes=3, features=4, seed=0):

@@ -12,9 +12,13 @@ import numpy as np
 import pytest
 
 from eiginit import initializers as ini
-from eiginit.convolution import CNN1d
-from eiginit.curvature import hessian_top_eigenvalue
-from eiginit.engine import (
+from eiginit.models.convolution import CNN1d
+from eiginit.models.network import MLP
+from eiginit.models.parametrization import parametrize
+from eiginit.models.recurrent import ElmanRNN
+from eiginit.models.residual import ResidualStack, residual_classifier
+from eiginit.theory.curvature import hessian_top_eigenvalue
+from eiginit.training.engine import (
     CNNModel,
     MLPModel,
     MuPModel,
@@ -22,10 +26,6 @@ from eiginit.engine import (
     RNNModel,
     replica_sharpness,
 )
-from eiginit.network import MLP
-from eiginit.parametrization import parametrize
-from eiginit.recurrent import ElmanRNN
-from eiginit.residual import ResidualStack, residual_classifier
 
 R = 3  # replicas in every case
 B = 5  # minibatch per replica

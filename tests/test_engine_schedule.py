@@ -5,8 +5,8 @@ import pytest
 
 from eiginit import initializers as ini
 from eiginit.datasets import Dataset
-from eiginit.engine import MLPModel, fit
-from eiginit.network import MLP
+from eiginit.models.network import MLP
+from eiginit.training.engine import MLPModel, fit
 
 
 def blobs(n=96, classes=3, features=4, seed=0):

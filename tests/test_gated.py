@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eiginit import adding_problem, fit
-from eiginit.gated import GatedRNNModel, gated_init
+from eiginit.models.gated import GatedRNNModel, gated_init
 
 CELLS = ["lstm", "gru"]
 

@@ -1,4 +1,4 @@
-"""The stored gated study must come from the code as it is (eiginit.gated_study.check_stored)."""
+"""The stored gated study must come from the code (eiginit.training.gated_study.check_stored)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eiginit import gated_study as gs
-from eiginit.study import StudyDriftError
+from eiginit.training.study import StudyDriftError
 
 TINY = {**gs.GATED_STUDY, "n_train": 96, "n_val": 32, "n_test": 32, "T": 8, "epochs": 1,
         "seeds": 2, "sweep_seeds": 1, "grid": [0.01, 0.03], "max_widen": 1}  # fmt: skip

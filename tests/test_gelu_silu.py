@@ -24,8 +24,8 @@ from eiginit import (
     q_star,
     variance_recursion,
 )
-from eiginit.curvature import _second_derivative
-from eiginit.study import CRITICAL_SIGMA_B2
+from eiginit.theory.curvature import _second_derivative
+from eiginit.training.study import CRITICAL_SIGMA_B2
 
 NAMES = ("gelu", "silu")
 

@@ -1,4 +1,4 @@
-"""Tests of eiginit.initializers: gains, fans, and the statistics of every initializer.
+"""Tests of eiginit.models.initializers: gains, fans, and the statistics of every initializer.
 
 Statistical tests use fixed seeds and tolerances of five standard errors of the estimate:
 for n i.i.d. draws the sample variance s^2 has standard error sigma^2 sqrt(2 / n) for a normal,

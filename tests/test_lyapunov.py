@@ -1,4 +1,4 @@
-"""Tests of eiginit.lyapunov: closed forms, QR estimates and log-norm growth.
+"""Tests of eiginit.linalg.lyapunov: closed forms, QR estimates and log-norm growth.
 
 Statistical tests use fixed seeds and tolerances of five standard errors. A QR estimate over L
 steps also carries a start-up bias of order 1/L (the frame needs a few steps to align), which the

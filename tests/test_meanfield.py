@@ -1,4 +1,4 @@
-"""Tests for eiginit.meanfield: q*, chi_1, the correlation map and the critical line."""
+"""Tests for eiginit.theory.meanfield: q*, chi_1, the correlation map and the critical line."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eiginit.meanfield import MeanField, critical_sigma_w2, mean_field, q_star
-from eiginit.network import activation_derivative, apply_activation
+from eiginit.models.network import activation_derivative, apply_activation
+from eiginit.theory.meanfield import MeanField, critical_sigma_w2, mean_field, q_star
 
 # --- Closed forms ---
 

@@ -1,4 +1,4 @@
-"""Tests for eiginit.network: activations, forward and backward passes, the Jacobian."""
+"""Tests for eiginit.models.network: activations, forward and backward passes, the Jacobian."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eiginit.network import (
+from eiginit.models.network import (
     ACTIVATIONS,
     MLP,
     ForwardPass,
@@ -321,7 +321,7 @@ def test_bad_with_layer_arguments() -> None:
 
 
 def critical_tanh_net(init, n: int, depth: int, seed: int) -> tuple[MLP, np.ndarray]:
-    from eiginit.meanfield import critical_sigma_w2, q_star
+    from eiginit.theory.meanfield import critical_sigma_w2, q_star
 
     sb2 = 5e-6
     sw2 = critical_sigma_w2(sb2)

@@ -1,4 +1,4 @@
-"""Tests for eiginit.norms (chapter 3: eigenvalues are not the whole story)."""
+"""Tests for eiginit.linalg.norms (chapter 3: eigenvalues are not the whole story)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for eiginit.parametrization (chapter "Width, the spectral condition and muP")."""
+"""Tests for eiginit.models.parametrization (chapter "Width, the spectral condition and muP")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for eiginit.power and the claims of the chapter "Repeated multiplication"."""
+"""Tests for eiginit.linalg.power and the claims of the chapter "Repeated multiplication"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of eiginit.propagation: activations, quadrature, mean field and the measured pass.
+"""Tests of eiginit.theory.propagation: activations, quadrature, mean field and the measured pass.
 
 Simulation tests use fixed seeds. A finite network's variance at layer L fluctuates around the
 mean-field value with a log-standard deviation of about sqrt(2 L / n) (linear) to sqrt(5 L / n)
@@ -44,7 +44,7 @@ def test_derivatives_match_finite_differences(name: str, h: float) -> None:
 
 
 def test_activation_errors() -> None:
-    # The messages of eiginit.network, whose activations these are.
+    # The messages of eiginit.models.network, whose activations these are.
     with pytest.raises(ValueError, match="unknown activation 'mish'; expected one of"):
         activation_function("mish")
     with pytest.raises(TypeError, match="activation must be a string"):

@@ -1,4 +1,4 @@
-"""eiginit.protocol: Welch's interval, Holm's correction and the words of a page's verdicts."""
+"""eiginit.training.protocol: Welch's interval, Holm's correction and the verdicts' words."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eiginit.protocol import holm, student_t_quantile, verdicts, welch
+from eiginit.training.protocol import holm, student_t_quantile, verdicts, welch
 
 
 def test_holm_by_hand():

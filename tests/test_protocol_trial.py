@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from eiginit import MLP, fit, kaiming_normal
-from eiginit.engine import MLPModel
-from eiginit.protocol import (
+from eiginit.training.engine import MLPModel
+from eiginit.training.protocol import (
     Contender,
     _order_seed,
     choose_rate,

@@ -1,4 +1,4 @@
-"""Tests for eiginit.recurrent (chapter "Recurrent networks: the same matrix again")."""
+"""Tests for eiginit.models.recurrent (chapter "Recurrent networks: the same matrix again")."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiginit import orthogonal, spectral_radius
-from eiginit.engine import RNNModel, fit
-from eiginit.recurrent import (
+from eiginit.models.recurrent import (
     ElmanRNN,
     _noise_covariance,
     adding_problem,
@@ -17,6 +16,7 @@ from eiginit.recurrent import (
     fisher_memory,
     memory_capacity,
 )
+from eiginit.training.engine import RNNModel, fit
 
 
 def delay_line(k: int, gain: float = 1.0) -> np.ndarray:

@@ -1,5 +1,8 @@
-"""Tests for eiginit.residual: residual stacks, normalization at initialization, and the residual
-classifier trained through the one engine (:class:`eiginit.engine.ResidualModel`, :func:`fit`)."""
+"""Tests for eiginit.models.residual: residual stacks and normalization at initialization.
+
+Also the residual classifier trained through the one engine
+(:class:`eiginit.training.engine.ResidualModel`, :func:`fit`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiginit.datasets import Dataset
-from eiginit.engine import ResidualModel, fit
-from eiginit.residual import (
+from eiginit.models.residual import (
     SCHEMES,
     ResidualClassifier,
     ResidualStack,
@@ -22,6 +24,7 @@ from eiginit.residual import (
     residual_classifier,
     residual_variance,
 )
+from eiginit.training.engine import ResidualModel, fit
 
 CONFIGS = [  # (branch_layers, norm, post_norm, skip)
     (1, None, False, True),

@@ -1,4 +1,4 @@
-"""eiginit.shattering: dy/dt along a line of inputs, forward mode, with and without centring."""
+"""eiginit.theory.shattering: dy/dt along a line of inputs, with and without centring."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eiginit import ResidualStack
-from eiginit.shattering import line_input_gradients
+from eiginit.theory.shattering import line_input_gradients
 
 
 @pytest.fixture(scope="module")

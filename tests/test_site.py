@@ -137,7 +137,7 @@ def test_public_modules_cover_every_exported_name_once(ext):
     assert sorted(names) == sorted(eiginit.__all__)
     assert all(m.startswith("eiginit.") for m in modules)
     assert "PALETTE" in modules["eiginit.plotting"]  # a dict: found through plotting.__all__
-    assert "power_iteration" in modules["eiginit.power"]
+    assert "power_iteration" in modules["eiginit.linalg.power"]
 
 
 def test_find_remote_assets_flags_what_a_browser_loads_but_not_links(ext, tmp_path):
@@ -240,15 +240,15 @@ def _fake_app(objects, tmp_path=None, drop=True):
 
 
 def test_code_links_to_the_api_entry_of_a_documented_name_only(ext):
-    entry = SimpleNamespace(docname="api", node_id="eiginit.power.iterate")
-    app = _fake_app({"eiginit.power.iterate": entry, "eiginit.power": entry})
+    entry = SimpleNamespace(docname="api", node_id="eiginit.linalg.power.iterate")
+    app = _fake_app({"eiginit.linalg.power.iterate": entry, "eiginit.linalg.power": entry})
     dot = '<span class="n">eiginit</span><span class="o">.</span>'
     context = {
         "body": f'{dot}<span class="n">iterate</span>(A) {dot}<span class="n">undocumented</span>'
     }
     ext.link_code_to_api(app, "chapter", "page.html", context, None)
     assert context["body"].count("eiginit-api-link") == 1
-    assert 'href="api.html#eiginit.power.iterate"' in context["body"]
+    assert 'href="api.html#eiginit.linalg.power.iterate"' in context["body"]
     assert '<span class="n">undocumented</span>' in context["body"]
 
 
@@ -268,10 +268,11 @@ def test_drop_fontawesome_js_removes_only_that_script(ext, tmp_path):
 
 
 def test_public_alias_maps_the_import_path_to_the_defining_module(ext):
-    modules = {"eiginit.power": ["Trajectory", "iterate"], "eiginit.data": ["seed_matrix"]}
-    assert ext.public_alias("eiginit.iterate", modules) == "eiginit.power.iterate"
-    assert ext.public_alias("eiginit.Trajectory.norms", modules) == "eiginit.power.Trajectory.norms"
-    assert ext.public_alias("eiginit.power.iterate", modules) is None  # already a full path
+    modules = {"eiginit.linalg.power": ["Trajectory", "iterate"], "eiginit.data": ["seed_matrix"]}
+    assert ext.public_alias("eiginit.iterate", modules) == "eiginit.linalg.power.iterate"
+    expected = "eiginit.linalg.power.Trajectory.norms"
+    assert ext.public_alias("eiginit.Trajectory.norms", modules) == expected
+    assert ext.public_alias("eiginit.linalg.power.iterate", modules) is None  # already a full path
     assert ext.public_alias("eiginit.missing", modules) is None
     assert ext.public_alias("numpy.linalg.eig", modules) is None
 
@@ -406,9 +407,9 @@ def test_every_public_module_has_its_committed_api_page_and_no_other(ext, tmp_pa
     # A new module's page is written, a stale one removed, an unchanged one left alone.
     (tmp_path / "api").mkdir()
     (tmp_path / "api" / "gone.md").write_text("old")
-    written = ext.write_api_pages(tmp_path, ["eiginit.power"])
+    written = ext.write_api_pages(tmp_path, ["eiginit.linalg.power"])
     assert sorted(p.name for p in written) == ["gone.md", "power.md"]
-    assert ext.write_api_pages(tmp_path, ["eiginit.power"]) == []
+    assert ext.write_api_pages(tmp_path, ["eiginit.linalg.power"]) == []
 
 
 def test_api_index_lists_the_module_pages_in_a_hidden_toctree():
@@ -543,5 +544,20 @@ def test_a_figure_must_open_at_full_size_on_a_phone_with_legible_text():
 
 def test_a_shadowed_name_is_documented_on_its_own_modules_page():
     # eiginit.Contender is the study's; the protocol's own Contender must still get an entry
-    assert sphinx_ext.shadowed_names("eiginit.protocol") == ["Contender"]
-    assert sphinx_ext.shadowed_names("eiginit.study") == []
+    assert sphinx_ext.shadowed_names("eiginit.training.protocol") == ["Contender"]
+    assert sphinx_ext.shadowed_names("eiginit.training.study") == []
+
+
+def test_api_targets_are_module_level_names_in_any_package_folder(ext):
+    def entry(kind):
+        return SimpleNamespace(docname="api/power", node_id="x", objtype=kind)
+
+    objects = {
+        "eiginit.linalg.power": entry("module"),
+        "eiginit.linalg.power.iterate": entry("function"),
+        "eiginit.linalg.power.Trajectory": entry("class"),
+        "eiginit.linalg.power.Trajectory.norms": entry("method"),
+        "eiginit.linalg.power._private": entry("function"),
+    }
+    app = _fake_app(objects)
+    assert sorted(ext.api_targets(app.env)) == ["Trajectory", "iterate"]

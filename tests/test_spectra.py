@@ -1,4 +1,4 @@
-"""Tests for eiginit.spectra: exact values, laws against simulation, and input checking.
+"""Tests for eiginit.linalg.spectra: exact values, laws against simulation, and input checking.
 
 Statistical tests use fixed seeds. Their tolerances are a number of standard errors of the
 simulated quantity (4 unless said otherwise, a 6e-5 two-sided chance of a false alarm for a

@@ -1,6 +1,7 @@
 """The stored training study (eiginit/data/training-study/) must come from the code as it is.
 
-`eiginit.study.check_stored` is what chapter "Does it train?" runs at every build; these tests
+`eiginit.training.study.check_stored` is what chapter "Does it train?" runs at every build; these
+tests
 run it too (quickly: a changed setting is found before anything is trained) and show that each
 kind of change fails with a message naming it and the command that refreshes the results.
 """
@@ -15,7 +16,7 @@ import pytest
 
 from eiginit import initializers, protocol, study
 
-STORED = Path(study.__file__).parent / "data" / "training-study"
+STORED = Path(study.__file__).parents[1] / "data" / "training-study"
 REFRESH = "nox -s study"
 
 

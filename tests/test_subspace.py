@@ -1,4 +1,4 @@
-"""Tests for eiginit.subspace, and for power_iteration on a dominant pair (chapter 2)."""
+"""Tests for eiginit.linalg.subspace, and for power_iteration on a dominant pair (chapter 2)."""
 
 from __future__ import annotations
 

@@ -5,10 +5,10 @@ from hypothesis import strategies as st
 
 from eiginit import initializers as ini
 from eiginit.datasets import Dataset
-from eiginit.engine import MLPModel, fit
-from eiginit.losses import accuracy, softmax_cross_entropy
-from eiginit.network import MLP
-from eiginit.training import first_step, lsuv
+from eiginit.models.losses import accuracy, softmax_cross_entropy
+from eiginit.models.network import MLP
+from eiginit.training.engine import MLPModel, fit
+from eiginit.training.first_steps import first_step, lsuv
 
 
 def blobs(n=120, classes=3, features=4, seed=0, dtype=np.float64):

@@ -1,4 +1,4 @@
-"""Tests of eiginit.transformer: gradients, the engine's replica contract, initializations."""
+"""Tests of eiginit.models.transformer: gradients, the replica contract, initializations."""
 
 from __future__ import annotations
 

@@ -549,7 +549,7 @@ class Contender:
     build : callable
         ``build(rngs) -> (model, params)``: one replica per generator in `rngs`, replica ``r``'s
         weights drawn from ``rngs[r]`` alone (so a replica is the same whichever batch it is
-        built in); `model` follows :class:`eiginit.engine.Model`.
+        built in); `model` follows :class:`eiginit.training.engine.Model`.
     fit_options : mapping, optional
         Keywords for :func:`eiginit.fit` that only this contender gets (they override the
         trial's).
@@ -595,7 +595,7 @@ def _order_seed(seed: int, name: str, phase: int, replica: int) -> int:
 
 
 def _score(model: Any, params: Sequence[np.ndarray], x: Any, y: Any, metric: str) -> np.ndarray:
-    from eiginit.engine import _as_inputs, _as_targets, _metric
+    from eiginit.training.engine import _as_inputs, _as_targets, _metric
 
     dtype = params[0].dtype
     xs = _as_inputs(x, "data's scoring inputs", dtype)
@@ -812,7 +812,7 @@ def run_trial(
 
     >>> import functools
     >>> from eiginit import MLP, kaiming_normal
-    >>> from eiginit.engine import MLPModel
+    >>> from eiginit.training.engine import MLPModel
     >>> def contender(name, gain):
     ...     def build(rngs):
     ...         init = functools.partial(kaiming_normal, nonlinearity="relu")
@@ -830,7 +830,7 @@ def run_trial(
     >>> trial.scores["Kaiming"].shape, trial.metric, trial.split
     ((4,), 'accuracy', 'test')
     """
-    from eiginit.engine import fit
+    from eiginit.training.engine import fit
 
     if isinstance(contenders, Contender) or not isinstance(contenders, Sequence):
         raise TypeError(f"contenders must be a sequence of Contender, got {_describe(contenders)}")

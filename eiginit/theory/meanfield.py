@@ -25,7 +25,7 @@ point :math:`c^*` like :math:`e^{-l/\xi_c}` with :math:`\xi_c = -1/\log \chi_c`,
 critical line :math:`\chi_1 = 1`.
 
 All expectations use the Gauss-Legendre rule split at zero that
-:func:`eiginit.propagation.gaussian_expectation` uses (one rule for the package), and every
+:func:`eiginit.theory.propagation.gaussian_expectation` uses (one rule for the package), and every
 function broadcasts over arrays of :math:`(\sigma_w^2, \sigma_b^2)`, so a whole phase diagram
 is one call.
 """
@@ -42,7 +42,7 @@ import numpy as np
 
 from eiginit._checks import _describe, as_real_array, check_int
 from eiginit._numerics import normal_rule
-from eiginit.network import _check_activation, activation_derivative, apply_activation
+from eiginit.models.network import _check_activation, activation_derivative, apply_activation
 
 __all__ = [
     "MeanField",
@@ -56,7 +56,7 @@ __all__ = [
 _DEFAULT_NODES = 60
 # Positively homogeneous activations, phi(t h) = t phi(h) for t > 0: their variance map is
 # linear, F(q) = sigma_w2 * E[phi(z)^2] * q + sigma_b2, with these second moments E[phi(z)^2]
-# (leaky ReLU with the default negative slope 0.01 of eiginit.network).
+# (leaky ReLU with the default negative slope 0.01 of eiginit.models.network).
 _HOMOGENEOUS = {"linear": 1.0, "relu": 0.5, "leaky_relu": (1.0 + 0.01**2) / 2}
 # sqrt(q) stand-ins for q* = 0 and q* = infinity: phi' there gives the limits q -> 0+ and
 # q -> infinity of E[phi'(sqrt(q) z)^2] on the quadrature nodes (|z| <= 12), not phi'(0).
@@ -140,7 +140,7 @@ def q_star(
     sigma_w2, sigma_b2 : float or array_like
         Weight variance times fan-in (> 0) and bias variance (>= 0); broadcast together.
     activation : str, default "tanh"
-        A name from :data:`eiginit.network.ACTIVATIONS`.
+        A name from :data:`eiginit.models.network.ACTIVATIONS`.
     nodes : int, default 60
         Gauss-Legendre nodes per half-line for each expectation (``2 * nodes`` points).
 

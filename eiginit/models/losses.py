@@ -3,8 +3,9 @@ r"""The classifier's loss and accuracy on logits: softmax cross-entropy, written
 :func:`softmax_cross_entropy` is the mean cross-entropy of softmax probabilities against integer
 labels with its gradient, computed with a stable log-sum-exp (subtract each row's maximum before
 exponentiating); :func:`accuracy` is the share of rows whose largest logit is the label. The
-networks of :mod:`eiginit.convolution`, the Hessians of :mod:`eiginit.curvature` and the first
-steps of :mod:`eiginit.training` use them.
+networks of :mod:`eiginit.models.convolution`, the Hessians of :mod:`eiginit.theory.curvature` and
+the first
+steps of :mod:`eiginit.training.first_steps` use them.
 """
 
 from __future__ import annotations

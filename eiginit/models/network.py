@@ -426,7 +426,7 @@ class MLP:
             The hidden layers' activation, one of :data:`ACTIVATIONS`.
         init : callable
             ``init(shape, *, rng) -> array`` draws one weight matrix of shape
-            ``(fan_out, fan_in)``; the initializers of :mod:`eiginit.initializers` fit, with
+            ``(fan_out, fan_in)``; the initializers of :mod:`eiginit.models.initializers` fit, with
             their options bound by ``functools.partial`` or a lambda.
         rng : numpy.random.Generator
             The source of randomness, passed to `init` and used for the biases.

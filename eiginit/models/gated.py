@@ -1,7 +1,8 @@
 r"""Gated recurrent networks, LSTM and GRU, as models of the training engine.
 
 The cells follow PyTorch's equations and parameter layout (``nn.LSTM``, ``nn.GRU``), with a
-leading replica axis on every array (:mod:`eiginit.engine`). For the LSTM, with gates stacked
+leading replica axis on every array (:mod:`eiginit.training.engine`). For the LSTM, with gates
+stacked
 in the order input, forget, cell, output (:math:`G = 4` blocks of :math:`H` rows):
 
 .. math::

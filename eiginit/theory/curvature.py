@@ -17,9 +17,9 @@ softmax cross-entropy :math:`\ell(\theta) = \frac1B \sum_i \mathrm{CE}(f_\theta(
 - :func:`hessian_top_eigenvalue` runs power iteration (chapter "Power iteration") on either
   product and reports the eigenvalue of largest modulus, with its sign and an honest
   convergence flag; given an engine model and its parameters instead of an MLP (any model of
-  :mod:`eiginit.engine`: the MLP, the muP network, the Elman RNN, the 1-D CNN, the residual
+  :mod:`eiginit.training.engine`: the MLP, the muP network, the Elman RNN, the 1-D CNN, the residual
   classifier), it iterates on that model's exact ``hvp`` (Pearlmutter's R-operator, written
-  per architecture in ``eiginit.second_order``), one replica or every replica;
+  per architecture in ``eiginit.theory.second_order``), one replica or every replica;
 - :func:`sharpness_monitor` makes a monitor for :func:`eiginit.fit` that tracks the sharpness
   of replica-stacked networks along training (full-batch gradient descent is
   ``fit(..., full_batch=True, optimizer="sgd", momentum=0)``, warm-up its ``lr_schedule``).
@@ -49,8 +49,8 @@ from eiginit._checks import (
     check_rng,
     check_tol,
 )
-from eiginit.losses import softmax_cross_entropy
-from eiginit.network import MLP, _normal_pdf
+from eiginit.models.losses import softmax_cross_entropy
+from eiginit.models.network import MLP, _normal_pdf
 
 __all__ = [
     "HessianEigenResult",
@@ -64,7 +64,7 @@ __all__ = [
     "unflatten_parameters",
 ]
 
-# SELU's constants (Klambauer et al. 2017), as in eiginit.network.
+# SELU's constants (Klambauer et al. 2017), as in eiginit.models.network.
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -592,7 +592,7 @@ def hessian_top_eigenvalue(
 
     The same network as an engine model (one replica) gives the same eigenvalue:
 
-    >>> from eiginit.engine import MLPModel
+    >>> from eiginit.training.engine import MLPModel
     >>> model, params = MLPModel.from_networks([net], dtype=np.float64)
     >>> (same,) = hessian_top_eigenvalue(model, x, y, params=params, rng=rng)
     >>> bool(abs(same.eigenvalue - r.eigenvalue) < 1e-3 * r.eigenvalue)
@@ -607,7 +607,8 @@ def hessian_top_eigenvalue(
     if isinstance(net, MLP):
         if params is not None or replica is not None:
             raise TypeError(
-                "params and replica are for an engine model (eiginit.engine.Model with an hvp "
+                "params and replica are for an engine model (eiginit.training.engine.Model "
+                "with an hvp "
                 "method); an eiginit.MLP carries its own weights"
             )
         state: Any = _Curvature(net, x, labels)
@@ -817,7 +818,7 @@ def sharpness_monitor(
 
     Parameters
     ----------
-    model : eiginit.engine.Model
+    model : eiginit.training.engine.Model
         With an ``hvp(params, x, y, vectors)`` method.
     x, labels : numpy.ndarray
         One batch shared by all replicas (in full batch, the whole training set).

@@ -49,7 +49,7 @@ This module is the only trainer of the book: the six trainers of the second edit
 ``train_replicas``) and ``gradient_descent`` are gone, and so are their optimizers and result
 types. Two of their habits are settings here: one minibatch order for every replica is one seed
 repeated in `seeds`, and muP's divergence rule is ``diverge_above=100 * log(C)``. Verdicts
-from trained replicas come from :mod:`eiginit.protocol`.
+from trained replicas come from :mod:`eiginit.training.protocol`.
 """
 
 from __future__ import annotations
@@ -73,16 +73,16 @@ from eiginit._checks import (
     check_positive_float,
     check_rates,
 )
-from eiginit.convolution import CNN1d, _conv_backward
-from eiginit.curvature import _second_derivative
 from eiginit.datasets import Dataset
-from eiginit.losses import replica_cross_entropy, shared_cross_entropy
-from eiginit.network import MLP, _activation, _check_activation, _derivative
-from eiginit.parametrization import LayerScale, _check_scales, _loss_grads, init_weights
-from eiginit.parametrization import _forward as _mup_forward
-from eiginit.recurrent import ElmanRNN
-from eiginit.residual import ResidualClassifier, ResidualStack
-from eiginit.second_order import (
+from eiginit.models.convolution import CNN1d, _conv_backward
+from eiginit.models.losses import replica_cross_entropy, shared_cross_entropy
+from eiginit.models.network import MLP, _activation, _check_activation, _derivative
+from eiginit.models.parametrization import LayerScale, _check_scales, _loss_grads, init_weights
+from eiginit.models.parametrization import _forward as _mup_forward
+from eiginit.models.recurrent import ElmanRNN
+from eiginit.models.residual import ResidualClassifier, ResidualStack
+from eiginit.theory.curvature import _second_derivative
+from eiginit.theory.second_order import (
     check_arguments,
     check_labels,
     cnn_hvp,
@@ -463,7 +463,7 @@ class MLPModel:
 # ----------------------------------------------------------------------------- muP network
 @dataclass(frozen=True)
 class MuPModel:
-    r"""The bias-free ReLU network of :mod:`eiginit.parametrization` (SP or muP) as a model.
+    r"""The bias-free ReLU network of :mod:`eiginit.models.parametrization` (SP or muP) as a model.
 
     :math:`x_\ell = \mathrm{relu}(x_{\ell-1} W_\ell^\top)` for :math:`\ell < L`, logits
     :math:`x_L = x_{L-1} W_L^\top`, softmax cross-entropy; the forward and backward passes are
@@ -657,7 +657,7 @@ class RNNModel:
         """Every replica's Hessian of its mean squared error times a direction, exactly.
 
         Pearlmutter's R-operator through backpropagation through time
-        (``eiginit.second_order.rnn_hvp``). x (R, B, T, d), y (R, B, o); `vectors` and the
+        (``eiginit.theory.second_order.rnn_hvp``). x (R, B, T, d), y (R, B, o); `vectors` and the
         result are shaped like `params`.
         """
         params, x, y, vectors = check_arguments(params, x, y, vectors)
@@ -829,7 +829,7 @@ class CNNModel:
         """Every replica's Hessian of its mean cross-entropy times a direction, exactly.
 
         Pearlmutter's R-operator through the convolutions, ReLUs and pooling
-        (``eiginit.second_order.cnn_hvp``). x (R, B, length), y (R, B); `vectors` and the
+        (``eiginit.theory.second_order.cnn_hvp``). x (R, B, length), y (R, B); `vectors` and the
         result are shaped like `params`.
         """
         params, x, y, vectors = check_arguments(params, x, y, vectors)
@@ -860,7 +860,7 @@ class CNNModel:
 # ----------------------------------------------------------------------------- residual MLP
 @dataclass(frozen=True, eq=False)
 class ResidualModel:
-    r"""The residual classifier of :mod:`eiginit.residual` as a model.
+    r"""The residual classifier of :mod:`eiginit.models.residual` as a model.
 
     Input layer, :class:`eiginit.ResidualStack`, ReLU and linear readout, with the softmax
     cross-entropy; the stack's own forward and backward passes. Parameters are
@@ -936,7 +936,7 @@ class ResidualModel:
         """Every replica's Hessian of its mean cross-entropy times a direction, exactly.
 
         Pearlmutter's R-operator through the input layer, the stack (its normalizations
-        included) and the readout (``eiginit.second_order.residual_hvp``); the Hessian
+        included) and the readout (``eiginit.theory.second_order.residual_hvp``); the Hessian
         includes the alpha block whether or not alpha trains. x (R, B, d), y (R, B); `vectors`
         and the result are shaped like `params`.
         """
@@ -1532,7 +1532,7 @@ def fit(
     if not isinstance(model, Model):
         raise TypeError(
             "model must have the methods loss_and_gradients(params, x, y), predict(params, x) "
-            f"and loss(outputs, y) (eiginit.engine.Model), got {_describe(model)}"
+            f"and loss(outputs, y) (eiginit.training.engine.Model), got {_describe(model)}"
         )
     start_params = _check_params(params)
     R, dtype = start_params[0].shape[0], start_params[0].dtype

@@ -13,7 +13,7 @@ echo-state-network recipe (Jaeger 2001).
 - :class:`ElmanRNN` is a plain-numpy Elman network :math:`h_t = \phi(W h_{t-1} + U x_t + b)`
   with backpropagation through time (BPTT) and the gradient norm at every step, vectorized over
   a leading *models* axis so that several initializations, seeds and learning rates train at
-  once (:class:`eiginit.engine.RNNModel` makes it a model of the one trainer,
+  once (:class:`eiginit.training.engine.RNNModel` makes it a model of the one trainer,
   :func:`eiginit.fit`); :func:`adding_problem` draws a variant of the adding task of Hochreiter
   & Schmidhuber (1997).
 """
@@ -38,8 +38,8 @@ from eiginit._checks import (
     check_positive_float,
     check_rng,
 )
-from eiginit.network import _activation, _check_activation, _derivative
-from eiginit.power import normalize_spectral_radius
+from eiginit.linalg.power import normalize_spectral_radius
+from eiginit.models.network import _activation, _check_activation, _derivative
 
 __all__ = [
     "ElmanRNN",
@@ -789,7 +789,8 @@ class ElmanRNN:
 def _refuse_overflow(states: np.ndarray, what: str, name: str, *more: np.ndarray) -> None:
     """Raise ValueError if a pass left float's range; `states` runs in the order it was computed.
 
-    :class:`eiginit.engine.RNNModel` uses the passes without this check: there :func:`eiginit.fit`
+    :class:`eiginit.training.engine.RNNModel` uses the passes without this check: there
+    :func:`eiginit.fit`
     marks a replica that overflows as diverged and the others go on.
     """
     if all(np.all(np.isfinite(a)) for a in (states, *more)):

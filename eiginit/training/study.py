@@ -1,10 +1,12 @@
 r"""The training study of chapter "Does it train?": its settings, contenders and cells.
 
 A *cell* is one dataset, one activation, one optimizer and one depth. In a cell every
-initialization ("contender") is trained under the comparison protocol of :mod:`eiginit.protocol`:
+initialization ("contender") is trained under the comparison protocol of
+:mod:`eiginit.training.protocol`:
 
 1. on a log grid of learning rates, with the sweep's seeds; the rate with the best mean
-   validation accuracy is chosen per contender by :func:`eiginit.protocol.choose_rate`, which
+   validation accuracy is chosen per contender by :func:`eiginit.training.protocol.choose_rate`,
+   which
    adds a rate beyond the grid's edge (up to ``MAX_WIDEN`` times) when the best sits on one;
 2. with FRESH seeds at its chosen rate: the final seeds are never sweep seeds, so the choice of
    the rate does not flatter the scores it is judged by.
@@ -14,7 +16,8 @@ its LSUV batch and its minibatch order from three streams of ``numpy.random.Seed
 keyed by ``(s, crc32(c.name))`` (``streams``), so no two runs of a cell share a draw.
 Every run keeps the weights of its best validation epoch (early stopping on validation); the test
 set is evaluated once per run, on those. Every stage trains through :func:`eiginit.fit`
-(:class:`eiginit.engine.MLPModel`, one optimizer, :class:`eiginit.engine.FitResult`).
+(:class:`eiginit.training.engine.MLPModel`, one optimizer,
+:class:`eiginit.training.engine.FitResult`).
 
 The whole study (``STUDY``, every cell of ``cells()``) takes tens of minutes, so
 ``nox -s study`` runs it and stores each cell in ``eiginit/data/training-study/``: the arrays of
@@ -23,7 +26,8 @@ them, ``manifest(cell)`` (the settings, every contender's weight rule, gain, bia
 tolerance, the constants, the versions of numpy and eiginit), and a *brief run*
 (``brief_run``: the first epoch of the first final seed of every contender, the same code path).
 The chapter calls ``check_stored``, which recomputes both from the code, replays every rate choice
-through :func:`eiginit.protocol.choose_rate` on the stored sweep, and fails, naming what changed,
+through :func:`eiginit.training.protocol.choose_rate` on the stored sweep, and fails, naming what
+changed,
 when the stored results no longer come from this code.
 """
 
@@ -39,15 +43,15 @@ from typing import Any
 
 import numpy as np
 
-from eiginit import initializers as ini
-from eiginit import protocol
 from eiginit._checks import _describe, check_int, check_positive_float
 from eiginit.datasets import Dataset, load_digits, load_mnist1d
-from eiginit.engine import FitResult, MLPModel, fit
-from eiginit.meanfield import critical_sigma_w2
-from eiginit.network import MLP
-from eiginit.propagation import activation_function, gaussian_expectation
-from eiginit.training import lsuv
+from eiginit.models import initializers as ini
+from eiginit.models.network import MLP
+from eiginit.theory.meanfield import critical_sigma_w2
+from eiginit.theory.propagation import activation_function, gaussian_expectation
+from eiginit.training import protocol
+from eiginit.training.engine import FitResult, MLPModel, fit
+from eiginit.training.first_steps import lsuv
 
 __all__ = [
     "BRIEF",
@@ -96,7 +100,7 @@ LSUV_MAX_ITER = 10
 #: How many training inputs LSUV measures the variances on (all of them if there are fewer).
 LSUV_BATCH = 256
 
-#: How many rates :func:`eiginit.protocol.choose_rate` may add beyond an edge of the grid.
+#: How many rates :func:`eiginit.training.protocol.choose_rate` may add beyond an edge of the grid.
 MAX_WIDEN = 2
 
 #: The optimizers' options the study passes to :func:`eiginit.fit`.
@@ -479,7 +483,7 @@ class StudyCell:
         Best validation accuracy (NaN for a diverged run, and for padding), and divergence, of
         every sweep run.
     chosen_lr : numpy.ndarray, shape (contenders,)
-        The rate :func:`eiginit.protocol.choose_rate` chose.
+        The rate :func:`eiginit.training.protocol.choose_rate` chose.
     widened : numpy.ndarray of int, shape (contenders,)
         How many rates it added beyond an edge.
     on_edge : numpy.ndarray of bool, shape (contenders,)
@@ -582,7 +586,7 @@ def run_cell(
     `data` must have a validation split (the rates and the stopping epochs are chosen on it).
     The network has `depth` weight layers (>= 1): ``depth - 1`` hidden layers of `width`.
     Every contender is swept over `lr_grid` with `sweep_seeds` (all contenders in one batch of
-    :func:`eiginit.fit` calls); :func:`eiginit.protocol.choose_rate` picks the best mean
+    :func:`eiginit.fit` calls); :func:`eiginit.training.protocol.choose_rate` picks the best mean
     validation accuracy and, on an edge, trains one more rate beyond it (up to `max_widen`
     times). Then every contender trains `seeds`, which must not repeat a sweep seed, at its
     chosen rate. Seeds come from ``streams``. `names` restricts the cell to some contenders;
@@ -713,7 +717,7 @@ def run_cell(
 
 
 def replay_choice(cell: Mapping[str, np.ndarray], row: int) -> protocol.RateChoice:
-    """Replay row `row`'s rate choice: :func:`eiginit.protocol.choose_rate` on the stored sweep.
+    """Replay row `row`'s rate choice (:func:`eiginit.choose_rate`) on the stored sweep.
 
     Raises
     ------
@@ -755,7 +759,8 @@ def cells() -> list[str]:
     The deep ReLU and tanh cells cover both datasets and both optimizers; SiLU gets one cell,
     MNIST-1D with Adam, the study's harder dataset and the optimizer it is usually trained with
     (a full grid would double the study's time). GELU has contenders (:func:`contenders`) but no
-    cell: :mod:`eiginit.network` evaluates its exact Gaussian CDF element by element in Python
+    cell: :mod:`eiginit.models.network` evaluates its exact Gaussian CDF element by element in
+    Python
     (``math.erfc``, accurate in both tails), which makes a GELU network of this size far slower
     to train than the whole rest of the study.
     """
@@ -981,7 +986,8 @@ def check_stored(
     1. the stored record's :func:`manifest` must equal the code's, field by field (settings,
        contenders, constants; the versions are compared only to explain a failure);
     2. the stored arrays must have the stored settings (contenders, depth, width, epochs, seeds,
-       rate grid), every stored rate choice must be what :func:`eiginit.protocol.choose_rate`
+       rate grid), every stored rate choice must be what
+       :func:`eiginit.training.protocol.choose_rate`
        chooses now on the stored sweep (:func:`replay_choice`), and `expect`'s settings
        (``{"depth": 12, "width": 64}``, a chapter's) must
        equal the deep cells';

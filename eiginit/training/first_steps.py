@@ -1,10 +1,10 @@
 r"""The book's network before and around training: the loss, the first step and LSUV.
 
 Part IV (chapter "Does it train?"). Everything is plain numpy on top of
-:class:`eiginit.network.MLP`, so a reader can follow every step. Training itself is
-:func:`eiginit.fit` (:mod:`eiginit.engine`: one trainer, one optimizer, one result type).
+:class:`eiginit.models.network.MLP`, so a reader can follow every step. Training itself is
+:func:`eiginit.fit` (:mod:`eiginit.training.engine`: one trainer, one optimizer, one result type).
 
-- the loss is :func:`eiginit.softmax_cross_entropy` (:mod:`eiginit.losses`);
+- the loss is :func:`eiginit.softmax_cross_entropy` (:mod:`eiginit.models.losses`);
 - :func:`first_step` measures, before any training, the initial loss, each layer's activation
   size and each layer's gradient norm: the diagnostics that predict whether training can start;
 - :func:`lsuv` is layer-sequential unit-variance initialization (Mishkin & Matas 2016): rescale
@@ -21,8 +21,8 @@ import numpy as np
 
 from eiginit._checks import _describe, check_int, check_positive_float
 from eiginit.datasets import _as_labels
-from eiginit.losses import softmax_cross_entropy
-from eiginit.network import MLP
+from eiginit.models.losses import softmax_cross_entropy
+from eiginit.models.network import MLP
 
 __all__ = ["FirstStep", "LSUVResult", "first_step", "lsuv"]
 

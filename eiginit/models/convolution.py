@@ -17,7 +17,8 @@ layers, beside the true numbers of inputs and outputs each weight touches.
 
 The training part is plain numpy: :func:`conv1d` and :func:`conv1d_backward` are one layer,
 :class:`CNN1d` a stack of them with ReLU and a linear readout, with several independent replicas
-along a leading axis; :func:`eiginit.fit` trains them through :class:`eiginit.engine.CNNModel`
+along a leading axis; :func:`eiginit.fit` trains them through
+:class:`eiginit.training.engine.CNNModel`
 (each replica with its own seed, minibatch order and learning rate).
 
 Layout follows PyTorch: a layer computes the cross-correlation
@@ -45,8 +46,8 @@ from eiginit._checks import (
     check_positive_float,
     check_rng,
 )
-from eiginit.initializers import _as_shape, lecun_normal, orthogonal
-from eiginit.losses import softmax_cross_entropy
+from eiginit.models.initializers import _as_shape, lecun_normal, orthogonal
+from eiginit.models.losses import softmax_cross_entropy
 
 __all__ = [
     "CNN1d",
@@ -654,7 +655,8 @@ class CNN1d:
     where :math:`P_\ell` averages neighbouring pairs of positions (halving the length) after
     the layers listed in ``pool_after`` and is the identity elsewhere. Every parameter carries a
     leading replica axis of length ``R``: replica ``r`` is an independent network (its own
-    seed, its own learning rate in :func:`eiginit.fit` with :class:`eiginit.engine.CNNModel`),
+    seed, its own learning rate in :func:`eiginit.fit` with
+    :class:`eiginit.training.engine.CNNModel`),
     and all of them run in the same batched
     matrix products. Activations are stored position-major, ``(R, n, batch, channels)``.
 

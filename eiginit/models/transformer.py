@@ -20,7 +20,7 @@ layer normalization and a linear readout turn the *last* token into class logits
 the softmax cross-entropy. Weights have PyTorch's shape ``(fan_out, fan_in)``;
 :math:`W_{QKV}` is ``nn.MultiheadAttention``'s ``in_proj_weight`` ``(3d, d)``.
 
-:class:`TransformerModel` is a :class:`eiginit.engine.Model`: every parameter array has a
+:class:`TransformerModel` is a :class:`eiginit.training.engine.Model`: every parameter array has a
 leading replica axis, and :func:`eiginit.fit` trains R transformers at once.
 :func:`init_transformer` draws the initializations people use (PyTorch's module defaults,
 GPT-2's, GPT-NeoX's), one generator per replica, and :func:`associative_recall` generates the
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import _describe, check_float_dtype, check_int, check_rng
-from eiginit.losses import replica_cross_entropy, shared_cross_entropy
+from eiginit.models.losses import replica_cross_entropy, shared_cross_entropy
 
 __all__ = [
     "TRANSFORMER_INITS",
@@ -595,7 +595,7 @@ def framework_attention_defaults(framework: str, d_model: int, heads: int) -> di
     ...     "keras", 64, 4)["logit"]
     (0.25, 1.0)
     """
-    from eiginit.attention import logit_variance
+    from eiginit.models.attention import logit_variance
 
     d = check_int(d_model, "d_model", minimum=1)
     h = check_int(heads, "heads", minimum=1)

@@ -30,7 +30,7 @@ from eiginit._checks import (
     check_widths,
 )
 from eiginit._numerics import normal_rule
-from eiginit.network import (
+from eiginit.models.network import (
     ACTIVATIONS,
     _check_activation,
     activation_derivative,
@@ -59,14 +59,16 @@ _Fn = Callable[[np.ndarray], np.ndarray]
 def activation_function(name: str) -> tuple[_Fn, _Fn]:
     """Return the activation `name` and its derivative, both vectorized.
 
-    The two functions are :func:`eiginit.network.apply_activation` and
-    :func:`eiginit.network.activation_derivative` with the name fixed, so that a formula reads
+    The two functions are :func:`eiginit.models.network.apply_activation` and
+    :func:`eiginit.models.network.activation_derivative` with the name fixed, so that a formula
+    reads
     ``phi(h)``.
 
     Parameters
     ----------
     name : str
-        One of :data:`~eiginit.network.ACTIVATIONS`. ``leaky_relu`` has PyTorch's default slope
+        One of :data:`~eiginit.models.network.ACTIVATIONS`. ``leaky_relu`` has PyTorch's default
+        slope
         0.01; ``selu`` Klambauer et al.'s constants.
 
     Returns
@@ -92,7 +94,8 @@ def gaussian_expectation(f: _Fn, q: Any) -> np.ndarray:
         \mathbb{E}[f(\sqrt q\, z)] = \int_0^\infty \big[f(\sqrt q\, t) + f(-\sqrt q\, t)\big]\,
         \frac{e^{-t^2/2}}{\sqrt{2\pi}}\, dt ,
 
-    by 160-point Gauss-Legendre on :math:`[0, 12]` (the rule :mod:`eiginit.meanfield` uses too,
+    by 160-point Gauss-Legendre on :math:`[0, 12]` (the rule :mod:`eiginit.theory.meanfield` uses
+    too,
     with its own node count). Splitting at zero keeps the rule accurate
     (about 1e-12) for activations with a kink at zero, such as ReLU and SELU, where a Hermite rule
     over the whole line loses digits.
@@ -213,7 +216,7 @@ def variance_recursion(
     weight_variances : array_like, shape (depth,)
         The entry variance of each layer's weights.
     activation : str
-        One of :data:`~eiginit.network.ACTIVATIONS`.
+        One of :data:`~eiginit.models.network.ACTIVATIONS`.
 
     Returns
     -------
@@ -331,7 +334,7 @@ def propagate(
         :func:`eiginit.xavier_normal` or ``functools.partial(eiginit.kaiming_normal,
         nonlinearity="relu")``.
     activation : str, default "tanh"
-        One of :data:`~eiginit.network.ACTIVATIONS`.
+        One of :data:`~eiginit.models.network.ACTIVATIONS`.
     batch : int, default 256
         Inputs per pass, >= 2.
     keep_activations : bool, default False

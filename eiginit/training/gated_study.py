@@ -1,7 +1,8 @@
 r"""The gated-network study of chapter "Recurrent networks": LSTM and GRU on the adding problem.
 
 Six contenders learn the adding problem (:func:`eiginit.adding_problem`) at one length
-``T``, each through the comparison protocol (:func:`eiginit.protocol.run_trial`): a learning-rate
+``T``, each through the comparison protocol (:func:`eiginit.training.protocol.run_trial`): a
+learning-rate
 sweep on validation (widened at an edge), then fresh seeds at the chosen rate, scored by test
 mean squared error at the best-validation epoch. The contenders:
 
@@ -27,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from eiginit.engine import RNNModel, fit
-from eiginit.gated import gated_init
-from eiginit.protocol import Contender, RateChoice, Trial, run_trial
-from eiginit.recurrent import ElmanRNN, adding_problem
-from eiginit.study import StudyDriftError
+from eiginit.models.gated import gated_init
+from eiginit.models.recurrent import ElmanRNN, adding_problem
+from eiginit.training.engine import RNNModel, fit
+from eiginit.training.protocol import Contender, RateChoice, Trial, run_trial
+from eiginit.training.study import StudyDriftError
 
 __all__ = [
     "GATED_STUDY",
@@ -88,7 +89,7 @@ def data(settings: Mapping[str, Any] = GATED_STUDY) -> tuple[np.ndarray, ...]:
 
 
 def _elman(rngs: list[np.random.Generator], hidden: int) -> tuple[RNNModel, list[np.ndarray]]:
-    from eiginit.initializers import orthogonal
+    from eiginit.models.initializers import orthogonal
 
     nets = [
         ElmanRNN.create(orthogonal((hidden, hidden), rng=g), 2, 1, rng=g, dtype=np.float32)
@@ -240,9 +241,10 @@ def check_stored(
 
 
 def stored_trial(directory: Path = STORED, settings: Mapping[str, Any] = GATED_STUDY) -> Trial:
-    """Return the stored study as a :class:`eiginit.protocol.Trial` (without its fits).
+    """Return the stored study as a :class:`eiginit.training.protocol.Trial` (without its fits).
 
-    Its :meth:`~eiginit.protocol.Trial.table` and :meth:`~eiginit.protocol.Trial.verdicts` are
+    Its :meth:`~eiginit.training.protocol.Trial.table` and
+    :meth:`~eiginit.training.protocol.Trial.verdicts` are
     the protocol's; ``results`` holds each contender's validation curves (seeds, epochs + 1).
     """
     stored = load(directory, settings)

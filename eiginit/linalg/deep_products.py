@@ -21,7 +21,7 @@ every singular value, however small (Demmel & Veselić 1992). This module applie
 
 - :func:`product_singular_values` takes the factors and returns :class:`ProductSpectrum`,
   the base-10 logarithms of the singular values and :math:`\log_{10} |\det J|`;
-- :func:`eiginit.residual_block_jacobians` (beside the network, in :mod:`eiginit.residual`)
+- :func:`eiginit.residual_block_jacobians` (beside the network, in :mod:`eiginit.models.residual`)
   returns the factors :math:`I + \alpha_\ell\,\partial F_\ell/\partial x` of an
   :class:`eiginit.ResidualStack` at one input.
 

@@ -31,7 +31,8 @@ module has
   Kaiming-scaled ReLU branch;
 - :func:`fixup_scale`, Fixup's :math:`L^{-1/(2m-2)}` (Zhang, Dauphin & Ma 2019);
 - :func:`residual_classifier`, residual MLP classifiers under several initialization schemes,
-  :data:`SCHEMES`; :class:`eiginit.engine.ResidualModel` trains them with :func:`eiginit.fit`.
+  :data:`SCHEMES`; :class:`eiginit.training.engine.ResidualModel` trains them with
+  :func:`eiginit.fit`.
 """
 
 from __future__ import annotations
@@ -896,7 +897,7 @@ def residual_classifier(
     inputs, classes, width, depth : int
     rng : numpy.random.Generator or sequence of them
         One generator draws every replica; a sequence of one generator per replica draws
-        replica ``r`` from ``rng[r]`` alone (what :class:`eiginit.protocol.Contender`'s
+        replica ``r`` from ``rng[r]`` alone (what :class:`eiginit.training.protocol.Contender`'s
         ``build`` needs: a replica's weights do not depend on how many others are drawn).
     dtype : numpy dtype, default float32
 

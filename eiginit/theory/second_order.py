@@ -18,7 +18,7 @@ products are exact there; a finite difference of gradients straddling a kink is 
 Every function here takes the parameters and the direction with the replica axis first (one
 minibatch per replica) and returns :math:`H_r v_r` for every replica r at once, shaped like the
 parameters: the Hessian of the sum of the replicas' losses is block-diagonal. The adapters of
-:mod:`eiginit.engine` call them as their ``hvp`` method:
+:mod:`eiginit.training.engine` call them as their ``hvp`` method:
 
 - :func:`rnn_hvp`: the Elman network with the mean squared error (backpropagation through time,
   differentiated once more);
@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 
 from eiginit._checks import _describe, cast_finite
-from eiginit.convolution import CNN1d, _conv_backward, _conv_forward
-from eiginit.curvature import _second_derivative
-from eiginit.network import _derivative
-from eiginit.recurrent import ElmanRNN
-from eiginit.residual import ResidualStack, _normalize_backward
+from eiginit.models.convolution import CNN1d, _conv_backward, _conv_forward
+from eiginit.models.network import _derivative
+from eiginit.models.recurrent import ElmanRNN
+from eiginit.models.residual import ResidualStack, _normalize_backward
+from eiginit.theory.curvature import _second_derivative
 
 __all__ = [
     "check_arguments",
