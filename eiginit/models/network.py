@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import erfc as _erfc
 
 from eiginit._checks import (
     _describe,
@@ -71,16 +72,22 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-# erfc elementwise from the C library (math.erfc): exact to a few ulps in both tails, where
-# 1 - erf(x) would lose every digit. GELU's Gaussian CDF is Phi(h) = erfc(-h / sqrt 2) / 2.
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
+# GELU's Gaussian CDF is Phi(h) = erfc(-h / sqrt 2) / 2, never 1 - erf (which loses every digit
+# in the lower tail): scipy's vectorized erfc in the bulk, and elementwise the C library's
+# math.erfc, exact to a few ulps, in the lower tail, where scipy's drifts to 1e-11.
+_ERFC_EXACT = np.frompyfunc(math.erfc, 1, 1)
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _normal_cdf(h: np.ndarray) -> np.ndarray:
     """Phi(h), the standard normal CDF, in float64 (the exact form torch.nn.GELU uses)."""
-    return 0.5 * np.asarray(_ERFC(-_SQRT_HALF * np.asarray(h, dtype=np.float64)), np.float64)
+    z = -_SQRT_HALF * np.asarray(h, dtype=np.float64)
+    out = np.array(0.5 * _erfc(z), dtype=np.float64)
+    tail = z > 2.0  # h < -2.83: the C library's erfc, exact to a few ulps (rare during training)
+    if tail.any():
+        out[tail] = 0.5 * np.asarray(_ERFC_EXACT(z[tail]), dtype=np.float64)
+    return out
 
 
 def _normal_pdf(h: np.ndarray) -> np.ndarray:
