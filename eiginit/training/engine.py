@@ -150,6 +150,33 @@ def _shared_first_layer(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(h.reshape(x.shape[0], R, fan_out).transpose(1, 0, 2))
 
 
+def _check_networks(nets: Any, kind: type, architecture: Callable[[Any], str]) -> Any:
+    """Check that `nets` is a non-empty list of `kind` with one `architecture`; return nets[0].
+
+    The adapters' ``from_networks`` stack networks built one by one (each from its own
+    generator), so they must agree on everything but their weights.
+    """
+    label = f"eiginit.{kind.__name__}"
+    if isinstance(nets, kind | str) or not isinstance(nets, Sequence):
+        raise TypeError(f"nets must be a list of {label}, got {_describe(nets)}")
+    if not nets:
+        raise ValueError("nets must hold at least one network, got an empty list")
+    for i, net in enumerate(nets):
+        if not isinstance(net, kind):
+            raise TypeError(f"nets[{i}] must be an {label}, got {_describe(net)}")
+        if architecture(net) != architecture(nets[0]):
+            raise ValueError(
+                f"nets must share one architecture: nets[0] has {architecture(nets[0])}, "
+                f"nets[{i}] has {architecture(net)}"
+            )
+    return nets[0]
+
+
+def _concatenate(parameter_lists: Any) -> list[np.ndarray]:
+    """Join several networks' parameter lists along the replica axis, array by array."""
+    return [np.concatenate(arrays) for arrays in zip(*parameter_lists, strict=True)]
+
+
 def _cast(arrays: Sequence[np.ndarray], dtype: Any) -> list[np.ndarray]:
     """Return contiguous copies of `arrays` as `dtype` (refusing values beyond its range)."""
     dtype = check_float_dtype(dtype)
@@ -229,24 +256,14 @@ class MLPModel:
         >>> model.activations, [p.shape for p in params]
         (('relu', 'linear'), [(2, 8, 4), (2, 3, 8), (2, 8), (2, 3)])
         """
-        if isinstance(nets, MLP | str) or not isinstance(nets, Sequence):
-            raise TypeError(f"nets must be a list of eiginit.MLP, got {_describe(nets)}")
-        if not nets:
-            raise ValueError("nets must hold at least one network, got an empty list")
-        first = nets[0]
-        for i, net in enumerate(nets):
-            if not isinstance(net, MLP):
-                raise TypeError(f"nets[{i}] must be an eiginit.MLP, got {_describe(net)}")
-            if (net.sizes, net.activation, net.output_activation, net.dtype) != (
-                first.sizes,
-                first.activation,
-                first.output_activation,
-                first.dtype,
-            ) or net.negative_slope != first.negative_slope:
-                raise ValueError(
-                    f"nets must share one architecture: nets[0] has sizes {first.sizes} and "
-                    f"dtype {first.dtype}, nets[{i}] has sizes {net.sizes} and dtype {net.dtype}"
-                )
+        first = _check_networks(
+            nets,
+            MLP,
+            lambda n: (
+                f"sizes {n.sizes}, {n.activation} (output {n.output_activation}, slope "
+                f"{n.negative_slope!r}), {n.dtype}"
+            ),
+        )
         depth = first.depth
         model = cls(tuple(first.layer_activation(i) for i in range(depth)), first.negative_slope)
         weights = [np.stack([n.weights[i] for n in nets]) for i in range(depth)]
@@ -605,26 +622,14 @@ class RNNModel:
         >>> model.activation, [p.shape for p in params]
         ('tanh', [(2, 4, 2), (2, 4, 4), (2, 4), (2, 1, 4), (2, 1)])
         """
-        if isinstance(nets, ElmanRNN | str) or not isinstance(nets, Sequence):
-            raise TypeError(f"nets must be a list of eiginit.ElmanRNN, got {_describe(nets)}")
-        if not nets:
-            raise ValueError("nets must hold at least one network, got an empty list")
-        first = nets[0]
-        for i, net in enumerate(nets):
-            if not isinstance(net, ElmanRNN):
-                raise TypeError(f"nets[{i}] must be an eiginit.ElmanRNN, got {_describe(net)}")
-            shapes = [p.shape[1:] for p in net.parameters()]
-            if shapes != [p.shape[1:] for p in first.parameters()] or (
-                net.activation != first.activation
-            ):
-                raise ValueError(
-                    f"nets must share one architecture: nets[0] has {first.hidden_size} "
-                    f"{first.activation} units, nets[{i}] has {net.hidden_size} {net.activation} "
-                    "units (or other input or output sizes)"
-                )
-        arrays = zip(*(net.parameters() for net in nets), strict=True)
-        stacked = [np.concatenate(a) for a in arrays]
-        return cls(first.activation), _cast(stacked, dtype)
+        first = _check_networks(
+            nets,
+            ElmanRNN,
+            lambda n: (
+                f"{n.activation} units, parameter shapes {[p.shape[1:] for p in n.parameters()]}"
+            ),
+        )
+        return cls(first.activation), _cast(_concatenate(n.parameters() for n in nets), dtype)
 
     def _net(self, params: Sequence[np.ndarray]) -> ElmanRNN:
         return ElmanRNN(*params, activation=self.activation)
@@ -756,23 +761,16 @@ class CNNModel:
         >>> model.length, params[0].shape
         (8, (3, 4, 1, 3))
         """
-        if isinstance(nets, CNN1d) or not isinstance(nets, Sequence):
-            raise TypeError(f"nets must be a list of eiginit.CNN1d, got {_describe(nets)}")
-        if not nets:
-            raise ValueError("nets must hold at least one network, got an empty list")
-        first = nets[0]
-        for i, net in enumerate(nets):
-            if not isinstance(net, CNN1d):
-                raise TypeError(f"nets[{i}] must be an eiginit.CNN1d, got {_describe(net)}")
-            if [p.shape[1:] for p in net.params] != [p.shape[1:] for p in first.params] or (
-                tuple(net.pool_after) != tuple(first.pool_after) or net.length != first.length
-            ):
-                raise ValueError(
-                    f"nets must share one architecture (kernel shapes, pool_after, length): "
-                    f"nets[{i}] differs from nets[0]"
-                )
-        stacked = [np.concatenate(a) for a in zip(*(net.params for net in nets), strict=True)]
-        return cls(tuple(first.pool_after), int(first.length)), _cast(stacked, dtype)
+        first = _check_networks(
+            nets,
+            CNN1d,
+            lambda n: (
+                f"parameter shapes {[p.shape[1:] for p in n.params]}, pool_after "
+                f"{tuple(n.pool_after)}, length {n.length}"
+            ),
+        )
+        model = cls(tuple(first.pool_after), int(first.length))
+        return model, _cast(_concatenate(n.params for n in nets), dtype)
 
     def _check_length(self, x: np.ndarray) -> None:
         if x.shape[-1] != self.length:

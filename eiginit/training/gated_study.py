@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from eiginit.models.gated import gated_init
+from eiginit.models.initializers import orthogonal
 from eiginit.models.recurrent import ElmanRNN, adding_problem
 from eiginit.training.engine import RNNModel, fit
 from eiginit.training.protocol import Contender, RateChoice, Trial, run_trial
@@ -89,15 +90,12 @@ def data(settings: Mapping[str, Any] = GATED_STUDY) -> tuple[np.ndarray, ...]:
 
 
 def _elman(rngs: list[np.random.Generator], hidden: int) -> tuple[RNNModel, list[np.ndarray]]:
-    from eiginit.models.initializers import orthogonal
-
+    """Orthogonal Elman networks (Keras's SimpleRNN default), one per generator."""
     nets = [
         ElmanRNN.create(orthogonal((hidden, hidden), rng=g), 2, 1, rng=g, dtype=np.float32)
         for g in rngs
     ]
-    columns = zip(*(n.parameters() for n in nets), strict=True)
-    stacked = [np.concatenate(arrays) for arrays in columns]
-    return RNNModel("tanh"), stacked
+    return RNNModel.from_networks(nets)
 
 
 def contenders(settings: Mapping[str, Any] = GATED_STUDY) -> list[Contender]:
