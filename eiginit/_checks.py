@@ -382,3 +382,25 @@ def as_real_array_for(value: Any, name: str, dtype: Any) -> np.ndarray:
                 f"expected values a {dtype} array can hold"
             )
     return array.astype(dtype)
+
+
+def check_replica_params(params: Any) -> list[np.ndarray]:
+    """Return a model's parameter arrays as a list, refusing anything but the engine's layout.
+
+    Every array float32 or float64, one dtype, and the replica count R as the leading axis.
+    """
+    if isinstance(params, np.ndarray) or not isinstance(params, Sequence) or not params:
+        raise TypeError(
+            f"params must be a non-empty list of arrays, each with the replica axis first, got "
+            f"{_describe(params)}"
+        )
+    arrays = list(params)
+    for i, p in enumerate(arrays):
+        if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+            raise TypeError(f"params[{i}] must be a float32 or float64 array, got {_describe(p)}")
+        if p.ndim < 1 or p.shape[0] != arrays[0].shape[0] or p.dtype != arrays[0].dtype:
+            raise ValueError(
+                f"params[{i}] must have the replica axis first ({arrays[0].shape[0]}) and dtype "
+                f"{arrays[0].dtype} like params[0], got {_describe(p)}"
+            )
+    return arrays

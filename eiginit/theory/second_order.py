@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, cast_finite
+from eiginit._checks import _describe, cast_finite, check_replica_params
 from eiginit.models.convolution import CNN1d, _conv_backward, _conv_forward
 from eiginit.models.network import _derivative
 from eiginit.models.recurrent import ElmanRNN
@@ -67,20 +67,7 @@ def check_arguments(
     and `y` real arrays with one minibatch per replica, ``(R, batch, ...)``, finite; `vectors`
     as :func:`check_vectors` asks.
     """
-    if isinstance(params, np.ndarray) or not isinstance(params, Sequence) or not params:
-        raise TypeError(
-            f"params must be a non-empty list of arrays, replica axis first, got "
-            f"{_describe(params)}"
-        )
-    arrays = list(params)
-    for i, p in enumerate(arrays):
-        if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
-            raise TypeError(f"params[{i}] must be a float32 or float64 array, got {_describe(p)}")
-        if p.ndim < 1 or p.shape[0] != arrays[0].shape[0] or p.dtype != arrays[0].dtype:
-            raise ValueError(
-                f"params[{i}] must have the replica axis first ({arrays[0].shape[0]}) and dtype "
-                f"{arrays[0].dtype} like params[0], got {_describe(p)}"
-            )
+    arrays = check_replica_params(params)
     R, dtype = arrays[0].shape[0], arrays[0].dtype
     checked = []
     for name, value in (("x", x), ("y", y)):

@@ -72,6 +72,7 @@ from eiginit._checks import (
     check_int,
     check_positive_float,
     check_rates,
+    check_replica_params,
 )
 from eiginit.datasets import Dataset
 from eiginit.models.convolution import CNN1d, _conv_backward
@@ -1012,7 +1013,7 @@ class Optimizer:
         if not isinstance(kind, str) or kind.lower() not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {_describe(kind)}")
         self.kind = kind.lower()
-        params = _check_params(params)
+        params = check_replica_params(params)
         R = params[0].shape[0]
         rates = np.asarray(rates, dtype=np.float64)
         if rates.shape != (R, len(params)) or not np.all(np.isfinite(rates) & (rates >= 0)):
@@ -1151,24 +1152,6 @@ def _check_fraction(value: Any, name: str) -> float:
     if not 0 <= float(value) < 1:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return float(value)
-
-
-def _check_params(params: Any) -> list[np.ndarray]:
-    if isinstance(params, np.ndarray) or not isinstance(params, Sequence) or not params:
-        raise TypeError(
-            f"params must be a non-empty list of arrays, each with the replica axis first, got "
-            f"{_describe(params)}"
-        )
-    arrays = list(params)
-    for i, p in enumerate(arrays):
-        if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
-            raise TypeError(f"params[{i}] must be a float32 or float64 array, got {_describe(p)}")
-        if p.ndim < 1 or p.shape[0] != arrays[0].shape[0] or p.dtype != arrays[0].dtype:
-            raise ValueError(
-                f"params[{i}] must have the replica axis first ({arrays[0].shape[0]}) and dtype "
-                f"{arrays[0].dtype} like params[0], got {_describe(p)}"
-            )
-    return arrays
 
 
 def _check_data(data: Any) -> tuple[Any, Any, Any, Any]:
@@ -1362,7 +1345,7 @@ def replica_sharpness(
         raise TypeError(
             f"model must have an hvp(params, x, y, vectors) method, got {_describe(model)}"
         )
-    arrays = _check_params(params)
+    arrays = check_replica_params(params)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {_describe(rng)}")
     iterations = check_int(iterations, "iterations", minimum=1)
@@ -1532,7 +1515,7 @@ def fit(
             "model must have the methods loss_and_gradients(params, x, y), predict(params, x) "
             f"and loss(outputs, y) (eiginit.training.engine.Model), got {_describe(model)}"
         )
-    start_params = _check_params(params)
+    start_params = check_replica_params(params)
     R, dtype = start_params[0].shape[0], start_params[0].dtype
     for i, p in enumerate(start_params):
         finite = np.isfinite(p).reshape(R, -1).all(axis=1)
