@@ -167,3 +167,22 @@ def test_bad_shapes_are_refused(cell):
     wrong = GatedRNNModel("gru" if cell == "lstm" else "lstm")
     with pytest.raises(ValueError, match="gates"):
         wrong.loss_and_gradients(params, x, y)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_targets_and_readout_of_the_wrong_shape_are_refused(cell):
+    model, params = _params(cell)
+    x, y = _batch()
+    with pytest.raises(ValueError, match="y must hold one target row"):
+        model.loss_and_gradients(params, x, np.concatenate([y, y], axis=2))  # two targets, o = 1
+    bad = [p.copy() for p in params]
+    bad[5] = np.zeros((2, 3))  # b_out of the wrong width
+    with pytest.raises(ValueError, match="shapes"):
+        model.loss_and_gradients(bad, x, y)
+    with pytest.raises(TypeError, match="params"):
+        model.loss_and_gradients([p.astype(np.int64) for p in params], x, y)
+
+
+def test_gated_init_refuses_an_integer_dtype():
+    with pytest.raises(ValueError, match="dtype"):
+        gated_init("gru", (2, 4, 1), "keras", rngs=[np.random.default_rng(0)], dtype=np.int32)

@@ -47,7 +47,14 @@ from typing import Any
 
 import numpy as np
 
-from eiginit._checks import _describe, check_int, check_positive_float, check_rng
+from eiginit._checks import (
+    _describe,
+    check_float_dtype,
+    check_int,
+    check_positive_float,
+    check_replica_params,
+    check_rng,
+)
 
 __all__ = ["GATED_CELLS", "GATED_SCHEMES", "GatedRNNModel", "gated_init"]
 
@@ -94,14 +101,22 @@ class GatedRNNModel:
             raise TypeError(
                 f"params must be [W_ih, W_hh, b_ih, b_hh, W_out, b_out], got {_describe(params)}"
             )
-        W_ih, W_hh = params[0], params[1]
+        W_ih, W_hh = check_replica_params(params)[:2]
         G = GATED_CELLS[self.cell]
+        if W_ih.ndim != 3 or W_hh.ndim != 3:
+            raise ValueError(
+                f"params[0] and params[1] must be (R, {G} H, d) and (R, {G} H, H), got shapes "
+                f"{W_ih.shape} and {W_hh.shape}"
+            )
         R, GH, d = W_ih.shape
         H = W_hh.shape[2]
-        if GH != G * H or W_hh.shape != (R, G * H, H):
+        o = params[4].shape[1] if params[4].ndim == 3 else -1
+        want = [(R, G * H, d), (R, G * H, H), (R, G * H), (R, G * H), (R, o, H), (R, o)]
+        got = [tuple(p.shape) for p in params]
+        if GH != G * H or o < 1 or got != want:
             raise ValueError(
-                f"params must hold a {self.cell.upper()} with {G} gates: W_ih of shape "
-                f"(R, {G} H, d) and W_hh (R, {G} H, H), got {W_ih.shape} and {W_hh.shape}"
+                f"params must hold a {self.cell.upper()} with {G} gates, shapes (R, {G} H, d), "
+                f"(R, {G} H, H), (R, {G} H), (R, {G} H), (R, o, H), (R, o), got {got}"
             )
         want = 3 if shared else 4
         if x.ndim != want or x.shape[-1] != d:
@@ -164,7 +179,13 @@ class GatedRNNModel:
         H = W_hh.shape[2]
         h, caches = self._forward(params, x, keep=True)
         out = self._readout(params, h)
-        error = out - np.asarray(y, dtype=out.dtype)
+        y = np.asarray(y)
+        if y.shape != out.shape:
+            raise ValueError(
+                f"y must hold one target row per sequence, shape {out.shape} (R, batch, outputs), "
+                f"got shape {y.shape}"
+            )
+        error = out - y.astype(out.dtype)
         loss = np.mean(error * error, axis=(1, 2), dtype=np.float64)
         dout = (2.0 / (error.shape[1] * error.shape[2])) * error
         g_out = np.einsum("rbo,rbh->roh", dout, h)
@@ -276,6 +297,7 @@ def gated_init(
     if isinstance(rngs, np.random.Generator) or not isinstance(rngs, Sequence) or not rngs:
         raise TypeError(f"rngs must be a non-empty list of Generators, got {_describe(rngs)}")
     gens = [check_rng(g) for g in rngs]
+    dtype = check_float_dtype(dtype)
     if scheme == "chrono":
         if cell != "lstm":
             raise ValueError("scheme 'chrono' is defined here for the LSTM's forget gate only")
